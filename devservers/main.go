@@ -1,0 +1,250 @@
+// Command devservers runs the servers that ticketkit's integration tests
+// need, in-process, so that `make test` works with nothing but Go installed:
+// a NATS Streaming server, a NATS server with JetStream, and FerretDB as a
+// MongoDB wire protocol server.
+//
+// Usage:
+//
+//	devservers run [-v] [-- cmd args...]
+//	devservers stan      -addr 127.0.0.1:PORT -dir DIR [-cluster test-cluster]
+//	devservers jetstream -addr 127.0.0.1:PORT -dir DIR
+//	devservers mongo     -addr 127.0.0.1:PORT -dir DIR
+//
+// `run` starts all three on free loopback ports with data in a fresh
+// temporary directory, runs cmd with the servers' addresses in its
+// environment (see envNames), then stops the servers and exits with cmd's
+// exit code. Without cmd it prints the environment as shell `export` lines
+// and serves until interrupted.
+//
+// The single-server subcommands exist for tests that kill and restart a
+// server: each serves in the foreground until SIGINT or SIGTERM and prints
+// the line "ready" on stdout once clients can connect. Logs go to stderr.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+const clusterID = "test-cluster"
+
+// The environment variables `run` sets, read by internal/testenv.
+const (
+	envMongoURI     = "MONGO_URI"
+	envNATSURL      = "NATS_URL"
+	envClusterID    = "NATS_CLUSTER_ID"
+	envJetStreamURL = "NATS_JETSTREAM_URL"
+	envDevservers   = "TICKETKIT_DEVSERVERS" // this binary, for tests that start their own servers
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+		os.Exit(2)
+	}
+	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
+	case "run":
+		os.Exit(run(args))
+	case "stan", "jetstream", "mongo":
+		os.Exit(serveOne(cmd, args))
+	case "help", "-h", "-help", "--help":
+		usage()
+	default:
+		fmt.Fprintf(os.Stderr, "devservers: unknown command %q\n", cmd)
+		usage()
+		os.Exit(2)
+	}
+}
+
+func usage() {
+	fmt.Fprint(os.Stderr, `usage:
+  devservers run [-v] [-- cmd args...]   all servers on free ports; runs cmd with their env
+  devservers stan      -addr HOST:PORT -dir DIR [-cluster ID]
+  devservers jetstream -addr HOST:PORT -dir DIR
+  devservers mongo     -addr HOST:PORT -dir DIR
+`)
+}
+
+func serveOne(kind string, args []string) int {
+	fs := flag.NewFlagSet(kind, flag.ExitOnError)
+	addr := fs.String("addr", "127.0.0.1:0", "listen `address`")
+	dir := fs.String("dir", "", "data `directory`, kept across restarts (required)")
+	cluster := clusterID
+	if kind == "stan" {
+		fs.StringVar(&cluster, "cluster", clusterID, "NATS Streaming cluster `id`")
+	}
+	_ = fs.Parse(args)
+	if *dir == "" || fs.NArg() > 0 {
+		fs.Usage()
+		return 2
+	}
+
+	// Subscribe before starting so that a signal sent as soon as "ready"
+	// is read still goes through a clean shutdown.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+
+	var (
+		srv *server
+		err error
+	)
+	switch kind {
+	case "stan":
+		srv, err = startStan(*addr, cluster, *dir, os.Stderr)
+	case "jetstream":
+		srv, err = startJetStream(*addr, *dir, os.Stderr)
+	case "mongo":
+		srv, err = startMongo(*addr, *dir, os.Stderr)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "devservers: %v\n", err)
+		return 1
+	}
+	fmt.Println("ready")
+	<-sigs
+	srv.stop()
+	return 0
+}
+
+func run(args []string) (code int) {
+	fs := flag.NewFlagSet("run", flag.ExitOnError)
+	verbose := fs.Bool("v", false, "stream the servers' logs to stderr")
+	_ = fs.Parse(args)
+	command := fs.Args()
+
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "devservers: %v\n", err)
+		return 1
+	}
+	tmp, err := os.MkdirTemp("", "devservers-")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "devservers: %v\n", err)
+		return 1
+	}
+	logPath := filepath.Join(tmp, "servers.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "devservers: %v\n", err)
+		return 1
+	}
+	var logw io.Writer = logFile
+	if *verbose {
+		logw = io.MultiWriter(logFile, os.Stderr)
+	}
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+
+	var servers []*server
+	defer func() {
+		for i := len(servers) - 1; i >= 0; i-- {
+			servers[i].stop()
+		}
+		logFile.Close()
+		// The data is worthless once the servers are gone, but the log
+		// is what explains a failure, so keep it then.
+		if code == 0 {
+			os.RemoveAll(tmp)
+			return
+		}
+		for _, name := range []string{"stan", "jetstream", "mongo"} {
+			os.RemoveAll(filepath.Join(tmp, name))
+		}
+		fmt.Fprintf(os.Stderr, "devservers: server logs are in %s\n", logPath)
+	}()
+
+	starts := []func() (*server, error){
+		func() (*server, error) {
+			return startStan("127.0.0.1:0", clusterID, filepath.Join(tmp, "stan"), logw)
+		},
+		func() (*server, error) { return startJetStream("127.0.0.1:0", filepath.Join(tmp, "jetstream"), logw) },
+		func() (*server, error) { return startMongo("127.0.0.1:0", filepath.Join(tmp, "mongo"), logw) },
+	}
+	for _, start := range starts {
+		srv, err := start()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "devservers: %v\n", err)
+			return 1
+		}
+		servers = append(servers, srv)
+	}
+	env := [][2]string{
+		{envMongoURI, servers[2].url},
+		{envNATSURL, servers[0].url},
+		{envClusterID, clusterID},
+		{envJetStreamURL, servers[1].url},
+		{envDevservers, self},
+	}
+
+	if len(command) == 0 {
+		for _, kv := range env {
+			fmt.Printf("export %s=%s\n", kv[0], shellQuote(kv[1]))
+		}
+		fmt.Fprintln(os.Stderr, "devservers: serving until interrupted (Ctrl-C)")
+		<-sigs
+		return 0
+	}
+	return runCommand(command, env, sigs)
+}
+
+// runCommand runs command in its own process group and relays signals to
+// the whole group: `go test` does not pass a SIGTERM on to the test
+// binaries it started, which would otherwise outlive the servers.
+func runCommand(command []string, env [][2]string, sigs <-chan os.Signal) int {
+	cmd := exec.Command(command[0], command[1:]...)
+	// No stdin: a process outside the terminal's foreground group that
+	// reads it would be stopped, and hang us with it.
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	cmd.Env = os.Environ()
+	for _, kv := range env {
+		cmd.Env = append(cmd.Env, kv[0]+"="+kv[1])
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintf(os.Stderr, "devservers: %v\n", err)
+		return 127
+	}
+	pgid := cmd.Process.Pid
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+
+	var killTimer <-chan time.Time
+	for {
+		select {
+		case sig := <-sigs:
+			_ = syscall.Kill(-pgid, sig.(syscall.Signal))
+			if killTimer == nil {
+				killTimer = time.After(10 * time.Second)
+			}
+		case <-killTimer:
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		case err := <-done:
+			// Leave nothing of the command's behind, such as a server a
+			// crashed test had started.
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			var exitErr *exec.ExitError
+			if err != nil && !errors.As(err, &exitErr) {
+				fmt.Fprintf(os.Stderr, "devservers: %v\n", err)
+				return 1
+			}
+			if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+				return 128 + int(ws.Signal())
+			}
+			return cmd.ProcessState.ExitCode()
+		}
+	}
+}
+
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

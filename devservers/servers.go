@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/FerretDB/FerretDB/ferretdb"
+	natsd "github.com/nats-io/nats-server/v2/server"
+	stand "github.com/nats-io/nats-streaming-server/server"
+	"github.com/nats-io/nats-streaming-server/stores"
+)
+
+// A running server. stop must be safe to call once, after start returned.
+type server struct {
+	name string
+	url  string
+	stop func()
+}
+
+// hostPort splits addr for the NATS servers, which take a port number
+// and treat 0 as "the default port", not "any free port".
+func hostPort(addr string) (string, int, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil {
+		return "", 0, fmt.Errorf("bad port in %q", addr)
+	}
+	if port == 0 {
+		port = natsd.RANDOM_PORT
+	}
+	return host, port, nil
+}
+
+// startStan starts a NATS Streaming server (with its embedded NATS server)
+// whose channels live in a file store under dir, so that a restarted server
+// on the same dir keeps its messages and durable subscriptions.
+func startStan(addr, clusterID, dir string, logw io.Writer) (*server, error) {
+	host, port, err := hostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	sopts := stand.GetDefaultOptions()
+	sopts.ID = clusterID
+	sopts.StoreType = stores.TypeFile
+	sopts.FilestoreDir = dir
+	sopts.CustomLogger = newLogger(logw, "stan ")
+	nopts := stand.DefaultNatsServerOptions
+	nopts.Host, nopts.Port = host, port
+	s, err := stand.RunServerWithOpts(sopts, &nopts)
+	if err != nil {
+		return nil, fmt.Errorf("nats streaming server: %w", err)
+	}
+	// RunServerWithOpts returns once the server answers streaming clients.
+	return &server{name: "stan", url: s.ClientURL(), stop: s.Shutdown}, nil
+}
+
+// startJetStream starts a plain NATS server with JetStream on, storing
+// streams under dir.
+func startJetStream(addr, dir string, logw io.Writer) (*server, error) {
+	host, port, err := hostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	ns, err := natsd.NewServer(&natsd.Options{
+		Host:      host,
+		Port:      port,
+		JetStream: true,
+		StoreDir:  dir,
+		NoSigs:    true, // signals belong to devservers, not to the library
+	})
+	if err != nil {
+		return nil, fmt.Errorf("nats server: %w", err)
+	}
+	ns.SetLogger(newLogger(logw, "jetstream "), false, false)
+	ns.Start()
+	if !ns.ReadyForConnections(30 * time.Second) {
+		ns.Shutdown()
+		return nil, fmt.Errorf("nats server with jetstream did not start listening on %s", addr)
+	}
+	stop := func() { ns.Shutdown(); ns.WaitForShutdown() }
+	return &server{name: "jetstream", url: ns.ClientURL(), stop: stop}, nil
+}
+
+// startMongo starts FerretDB, a MongoDB wire protocol server, with its
+// SQLite backend keeping one database file per MongoDB database in dir.
+func startMongo(addr, dir string, logw io.Writer) (*server, error) {
+	// Unlike the NATS servers, FerretDB does not create its directory.
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	f, err := ferretdb.New(&ferretdb.Config{
+		Listener:  ferretdb.ListenerConfig{TCP: addr},
+		Handler:   "sqlite",
+		SQLiteURL: "file:" + dir + "/", // FerretDB wants a directory URI ending in '/'
+		Logger:    slog.New(slog.NewTextHandler(logw, nil)).With("server", "mongo"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ferretdb: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = f.Run(ctx) // returns only once ctx is canceled
+	}()
+	stop := func() {
+		cancel()
+		// FerretDB lets connected clients linger for a few seconds;
+		// don't let a stuck one hold the whole shutdown.
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+		}
+	}
+	// New has already bound the listener, so the URI is known and the port
+	// accepts connections; Run serves them.
+	return &server{name: "mongo", url: f.MongoDBURI(), stop: stop}, nil
+}
+
+// logger adapts a writer to the NATS servers' logger interface. Fatalf
+// must not exit: the servers return their errors to us as well.
+type logger struct{ l *log.Logger }
+
+func newLogger(w io.Writer, prefix string) *logger {
+	return &logger{log.New(w, prefix, log.LstdFlags|log.Lmicroseconds)}
+}
+
+func (l *logger) Noticef(format string, v ...any) { l.l.Printf("[INF] "+format, v...) }
+func (l *logger) Warnf(format string, v ...any)   { l.l.Printf("[WRN] "+format, v...) }
+func (l *logger) Fatalf(format string, v ...any)  { l.l.Printf("[FTL] "+format, v...) }
+func (l *logger) Errorf(format string, v ...any)  { l.l.Printf("[ERR] "+format, v...) }
+func (l *logger) Debugf(format string, v ...any)  { l.l.Printf("[DBG] "+format, v...) }
+func (l *logger) Tracef(format string, v ...any)  { l.l.Printf("[TRC] "+format, v...) }
