@@ -1,0 +1,156 @@
+package tickets
+
+import (
+	"context"
+	"strings"
+	"time"
+)
+
+// Service holds the use cases: the only code that decides how a ticket may
+// change. It needs nothing but a Store; publishing is the Store's outbox's
+// business, so a use case that returns nil has also committed its event.
+type Service struct {
+	store Store
+	now   func() time.Time
+}
+
+// ServiceOption configures a Service.
+type ServiceOption func(*Service)
+
+// WithClock makes the Service read the time from now, for tests.
+func WithClock(now func() time.Time) ServiceOption {
+	return func(s *Service) { s.now = now }
+}
+
+// NewService returns the use cases over store.
+func NewService(store Store, opts ...ServiceOption) *Service {
+	s := &Service{store: store, now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// conflictRetries bounds how often a read-modify-write use case re-reads
+// the ticket after losing a race; the checks run again on the fresh state.
+const conflictRetries = 5
+
+// Create creates a ticket owned by userID and returns its Created change.
+// Errors: EINVALID.
+func (s *Service) Create(ctx context.Context, userID string, in Input) (Change, error) {
+	if userID == "" {
+		return Change{}, invalid(FieldError{"userId", "User id is required"})
+	}
+	if err := in.Validate(); err != nil {
+		return Change{}, err
+	}
+	now := s.timestamp()
+	t := Ticket{
+		ID:        NewID(),
+		Title:     strings.TrimSpace(in.Title),
+		Price:     in.Price,
+		UserID:    userID,
+		CreatedAt: now,
+		UpdatedAt: now,
+	}
+	if err := s.store.Create(ctx, t); err != nil {
+		return Change{}, err
+	}
+	return Change{Kind: Created, Ticket: t}, nil
+}
+
+// Update changes the title and price of ticket id on behalf of userID and
+// returns its Updated change.
+// Errors: EINVALID, ENOTFOUND, ENOTOWNER, ERESERVED, and ECONFLICT when
+// concurrent writers keep winning the race.
+func (s *Service) Update(ctx context.Context, id, userID string, in Input) (Change, error) {
+	if err := in.Validate(); err != nil {
+		return Change{}, err
+	}
+	return s.modify(ctx, id, func(t *Ticket) (bool, error) {
+		switch {
+		case t.UserID != userID:
+			return false, ErrNotOwner
+		case t.Reserved():
+			return false, ErrReserved
+		}
+		t.Title, t.Price = strings.TrimSpace(in.Title), in.Price
+		return true, nil
+	})
+}
+
+// Reserve marks ticket id as held by orderID, for the order:created
+// listener. Reserving again for the same order changes nothing (the event
+// was redelivered); for another order it fails with ERESERVED, which may
+// clear up once that order's cancellation arrives.
+// Errors: EINVALID, ENOTFOUND, ERESERVED, ECONFLICT.
+func (s *Service) Reserve(ctx context.Context, id, orderID string) (Change, error) {
+	if !ValidID(orderID) {
+		return Change{}, invalid(FieldError{"orderId", "Order id must be a 24-hex id"})
+	}
+	orderID = strings.ToLower(orderID)
+	return s.modify(ctx, id, func(t *Ticket) (bool, error) {
+		switch t.OrderID {
+		case orderID:
+			return false, nil
+		case "":
+			t.OrderID = orderID
+			return true, nil
+		default:
+			return false, Errorf(ERESERVED, "Ticket %s is reserved by another order", t.ID)
+		}
+	})
+}
+
+// Release frees ticket id if orderID holds it, for the order:cancelled
+// listener. If the ticket is free or held by another order there is nothing
+// to release (a redelivered cancellation must not free a newer order's
+// reservation), and the change is Unchanged.
+// Errors: EINVALID, ENOTFOUND, ECONFLICT.
+func (s *Service) Release(ctx context.Context, id, orderID string) (Change, error) {
+	if !ValidID(orderID) {
+		return Change{}, invalid(FieldError{"orderId", "Order id must be a 24-hex id"})
+	}
+	orderID = strings.ToLower(orderID)
+	return s.modify(ctx, id, func(t *Ticket) (bool, error) {
+		if t.OrderID != orderID {
+			return false, nil
+		}
+		t.OrderID = ""
+		return true, nil
+	})
+}
+
+// modify runs a read-check-write cycle on ticket id: apply decides on the
+// fresh ticket whether to change it. A lost compare-and-set race starts the
+// cycle again, so every check sees the state it writes over.
+func (s *Service) modify(ctx context.Context, id string, apply func(*Ticket) (changed bool, err error)) (Change, error) {
+	for attempt := 1; ; attempt++ {
+		t, err := s.store.Get(ctx, id)
+		if err != nil {
+			return Change{}, err
+		}
+		expected := t.Version
+		changed, err := apply(&t)
+		if err != nil {
+			return Change{}, err
+		}
+		if !changed {
+			return Change{Kind: Unchanged, Ticket: t}, nil
+		}
+		t.UpdatedAt = s.timestamp()
+		stored, err := s.store.Update(ctx, t, expected)
+		switch {
+		case err == nil:
+			return Change{Kind: Updated, Ticket: stored}, nil
+		case ErrorCode(err) != ECONFLICT || attempt == conflictRetries:
+			return Change{}, err
+		}
+	}
+}
+
+// timestamp is the current time at the precision databases keep, so a
+// ticket reads back exactly as it was written.
+func (s *Service) timestamp() time.Time {
+	return s.now().UTC().Truncate(time.Millisecond)
+}

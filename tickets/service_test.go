@@ -1,0 +1,265 @@
+package tickets_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ticketkit/ticketkit/tickets"
+)
+
+var clock = func() time.Time { return time.Date(2026, 11, 27, 13, 45, 7, 123456789, time.UTC) }
+
+func newService() (*tickets.Service, *tickets.MemoryStore) {
+	store := tickets.NewMemoryStore()
+	return tickets.NewService(store, tickets.WithClock(clock)), store
+}
+
+func TestCreateReturnsTheTicketAndItsCreatedChange(t *testing.T) {
+	svc, store := newService()
+	ch, err := svc.Create(context.Background(), "user-1", tickets.Input{Title: "  concert ", Price: 2000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk := ch.Ticket
+	if ch.Kind != tickets.Created || !tickets.ValidID(tk.ID) || tk.Title != "concert" || tk.Price != 2000 ||
+		tk.UserID != "user-1" || tk.Version != 0 || tk.OrderID != "" {
+		t.Fatalf("Create = %+v", ch)
+	}
+	if want := clock().Truncate(time.Millisecond); !tk.CreatedAt.Equal(want) || !tk.UpdatedAt.Equal(want) {
+		t.Fatalf("times = %v, %v; want %v", tk.CreatedAt, tk.UpdatedAt, want)
+	}
+	pending, _ := store.Pending(context.Background(), 10)
+	if len(pending) != 1 || pending[0].Kind != tickets.Created || pending[0].Ticket != tk {
+		t.Fatalf("outbox = %+v, want the created change", pending)
+	}
+}
+
+func TestCreateValidates(t *testing.T) {
+	svc, store := newService()
+	for _, tc := range []struct {
+		user   string
+		in     tickets.Input
+		fields []string
+	}{
+		{"u", tickets.Input{Title: "", Price: 10}, []string{"title"}},
+		{"u", tickets.Input{Title: "   ", Price: 10}, []string{"title"}},
+		{"u", tickets.Input{Title: "ok", Price: 0}, []string{"price"}},
+		{"u", tickets.Input{Title: "ok", Price: -1}, []string{"price"}},
+		{"u", tickets.Input{Title: "ok", Price: tickets.MaxMoney + 1}, []string{"price"}},
+		{"u", tickets.Input{Title: "", Price: 0}, []string{"title", "price"}},
+		{"u", tickets.Input{Title: strings.Repeat("é", tickets.MaxTitleLen+1), Price: 1}, []string{"title"}},
+		{"u", tickets.Input{Title: "bad \xff utf8", Price: 1}, []string{"title"}},
+		{"u", tickets.Input{Title: "nul\x00byte", Price: 1}, []string{"title"}},
+		{"", tickets.Input{Title: "ok", Price: 1}, []string{"userId"}},
+	} {
+		_, err := svc.Create(context.Background(), tc.user, tc.in)
+		var te *tickets.Error
+		if !errors.As(err, &te) || te.Code != tickets.EINVALID {
+			t.Errorf("Create(%q, %+v) error = %v, want EINVALID", tc.user, tc.in, err)
+			continue
+		}
+		var got []string
+		for _, f := range te.Fields {
+			got = append(got, f.Field)
+			if f.Message == "" {
+				t.Errorf("field %s has no message", f.Field)
+			}
+		}
+		if strings.Join(got, ",") != strings.Join(tc.fields, ",") {
+			t.Errorf("Create(%+v) fields = %v, want %v", tc.in, got, tc.fields)
+		}
+	}
+	if _, err := svc.Create(context.Background(), "u", tickets.Input{Title: strings.Repeat("é", tickets.MaxTitleLen), Price: 1}); err != nil {
+		t.Errorf("a title of exactly MaxTitleLen characters: %v", err)
+	}
+	pending, _ := store.Pending(context.Background(), 100)
+	if len(pending) != 1 {
+		t.Fatalf("%d changes recorded; only the one valid create should be", len(pending))
+	}
+}
+
+func create(t *testing.T, svc *tickets.Service) tickets.Ticket {
+	t.Helper()
+	ch, err := svc.Create(context.Background(), "owner", tickets.Input{Title: "concert", Price: 2000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ch.Ticket
+}
+
+func TestUpdateByOwnerBumpsVersion(t *testing.T) {
+	svc, _ := newService()
+	tk := create(t, svc)
+	ch, err := svc.Update(context.Background(), tk.ID, "owner", tickets.Input{Title: "opera", Price: 1234})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch.Kind != tickets.Updated || ch.Ticket.Version != 1 || ch.Ticket.Title != "opera" || ch.Ticket.Price != 1234 {
+		t.Fatalf("Update = %+v", ch)
+	}
+}
+
+func TestUpdateRefusals(t *testing.T) {
+	svc, _ := newService()
+	ctx := context.Background()
+	tk := create(t, svc)
+	valid := tickets.Input{Title: "opera", Price: 1}
+	if _, err := svc.Update(ctx, tk.ID, "intruder", valid); !errors.Is(err, tickets.ErrNotOwner) {
+		t.Errorf("update by non-owner: %v, want not owner", err)
+	}
+	if _, err := svc.Update(ctx, tickets.NewID(), "owner", valid); !errors.Is(err, tickets.ErrNotFound) {
+		t.Errorf("update of missing ticket: %v, want not found", err)
+	}
+	if _, err := svc.Update(ctx, tk.ID, "owner", tickets.Input{}); !errors.Is(err, tickets.ErrInvalid) {
+		t.Errorf("update with invalid input: %v, want invalid", err)
+	}
+	if _, err := svc.Reserve(ctx, tk.ID, tickets.NewID()); err != nil {
+		t.Fatal(err)
+	}
+	_, err := svc.Update(ctx, tk.ID, "owner", valid)
+	if !errors.Is(err, tickets.ErrReserved) || tickets.ErrorMessage(err) != "Cannot edit a reserved ticket" {
+		t.Errorf("update of reserved ticket: %v, want reserved", err)
+	}
+}
+
+func TestReserveAndRelease(t *testing.T) {
+	svc, store := newService()
+	ctx := context.Background()
+	tk := create(t, svc)
+	order, other := tickets.NewID(), tickets.NewID()
+
+	ch, err := svc.Reserve(ctx, tk.ID, order)
+	if err != nil || ch.Kind != tickets.Updated || ch.Ticket.OrderID != order || ch.Ticket.Version != 1 {
+		t.Fatalf("Reserve = %+v, %v", ch, err)
+	}
+	// A redelivered order:created for the same order changes nothing.
+	ch, err = svc.Reserve(ctx, tk.ID, strings.ToUpper(order))
+	if err != nil || ch.Kind != tickets.Unchanged || ch.Ticket.Version != 1 {
+		t.Fatalf("Reserve again = %+v, %v; want unchanged", ch, err)
+	}
+	if _, err := svc.Reserve(ctx, tk.ID, other); !errors.Is(err, tickets.ErrReserved) {
+		t.Fatalf("Reserve for another order: %v, want reserved", err)
+	}
+	// A cancellation of another order must not free this reservation.
+	ch, err = svc.Release(ctx, tk.ID, other)
+	if err != nil || ch.Kind != tickets.Unchanged || ch.Ticket.OrderID != order {
+		t.Fatalf("Release by other order = %+v, %v; want unchanged", ch, err)
+	}
+	ch, err = svc.Release(ctx, tk.ID, order)
+	if err != nil || ch.Kind != tickets.Updated || ch.Ticket.OrderID != "" || ch.Ticket.Version != 2 {
+		t.Fatalf("Release = %+v, %v", ch, err)
+	}
+	ch, err = svc.Release(ctx, tk.ID, order)
+	if err != nil || ch.Kind != tickets.Unchanged || ch.Ticket.Version != 2 {
+		t.Fatalf("Release again = %+v, %v; want unchanged", ch, err)
+	}
+	for _, bad := range []string{"", "x", `{"$gt":""}`} {
+		if _, err := svc.Reserve(ctx, tk.ID, bad); !errors.Is(err, tickets.ErrInvalid) {
+			t.Errorf("Reserve(order %q): %v, want invalid", bad, err)
+		}
+		if _, err := svc.Release(ctx, tk.ID, bad); !errors.Is(err, tickets.ErrInvalid) {
+			t.Errorf("Release(order %q): %v, want invalid", bad, err)
+		}
+	}
+	if _, err := svc.Reserve(ctx, tickets.NewID(), order); !errors.Is(err, tickets.ErrNotFound) {
+		t.Errorf("Reserve(missing ticket): %v, want not found", err)
+	}
+	pending, _ := store.Pending(ctx, 100)
+	if len(pending) != 3 {
+		t.Fatalf("outbox has %d changes; want created, reserved, released", len(pending))
+	}
+}
+
+// racyStore loses the compare-and-set race a fixed number of times, as if
+// another writer kept getting in first.
+type racyStore struct {
+	*tickets.MemoryStore
+	mu    sync.Mutex
+	loses int
+	calls int
+}
+
+func (s *racyStore) Update(ctx context.Context, t tickets.Ticket, expected int64) (tickets.Ticket, error) {
+	s.mu.Lock()
+	s.calls++
+	lose := s.calls <= s.loses
+	s.mu.Unlock()
+	if lose {
+		return tickets.Ticket{}, tickets.ErrConflict
+	}
+	return s.MemoryStore.Update(ctx, t, expected)
+}
+
+func TestUseCasesRetryLostRacesBoundedly(t *testing.T) {
+	store := &racyStore{MemoryStore: tickets.NewMemoryStore(), loses: 3}
+	svc := tickets.NewService(store)
+	tk := create(t, svc)
+	if _, err := svc.Reserve(context.Background(), tk.ID, tickets.NewID()); err != nil {
+		t.Fatalf("Reserve after 3 lost races: %v", err)
+	}
+	free := create(t, svc)
+	store.calls, store.loses = 0, 100
+	_, err := svc.Update(context.Background(), free.ID, "owner", tickets.Input{Title: "x", Price: 1})
+	if !errors.Is(err, tickets.ErrConflict) {
+		t.Fatalf("Update that always loses: %v, want conflict", err)
+	}
+	if store.calls != 5 {
+		t.Fatalf("Update tried %d times, want 5", store.calls)
+	}
+}
+
+func TestErrorModel(t *testing.T) {
+	wrapped := errors.Join(errors.New("context"), tickets.Errorf(tickets.ENOTFOUND, "Ticket %s is gone", "abc"))
+	if !errors.Is(wrapped, tickets.ErrNotFound) || errors.Is(wrapped, tickets.ErrConflict) {
+		t.Fatal("errors.Is must match by code through wrapping")
+	}
+	if got := tickets.ErrorCode(wrapped); got != tickets.ENOTFOUND {
+		t.Fatalf("ErrorCode = %q", got)
+	}
+	if got := tickets.ErrorMessage(wrapped); got != "Ticket abc is gone" {
+		t.Fatalf("ErrorMessage = %q", got)
+	}
+	plain := errors.New("mongo: connection refused at 10.0.0.1")
+	if tickets.ErrorCode(plain) != tickets.EINTERNAL || tickets.ErrorMessage(plain) != "Internal error" {
+		t.Fatal("a foreign error must be internal and keep its details out of the message")
+	}
+	if tickets.ErrorCode(nil) != "" || tickets.ErrorMessage(nil) != "" {
+		t.Fatal("nil has no code or message")
+	}
+	cause := context.DeadlineExceeded
+	err := tickets.Errorf(tickets.EINTERNAL, "Store timed out: %w", cause)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatal("Errorf with %w must keep the cause")
+	}
+}
+
+func TestNewIDIsAnObjectIDAndUnique(t *testing.T) {
+	seen := make(map[string]bool)
+	for range 100000 {
+		id := tickets.NewID()
+		if !tickets.ValidID(id) || id != strings.ToLower(id) {
+			t.Fatalf("NewID() = %q, not a lower-case 24-hex id", id)
+		}
+		if seen[id] {
+			t.Fatalf("NewID() repeated %s", id)
+		}
+		seen[id] = true
+	}
+	for _, bad := range []string{"", "abc", strings.Repeat("g", 24), strings.Repeat("a", 25), `{"$gt":""}xxxxxxxxxxxxx`} {
+		if tickets.ValidID(bad) {
+			t.Errorf("ValidID(%q) = true", bad)
+		}
+	}
+}
+
+func TestPageSize(t *testing.T) {
+	for limit, want := range map[int]int{-1: 20, 0: 20, 1: 1, 100: 100, 101: 100, 1 << 30: 100} {
+		if got := (tickets.Filter{Limit: limit}).PageSize(); got != want {
+			t.Errorf("PageSize(%d) = %d, want %d", limit, got, want)
+		}
+	}
+}
