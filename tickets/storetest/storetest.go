@@ -55,7 +55,6 @@ func ctx(t *testing.T) context.Context {
 	return c
 }
 
-
 // newTicket returns a valid new ticket with times at the millisecond
 // precision every database keeps.
 func newTicket(userID, title string) tickets.Ticket {
