@@ -1,0 +1,35 @@
+// Package events is the cluster's wire contract and a typed way to use it.
+//
+// The subjects and payloads are exactly those of the cluster's Node
+// services (golden files in testdata pin the bytes). Publisher and Listener
+// are generic over the payload type, so one publisher and one listener serve
+// every event, and the subject always comes from the type.
+//
+// Brokers plug in underneath through the small Transport interface, in the
+// manner of gocloud.dev/pubsub: encoding, panic recovery, dead letters,
+// logging and metrics hooks live once here; drivers only move bytes.
+// memtransport is the in-memory driver, natsclient the NATS Streaming one,
+// and eventstest holds the conformance suite that every driver passes plus
+// a Recorder for asserting what a service published.
+//
+// # Delivery
+//
+// Delivery is at least once. A handler that returns nil gets its message
+// acknowledged; an error or a panic leaves it unacknowledged, so the broker
+// delivers it again after the ack wait. A message that can't be decoded
+// would fail forever, so it is acknowledged and handed to a dead-letter
+// hook instead (logged by default, or republished with DeadLetterSubject).
+//
+// # Ordering
+//
+// A broker redelivers, and a queue group's members run in parallel, so a
+// consumer can see version 3 of a ticket before version 2. Versioned
+// payloads carry the aggregate's version; a replica applies an event only
+// when it is the next version (CompareVersion), acknowledges duplicates,
+// and returns ErrOutOfOrder for early ones, which leaves them to come back.
+//
+// # Outbox
+//
+// Relay publishes the changes a tickets.Store recorded in its outbox, so an
+// event is published if and only if its change was committed.
+package events
