@@ -1,0 +1,304 @@
+package events
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Handler handles one event. Returning nil acknowledges the message; an
+// error leaves it for redelivery after the ack wait. ctx is cancelled when
+// the Listener is closed with an expired context.
+type Handler[E Event] func(ctx context.Context, e E, meta Metadata) error
+
+// DeadLetter is a message the Listener gave up on: undecodable, or failed
+// on its last allowed delivery (MaxDeliveries).
+type DeadLetter struct {
+	Metadata
+	Data []byte
+	Err  error
+}
+
+// ErrDecode is wrapped by the error of every payload that can't be decoded:
+// not a JSON object, wrong types, or failing its own validation.
+var ErrDecode = errors.New("events: undecodable payload")
+
+// Decode decodes a payload of type E as the Node services write it:
+// unknown fields are ignored, wrong types and invalid values are errors
+// wrapping ErrDecode.
+func Decode[E Event](data []byte) (E, error) {
+	var e E
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return e, fmt.Errorf("%w: %s: not a JSON object", ErrDecode, e.Subject())
+	}
+	if err := json.Unmarshal(data, &e); err != nil {
+		return e, fmt.Errorf("%w: %s: %v", ErrDecode, e.Subject(), err)
+	}
+	if v, ok := any(e).(interface{ Validate() error }); ok {
+		if err := v.Validate(); err != nil {
+			return e, fmt.Errorf("%w: %s: %v", ErrDecode, e.Subject(), err)
+		}
+	}
+	return e, nil
+}
+
+// Listener delivers the events of one subject to a handler.
+type Listener struct {
+	subject   Subject
+	transport Transport
+	cfg       config
+	call      func(ctx context.Context, data []byte, meta Metadata) (decodeErr, handlerErr error)
+	sub       Subscription
+
+	ctx    context.Context // handlers' context, cancelled by a forced Close
+	cancel context.CancelFunc
+	sem    chan struct{} // handler slots when concurrency > 1
+
+	mu       sync.Mutex
+	closing  bool
+	inflight sync.WaitGroup
+	stop     chan struct{} // closed when Close starts
+	drained  chan struct{} // closed when the last in-flight handler returns
+	subOnce  sync.Once
+	subErr   error
+}
+
+// Listen subscribes h to the events of type E in queueGroup, durable under
+// the queue group's name unless Durable says otherwise. ctx bounds the
+// subscribe call only; the Listener runs until Close.
+func Listen[E Event](ctx context.Context, t Transport, queueGroup string, h Handler[E], opts ...Option) (*Listener, error) {
+	var zero E
+	subject := zero.Subject()
+	if queueGroup == "" {
+		return nil, fmt.Errorf("%w: empty queue group", ErrInvalidOption)
+	}
+	if h == nil {
+		return nil, fmt.Errorf("%w: nil handler", ErrInvalidOption)
+	}
+	cfg, err := newConfig(opts, forListener)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.durable == "" {
+		cfg.durable = queueGroup
+	}
+	l := &Listener{
+		subject:   subject,
+		transport: t,
+		cfg:       cfg,
+		call: func(ctx context.Context, data []byte, meta Metadata) (error, error) {
+			e, err := Decode[E](data)
+			if err != nil {
+				return err, nil
+			}
+			return nil, h(ctx, e, meta)
+		},
+		sem:     make(chan struct{}, cfg.concurrency),
+		stop:    make(chan struct{}),
+		drained: make(chan struct{}),
+	}
+	if cfg.deadLetter == nil {
+		cfg.deadLetter = l.logDeadLetter
+	}
+	if cfg.deadSubject != "" {
+		hook := cfg.deadLetter
+		cfg.deadLetter = func(ctx context.Context, dl DeadLetter) error {
+			if err := l.republish(ctx, dl); err != nil {
+				return err
+			}
+			return hook(ctx, dl)
+		}
+	}
+	l.cfg = cfg
+	l.ctx, l.cancel = context.WithCancel(context.Background())
+	l.sub, err = t.Subscribe(ctx, string(subject), SubscribeOptions{
+		QueueGroup:  queueGroup,
+		Durable:     cfg.durable,
+		DeliverAll:  cfg.deliverAll,
+		ManualAck:   cfg.manualAck,
+		AckWait:     cfg.ackWait,
+		MaxInFlight: cfg.maxInFlight,
+	}, l.deliver)
+	if err != nil {
+		l.cancel()
+		return nil, fmt.Errorf("events: subscribe %s: %w", subject, err)
+	}
+	return l, nil
+}
+
+// Subject returns the subject the Listener consumes.
+func (l *Listener) Subject() Subject { return l.subject }
+
+// deliver is the Transport's callback. It hands the message to a handler
+// slot, blocking while all are busy so the broker's in-flight limit is the
+// only buffer.
+func (l *Listener) deliver(m Message) {
+	l.mu.Lock()
+	if l.closing {
+		l.mu.Unlock()
+		l.observe(m.Metadata(), 0, Dropped)
+		return
+	}
+	l.inflight.Add(1)
+	l.mu.Unlock()
+	if l.cfg.concurrency == 1 {
+		l.process(m)
+		return
+	}
+	select {
+	case l.sem <- struct{}{}:
+		go func() {
+			defer func() { <-l.sem }()
+			l.process(m)
+		}()
+	case <-l.stop:
+		l.inflight.Done()
+		l.observe(m.Metadata(), 0, Dropped)
+	}
+}
+
+func (l *Listener) process(m Message) {
+	defer l.inflight.Done()
+	meta := m.Metadata()
+	start := time.Now()
+	decodeErr, handlerErr, panicked := l.run(m.Data(), meta)
+	switch {
+	case decodeErr != nil:
+		l.giveUp(m, meta, decodeErr, start)
+	case handlerErr == nil:
+		if l.cfg.manualAck {
+			if err := m.Ack(); err != nil {
+				l.cfg.logger.Warn("ack failed; the message will be redelivered", l.attrs(meta, err)...)
+			}
+		}
+		l.observe(meta, time.Since(start), Acked)
+	case l.cfg.maxDeliveries > 0 && meta.DeliveryCount >= l.cfg.maxDeliveries:
+		l.giveUp(m, meta, handlerErr, start)
+	default:
+		if l.cfg.manualAck {
+			_ = m.Nack() // a failed nack only means waiting for the ack wait
+		}
+		level := slog.LevelWarn
+		if errors.Is(handlerErr, ErrOutOfOrder) {
+			level = slog.LevelDebug
+		}
+		l.cfg.logger.Log(l.ctx, level, "handler failed; the message will be redelivered", l.attrs(meta, handlerErr)...)
+		outcome := Failed
+		if panicked {
+			outcome = Panicked
+		}
+		l.observe(meta, time.Since(start), outcome)
+	}
+}
+
+// run calls the handler, turning a panic into an error so one bad event
+// can't take the service down.
+func (l *Listener) run(data []byte, meta Metadata) (decodeErr, handlerErr error, panicked bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			panicked = true
+			handlerErr = fmt.Errorf("events: handler panicked: %v", r)
+			l.cfg.logger.Error("handler panicked", append(l.attrs(meta, handlerErr), "stack", string(debug.Stack()))...)
+		}
+	}()
+	decodeErr, handlerErr = l.call(l.ctx, data, meta)
+	return decodeErr, handlerErr, false
+}
+
+// giveUp hands a message to the dead-letter hook and then tells the broker
+// never to redeliver it. If the hook fails, the message stays unacknowledged
+// so nothing is lost.
+func (l *Listener) giveUp(m Message, meta Metadata, cause error, start time.Time) {
+	dl := DeadLetter{Metadata: meta, Data: m.Data(), Err: cause}
+	if err := l.cfg.deadLetter(l.ctx, dl); err != nil {
+		l.cfg.logger.Error("dead-letter hook failed; the message will be redelivered", l.attrs(meta, err)...)
+		if l.cfg.manualAck {
+			_ = m.Nack()
+		}
+		l.observe(meta, time.Since(start), Failed)
+		return
+	}
+	if l.cfg.manualAck {
+		if err := m.Term(); err != nil {
+			l.cfg.logger.Warn("terminating a dead letter failed; it may be dead-lettered again", l.attrs(meta, err)...)
+		}
+	}
+	l.observe(meta, time.Since(start), DeadLettered)
+}
+
+// maxLoggedPayload bounds how much of a dead letter reaches the logs.
+const maxLoggedPayload = 256
+
+func (l *Listener) logDeadLetter(_ context.Context, dl DeadLetter) error {
+	payload := dl.Data
+	truncated := len(payload) > maxLoggedPayload
+	if truncated {
+		payload = payload[:maxLoggedPayload]
+	}
+	l.cfg.logger.Warn("dead letter: acknowledged without handling",
+		append(l.attrs(dl.Metadata, dl.Err), "payload", string(payload), "truncated", truncated)...)
+	return nil
+}
+
+func (l *Listener) republish(ctx context.Context, dl DeadLetter) error {
+	err := l.transport.Publish(ctx, Outgoing{Subject: l.cfg.deadSubject, Data: dl.Data, ID: uuid.NewString()})
+	if err != nil {
+		return fmt.Errorf("events: republish dead letter to %s: %w", l.cfg.deadSubject, err)
+	}
+	return nil
+}
+
+func (l *Listener) attrs(meta Metadata, err error) []any {
+	return []any{"subject", meta.Subject, "sequence", meta.Sequence, "delivery", meta.DeliveryCount, "error", err}
+}
+
+func (l *Listener) observe(meta Metadata, d time.Duration, o Outcome) {
+	if l.cfg.hooks.Handled != nil {
+		l.cfg.hooks.Handled(meta, d, o)
+	}
+}
+
+// Close stops taking messages, waits for running handlers to finish (as
+// long as ctx allows; then it cancels their context and stops waiting) and
+// closes the subscription without forgetting a durable's position. Messages
+// that arrive meanwhile are left unacknowledged for redelivery. Close is
+// idempotent and safe to call concurrently.
+func (l *Listener) Close(ctx context.Context) error {
+	l.mu.Lock()
+	first := !l.closing
+	l.closing = true
+	l.mu.Unlock()
+	if first {
+		close(l.stop)
+		go func() {
+			l.inflight.Wait()
+			close(l.drained)
+		}()
+	}
+	var waitErr error
+	select {
+	case <-l.drained:
+	case <-ctx.Done():
+		l.cancel()
+		waitErr = fmt.Errorf("events: close %s: handlers still running: %w", l.subject, ctx.Err())
+	}
+	l.subOnce.Do(func() {
+		l.subErr = l.sub.Close(context.WithoutCancel(ctx))
+		if l.subErr != nil {
+			l.subErr = fmt.Errorf("events: close %s subscription: %w", l.subject, l.subErr)
+		}
+	})
+	if waitErr == nil {
+		l.cancel()
+	}
+	return errors.Join(waitErr, l.subErr)
+}

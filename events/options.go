@@ -1,0 +1,261 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Option configures a Publisher, a Listener or a Relay. An option given to
+// a constructor it doesn't apply to makes that constructor fail, so a
+// misplaced option is an error rather than silently ignored.
+type Option struct {
+	name  string
+	scope scope
+	apply func(*config) error
+}
+
+type scope uint8
+
+const (
+	forPublisher scope = 1 << iota
+	forListener
+	forRelay
+	forAll = forPublisher | forListener | forRelay
+)
+
+func (s scope) String() string {
+	switch s {
+	case forListener:
+		return "listeners"
+	case forRelay:
+		return "relays"
+	default:
+		return "publishers"
+	}
+}
+
+// ErrInvalidOption is wrapped by every error about a bad option.
+var ErrInvalidOption = errors.New("events: invalid option")
+
+// The defaults are the cluster's: its Node listeners use a 5 second ack
+// wait, manual ack and stan's default of 1024 messages in flight.
+const (
+	DefaultAckWait     = 5 * time.Second
+	DefaultMaxInFlight = 1024
+)
+
+type config struct {
+	logger        *slog.Logger
+	hooks         Hooks
+	durable       string
+	deliverAll    bool
+	manualAck     bool
+	ackWait       time.Duration
+	maxInFlight   int
+	concurrency   int
+	maxDeliveries int
+	deadLetter    func(context.Context, DeadLetter) error
+	deadSubject   string
+	batchSize     int
+	pollInterval  time.Duration
+	minBackoff    time.Duration
+	maxBackoff    time.Duration
+}
+
+func newConfig(opts []Option, target scope) (config, error) {
+	c := config{
+		logger:       discardLogger,
+		manualAck:    true,
+		ackWait:      DefaultAckWait,
+		maxInFlight:  DefaultMaxInFlight,
+		concurrency:  1,
+		batchSize:    DefaultBatchSize,
+		pollInterval: DefaultPollInterval,
+		minBackoff:   100 * time.Millisecond,
+		maxBackoff:   10 * time.Second,
+	}
+	for _, o := range opts {
+		if o.apply == nil {
+			return c, fmt.Errorf("%w: zero Option", ErrInvalidOption)
+		}
+		if o.scope&target == 0 {
+			return c, fmt.Errorf("%w: %s applies to %v only", ErrInvalidOption, o.name, o.scope)
+		}
+		if err := o.apply(&c); err != nil {
+			return c, fmt.Errorf("%w: %s: %v", ErrInvalidOption, o.name, err)
+		}
+	}
+	return c, nil
+}
+
+var discardLogger = slog.New(slog.DiscardHandler)
+
+func listenerOption(name string, apply func(*config) error) Option {
+	return Option{name: name, scope: forListener, apply: apply}
+}
+
+func relayOption(name string, apply func(*config) error) Option {
+	return Option{name: name, scope: forRelay, apply: apply}
+}
+
+// WithLogger sends the Publisher's or Listener's logs to l. The default
+// discards them.
+func WithLogger(l *slog.Logger) Option {
+	return Option{name: "WithLogger", scope: forAll, apply: func(c *config) error {
+		if l == nil {
+			return errors.New("nil logger")
+		}
+		c.logger = l
+		return nil
+	}}
+}
+
+// WithHooks reports publishes and handled messages to h, for metrics.
+func WithHooks(h Hooks) Option {
+	return Option{name: "WithHooks", scope: forAll, apply: func(c *config) error { c.hooks = h; return nil }}
+}
+
+// Durable sets the durable name. It defaults to the queue group, as the
+// cluster's Node listeners do.
+func Durable(name string) Option {
+	return listenerOption("Durable", func(c *config) error {
+		if name == "" {
+			return errors.New("empty durable name")
+		}
+		c.durable = name
+		return nil
+	})
+}
+
+// DeliverAll makes a new durable start with the oldest stored message
+// rather than the next new one. The cluster's listeners all set it.
+func DeliverAll() Option {
+	return listenerOption("DeliverAll", func(c *config) error { c.deliverAll = true; return nil })
+}
+
+// ManualAck chooses whether the Listener acknowledges after the handler
+// (true, the default: at least once) or the transport acknowledges on
+// delivery (false: at most once, a failed handler loses the message).
+func ManualAck(manual bool) Option {
+	return listenerOption("ManualAck", func(c *config) error { c.manualAck = manual; return nil })
+}
+
+// AckWait sets how long the broker waits for an ack before redelivering.
+// NATS Streaming refuses less than a second.
+func AckWait(d time.Duration) Option {
+	return listenerOption("AckWait", func(c *config) error {
+		if d < time.Second {
+			return fmt.Errorf("ack wait %v is under one second", d)
+		}
+		c.ackWait = d
+		return nil
+	})
+}
+
+// MaxInFlight bounds the messages delivered to the listener and not yet
+// acknowledged.
+func MaxInFlight(n int) Option {
+	return listenerOption("MaxInFlight", func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("max in flight %d is below 1", n)
+		}
+		c.maxInFlight = n
+		return nil
+	})
+}
+
+// Concurrency runs up to n handlers at once. The default, 1, keeps a
+// subject's order for a single subscriber; above 1 handlers must not rely
+// on order (versioned consumers don't).
+func Concurrency(n int) Option {
+	return listenerOption("Concurrency", func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("concurrency %d is below 1", n)
+		}
+		c.concurrency = n
+		return nil
+	})
+}
+
+// MaxDeliveries dead-letters a message whose handler has failed on its
+// n-th delivery, instead of retrying it forever. It needs a transport that
+// counts deliveries (Metadata.DeliveryCount); the default, 0, never gives up.
+func MaxDeliveries(n int) Option {
+	return listenerOption("MaxDeliveries", func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("max deliveries %d is below 1", n)
+		}
+		c.maxDeliveries = n
+		return nil
+	})
+}
+
+// OnDeadLetter replaces the dead-letter hook, which by default logs the
+// message. If the hook returns an error the message is not acknowledged,
+// so it comes back and the hook runs again.
+func OnDeadLetter(hook func(ctx context.Context, dl DeadLetter) error) Option {
+	return listenerOption("OnDeadLetter", func(c *config) error {
+		if hook == nil {
+			return errors.New("nil hook")
+		}
+		c.deadLetter = hook
+		return nil
+	})
+}
+
+// DeadLetterSubject republishes dead letters, bytes unchanged, to subject
+// on the listener's transport (and logs them), so they can be inspected and
+// replayed.
+func DeadLetterSubject(subject string) Option {
+	return listenerOption("DeadLetterSubject", func(c *config) error {
+		if subject == "" {
+			return errors.New("empty subject")
+		}
+		c.deadSubject = subject
+		return nil
+	})
+}
+
+// Relay defaults.
+const (
+	DefaultBatchSize    = 100
+	DefaultPollInterval = time.Second
+)
+
+// BatchSize sets how many pending changes a Relay publishes per round.
+func BatchSize(n int) Option {
+	return relayOption("BatchSize", func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("batch size %d is below 1", n)
+		}
+		c.batchSize = n
+		return nil
+	})
+}
+
+// PollInterval sets how often a Relay looks for changes written by other
+// processes; its own Store's writes wake it at once.
+func PollInterval(d time.Duration) Option {
+	return relayOption("PollInterval", func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("poll interval %v is not positive", d)
+		}
+		c.pollInterval = d
+		return nil
+	})
+}
+
+// Backoff bounds the jittered exponential wait of a Relay between failed
+// rounds (the broker or the store being down).
+func Backoff(min, max time.Duration) Option {
+	return relayOption("Backoff", func(c *config) error {
+		if min <= 0 || max < min {
+			return fmt.Errorf("backoff bounds %v..%v", min, max)
+		}
+		c.minBackoff, c.maxBackoff = min, max
+		return nil
+	})
+}
