@@ -1,0 +1,93 @@
+// Package mongostore implements tickets.Store and tickets.Outbox on MongoDB,
+// with the official driver (go.mongodb.org/mongo-driver/v2). It works on a
+// standalone mongod (no replica set needed) and on FerretDB 1.24, because it
+// uses no multi-document transactions, no change streams, no aggregation
+// pipeline updates and no $expr.
+//
+// The caller owns the *mongo.Client: New takes a *mongo.Database and never
+// connects or disconnects. Call EnsureIndexes once at startup (it is
+// idempotent); the store is correct without the indexes, only slower.
+//
+// # Document layout
+//
+// Each ticket is one document in the collection ("tickets" unless
+// WithCollection says otherwise):
+//
+//	{
+//	  _id:          ObjectId,        // Ticket.ID; ids are hex ObjectIds, read case-insensitively
+//	  title:        string,
+//	  price:        int64,           // cents, exact (tickets.Money)
+//	  userId:       string,
+//	  orderId:      string,          // absent while the ticket is not reserved
+//	  version:      int64,           // 0 at creation, +1 per update
+//	  createdAt:    date,            // BSON dates keep milliseconds
+//	  updatedAt:    date,
+//	  outbox:       [ entry, ... ],  // changes not yet published, in version order
+//	  pendingSince: date             // present exactly while outbox is not empty
+//	}
+//
+// and each outbox entry is a snapshot of the ticket right after a change:
+//
+//	{kind: "created"|"updated", version: int64, title, price: int64, orderId, updatedAt: date}
+//
+// An entry does not repeat userId and createdAt: they never change, so
+// Pending reads them from the document. (Update could not copy them into
+// the entry anyway without a pipeline update, since the caller's ticket is
+// not trusted for them.)
+//
+// # The outbox, without transactions
+//
+// The transactional outbox pattern needs a ticket and its event to be
+// written atomically. Here both live in the same document, and MongoDB (and
+// FerretDB) make every single-document write atomic, so no transaction is
+// needed:
+//
+//   - Create inserts the ticket with its "created" entry already in outbox.
+//   - Update is one findAndModify filtered on {_id, version: expected}: it
+//     $sets the new fields, $incs version, $pushes the "updated" entry and
+//     $mins pendingSince. Either all of it happens or, when another writer
+//     moved the version on, none of it (ECONFLICT).
+//   - MarkPublished removes entries from the front of outbox with $pop,
+//     each pop guarded by {"outbox.0.version": {$lte: v}}; the pop that
+//     empties outbox also $unsets pendingSince in the same write.
+//
+// So pendingSince exists exactly while a ticket has unpublished changes,
+// and holds (roughly) when the oldest of them was written.
+//
+// # Finding pending work
+//
+// Pending queries {pendingSince: {$gte: <epoch>}} sorted by
+// {pendingSince: 1, _id: 1}, which the index of the same keys serves on
+// MongoDB: the scan touches only tickets with pending changes, oldest first,
+// and stops as soon as limit changes are collected. Tickets with nothing
+// pending have no pendingSince, so they fall outside the index range no
+// matter how many there are.
+//
+// FerretDB 1.24 (SQLite backend) accepts the same indexes but pushes down
+// only {_id: X} filters; Pending, List and the filtered updates are then a
+// scan of the collection, which is correct, only slower. Index options
+// FerretDB lacks (partial indexes) are not used.
+//
+// # FerretDB differences this package avoids
+//
+//   - $pull with a condition ({$pull: {outbox: {version: {$lte: v}}}}) and
+//     $elemMatch match the document but remove or match nothing, silently;
+//     hence the guarded $pop.
+//   - findAndModify rejects a projection ("fields"), so Update reads the
+//     whole document back.
+//   - partialFilterExpression is not implemented, so the pending index is a
+//     plain one.
+//   - $unset of an array element removes the element (MongoDB sets it to
+//     null), so array elements are never $unset.
+//
+// # Errors and user input
+//
+// Every error is a *tickets.Error. mongo.ErrNoDocuments is ENOTFOUND, a
+// duplicate key ECONFLICT; everything else, timeouts and cancellations
+// included, is EINTERNAL with a generic message and the driver's error as
+// the cause, so errors.Is(err, context.DeadlineExceeded) still works.
+// Filters are built only from typed values (ObjectIds, strings, integers)
+// in bson.D documents, with field names that are constants, so a title,
+// user id, order id or cursor such as "$gt" or `{"$ne":null}` is only ever
+// data.
+package mongostore
