@@ -1,0 +1,223 @@
+package testenv
+
+import (
+	"bytes"
+	"net"
+	"os/exec"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Process is a server running as a child process of the test, for tests
+// of what clients do when their server stops, dies or comes back. It is
+// started by StartStan, StartJetStream or StartMongo from the devservers
+// binary named by TICKETKIT_DEVSERVERS, listens on a loopback port of its
+// own and keeps its data in the directory it was given, so Restart brings
+// back the same server, with its data, at the same URL.
+//
+// Its methods are meant for the test's goroutine; they are not safe for
+// concurrent use. A process still running when the test ends is killed.
+type Process struct {
+	t         testing.TB
+	kind      string
+	bin       string
+	args      []string
+	url       string
+	clusterID string
+	log       syncBuffer // the server's stderr, over all its runs
+
+	cmd    *exec.Cmd
+	exited chan struct{} // closed once cmd has been waited for
+}
+
+// StartStan starts a NATS Streaming server (cluster id DefaultClusterID)
+// keeping its file store in dir.
+func StartStan(t testing.TB, dir string) *Process {
+	t.Helper()
+	addr := freeAddr(t)
+	p := start(t, "stan", addr, dir, "-cluster", DefaultClusterID)
+	p.url, p.clusterID = "nats://"+addr, DefaultClusterID
+	return p
+}
+
+// StartJetStream starts a NATS server with JetStream keeping its streams
+// in dir.
+func StartJetStream(t testing.TB, dir string) *Process {
+	t.Helper()
+	addr := freeAddr(t)
+	p := start(t, "jetstream", addr, dir)
+	p.url = "nats://" + addr
+	return p
+}
+
+// StartMongo starts a MongoDB wire protocol server (FerretDB) keeping its
+// databases in dir.
+//
+// Disconnect clients before Stop: the server gives connected clients
+// 3 seconds to leave before it exits, and a mongo-driver client that lived
+// through a Kill and Restart spends its whole server selection timeout
+// (30s by default) in Disconnect once its server is gone.
+func StartMongo(t testing.TB, dir string) *Process {
+	t.Helper()
+	addr := freeAddr(t)
+	p := start(t, "mongo", addr, dir)
+	p.url = "mongodb://" + addr + "/"
+	return p
+}
+
+// URL is the address clients connect to; it stays the same across restarts.
+func (p *Process) URL() string { return p.url }
+
+// ClusterID is the NATS Streaming cluster id; empty for other servers.
+func (p *Process) ClusterID() string { return p.clusterID }
+
+// Stop asks the server to shut down (SIGTERM) and waits until it has.
+// The test fails if the server does not exit cleanly.
+func (p *Process) Stop() {
+	p.t.Helper()
+	if !p.running() {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(timeout):
+		p.Kill()
+		p.t.Fatalf("testenv: %s server did not stop within %v of SIGTERM%s", p.kind, timeout, p.logs())
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		p.t.Errorf("testenv: %s server exited with %s on SIGTERM%s", p.kind, p.cmd.ProcessState, p.logs())
+	}
+}
+
+// Kill kills the server (SIGKILL), as a crash would, and waits until it
+// is gone.
+func (p *Process) Kill() {
+	p.t.Helper()
+	if !p.running() {
+		return
+	}
+	_ = p.cmd.Process.Kill()
+	<-p.exited
+}
+
+// Restart starts the server again, on the same port and data directory,
+// and waits until it accepts clients. A server still running is stopped
+// first.
+func (p *Process) Restart() {
+	p.t.Helper()
+	p.Stop()
+	p.run()
+}
+
+func start(t testing.TB, kind, addr, dir string, extra ...string) *Process {
+	t.Helper()
+	bin := require(t, EnvDevservers, "the devservers binary")
+	p := &Process{
+		t:    t,
+		kind: kind,
+		bin:  bin,
+		args: append([]string{kind, "-addr", addr, "-dir", dir}, extra...),
+	}
+	t.Cleanup(func() {
+		p.Kill()
+		if t.Failed() {
+			t.Logf("testenv: %s server log:%s", p.kind, p.logs())
+		}
+	})
+	p.run()
+	return p
+}
+
+// run starts the server and waits for its "ready" line.
+func (p *Process) run() {
+	p.t.Helper()
+	ready := &readyWriter{ready: make(chan struct{})}
+	cmd := exec.Command(p.bin, p.args...)
+	cmd.Stdout = ready
+	cmd.Stderr = &p.log
+	cmd.SysProcAttr = sysProcAttr()
+	if err := cmd.Start(); err != nil {
+		p.t.Fatalf("testenv: start %s server: %v", p.kind, err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	p.cmd, p.exited = cmd, exited
+
+	select {
+	case <-ready.ready:
+	case <-exited:
+		p.t.Fatalf("testenv: %s server exited before it was ready: %s%s", p.kind, cmd.ProcessState, p.logs())
+	case <-time.After(timeout):
+		p.Kill()
+		p.t.Fatalf("testenv: %s server not ready within %v%s", p.kind, timeout, p.logs())
+	}
+}
+
+func (p *Process) running() bool {
+	select {
+	case <-p.exited:
+		return false
+	default:
+		return p.exited != nil
+	}
+}
+
+func (p *Process) logs() string {
+	return "\n" + p.log.String()
+}
+
+// freeAddr returns a loopback address with a port that was free a moment
+// ago. The port is reused across restarts, which is why servers are not
+// simply started on port 0.
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("testenv: find a free port: %v", err)
+	}
+	defer l.Close()
+	return "127.0.0.1:" + strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+}
+
+// readyWriter is a server's stdout: it closes ready on the line "ready".
+// Only exec's copying goroutine calls Write.
+type readyWriter struct {
+	buf   []byte
+	seen  bool
+	ready chan struct{}
+}
+
+func (w *readyWriter) Write(b []byte) (int, error) {
+	w.buf = append(w.buf, b...)
+	if !w.seen && bytes.Contains(w.buf, []byte("ready\n")) {
+		w.seen = true
+		close(w.ready)
+	}
+	return len(b), nil
+}
+
+// syncBuffer collects a server's stderr, written by exec's copying
+// goroutine and read by the test.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
