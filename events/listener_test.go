@@ -1,0 +1,241 @@
+package events_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/ticketkit/ticketkit/events"
+	"github.com/ticketkit/ticketkit/events/memtransport"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func noop(context.Context, events.TicketCreated, events.Metadata) error { return nil }
+
+func TestOptionsAreValidated(t *testing.T) {
+	tr := memtransport.New()
+	ctx := context.Background()
+	for name, opts := range map[string][]events.Option{
+		"AckWait under a second": {events.AckWait(500 * time.Millisecond)},
+		"MaxInFlight 0":          {events.MaxInFlight(0)},
+		"Concurrency 0":          {events.Concurrency(0)},
+		"MaxDeliveries 0":        {events.MaxDeliveries(0)},
+		"empty durable":          {events.Durable("")},
+		"nil logger":             {events.WithLogger(nil)},
+		"nil dead-letter hook":   {events.OnDeadLetter(nil)},
+		"empty dead subject":     {events.DeadLetterSubject("")},
+		"zero option":            {{}},
+		"relay option":           {events.BatchSize(10)},
+	} {
+		if _, err := events.Listen(ctx, tr, "group", noop, opts...); !errors.Is(err, events.ErrInvalidOption) {
+			t.Errorf("Listen with %s: %v, want ErrInvalidOption", name, err)
+		}
+	}
+	if _, err := events.Listen(ctx, tr, "", noop); !errors.Is(err, events.ErrInvalidOption) {
+		t.Errorf("Listen without a queue group: %v", err)
+	}
+	if _, err := events.Listen[events.TicketCreated](ctx, tr, "group", nil); !errors.Is(err, events.ErrInvalidOption) {
+		t.Errorf("Listen without a handler: %v", err)
+	}
+	if _, err := events.NewPublisher[events.TicketCreated](tr, events.AckWait(time.Second)); !errors.Is(err, events.ErrInvalidOption) {
+		t.Errorf("NewPublisher with a listener option: %v", err)
+	}
+	for name, opt := range map[string]events.Option{
+		"BatchSize 0": events.BatchSize(0), "PollInterval 0": events.PollInterval(0),
+		"Backoff max < min": events.Backoff(time.Second, time.Millisecond), "listener option": events.Concurrency(2),
+	} {
+		if _, err := events.NewRelay(nil, tr, opt); !errors.Is(err, events.ErrInvalidOption) {
+			t.Errorf("NewRelay with %s: %v, want ErrInvalidOption", name, err)
+		}
+	}
+}
+
+func publishCreated(t *testing.T, tr events.Transport, n int) {
+	t.Helper()
+	pub, err := events.NewPublisher[events.TicketCreated](tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if err := pub.Publish(context.Background(), events.TicketCreated{ID: ticketID, Title: "t", Price: 100, UserID: "u", Version: int64(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func closeOnCleanup(t *testing.T, l *events.Listener) {
+	t.Cleanup(func() {
+		if err := l.Close(context.Background()); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+func TestMaxDeliveriesDeadLettersAFailingEvent(t *testing.T) {
+	tr := memtransport.New()
+	var calls atomic.Int32
+	dead := make(chan events.DeadLetter, 1)
+	l, err := events.Listen(context.Background(), tr, "group", func(context.Context, events.TicketCreated, events.Metadata) error {
+		calls.Add(1)
+		return errors.New("permanent failure")
+	}, events.AckWait(time.Second), events.MaxDeliveries(2), events.OnDeadLetter(func(_ context.Context, dl events.DeadLetter) error {
+		dead <- dl
+		return nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeOnCleanup(t, l)
+	publishCreated(t, tr, 1)
+	select {
+	case dl := <-dead:
+		if dl.DeliveryCount != 2 || dl.Err == nil || !strings.Contains(dl.Err.Error(), "permanent failure") {
+			t.Fatalf("dead letter = %+v", dl)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("never dead-lettered")
+	}
+	if calls.Load() != 2 {
+		t.Fatalf("handler ran %d times, want 2", calls.Load())
+	}
+}
+
+func TestAFailingDeadLetterHookLosesNothing(t *testing.T) {
+	tr := memtransport.New()
+	var attempts atomic.Int32
+	done := make(chan struct{})
+	l, err := events.Listen(context.Background(), tr, "group", noop, events.AckWait(time.Second),
+		events.OnDeadLetter(func(context.Context, events.DeadLetter) error {
+			if attempts.Add(1) == 1 {
+				return errors.New("dead-letter store down")
+			}
+			close(done)
+			return nil
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeOnCleanup(t, l)
+	if err := tr.Publish(context.Background(), events.Outgoing{Subject: "ticket:created", Data: []byte("garbage")}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the dead letter was not offered again after the hook failed")
+	}
+}
+
+// syncBuffer is a log sink the listener's goroutines can share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestDefaultDeadLetterHookLogsATruncatedPayload(t *testing.T) {
+	var logs syncBuffer
+	tr := memtransport.New()
+	handled := make(chan events.Outcome, 1)
+	l, err := events.Listen(context.Background(), tr, "group", noop,
+		events.WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))),
+		events.WithHooks(events.Hooks{Handled: func(_ events.Metadata, _ time.Duration, o events.Outcome) { handled <- o }}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeOnCleanup(t, l)
+	payload := "not json " + strings.Repeat("x", 1000)
+	if err := tr.Publish(context.Background(), events.Outgoing{Subject: "ticket:created", Data: []byte(payload)}); err != nil {
+		t.Fatal(err)
+	}
+	if o := <-handled; o != events.DeadLettered {
+		t.Fatalf("outcome = %v, want dead-lettered", o)
+	}
+	out := logs.String()
+	for _, want := range []string{`"subject":"ticket:created"`, `"sequence":1`, `"truncated":true`, `"payload":"not json xxx`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %s:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, strings.Repeat("x", 300)) {
+		t.Errorf("log holds more than the truncated payload")
+	}
+}
+
+func TestAutoAckIsAtMostOnce(t *testing.T) {
+	tr := memtransport.New()
+	var calls atomic.Int32
+	handled := make(chan struct{}, 10)
+	l, err := events.Listen(context.Background(), tr, "group", func(context.Context, events.TicketCreated, events.Metadata) error {
+		calls.Add(1)
+		handled <- struct{}{}
+		return errors.New("lost, as asked")
+	}, events.ManualAck(false), events.AckWait(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeOnCleanup(t, l)
+	publishCreated(t, tr, 1)
+	<-handled
+	select {
+	case <-handled:
+		t.Fatal("an auto-acked message came back")
+	case <-time.After(1500 * time.Millisecond):
+	}
+}
+
+func TestPublisherHooksAndErrors(t *testing.T) {
+	tr := memtransport.New()
+	var published atomic.Int32
+	pub, err := events.NewPublisher[events.TicketCreated](tr, events.WithHooks(events.Hooks{
+		Published: func(s events.Subject, n int, _ time.Duration, err error) {
+			if s == events.SubjectTicketCreated && err == nil {
+				published.Add(int32(n))
+			}
+		},
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pub.Subject() != events.SubjectTicketCreated {
+		t.Fatalf("Subject() = %s", pub.Subject())
+	}
+	ev := events.TicketCreated{ID: ticketID, Title: "t", Price: 1, UserID: "u"}
+	if err := pub.Publish(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range pub.PublishBatch(context.Background(), []events.TicketCreated{ev, ev}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if published.Load() != 3 {
+		t.Fatalf("hooks saw %d published, want 3", published.Load())
+	}
+	if err := tr.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Publish(context.Background(), ev); !errors.Is(err, memtransport.ErrClosed) {
+		t.Fatalf("Publish on a closed transport = %v, want the transport's error wrapped", err)
+	}
+}
