@@ -1,0 +1,186 @@
+package natsclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/ticketkit/ticketkit/events"
+)
+
+// Publish implements events.Transport: it returns nil once the server has
+// stored msg. While the connection is down it waits for it to come back,
+// and sends msg again if the connection dropped before the ack, until ctx
+// ends (or Config.PublishWait, for a ctx without deadline); then it returns
+// an error wrapping ErrDisconnected and ctx's error. Sending again can store
+// msg twice: delivery is at least once either way. msg.ID is not used;
+// NATS Streaming does not deduplicate.
+func (c *Client) Publish(ctx context.Context, msg events.Outgoing) error {
+	return c.publish(ctx, []events.Outgoing{msg})[0]
+}
+
+// PublishBatch implements events.Transport. The messages are pipelined:
+// up to Config.MaxPubAcksInFlight of them await their acks at once. A
+// message whose ack was lost with the connection is sent again once it is
+// back, after the rest of the batch, so it can end up stored after a later
+// message of the same batch. errs[i] is msgs[i]'s fate, as for Publish.
+func (c *Client) PublishBatch(ctx context.Context, msgs []events.Outgoing) (errs []error) {
+	return c.publish(ctx, msgs)
+}
+
+type ack struct {
+	i   int
+	err error
+}
+
+// errPending marks a message sent and awaiting its ack.
+var errPending = errors.New("natsclient: awaiting ack")
+
+func (c *Client) publish(ctx context.Context, msgs []events.Outgoing) []error {
+	errs := make([]error, len(msgs))
+	if len(msgs) == 0 {
+		return errs
+	}
+	fail := func(todo []int, err error) {
+		for _, i := range todo {
+			errs[i] = err
+		}
+	}
+	todo := make([]int, 0, len(msgs))
+	for i := range msgs {
+		if err := checkSubject(msgs[i].Subject); err != nil {
+			errs[i] = fmt.Errorf("natsclient: publish: %w", err)
+			continue
+		}
+		todo = append(todo, i)
+	}
+	if err := ctx.Err(); err != nil {
+		fail(todo, fmt.Errorf("natsclient: publish: %w", err))
+		return errs
+	}
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		fail(todo, fmt.Errorf("natsclient: publish: %w", ErrClosed))
+		return errs
+	}
+	c.ops.Add(1)
+	c.mu.Unlock()
+	defer c.ops.Done()
+
+	ctx, cancel := c.bound(ctx)
+	defer cancel()
+	var last error
+	for attempt := 0; len(todo) > 0; attempt++ {
+		l, err := c.waitLink(ctx, "publish", last)
+		if err != nil {
+			fail(todo, err)
+			break
+		}
+		todo, last = c.send(ctx, l, msgs, todo, errs)
+		if len(todo) > 0 {
+			c.pause(ctx, l, attempt)
+		}
+	}
+	return errs
+}
+
+// send publishes msgs[todo] on l and waits for their acks. It returns the
+// messages worth sending again, with the last error that says why; the
+// others' errs are final.
+func (c *Client) send(ctx context.Context, l *link, msgs []events.Outgoing, todo []int, errs []error) (retry []int, last error) {
+	sc := l.sess.sc
+	// Acks that come after we stopped waiting land here unread: the
+	// channel has room for all of them, so stan's goroutines never block.
+	acks := make(chan ack, len(todo))
+	sent := 0
+	for k, i := range todo {
+		if err := c.acquire(ctx, l); err != nil {
+			for _, j := range todo[k:] {
+				errs[j] = err
+			}
+			break
+		}
+		_, err := sc.PublishAsync(msgs[i].Subject, msgs[i].Data, func(_ string, err error) {
+			<-c.slots
+			acks <- ack{i, err}
+		})
+		if err != nil {
+			<-c.slots
+			errs[i] = err
+			if retryable(err) { // the rest would fail alike
+				for _, j := range todo[k+1:] {
+					errs[j] = err
+				}
+				break
+			}
+			continue
+		}
+		errs[i] = errPending
+		sent++
+	}
+
+	var abandon error
+	for got := 0; got < sent && abandon == nil; got++ {
+		select {
+		case a := <-acks:
+			errs[a.i] = a.err
+		case <-l.down:
+			abandon = errLinkDown
+		case <-ctx.Done():
+			abandon = fmt.Errorf("%w (the server may still store the message)", ctx.Err())
+		}
+	}
+	if abandon != nil {
+		for drained := false; !drained; { // keep the acks that did come
+			select {
+			case a := <-acks:
+				errs[a.i] = a.err
+			default:
+				drained = true
+			}
+		}
+	}
+
+	retry = todo[:0]
+	for _, i := range todo {
+		err := errs[i]
+		if err == errPending {
+			err = abandon
+			errs[i] = err
+		}
+		switch {
+		case err == nil:
+		case retryable(err):
+			if sessionInvalid(err) {
+				c.sessionLost(l.sess, err)
+			}
+			retry = append(retry, i)
+			last = err
+		default:
+			errs[i] = fmt.Errorf("natsclient: publish %s: %w", msgs[i].Subject, err)
+		}
+	}
+	return retry, last
+}
+
+// acquire takes a slot for one unacknowledged message. Keeping our own
+// count, no larger than stan's MaxPubAcksInflight, means stan's
+// PublishAsync never blocks, and waiting here can honour ctx.
+func (c *Client) acquire(ctx context.Context, l *link) error {
+	select {
+	case c.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case c.slots <- struct{}{}:
+		return nil
+	case <-l.down:
+		return errLinkDown
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.ctx.Done():
+		return ErrClosed
+	}
+}
