@@ -73,8 +73,8 @@ func connect(t *testing.T, cfg natsclient.Config) *natsclient.Client {
 type testHandler struct{ t *testing.T }
 
 func (h testHandler) Enabled(context.Context, slog.Level) bool { return true }
-func (h testHandler) WithAttrs([]slog.Attr) slog.Handler        { return h }
-func (h testHandler) WithGroup(string) slog.Handler             { return h }
+func (h testHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h testHandler) WithGroup(string) slog.Handler            { return h }
 func (h testHandler) Handle(_ context.Context, r slog.Record) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s", r.Level, r.Message)
@@ -102,8 +102,8 @@ func (l *logs) logger() *slog.Logger { return slog.New(logsHandler{l}) }
 type logsHandler struct{ l *logs }
 
 func (h logsHandler) Enabled(context.Context, slog.Level) bool { return true }
-func (h logsHandler) WithAttrs([]slog.Attr) slog.Handler        { return h }
-func (h logsHandler) WithGroup(string) slog.Handler             { return h }
+func (h logsHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h logsHandler) WithGroup(string) slog.Handler            { return h }
 func (h logsHandler) Handle(ctx context.Context, r slog.Record) error {
 	l := h.l
 	l.mu.Lock()
