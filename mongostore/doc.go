@@ -54,6 +54,29 @@
 // So pendingSince exists exactly while a ticket has unpublished changes,
 // and holds (roughly) when the oldest of them was written.
 //
+// # FerretDB 1.x and atomicity
+//
+// The above relies on the server applying a filtered single-document
+// update atomically. MongoDB does. FerretDB 1.x (SQLite and PostgreSQL
+// backends) does not: it reads the matching document, applies the update
+// operators in Go and writes the whole document back by _id, without
+// checking the filter again. Two concurrent Updates at the same version can
+// then both succeed, and a MarkPublished racing an Update can write back
+// the document as it was before the Update, silently dropping the change
+// and its event. Only inserts (unique _id) are atomic there.
+//
+// So every Store in a process serializes its writes to each ticket
+// document (Update and MarkPublished; Create is an insert) with a
+// process-wide striped lock that honours the context. That makes FerretDB
+// correct for any number of goroutines and Store values in one process,
+// which is how tests and local runs use it; processes sharing one FerretDB
+// 1.x server are not protected from each other. On MongoDB the lock only
+// queues this process's writers to a hot ticket: the server's
+// compare-and-set is what keeps separate processes correct. The lock also
+// remembers the last version this process wrote to each (striped)
+// document, so an Update that is certainly stale fails with ECONFLICT
+// without a round trip.
+//
 // # Finding pending work
 //
 // Pending queries {pendingSince: {$gte: <epoch>}} sorted by

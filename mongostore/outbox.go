@@ -148,6 +148,11 @@ func (s *Store) MarkPublished(ctx context.Context, id string, version int64) err
 			update: bson.D{pop},
 		},
 	}
+	doc, err := s.lockDoc(ctx, oid)
+	if err != nil {
+		return s.fail(ctx, "MarkPublished", oid.Hex(), err)
+	}
+	defer doc.unlock()
 	for {
 		popped := false
 		for _, st := range steps {

@@ -50,8 +50,13 @@ const (
 // It is safe for concurrent use.
 type Store struct {
 	coll *mongo.Collection
+	ns   string // database.collection, for docLocks
 	log  *slog.Logger
 	wake chan struct{}
+
+	// noDocLocks turns docLocks off, so that tests can exercise the
+	// server's own compare-and-set on MongoDB.
+	noDocLocks bool
 }
 
 var (
@@ -124,6 +129,7 @@ func New(db *mongo.Database, opts ...Option) (*Store, error) {
 	}
 	return &Store{
 		coll: db.Collection(cfg.collection),
+		ns:   db.Name() + "." + cfg.collection,
 		log:  cfg.logger,
 		wake: make(chan struct{}, 1),
 	}, nil
@@ -373,8 +379,20 @@ func (s *Store) Update(ctx context.Context, t tickets.Ticket, expectedVersion in
 	// No projection: FerretDB does not implement one on findAndModify.
 	// Decoding into ticketDoc skips the outbox.
 	var d ticketDoc
-	err := s.coll.FindOneAndUpdate(ctx, filter, update,
+	doc, err := s.lockDoc(ctx, oid)
+	if err != nil {
+		return tickets.Ticket{}, s.fail(ctx, "Update", oid.Hex(), err)
+	}
+	if doc.stale(expectedVersion) {
+		doc.unlock()
+		return tickets.Ticket{}, s.conflict(ctx, oid, expectedVersion)
+	}
+	err = s.coll.FindOneAndUpdate(ctx, filter, update,
 		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&d)
+	if err == nil {
+		doc.wrote(d.Version)
+	}
+	doc.unlock()
 	switch {
 	case err == nil:
 		s.notify()
@@ -386,14 +404,16 @@ func (s *Store) Update(ctx context.Context, t tickets.Ticket, expectedVersion in
 	// not expectedVersion. Tickets are never deleted, so a ticket that
 	// exists now existed at the update too: the update lost a race.
 	err = s.coll.FindOne(ctx, byID(oid), options.FindOne().SetProjection(bson.D{{Key: fID, Value: 1}})).Err()
-	switch {
-	case err == nil:
-		s.log.LogAttrs(ctx, slog.LevelDebug, "mongostore: update conflict",
-			slog.String("id", oid.Hex()), slog.Int64("expectedVersion", expectedVersion))
-		return tickets.Ticket{}, tickets.ErrConflict
-	default:
+	if err != nil {
 		return tickets.Ticket{}, s.fail(ctx, "Update", oid.Hex(), err)
 	}
+	return tickets.Ticket{}, s.conflict(ctx, oid, expectedVersion)
+}
+
+func (s *Store) conflict(ctx context.Context, oid bson.ObjectID, expectedVersion int64) error {
+	s.log.LogAttrs(ctx, slog.LevelDebug, "mongostore: update conflict",
+		slog.String("id", oid.Hex()), slog.Int64("expectedVersion", expectedVersion))
+	return tickets.ErrConflict
 }
 
 // notify signals Wake, coalescing with a signal not yet received.
