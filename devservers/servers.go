@@ -7,6 +7,7 @@ import (
 	"log"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"time"
@@ -93,13 +94,14 @@ func startJetStream(addr, dir string, logw io.Writer) (*server, error) {
 
 // startMongo starts FerretDB, a MongoDB wire protocol server, with its
 // SQLite backend keeping one database file per MongoDB database in dir.
+// Clients reach it through a serialProxy on addr.
 func startMongo(addr, dir string, logw io.Writer) (*server, error) {
 	// Unlike the NATS servers, FerretDB does not create its directory.
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: addr},
+		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
 		Handler:   "sqlite",
 		SQLiteURL: "file:" + dir + "/", // FerretDB wants a directory URI ending in '/'
 		Logger:    slog.New(slog.NewTextHandler(logw, nil)).With("server", "mongo"),
@@ -113,18 +115,32 @@ func startMongo(addr, dir string, logw io.Writer) (*server, error) {
 		defer close(done)
 		_ = f.Run(ctx) // returns only once ctx is canceled
 	}()
-	stop := func() {
+	stopFerret := func() {
 		cancel()
-		// FerretDB lets connected clients linger for a few seconds;
-		// don't let a stuck one hold the whole shutdown.
+		// FerretDB gives connected clients a few seconds to leave, and
+		// the proxy has closed them all, so this is quick; still, don't
+		// let a stuck one hold the whole shutdown.
 		select {
 		case <-done:
 		case <-time.After(10 * time.Second):
 		}
 	}
-	// New has already bound the listener, so the URI is known and the port
-	// accepts connections; Run serves them.
-	return &server{name: "mongo", url: f.MongoDBURI(), stop: stop}, nil
+	// New has bound FerretDB's listener already, so its address is known.
+	backend, err := url.Parse(f.MongoDBURI())
+	if err != nil {
+		stopFerret()
+		return nil, err
+	}
+	proxy, err := newSerialProxy(addr, backend.Host)
+	if err != nil {
+		stopFerret()
+		return nil, fmt.Errorf("mongo: %w", err)
+	}
+	stop := func() {
+		proxy.close()
+		stopFerret()
+	}
+	return &server{name: "mongo", url: "mongodb://" + proxy.l.Addr().String() + "/", stop: stop}, nil
 }
 
 // logger adapts a writer to the NATS servers' logger interface. Fatalf
