@@ -3,6 +3,8 @@ package testenv_test
 import (
 	"context"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -67,6 +69,56 @@ func TestMongoDatabasesAreIsolated(t *testing.T) {
 	}
 	if n != 0 {
 		t.Fatalf("database %s sees %d documents written to %s", b.Name(), n, a.Name())
+	}
+}
+
+// Optimistic concurrency needs MongoDB's guarantee that a conditional
+// single-document update is atomic: of writers racing to update the same
+// version, exactly one wins. FerretDB alone does not give it; devservers
+// makes sure it does.
+func TestMongoConditionalUpdateHasOneWinner(t *testing.T) {
+	coll := testenv.Mongo(t).Collection("tickets")
+	const writers, rounds = 20, 5
+	for round := range rounds {
+		id := fmt.Sprint("t-", round)
+		if _, err := coll.InsertOne(ctx(t), bson.D{{Key: "_id", Value: id}, {Key: "version", Value: 0}}); err != nil {
+			t.Fatalf("insert: %v", err)
+		}
+		var (
+			wg     sync.WaitGroup
+			won    atomic.Int64
+			errs   = make(chan error, writers)
+			start  = make(chan struct{})
+			filter = bson.D{{Key: "_id", Value: id}, {Key: "version", Value: 0}}
+			inc    = bson.D{{Key: "$inc", Value: bson.D{{Key: "version", Value: 1}}}}
+		)
+		for range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				res, err := coll.UpdateOne(ctx(t), filter, inc)
+				if err != nil {
+					errs <- err
+					return
+				}
+				won.Add(res.ModifiedCount)
+			}()
+		}
+		close(start)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatalf("update: %v", err)
+		}
+		var got struct{ Version int64 }
+		if err := coll.FindOne(ctx(t), bson.D{{Key: "_id", Value: id}}).Decode(&got); err != nil {
+			t.Fatalf("find: %v", err)
+		}
+		if won.Load() != 1 || got.Version != 1 {
+			t.Fatalf("round %d: %d of %d writers won version 1, and the document is at version %d; want exactly one winner and version 1",
+				round, won.Load(), writers, got.Version)
+		}
 	}
 }
 
