@@ -55,11 +55,6 @@ func StartJetStream(t testing.TB, dir string) *Process {
 
 // StartMongo starts a MongoDB wire protocol server (FerretDB) keeping its
 // databases in dir.
-//
-// Disconnect clients before Stop: the server gives connected clients
-// 3 seconds to leave before it exits, and a mongo-driver client that lived
-// through a Kill and Restart spends its whole server selection timeout
-// (30s by default) in Disconnect once its server is gone.
 func StartMongo(t testing.TB, dir string) *Process {
 	t.Helper()
 	addr := freeAddr(t)

@@ -293,7 +293,7 @@ func TestMongoKillRestart(t *testing.T) {
 	if got != want {
 		t.Fatalf("found %+v, want %+v", got, want)
 	}
-	if err := client.Disconnect(ctx(t)); err != nil { // before Stop: see StartMongo
+	if err := client.Disconnect(ctx(t)); err != nil {
 		t.Fatalf("disconnect: %v", err)
 	}
 	srv.Stop()
