@@ -1,0 +1,130 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// devJWTKey signs and checks tokens when the service runs on its in-memory
+// backends and JWT_KEY is unset, so `go run ./examples/tickets-service`
+// works with no setup. It is public, so it is never used next to a real
+// database or broker: there JWT_KEY is required.
+const devJWTKey = "ticketkit-dev-only-jwt-key"
+
+// config is everything the service reads at start-up. The environment
+// variables are the ones the cluster's Node tickets service reads, so the
+// same Kubernetes manifest runs either.
+type config struct {
+	port      string
+	jwtKey    []byte
+	devJWTKey bool // jwtKey is devJWTKey
+
+	// Both empty: in-memory store and broker. Both set: MongoDB and NATS
+	// Streaming. Never one without the other (see loadConfig).
+	mongoURI  string
+	natsURL   string
+	clusterID string
+	clientID  string
+
+	// Not from the environment: tuned by tests, fixed otherwise.
+	queueGroup      string        // also the durable name, as in the Node listeners
+	ackWait         time.Duration // the cluster's 5s
+	maxDeliveries   int           // see listeners.go
+	deadLetters     string        // subject dead letters are republished to
+	startupTimeout  time.Duration // connecting to MongoDB and NATS
+	shutdownTimeout time.Duration // the whole shutdown sequence
+}
+
+// Defaults of the settings that are not read from the environment.
+const (
+	defaultPort            = "3000"
+	defaultQueueGroup      = "tickets-service"
+	defaultAckWait         = 5 * time.Second
+	defaultMaxDeliveries   = 12 // a minute of redeliveries at the 5s ack wait
+	defaultDeadLetters     = "tickets-service:dead-letter"
+	defaultStartupTimeout  = 30 * time.Second
+	defaultShutdownTimeout = 20 * time.Second // inside Kubernetes' 30s grace period
+)
+
+// inMemory reports whether the service runs without MongoDB and NATS.
+func (c config) inMemory() bool { return c.mongoURI == "" }
+
+// loadConfig reads the environment. Every problem is reported at once, so
+// a broken manifest takes one round to fix.
+func loadConfig(getenv func(string) string) (config, error) {
+	c := config{
+		port:            getenv("PORT"),
+		mongoURI:        getenv("MONGO_URI"),
+		natsURL:         getenv("NATS_URL"),
+		clusterID:       getenv("NATS_CLUSTER_ID"),
+		clientID:        getenv("NATS_CLIENT_ID"),
+		queueGroup:      defaultQueueGroup,
+		ackWait:         defaultAckWait,
+		maxDeliveries:   defaultMaxDeliveries,
+		deadLetters:     defaultDeadLetters,
+		startupTimeout:  defaultStartupTimeout,
+		shutdownTimeout: defaultShutdownTimeout,
+	}
+	var problems []string
+	if c.port == "" {
+		c.port = defaultPort
+	} else if n, err := strconv.Atoi(c.port); err != nil || n < 0 || n > 65535 {
+		problems = append(problems, fmt.Sprintf("PORT %q is not a port number", c.port))
+	}
+
+	switch {
+	case c.mongoURI == "" && c.natsURL == "":
+		// Local mode. A stray NATS_CLUSTER_ID does no harm.
+	case c.mongoURI == "":
+		problems = append(problems, "NATS_URL is set but MONGO_URI is not: set both (MongoDB and NATS Streaming) or neither (in-memory)")
+	case c.natsURL == "":
+		problems = append(problems, "MONGO_URI is set but NATS_URL is not: set both (MongoDB and NATS Streaming) or neither (in-memory)")
+	default:
+		if c.clusterID == "" {
+			problems = append(problems, "NATS_CLUSTER_ID is required with NATS_URL")
+		}
+		if c.clientID == "" {
+			c.clientID = defaultClientID()
+		}
+	}
+
+	if key := getenv("JWT_KEY"); key != "" {
+		c.jwtKey = []byte(key)
+	} else if c.inMemory() && c.natsURL == "" {
+		c.jwtKey, c.devJWTKey = []byte(devJWTKey), true
+	} else {
+		problems = append(problems, "JWT_KEY is required with MONGO_URI and NATS_URL")
+	}
+
+	if len(problems) > 0 {
+		return c, errors.New("config: " + strings.Join(problems, "; "))
+	}
+	return c, nil
+}
+
+// defaultClientID is the host name plus a random suffix: two replicas on
+// one host, or a restart before the server expired the old connection,
+// must not share a client id. Kubernetes manifests set NATS_CLIENT_ID to
+// the pod name instead.
+func defaultClientID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "tickets"
+	}
+	// NATS Streaming allows only letters, digits, '-' and '_'.
+	host = strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+			return r
+		}
+		return '-'
+	}, host)
+	var suffix [4]byte
+	_, _ = rand.Read(suffix[:])
+	return host + "-" + hex.EncodeToString(suffix[:])
+}

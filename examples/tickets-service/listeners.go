@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/ticketkit/ticketkit/events"
+	"github.com/ticketkit/ticketkit/tickets"
+)
+
+// The listeners keep a ticket's reservation in step with the orders
+// service. They only call use cases: each change lands in the store's
+// outbox with the ticket, and the relay publishes ticket:updated, so an
+// event goes out if and only if the reservation was saved.
+//
+// What the Node original gets wrong, and these don't:
+//   - an order for a ticket this service never had throws, is never
+//     acknowledged and comes back every 5 seconds forever; here it is
+//     logged and acknowledged;
+//   - an unparseable payload crashes the process on every redelivery; here
+//     the library dead-letters it;
+//   - a ticket still held by another order (its cancellation not processed
+//     yet) is retried, but only maxDeliveries times, then dead-lettered to a
+//     subject from which it can be replayed, so it can't wedge forever.
+func startListeners(ctx context.Context, cfg config, t events.Transport, svc *tickets.Service, log *slog.Logger, hooks events.Hooks) ([]*events.Listener, error) {
+	opts := func(subject events.Subject) []events.Option {
+		return []events.Option{
+			events.DeliverAll(),
+			events.AckWait(cfg.ackWait),
+			events.MaxDeliveries(cfg.maxDeliveries),
+			// One dead-letter subject per source subject, because the
+			// republished message is only the payload's bytes: the subject
+			// it came from would be lost otherwise.
+			events.DeadLetterSubject(deadLetterSubject(cfg, subject)),
+			events.WithLogger(log.With("listener", string(subject))),
+			events.WithHooks(hooks),
+		}
+	}
+	created, err := events.Listen(ctx, t, cfg.queueGroup, onOrderCreated(svc, log), opts(events.SubjectOrderCreated)...)
+	if err != nil {
+		return nil, err
+	}
+	cancelled, err := events.Listen(ctx, t, cfg.queueGroup, onOrderCancelled(svc, log), opts(events.SubjectOrderCancelled)...)
+	if err != nil {
+		return nil, errors.Join(err, created.Close(ctx))
+	}
+	return []*events.Listener{created, cancelled}, nil
+}
+
+// deadLetterSubject is where the listener of subject republishes what it
+// gives up on.
+func deadLetterSubject(cfg config, subject events.Subject) string {
+	return cfg.deadLetters + "." + string(subject)
+}
+
+func onOrderCreated(svc *tickets.Service, log *slog.Logger) events.Handler[events.OrderCreated] {
+	return func(ctx context.Context, e events.OrderCreated, meta events.Metadata) error {
+		change, err := svc.Reserve(ctx, e.Ticket.ID, e.ID)
+		return settle(log, "reserve", e.Ticket.ID, e.ID, meta, change, err)
+	}
+}
+
+func onOrderCancelled(svc *tickets.Service, log *slog.Logger) events.Handler[events.OrderCancelled] {
+	return func(ctx context.Context, e events.OrderCancelled, meta events.Metadata) error {
+		change, err := svc.Release(ctx, e.Ticket.ID, e.ID)
+		return settle(log, "release", e.Ticket.ID, e.ID, meta, change, err)
+	}
+}
+
+// settle decides a delivery's fate from a use case's result: nil
+// acknowledges, an error asks for redelivery.
+func settle(log *slog.Logger, op, ticketID, orderID string, meta events.Metadata, change tickets.Change, err error) error {
+	attrs := []any{"op", op, "ticket", ticketID, "order", orderID, "subject", meta.Subject, "sequence", meta.Sequence, "delivery", meta.DeliveryCount}
+	switch tickets.ErrorCode(err) {
+	case "":
+		log.Debug("order event applied", append(attrs, "change", change.Kind.String(), "version", change.Ticket.Version)...)
+		return nil
+	case tickets.ENOTFOUND:
+		// Redelivery can't make the ticket appear: acknowledge it.
+		log.Warn("order event for an unknown ticket; acknowledged without effect", attrs...)
+		return nil
+	case tickets.EINVALID:
+		// The payload decoded but the use case refuses it; it never will
+		// accept it, so retrying only delays everything behind it.
+		log.Error("order event rejected by the use case; acknowledged without effect", append(attrs, "error", err)...)
+		return nil
+	case tickets.ERESERVED:
+		// Another order holds the ticket. Its order:cancelled, on another
+		// channel, may just not have arrived yet: retry, within
+		// MaxDeliveries.
+		return fmt.Errorf("%s ticket %s for order %s: %w", op, ticketID, orderID, err)
+	default:
+		// ECONFLICT after the use case's own retries, or the store failing.
+		return fmt.Errorf("%s ticket %s for order %s: %w", op, ticketID, orderID, err)
+	}
+}
