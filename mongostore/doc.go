@@ -102,6 +102,10 @@
 //     plain one.
 //   - $unset of an array element removes the element (MongoDB sets it to
 //     null), so array elements are never $unset.
+//   - createIndexes naming several indexes that already exist panics the
+//     server's connection handler, so EnsureIndexes creates one at a time.
+//   - Updates are not atomic with their filter; see "FerretDB 1.x and
+//     atomicity" above.
 //
 // # Errors and user input
 //

@@ -157,9 +157,16 @@ func indexes() []mongo.IndexModel {
 
 // EnsureIndexes creates the indexes the Store's queries use, if they do not
 // exist yet. Calling it again, or from several processes, is harmless.
+//
+// It creates them one createIndexes command at a time: FerretDB 1.24 drops
+// the connection (a server panic, "slice bounds out of range") when one
+// command names two indexes that already exist, and can skip a new index
+// listed after existing ones.
 func (s *Store) EnsureIndexes(ctx context.Context) error {
-	if _, err := s.coll.Indexes().CreateMany(ctx, indexes()); err != nil {
-		return s.fail(ctx, "EnsureIndexes", "", err)
+	for _, idx := range indexes() {
+		if _, err := s.coll.Indexes().CreateOne(ctx, idx); err != nil {
+			return s.fail(ctx, "EnsureIndexes", "", err)
+		}
 	}
 	return nil
 }

@@ -1,0 +1,177 @@
+package mongostore_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/ticketkit/ticketkit/mongostore"
+	"github.com/ticketkit/ticketkit/tickets"
+)
+
+// genericMessages are the only messages an internal error may show users.
+var genericMessages = map[string]bool{
+	"Database error":                      true,
+	"The request was canceled":            true,
+	"The database did not answer in time": true,
+}
+
+func assertInternal(t *testing.T, op string, err error) {
+	t.Helper()
+	var te *tickets.Error
+	if !errors.As(err, &te) || te.Code != tickets.EINTERNAL {
+		t.Fatalf("%s: error = %#v, want an EINTERNAL *tickets.Error", op, err)
+	}
+	if !genericMessages[te.Message] || te.Err == nil {
+		t.Fatalf("%s: message %q, cause %v; want a generic message and the cause kept", op, te.Message, te.Err)
+	}
+}
+
+// TestDoneContextIsInternalAndWrapped calls every method with a canceled
+// and with an expired context: each fails with an EINTERNAL *tickets.Error
+// that still matches the context's error, and writes nothing.
+func TestDoneContextIsInternalAndWrapped(t *testing.T) {
+	s, _ := open(t)
+	tk := mustCreate(t, s, newTicket("owner", "concert"))
+	<-s.Wake() // the Create's
+
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+	expired, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+
+	ops := []struct {
+		name string
+		call func(context.Context) error
+	}{
+		{"Create", func(c context.Context) error { return s.Create(c, newTicket("owner", "never")) }},
+		{"Get", func(c context.Context) error { _, err := s.Get(c, tk.ID); return err }},
+		{"List", func(c context.Context) error { _, err := s.List(c, tickets.Filter{UserID: "owner"}); return err }},
+		{"Update", func(c context.Context) error {
+			changed := tk
+			changed.Title = "never"
+			_, err := s.Update(c, changed, 0)
+			return err
+		}},
+		{"Pending", func(c context.Context) error { _, err := s.Pending(c, 10); return err }},
+		{"MarkPublished", func(c context.Context) error { return s.MarkPublished(c, tk.ID, 0) }},
+		{"EnsureIndexes", s.EnsureIndexes},
+	}
+	for _, done := range []struct {
+		ctx  context.Context
+		want error
+	}{{canceled, context.Canceled}, {expired, context.DeadlineExceeded}} {
+		for _, op := range ops {
+			err := op.call(done.ctx)
+			if !errors.Is(err, done.want) {
+				t.Fatalf("%s with a done context: error = %v, want one matching %v", op.name, err, done.want)
+			}
+			assertInternal(t, op.name, err)
+		}
+	}
+
+	select {
+	case <-s.Wake():
+		t.Fatal("Wake fired although every write failed")
+	default:
+	}
+	got, err := s.Get(ctx(t), tk.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Version != 0 || got.Title != tk.Title {
+		t.Fatalf("ticket changed by failed writes: %+v", got)
+	}
+	if p := mustPending(t, s, 10); len(p) != 1 {
+		t.Fatalf("outbox has %d changes after failed writes, want the 1 Create", len(p))
+	}
+	page, err := s.List(ctx(t), tickets.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Tickets) != 1 {
+		t.Fatalf("%d tickets stored, want 1", len(page.Tickets))
+	}
+}
+
+func TestDuplicateCreateIsConflict(t *testing.T) {
+	s, _ := open(t)
+	tk := mustCreate(t, s, newTicket("owner", "concert"))
+	for _, id := range []string{tk.ID, strings.ToUpper(tk.ID)} {
+		dup := newTicket("other", "imposter")
+		dup.ID = id
+		err := s.Create(ctx(t), dup)
+		if !errors.Is(err, tickets.ErrConflict) || tickets.ErrorCode(err) != tickets.ECONFLICT {
+			t.Fatalf("Create(duplicate %s) error = %v, want ECONFLICT", id, err)
+		}
+	}
+	if p := mustPending(t, s, 10); len(p) != 1 {
+		t.Fatalf("outbox has %d changes, want only the first Create's", len(p))
+	}
+}
+
+// TestDriverErrorIsInternal stores a document the Store cannot decode (a
+// price that is a string): reading it fails with EINTERNAL, a generic
+// message, the driver's error as the cause, and a log record.
+func TestDriverErrorIsInternal(t *testing.T) {
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	s, db := open(t, mongostore.WithLogger(logger))
+	id := bson.NewObjectID()
+	_, err := db.Collection(mongostore.DefaultCollection).InsertOne(ctx(t), bson.D{
+		{Key: "_id", Value: id}, {Key: "title", Value: "broken"}, {Key: "price", Value: "12.50"},
+		{Key: "userId", Value: "u"}, {Key: "version", Value: int64(0)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Get(ctx(t), id.Hex())
+	assertInternal(t, "Get", err)
+	if errors.Is(err, tickets.ErrNotFound) || strings.Contains(tickets.ErrorMessage(err), "price") {
+		t.Fatalf("Get error %v: want an internal error whose message says nothing of the cause", err)
+	}
+	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "op=Get") {
+		t.Fatalf("no error logged for the failed Get; logs:\n%s", logs.String())
+	}
+}
+
+func TestNewRejectsInvalidOptions(t *testing.T) {
+	// New does no I/O, so a client that never connects is enough.
+	client, err := mongo.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	db := client.Database("unused")
+
+	if _, err := mongostore.New(nil); err == nil {
+		t.Error("New(nil database) succeeded")
+	}
+	for name, opt := range map[string]mongostore.Option{
+		"nil option":           nil,
+		"empty collection":     mongostore.WithCollection(""),
+		"collection with $":    mongostore.WithCollection("tick$ets"),
+		"collection with NUL":  mongostore.WithCollection("tick\x00ets"),
+		"system collection":    mongostore.WithCollection("system.tickets"),
+		"collection too long":  mongostore.WithCollection(strings.Repeat("t", 121)),
+		"collection not UTF-8": mongostore.WithCollection("tick\xffets"),
+		"nil logger":           mongostore.WithLogger(nil),
+	} {
+		opts := []mongostore.Option{mongostore.WithCollection("ok")}
+		opts = append(opts, opt)
+		if s, err := mongostore.New(db, opts...); err == nil || s != nil {
+			t.Errorf("New with %s: store %v, error %v; want an error", name, s, err)
+		}
+	}
+	s, err := mongostore.New(db, mongostore.WithCollection("my_tickets"), mongostore.WithLogger(slog.Default()))
+	if err != nil || s == nil {
+		t.Fatalf("New with valid options: %v", err)
+	}
+}
