@@ -2,9 +2,11 @@ package testenv
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -164,8 +166,15 @@ func (p *Process) running() bool {
 	}
 }
 
+// logs returns the end of the server's log, where the reason for a
+// failure would be.
 func (p *Process) logs() string {
-	return "\n" + p.log.String()
+	const keep = 40
+	lines := strings.SplitAfter(p.log.String(), "\n")
+	if len(lines) > keep {
+		lines = append([]string{fmt.Sprintf("[%d earlier lines]\n", len(lines)-keep)}, lines[len(lines)-keep:]...)
+	}
+	return "\n" + strings.Join(lines, "")
 }
 
 // freeAddr returns a loopback address with a port that was free a moment
