@@ -38,9 +38,9 @@
 // # The outbox, without transactions
 //
 // The transactional outbox pattern needs a ticket and its event to be
-// written atomically. Here both live in the same document, and MongoDB (and
-// FerretDB) make every single-document write atomic, so no transaction is
-// needed:
+// written atomically. Here both live in the same document, and MongoDB
+// applies every single-document write atomically, filter included, so no
+// transaction is needed (FerretDB 1.x needs help; see below):
 //
 //   - Create inserts the ticket with its "created" entry already in outbox.
 //   - Update is one findAndModify filtered on {_id, version: expected}: it
@@ -76,6 +76,12 @@
 // remembers the last version this process wrote to each (striped)
 // document, so an Update that is certainly stale fails with ECONFLICT
 // without a round trip.
+//
+// The price of keeping changes in the ticket is that a ticket whose changes
+// nobody publishes grows with each update: reads of it get slower (FerretDB
+// parses the whole document even for a projection), and MongoDB's 16 MiB
+// document limit would stop its updates after some 100,000 unpublished
+// changes. A running relay keeps each outbox at a change or two.
 //
 // # Finding pending work
 //

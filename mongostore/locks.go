@@ -24,7 +24,9 @@ const lockStripes = 1024
 // document can both pass the filter {_id, version: v} and the later one
 // silently undoes the earlier (a lost update; see FerretDB issue #2168).
 // The lock makes that read-modify-write exclusive among writers in this
-// process; writers in other processes on FerretDB 1.x remain unprotected.
+// process; writers in other processes on FerretDB 1.x remain unprotected,
+// and so does a write whose context ended while the server was still
+// applying it (the lock is released when the call returns).
 var docLocks = func() (l [lockStripes]docLock) {
 	for i := range l {
 		l[i].held = make(chan struct{}, 1)

@@ -96,8 +96,9 @@ func WithCollection(name string) Option {
 }
 
 // WithLogger makes the Store log through l. By default it logs nothing.
-// It logs internal (database) errors at Error level with their cause, and
-// expected outcomes such as conflicts at Debug level.
+// It logs internal (database) errors with their cause at Error level (Warn
+// when the caller's context was done), and expected outcomes such as
+// conflicts at Debug level.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) error {
 		if l == nil {
