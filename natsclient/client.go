@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/stan.go"
+	"github.com/nats-io/stan.go/pb"
 
 	"github.com/ticketkit/ticketkit/events"
 )
@@ -51,6 +52,11 @@ type Client struct {
 	urls  string
 	slots chan struct{} // one per publish awaiting its ack, over all calls
 
+	// probeSubject and probe make a streaming server answer without
+	// touching any state: a ping for a connection that doesn't exist.
+	probeSubject string
+	probe        []byte
+
 	// ctx is cancelled when Close begins: it stops the reconnect loop and
 	// wakes everything waiting for the connection.
 	ctx    context.Context
@@ -69,6 +75,7 @@ type Client struct {
 	closing bool
 	subs    map[*subscription]struct{}
 	ops     sync.WaitGroup // publish calls in progress; Add only under mu while !closing
+	probes  sync.WaitGroup // readiness probes running; Add only under mu while !closing
 
 	// subMu is held while a stan subscription is created and registered,
 	// and while a new session re-creates them all, so that no subscription
@@ -133,6 +140,10 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		managerDone: make(chan struct{}),
 		closeDone:   make(chan struct{}),
 	}
+	// The server's ping subject, which stan keeps to itself: the server
+	// derives it from the discover subject, as here.
+	c.probeSubject = stan.DefaultDiscoverPrefix + "." + cfg.ClusterID + ".pings"
+	c.probe, _ = (&pb.Ping{ConnID: []byte("natsclient-readiness-probe")}).Marshal()
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	if err := ctx.Err(); err != nil {
 		c.cancel()
@@ -274,7 +285,7 @@ func (c *Client) natsOptions(s *session, dialTimeout time.Duration) ([]nats.Opti
 		// instead of sitting in a buffer (publish waits for the link instead).
 		nats.CustomReconnectDelay(func(attempts int) time.Duration { return c.backoff(attempts - 1) }),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { c.linkDown(s, cmp.Or(err, nats.ErrDisconnected)) }),
-		nats.ReconnectHandler(func(*nats.Conn) { c.linkUp(s) }),
+		nats.ReconnectHandler(func(nc *nats.Conn) { c.reconnected(s, nc) }),
 		nats.ClosedHandler(func(*nats.Conn) { c.sessionLost(s, nats.ErrConnectionClosed) }),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			subject := ""
@@ -364,13 +375,62 @@ func (c *Client) sessionLost(s *session, err error) {
 
 func (c *Client) linkDown(s *session, cause error) {
 	c.update(func() (State, error, bool) {
-		if c.sess != s || c.link == nil {
+		// Close drops the connection on purpose: not a reconnect.
+		if c.sess != s || c.link == nil || c.closing {
 			return 0, nil, false
 		}
 		close(c.link.down)
 		c.link = nil
 		return Reconnecting, cause, true
 	})
+}
+
+// reconnected starts confirming that the streaming server answers on a
+// NATS connection that came back. A restarting server accepts NATS
+// connections before its streaming layer has recovered its store and
+// subscribed; a message published in that gap vanishes, and stan would
+// wait the whole AckTimeout for its ack. So the link comes up only once
+// the streaming server answers.
+func (c *Client) reconnected(s *session, nc *nats.Conn) {
+	c.mu.Lock()
+	if c.closing || c.sess != s {
+		c.mu.Unlock()
+		return
+	}
+	c.probes.Add(1)
+	c.mu.Unlock()
+	go func() {
+		defer c.probes.Done()
+		c.confirm(s, nc)
+	}()
+}
+
+// confirm probes until the streaming server answers on nc, then brings the
+// link up. It gives up when the connection drops again (its next
+// reconnection starts another probe), the session is lost, or the client
+// closes.
+func (c *Client) confirm(s *session, nc *nats.Conn) {
+	for attempt := 0; ; attempt++ {
+		if !nc.IsConnected() || s.isLost() || c.ctx.Err() != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(c.ctx, c.cfg.ConnectTimeout)
+		_, err := nc.RequestWithContext(ctx, c.probeSubject, c.probe)
+		cancel()
+		if err == nil {
+			c.linkUp(s)
+			return
+		}
+		c.log.Debug("natsclient: streaming server not answering yet", "attempt", attempt+1, "error", err)
+		t := time.NewTimer(c.backoff(attempt))
+		select {
+		case <-t.C:
+		case <-s.lost:
+			t.Stop()
+		case <-c.ctx.Done():
+			t.Stop()
+		}
+	}
 }
 
 func (c *Client) linkUp(s *session) {
@@ -513,6 +573,9 @@ func (c *Client) Close(ctx context.Context) error {
 	}
 	if err := wait(ctx, &c.ops); err != nil {
 		errs = append(errs, fmt.Errorf("natsclient: close: publishes still waiting for acks: %w", err))
+	}
+	if err := wait(ctx, &c.probes); err != nil { // they end with c.ctx
+		errs = append(errs, fmt.Errorf("natsclient: close: %w", err))
 	}
 
 	if s != nil {

@@ -77,7 +77,7 @@ func (h testHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
 func (h testHandler) WithGroup(string) slog.Handler            { return h }
 func (h testHandler) Handle(_ context.Context, r slog.Record) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s", r.Level, r.Message)
+	fmt.Fprintf(&b, "%s %s %s", r.Time.Format("15:04:05.000"), r.Level, r.Message)
 	r.Attrs(func(a slog.Attr) bool {
 		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value)
 		return true
@@ -136,6 +136,18 @@ func (l *logs) await(substr string) slog.Record {
 			l.t.Fatalf("no log record saying %q within %v", substr, timeout)
 		}
 	}
+}
+
+func (l *logs) matching(substr string) []slog.Record {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []slog.Record
+	for _, r := range l.records {
+		if strings.Contains(r.Message, substr) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 func (l *logs) all() []slog.Record {

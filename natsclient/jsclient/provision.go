@@ -1,0 +1,68 @@
+package jsclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Provision creates each stream, or updates it to match if it exists: it
+// is idempotent, and safe to run from every instance of every service at
+// startup (Connect does it for Config.Streams). A change the server can't
+// apply in place (storage, or subjects another stream captures) is an
+// error wrapping ErrInvalidConfig and the server's. Transient failures
+// (JetStream starting, no quorum) are retried until ctx ends.
+func (c *Client) Provision(ctx context.Context, streams ...Stream) error {
+	checked := make([]Stream, len(streams))
+	for i, s := range streams {
+		var err error
+		if checked[i], err = s.withDefaults(); err != nil {
+			return fmt.Errorf("%w: stream %q: %v", ErrInvalidConfig, s.Name, err)
+		}
+	}
+	return c.provisionLoop(ctx, checked)
+}
+
+func (c *Client) provisionLoop(ctx context.Context, streams []Stream) error {
+	for _, s := range streams {
+		var last error
+		for attempt := 0; ; attempt++ {
+			l, err := c.waitLink(ctx, "provision stream "+s.Name, last)
+			if err != nil {
+				return err
+			}
+			err = c.provision(ctx, s)
+			if err == nil {
+				break
+			}
+			if !retryable(err) {
+				return err
+			}
+			last = err
+			c.log.Warn("jsclient: stream provisioning failed; retrying", "stream", s.Name, "error", err)
+			c.pause(ctx, l, attempt)
+		}
+	}
+	return nil
+}
+
+func (c *Client) provision(ctx context.Context, s Stream) error {
+	rctx, cancel := c.request(ctx)
+	defer cancel()
+	want := s.jetstream()
+	st, err := c.js.CreateOrUpdateStream(rctx, want)
+	if err != nil {
+		var apiErr *jetstream.APIError
+		if errors.As(err, &apiErr) && apiErr.Code < 500 {
+			return fmt.Errorf("jsclient: provision stream %s: %w: %w", s.Name, ErrInvalidConfig, err)
+		}
+		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("%w: %w", errLinkDown, err) // the request's own timeout: retry
+		}
+		return fmt.Errorf("jsclient: provision stream %s: %w", s.Name, err)
+	}
+	c.log.Debug("jsclient: stream provisioned", "stream", s.Name, "subjects", st.CachedInfo().Config.Subjects)
+	return nil
+}
