@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/ticketkit/ticketkit/mongostore"
 	"github.com/ticketkit/ticketkit/tickets"
 )
 
@@ -17,6 +20,10 @@ import (
 // version must have exactly one winner, nothing may be lost, and the outbox
 // must hold one change per version, in order, matching who won it.
 func TestConcurrentIncrementsLoseNothing(t *testing.T) {
+	eachMode(t, testConcurrentIncrements)
+}
+
+func testConcurrentIncrements(t *testing.T, open func(*testing.T) (*mongostore.Store, *mongo.Database)) {
 	const (
 		writers   = 50
 		perWriter = 2

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/ticketkit/ticketkit/mongostore"
 	"github.com/ticketkit/ticketkit/tickets"
@@ -18,6 +19,10 @@ import (
 // MarkPublished racing it, and the outbox must end empty with no
 // pendingSince left behind.
 func TestRelayWhileWriting(t *testing.T) {
+	eachMode(t, testRelayWhileWriting)
+}
+
+func testRelayWhileWriting(t *testing.T, open func(*testing.T) (*mongostore.Store, *mongo.Database)) {
 	const (
 		ticketCount = 3
 		updates     = 15 // per ticket
@@ -117,6 +122,10 @@ func TestRelayWhileWriting(t *testing.T) {
 // many goroutines at once: the outbox ends holding exactly the changes
 // above the highest version marked, and pendingSince agrees.
 func TestConcurrentMarkPublished(t *testing.T) {
+	eachMode(t, testConcurrentMarkPublished)
+}
+
+func testConcurrentMarkPublished(t *testing.T, open func(*testing.T) (*mongostore.Store, *mongo.Database)) {
 	s, db := open(t)
 	tk := mustCreate(t, s, newTicket("owner", "concert"))
 	for range 9 {

@@ -1,0 +1,9 @@
+package mongostore
+
+// WithoutDocLocks turns off s's in-process document locks, so that only
+// the server's compare-and-set keeps concurrent writers apart, as it does
+// between processes.
+func WithoutDocLocks(s *Store) *Store {
+	s.noDocLocks = true
+	return s
+}
