@@ -140,6 +140,15 @@ func TestRecovery(t *testing.T) {
 			}, in.deliver(t)); err != nil {
 				t.Fatal(err)
 			}
+			// A plain subscription too: the server keeps it only while it
+			// keeps the connection, so a new session makes it again at its
+			// oldest unacknowledged message.
+			plain := newInbox()
+			if _, err := c.Subscribe(ctxFor(t, timeout), subject, events.SubscribeOptions{
+				ManualAck: true, AckWait: time.Second, MaxInFlight: 64,
+			}, plain.deliver(t)); err != nil {
+				t.Fatal(err)
+			}
 			pub := startPublisher(t, c, subject)
 			defer pub.halt() // on t.Fatal too, before the client is closed
 			in.await(t, "a first few messages", func(got map[string]int) bool { return len(got) >= 20 })
@@ -215,9 +224,49 @@ func TestRecovery(t *testing.T) {
 			if m := missing(in, want); len(m) > 0 {
 				t.Fatalf("%d acknowledged messages never delivered: %v", len(m), m)
 			}
+			plain.await(t, "every acknowledged message on the plain subscription", hasAll(want))
 			if tt.long || tt.wipe {
 				logs.await("NATS Streaming connection restored")
 			}
 		})
 	}
+}
+
+// Subscribe, like Publish, waits for the connection within its context.
+func TestSubscribeDuringOutage(t *testing.T) {
+	noLeaks(t)
+	srv := testenv.StartStan(t, t.TempDir())
+	st := newStates()
+	cfg := config(t, srv.URL(), srv.ClusterID())
+	cfg.OnStateChange = st.record
+	c := connect(t, cfg)
+	subject := testenv.UniqueName(t)
+	opts := events.SubscribeOptions{QueueGroup: "q", Durable: "q", DeliverAll: true, ManualAck: true, AckWait: time.Second}
+
+	srv.Stop()
+	st.await(t, c, natsclient.Reconnecting)
+	short, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := c.Subscribe(short, subject, opts, func(events.Message) {}); !errors.Is(err, natsclient.ErrDisconnected) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Subscribe during the outage = %v, want ErrDisconnected wrapping deadline exceeded", err)
+	}
+	in := newInbox()
+	subscribed := make(chan error, 1)
+	go func() {
+		_, err := c.Subscribe(ctxFor(t, timeout), subject, opts, in.deliver(t))
+		subscribed <- err
+	}()
+	srv.Restart()
+	select {
+	case err := <-subscribed:
+		if err != nil {
+			t.Fatalf("Subscribe waiting through the outage: %v", err)
+		}
+	case <-time.After(timeout):
+		t.Fatal("Subscribe waiting through the outage never returned")
+	}
+	if err := c.Publish(ctxFor(t, timeout), events.Outgoing{Subject: subject, Data: []byte("after")}); err != nil {
+		t.Fatal(err)
+	}
+	in.await(t, "the message", hasAll([]string{"after"}))
 }

@@ -1,0 +1,109 @@
+package jsclient
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Environment variables read by FromEnv.
+const (
+	// EnvURL and EnvJetStreamURL hold the server URLs, comma-separated.
+	// NATS_JETSTREAM_URL wins when both are set, so that one environment
+	// can serve a NATS Streaming transport (NATS_URL) and this one, as the
+	// bridge needs and as `make test` provides.
+	EnvURL          = "NATS_URL"
+	EnvJetStreamURL = "NATS_JETSTREAM_URL"
+	// EnvName is the connection name; NATS_CLIENT_ID, the NATS Streaming
+	// client id of the same service, is used when it is unset.
+	EnvName     = "NATS_NAME"
+	EnvClientID = "NATS_CLIENT_ID"
+	// Authentication, at most one kind.
+	EnvUser      = "NATS_USER"
+	EnvPassword  = "NATS_PASSWORD"
+	EnvToken     = "NATS_TOKEN"
+	EnvNKeySeed  = "NATS_NKEY_SEED_FILE"
+	EnvCredsFile = "NATS_CREDS_FILE"
+	// EnvStream names the stream to provision (default TICKETS); "-"
+	// provisions none, for streams managed elsewhere.
+	EnvStream = "NATS_STREAM"
+	// EnvStreamSubjects lists the stream's subjects, comma-separated.
+	// Default: the cluster's subjects.
+	EnvStreamSubjects = "NATS_STREAM_SUBJECTS"
+	// EnvStreamReplicas, EnvStreamMaxAge (a Go duration: 168h) and
+	// EnvStreamDuplicates (the dedup window: 10m) tune the stream.
+	EnvStreamReplicas   = "NATS_STREAM_REPLICAS"
+	EnvStreamMaxAge     = "NATS_STREAM_MAX_AGE"
+	EnvStreamDuplicates = "NATS_STREAM_DUPLICATES"
+)
+
+// FromEnv builds a Config from the environment, through getenv (os.Getenv
+// in a service, a map in a test). It provisions DefaultStream unless told
+// otherwise. Logger, OnStateChange, TLS and the timing fields are left for
+// the caller to set. The result is checked as Connect would.
+func FromEnv(getenv func(string) string) (Config, error) {
+	var cfg Config
+	var problems []string
+	raw := getenv(EnvJetStreamURL)
+	if raw == "" {
+		raw = getenv(EnvURL)
+	}
+	for _, u := range strings.Split(raw, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			cfg.URLs = append(cfg.URLs, u)
+		}
+	}
+	if len(cfg.URLs) == 0 {
+		problems = append(problems, fmt.Sprintf("set %s or %s", EnvJetStreamURL, EnvURL))
+	}
+	cfg.Name = getenv(EnvName)
+	if cfg.Name == "" {
+		cfg.Name = getenv(EnvClientID)
+	}
+	cfg.User, cfg.Password = getenv(EnvUser), getenv(EnvPassword)
+	cfg.Token = getenv(EnvToken)
+	cfg.NKeySeedFile = getenv(EnvNKeySeed)
+	cfg.CredsFile = getenv(EnvCredsFile)
+
+	if name := getenv(EnvStream); name != "-" {
+		s := DefaultStream()
+		if name != "" {
+			s.Name = name
+		}
+		if subjects := getenv(EnvStreamSubjects); subjects != "" {
+			s.Subjects = nil
+			for _, subj := range strings.Split(subjects, ",") {
+				if subj = strings.TrimSpace(subj); subj != "" {
+					s.Subjects = append(s.Subjects, subj)
+				}
+			}
+		}
+		if v := getenv(EnvStreamReplicas); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				problems = append(problems, fmt.Sprintf("%s: %v", EnvStreamReplicas, err))
+			}
+			s.Replicas = n
+		}
+		for _, d := range []struct {
+			name string
+			to   *time.Duration
+		}{{EnvStreamMaxAge, &s.MaxAge}, {EnvStreamDuplicates, &s.Duplicates}} {
+			if v := getenv(d.name); v != "" {
+				var err error
+				if *d.to, err = time.ParseDuration(v); err != nil {
+					problems = append(problems, fmt.Sprintf("%s: %v", d.name, err))
+				}
+			}
+		}
+		cfg.Streams = []Stream{s}
+	}
+	if len(problems) > 0 {
+		return cfg, fmt.Errorf("%w: %s", ErrInvalidConfig, strings.Join(problems, "; "))
+	}
+	if _, err := cfg.withDefaults(); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
