@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"mime"
 	"net/http"
 	"net/url"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"time"
 
@@ -177,29 +179,39 @@ func (a *api) readInput(w http.ResponseWriter, r *http.Request) (tickets.Input, 
 		return tickets.Input{}, false
 	}
 	var in tickets.Input
-	var problems []apiError
-	bad := map[string]bool{}
+	bad := map[string][]apiError{}
 	if raw, ok := fields["title"]; ok && !isNull(raw) {
 		if err := json.Unmarshal(raw, &in.Title); err != nil {
-			problems = append(problems, apiError{Field: "title", Message: "Title must be a string"})
-			bad["title"] = true
+			bad["title"] = []apiError{{Field: "title", Message: "Title must be a string"}}
 		}
 	}
 	if raw, ok := fields["price"]; ok && !isNull(raw) {
 		if err := in.Price.UnmarshalJSON(raw); err != nil {
-			problems = append(problems, fieldErrors(err, "price", "Price must be a number")...)
-			bad["price"] = true
+			bad["price"] = fieldErrors(err, "price", "Price must be a number")
 		}
 	}
 	// The domain's own rules for the fields that did decode: required,
 	// lengths, bounds. An absent price is 0 here, which the domain reports
 	// as "Price must be greater than 0", the Node service's message for it.
 	if err := in.Validate(); err != nil {
+		var rules []apiError
 		for _, p := range fieldErrors(err, "", "Invalid input") {
-			if !bad[p.Field] {
-				problems = append(problems, p)
+			if _, undecoded := bad[p.Field]; !undecoded {
+				rules = append(rules, p)
 			}
 		}
+		for _, p := range rules {
+			bad[p.Field] = append(bad[p.Field], p)
+		}
+	}
+	// In the order of the form, as the Node service lists them.
+	var problems []apiError
+	for _, f := range []string{"title", "price"} {
+		problems = append(problems, bad[f]...)
+		delete(bad, f)
+	}
+	for _, f := range slices.Sorted(maps.Keys(bad)) {
+		problems = append(problems, bad[f]...)
 	}
 	if problems != nil {
 		writeErrors(w, http.StatusBadRequest, problems...)

@@ -1,0 +1,350 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/ticketkit/ticketkit/events"
+	"github.com/ticketkit/ticketkit/events/eventstest"
+	"github.com/ticketkit/ticketkit/events/memtransport"
+	"github.com/ticketkit/ticketkit/tickets"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// wait bounds every wait of these tests on something asynchronous.
+const wait = 15 * time.Second
+
+var testKey = []byte("test-jwt-key")
+
+// testConfig is the service's configuration for the in-memory tests: the
+// shortest ack wait NATS Streaming allows, and few deliveries, so that
+// redelivery and dead-lettering happen within a second or two.
+func testConfig() config {
+	return config{
+		port:            "0",
+		jwtKey:          testKey,
+		queueGroup:      defaultQueueGroup,
+		ackWait:         time.Second,
+		maxDeliveries:   3,
+		deadLetters:     defaultDeadLetters,
+		startupTimeout:  wait,
+		shutdownTimeout: wait,
+	}
+}
+
+// harness is the service on its in-memory backends behind an httptest
+// server, with everything it publishes recorded and everything its
+// listeners do observed.
+type harness struct {
+	t       *testing.T
+	s       *service
+	srv     *httptest.Server
+	rec     *eventstest.Recorder
+	logs    *logBuffer
+	handled *outcomes
+}
+
+type harnessOption func(cfg *config, b *backends)
+
+// withStore puts store in front of the in-memory one, for failures.
+func withStore(wrap func(tickets.Store) tickets.Store) harnessOption {
+	return func(_ *config, b *backends) { b.store = wrap(b.store) }
+}
+
+func newHarness(t *testing.T, opts ...harnessOption) *harness {
+	t.Helper()
+	cfg := testConfig()
+	rec := eventstest.NewRecorder(memtransport.New())
+	b := memoryBackends(rec)
+	for _, o := range opts {
+		o(&cfg, b)
+	}
+	h := &harness{t: t, rec: rec, logs: &logBuffer{}, handled: &outcomes{changed: make(chan struct{})}}
+	log := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	s, err := startService(context.Background(), cfg, log, b, events.Hooks{Handled: h.handled.record})
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	h.s = s
+	h.srv = httptest.NewServer(s.handler)
+	t.Cleanup(func() {
+		h.srv.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		if err := s.shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("service log:\n%s", h.logs)
+		}
+	})
+	return h
+}
+
+// response is what a request got back.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// errorBody is the cluster's error body.
+type errorBody struct {
+	Errors []apiError `json:"errors"`
+}
+
+func (r response) errors(t *testing.T) []apiError {
+	t.Helper()
+	var b errorBody
+	if err := json.Unmarshal(r.body, &b); err != nil || len(b.Errors) == 0 {
+		t.Fatalf("status %d, body %s: not an error body (%v)", r.status, r.body, err)
+	}
+	return b.Errors
+}
+
+func (r response) ticket(t *testing.T) tickets.Ticket {
+	t.Helper()
+	var tk tickets.Ticket
+	if err := json.Unmarshal(r.body, &tk); err != nil {
+		t.Fatalf("status %d, body %s: not a ticket: %v", r.status, r.body, err)
+	}
+	return tk
+}
+
+func (r response) tickets(t *testing.T) []tickets.Ticket {
+	t.Helper()
+	var ts []tickets.Ticket
+	if err := json.Unmarshal(r.body, &ts); err != nil || ts == nil {
+		t.Fatalf("status %d, body %s: not a JSON array of tickets: %v", r.status, r.body, err)
+	}
+	return ts
+}
+
+// send makes a request. headers are name, value pairs; a body gets
+// Content-Type application/json unless they set another.
+func (h *harness) send(method, path, body string, headers ...string) response {
+	h.t.Helper()
+	return send(h.t, h.srv.URL, method, path, body, headers...)
+}
+
+func send(t *testing.T, base, method, path, body string, headers ...string) response {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, base+path, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i+1] == "" {
+			req.Header.Del(headers[i])
+		} else {
+			req.Header.Set(headers[i], headers[i+1])
+		}
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	data, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("%s %s: read body: %v", method, path, err)
+	}
+	return response{status: res.StatusCode, header: res.Header, body: data}
+}
+
+// token is a valid token for user id.
+func token(t *testing.T, id string) string {
+	t.Helper()
+	tk, err := mintToken(testKey, id, id+"@example.com", time.Now(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tk
+}
+
+func bearer(token string) []string { return []string{"Authorization", "Bearer " + token} }
+
+func cookie(token string) []string {
+	return []string{"Cookie", sessionCookie + "=" + sessionCookieValue(token)}
+}
+
+func as(t *testing.T, userID string) []string { return bearer(token(t, userID)) }
+
+// Users and orders of the tests: 24-hex ids, like the cluster's.
+const (
+	alice  = "a11ce0000000000000000001"
+	bob    = "b0b000000000000000000002"
+	orderA = "0a0000000000000000000001"
+	orderB = "0b0000000000000000000002"
+)
+
+// create creates a ticket through the API.
+func (h *harness) create(userID, title string, price float64) tickets.Ticket {
+	h.t.Helper()
+	body, _ := json.Marshal(map[string]any{"title": title, "price": price})
+	r := h.send("POST", "/api/tickets", string(body), as(h.t, userID)...)
+	if r.status != http.StatusCreated {
+		h.t.Fatalf("create: status %d, body %s", r.status, r.body)
+	}
+	return r.ticket(h.t)
+}
+
+// publish publishes raw bytes on subject, as a Node service would.
+func (h *harness) publish(subject events.Subject, data string) {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := h.rec.Publish(ctx, events.Outgoing{Subject: string(subject), Data: []byte(data)}); err != nil {
+		h.t.Fatalf("publish %s: %v", subject, err)
+	}
+}
+
+// flush publishes everything in the outbox: after it, every event the
+// service will publish for what it has done so far is in the recorder.
+func (h *harness) flush() {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := h.s.relay.Flush(ctx); err != nil {
+		h.t.Fatalf("flush: %v", err)
+	}
+}
+
+// logBuffer collects the service's log, safely for concurrent writers,
+// and lets a test wait for a line.
+type logBuffer struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	changed chan struct{}
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.changed != nil {
+		close(b.changed)
+		b.changed = nil
+	}
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// lines returns the log's JSON lines.
+func (b *logBuffer) lines() []map[string]any {
+	var out []map[string]any
+	for line := range strings.SplitSeq(b.String(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// await waits for a log line matching match and returns it.
+func (b *logBuffer) await(t *testing.T, what string, match func(map[string]any) bool) map[string]any {
+	t.Helper()
+	deadline := time.After(wait)
+	for {
+		b.mu.Lock()
+		if b.changed == nil {
+			b.changed = make(chan struct{})
+		}
+		changed := b.changed
+		b.mu.Unlock()
+		for _, l := range b.lines() {
+			if match(l) {
+				return l
+			}
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatalf("no log line %s within %v; log:\n%s", what, wait, b)
+			return nil
+		}
+	}
+}
+
+// handled is one delivery a listener dealt with.
+type handled struct {
+	meta    events.Metadata
+	outcome events.Outcome
+}
+
+// outcomes records what the listeners did with each delivery (through
+// events.Hooks), so a test can wait until a message was acknowledged or
+// dead-lettered instead of sleeping.
+type outcomes struct {
+	mu      sync.Mutex
+	list    []handled
+	changed chan struct{}
+}
+
+func (o *outcomes) record(meta events.Metadata, _ time.Duration, outcome events.Outcome) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.list = append(o.list, handled{meta, outcome})
+	close(o.changed)
+	o.changed = make(chan struct{})
+}
+
+func (o *outcomes) count(subject events.Subject, outcome events.Outcome) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	n := 0
+	for _, h := range o.list {
+		if h.meta.Subject == string(subject) && h.outcome == outcome {
+			n++
+		}
+	}
+	return n
+}
+
+// await waits until the listener of subject has dealt with n deliveries
+// with outcome in all.
+func (o *outcomes) await(t *testing.T, subject events.Subject, outcome events.Outcome, n int) {
+	t.Helper()
+	deadline := time.After(wait)
+	for {
+		o.mu.Lock()
+		changed := o.changed
+		o.mu.Unlock()
+		if o.count(subject, outcome) >= n {
+			return
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatalf("%s: %d deliveries %v within %v, want %d", subject, o.count(subject, outcome), outcome, wait, n)
+		}
+	}
+}

@@ -1,0 +1,324 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/ticketkit/ticketkit/events"
+	"github.com/ticketkit/ticketkit/events/eventstest"
+	"github.com/ticketkit/ticketkit/events/memtransport"
+)
+
+func env(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+// listening waits for run's "listening" log line and returns the base URL
+// of the service.
+func listening(t *testing.T, logs *logBuffer) string {
+	t.Helper()
+	line := logs.await(t, "listening", func(l map[string]any) bool { return l["msg"] == "listening" })
+	_, port, err := net.SplitHostPort(line["addr"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "http://127.0.0.1:" + port
+}
+
+// TestRunShutsDownCleanly runs the program as main does, on the in-memory
+// backends, and stops it as a SIGTERM would: run returns nil and leaves no
+// goroutine behind.
+func TestRunShutsDownCleanly(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	logs := &logBuffer{}
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"tickets-service"}, env(map[string]string{"PORT": "0"}), logs)
+	}()
+	base := listening(t, logs)
+	logs.await(t, "announcing in-memory mode", func(l map[string]any) bool {
+		return l["level"] == "WARN" && strings.HasPrefix(l["msg"].(string), "in-memory mode")
+	})
+
+	// The dev key is in force, and what the token command prints works.
+	var out bytes.Buffer
+	if err := run(ctx, []string{"tickets-service", "token", "-id", alice}, env(nil), &out); err != nil {
+		t.Fatal(err)
+	}
+	cookieHeader := strings.TrimPrefix(strings.Split(out.String(), "\n")[1], "Cookie: ")
+	r := send(t, base, "POST", "/api/tickets", `{"title":"concert","price":20}`, "Cookie", cookieHeader)
+	if r.status != http.StatusCreated {
+		t.Fatalf("create: status %d, body %s", r.status, r.body)
+	}
+	if r := send(t, base, "GET", "/readyz", ""); r.status != http.StatusOK {
+		t.Errorf("readyz: %d %s", r.status, r.body)
+	}
+	http.DefaultClient.CloseIdleConnections()
+
+	stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run returned %v after the stop signal, want nil", err)
+		}
+	case <-time.After(wait):
+		t.Fatalf("run did not return within %v of the stop signal", wait)
+	}
+	logs.await(t, "stopped cleanly", func(l map[string]any) bool { return l["msg"] == "stopped cleanly" })
+	if _, err := net.DialTimeout("tcp", strings.TrimPrefix(base, "http://"), time.Second); err == nil {
+		t.Error("still accepting connections after run returned")
+	}
+}
+
+// TestShutdownDrainsAndFlushes stops the service while a request is in the
+// middle of its body: the request completes, and by the time serve
+// returns, its ticket's event has been published and the broker closed.
+func TestShutdownDrainsAndFlushes(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	logs := &logBuffer{}
+	log := slog.New(slog.NewJSONHandler(logs, nil))
+	rec := eventstest.NewRecorder(memtransport.New())
+	s, err := startService(context.Background(), testConfig(), log, memoryBackends(rec), events.Hooks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Know when the request is inside the service, so the stop comes
+	// while it is in flight rather than before the connection is accepted.
+	entered := make(chan struct{})
+	inner := s.handler
+	s.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		inner.ServeHTTP(w, r)
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	served := make(chan error, 1)
+	go func() { served <- serve(ctx, s, ln) }()
+
+	// A client that has sent its headers and half its body.
+	body, bodyW := io.Pipe()
+	req, _ := http.NewRequest("POST", "http://"+ln.Addr().String()+"/api/tickets", body)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token(t, alice))
+	client := &http.Client{Transport: &http.Transport{}, Timeout: wait}
+	defer client.CloseIdleConnections()
+	responded := make(chan *http.Response, 1)
+	go func() {
+		res, err := client.Do(req)
+		if err != nil {
+			t.Errorf("in-flight request failed: %v", err)
+			close(responded)
+			return
+		}
+		responded <- res
+	}()
+	if _, err := io.WriteString(bodyW, `{"title":"last call",`); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-entered:
+	case <-time.After(wait):
+		t.Fatal("the request never reached the service")
+	}
+
+	stop()
+	logs.await(t, "shutting down", func(l map[string]any) bool { return l["msg"] == "shutting down" })
+	if _, err := io.WriteString(bodyW, `"price":5}`); err != nil {
+		t.Fatal(err)
+	}
+	bodyW.Close()
+	res, ok := <-responded
+	if !ok {
+		t.FailNow()
+	}
+	data, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusCreated {
+		t.Fatalf("in-flight request: status %d, body %s", res.StatusCode, data)
+	}
+
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Fatalf("serve returned %v, want nil", err)
+		}
+	case <-time.After(wait):
+		t.Fatalf("serve did not return within %v", wait)
+	}
+	if created := eventstest.Published[events.TicketCreated](t, rec); len(created) != 1 || created[0].Title != "last call" {
+		t.Errorf("published %+v, want the in-flight request's ticket", created)
+	}
+	if err := rec.Publish(context.Background(), events.Outgoing{Subject: "x", Data: []byte("{}")}); err == nil {
+		t.Error("the transport is still open after shutdown")
+	}
+}
+
+func TestRunRefusesBadConfig(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	for _, c := range []struct {
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{map[string]string{"MONGO_URI": "mongodb://127.0.0.1:1/"}, nil, "MONGO_URI is set but NATS_URL is not"},
+		{map[string]string{"NATS_URL": "nats://127.0.0.1:1"}, nil, "NATS_URL is set but MONGO_URI is not"},
+		{map[string]string{"PORT": "http"}, nil, `PORT "http"`},
+		{nil, []string{"serve"}, `unknown argument "serve"`},
+		{nil, []string{"token", "-bogus"}, "-bogus"},
+	} {
+		var out bytes.Buffer
+		err := run(context.Background(), append([]string{"tickets-service"}, c.args...), env(c.env), &out)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("env %v args %v: error %v, want one mentioning %q", c.env, c.args, err, c.want)
+		}
+	}
+}
+
+func TestLoadConfig(t *testing.T) {
+	servers := map[string]string{
+		"MONGO_URI": "mongodb://tickets-mongo-srv:27017/tickets", "NATS_URL": "http://nats-srv:4222",
+		"NATS_CLUSTER_ID": "ticketing", "JWT_KEY": "secret",
+	}
+	with := func(m map[string]string, kv ...string) map[string]string {
+		out := map[string]string{}
+		for k, v := range m {
+			out[k] = v
+		}
+		for i := 0; i < len(kv); i += 2 {
+			if kv[i+1] == "" {
+				delete(out, kv[i])
+			} else {
+				out[kv[i]] = kv[i+1]
+			}
+		}
+		return out
+	}
+
+	t.Run("nothing set: in memory with the dev key on port 3000", func(t *testing.T) {
+		c, err := loadConfig(env(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !c.inMemory() || !c.devJWTKey || string(c.jwtKey) != devJWTKey || c.port != "3000" {
+			t.Errorf("config %+v", c)
+		}
+		if c.queueGroup != "tickets-service" || c.ackWait != 5*time.Second {
+			t.Errorf("listener settings %q %v, want the cluster's", c.queueGroup, c.ackWait)
+		}
+	})
+	t.Run("in memory honours JWT_KEY and PORT", func(t *testing.T) {
+		c, err := loadConfig(env(map[string]string{"JWT_KEY": "k", "PORT": "8080"}))
+		if err != nil || string(c.jwtKey) != "k" || c.devJWTKey || c.port != "8080" {
+			t.Errorf("config %+v, error %v", c, err)
+		}
+	})
+	t.Run("servers", func(t *testing.T) {
+		c, err := loadConfig(env(servers))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.inMemory() || c.devJWTKey || string(c.jwtKey) != "secret" || c.clusterID != "ticketing" {
+			t.Errorf("config %+v", c)
+		}
+		if !regexp.MustCompile(`^[a-zA-Z0-9_-]+-[0-9a-f]{8}$`).MatchString(c.clientID) {
+			t.Errorf("default client id %q: want host name and random suffix, in NATS's alphabet", c.clientID)
+		}
+		c2, _ := loadConfig(env(servers))
+		if c2.clientID == c.clientID {
+			t.Errorf("two starts share the client id %q", c.clientID)
+		}
+		c3, _ := loadConfig(env(with(servers, "NATS_CLIENT_ID", "tickets-depl-abc12")))
+		if c3.clientID != "tickets-depl-abc12" {
+			t.Errorf("NATS_CLIENT_ID ignored: %q", c3.clientID)
+		}
+	})
+	for _, c := range []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"servers without JWT_KEY", with(servers, "JWT_KEY", ""), "JWT_KEY is required"},
+		{"servers without cluster id", with(servers, "NATS_CLUSTER_ID", ""), "NATS_CLUSTER_ID is required"},
+		{"MongoDB only", with(servers, "NATS_URL", ""), "MONGO_URI is set but NATS_URL is not"},
+		{"NATS only", with(servers, "MONGO_URI", ""), "NATS_URL is set but MONGO_URI is not"},
+		{"bad port", map[string]string{"PORT": "99999"}, `PORT "99999"`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if _, err := loadConfig(env(c.env)); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v, want one mentioning %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestNATSURLs(t *testing.T) {
+	for in, want := range map[string]string{
+		"http://nats-srv:4222":            "nats://nats-srv:4222", // the cluster's manifests
+		"nats://127.0.0.1:4222":           "nats://127.0.0.1:4222",
+		"nats://a:4222, nats://b:4222":    "nats://a:4222 nats://b:4222",
+		"https://nats.example.com:4443":   "tls://nats.example.com:4443",
+		"nats://user:pass@127.0.0.1:4222": "nats://user:pass@127.0.0.1:4222",
+	} {
+		if got := strings.Join(natsURLs(in), " "); got != want {
+			t.Errorf("natsURLs(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestTokenCommand(t *testing.T) {
+	for _, key := range []string{"", "custom-key"} {
+		t.Run(fmt.Sprintf("JWT_KEY=%q", key), func(t *testing.T) {
+			var out bytes.Buffer
+			err := run(context.Background(), []string{"tickets-service", "token", "-id", alice, "-email", "a@b.c"}, env(map[string]string{"JWT_KEY": key}), &out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+			if len(lines) != 3 || !strings.HasPrefix(lines[1], "Cookie: express:sess=") || lines[2] != "Authorization: Bearer "+lines[0] {
+				t.Fatalf("output:\n%s", out.String())
+			}
+			verifyKey := key
+			if key == "" {
+				verifyKey = devJWTKey
+			}
+			a := newAuthenticator([]byte(verifyKey))
+			for _, header := range []string{lines[1], lines[2]} {
+				name, value, _ := strings.Cut(header, ": ")
+				req, _ := http.NewRequest("GET", "/", nil)
+				req.Header.Set(name, value)
+				u, err := a.user(req)
+				if err != nil || u.ID != alice || u.Email != "a@b.c" {
+					t.Errorf("%s: user %+v, error %v", name, u, err)
+				}
+			}
+		})
+	}
+	t.Run("defaults", func(t *testing.T) {
+		var out bytes.Buffer
+		if err := run(context.Background(), []string{"tickets-service", "token"}, env(nil), &out); err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest("GET", "/", nil)
+		req.Header.Set("Authorization", "Bearer "+strings.Split(out.String(), "\n")[0])
+		if u, err := newAuthenticator([]byte(devJWTKey)).user(req); err != nil || len(u.ID) != 24 {
+			t.Errorf("user %+v, error %v", u, err)
+		}
+	})
+}
