@@ -379,9 +379,10 @@ func (c *Client) backoff(attempt int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// Close shuts the client down gracefully: deliveries stop (messages that
-// arrive meanwhile are handed back to the server with a nak, for another
-// member or a later run), running callbacks finish, publishes get their
+// Close shuts the client down gracefully: deliveries stop (a message that
+// reaches a callback meanwhile is handed back with a nak, for another
+// member or a later run; messages pulled ahead and not yet handed to the
+// callback come back after their ack wait), running callbacks finish, publishes get their
 // acks, consumers are stopped without being deleted (durables keep their
 // position), pending acks are flushed and the connection is closed.
 // Waiting is bounded by ctx; when it ends, Close still releases everything

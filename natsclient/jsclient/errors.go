@@ -80,9 +80,11 @@ func retryable(err error) bool {
 		errors.Is(err, jetstream.ErrServerShutdown) {
 		return true
 	}
-	// 503 and the like: JetStream restoring, no quorum, leader election.
+	// 503: JetStream restoring, no quorum, leader election, no
+	// resources. Other API errors (a 500 refusing a stream update, 400s)
+	// are answers, not outages.
 	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) && apiErr.Code >= 500 {
+	if errors.As(err, &apiErr) && apiErr.Code == 503 {
 		return true
 	}
 	return false

@@ -55,7 +55,7 @@ func (c *Client) provision(ctx context.Context, s Stream) error {
 	st, err := c.js.CreateOrUpdateStream(rctx, want)
 	if err != nil {
 		var apiErr *jetstream.APIError
-		if errors.As(err, &apiErr) && apiErr.Code < 500 {
+		if errors.As(err, &apiErr) && apiErr.Code != 503 {
 			return fmt.Errorf("jsclient: provision stream %s: %w: %w", s.Name, ErrInvalidConfig, err)
 		}
 		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {

@@ -1,0 +1,443 @@
+package jsclient_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ticketkit/ticketkit/events"
+	"github.com/ticketkit/ticketkit/events/eventstest"
+	"github.com/ticketkit/ticketkit/internal/testenv"
+	"github.com/ticketkit/ticketkit/natsclient/jsclient"
+	"github.com/ticketkit/ticketkit/tickets"
+)
+
+// The conformance suite, exactly as memtransport runs it. Its subjects are
+// all under conformance., so one stream captures them. The stream is the
+// run's own: deduplication is per stream, and the suite gives its poison
+// messages the same IDs in every run (-count=3).
+func TestConformance(t *testing.T) {
+	url := testenv.JetStreamURL(t)
+	js := rawJS(t, url)
+	const subjects = "conformance.>"
+	// A stream left by a crashed run would capture conformance.> too.
+	if name, err := js.StreamNameBySubject(ctxFor(t), "conformance.x"); err == nil {
+		_ = js.DeleteStream(ctxFor(t), name)
+	}
+	name := testenv.UniqueName(t)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		if err := js.DeleteStream(ctx, name); err != nil {
+			t.Errorf("delete stream %s: %v", name, err)
+		}
+	})
+	cfg := jsclient.Config{URLs: []string{url}, Streams: []jsclient.Stream{{Name: name, Subjects: []string{subjects}}}}
+	connect(t, cfg) // provisions it
+
+	eventstest.Run(t, func(t *testing.T) events.Transport {
+		c, err := jsclient.Connect(ctxFor(t), jsclient.Config{URLs: []string{url}})
+		if err != nil {
+			t.Fatalf("Connect: %v", err)
+		}
+		return c // the suite closes it
+	})
+}
+
+var ticketID = tickets.NewID()
+
+func ticket(n int) events.TicketCreated {
+	return events.TicketCreated{ID: ticketID, Title: "show", Price: tickets.Cents(int64(100 + n)), UserID: "user", Version: int64(n)}
+}
+
+func encode(t testing.TB, e events.Event) []byte {
+	t.Helper()
+	data, err := events.Encode(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// The outbox relay publishes an event again, with the same ID, when it
+// crashed between publishing and marking it published. The stream stores
+// it once.
+func TestPublishDeduplicatesByID(t *testing.T) {
+	url := testenv.JetStreamURL(t)
+	js := rawJS(t, url)
+	stream, prefix := testStream(t, js)
+	c := connect(t, jsclient.Config{URLs: []string{url}, Streams: []jsclient.Stream{stream}})
+	subject := prefix + string(events.SubjectTicketCreated)
+
+	id := events.MessageID(events.SubjectTicketCreated, ticketID, 0)
+	msg := events.Outgoing{Subject: subject, Data: encode(t, ticket(0)), ID: id}
+	for range 3 {
+		if err := c.Publish(ctxFor(t), msg); err != nil {
+			t.Fatalf("Publish: %v", err)
+		}
+	}
+	// In a batch too, next to a new message, and with the first ID again.
+	batch := []events.Outgoing{msg, {Subject: subject, Data: encode(t, ticket(1)), ID: events.MessageID(events.SubjectTicketCreated, ticketID, 1)}, msg}
+	for i, err := range c.PublishBatch(ctxFor(t), batch) {
+		if err != nil {
+			t.Fatalf("PublishBatch[%d]: %v", i, err)
+		}
+	}
+	if n := streamMsgs(t, js, stream.Name, subject); n != 2 {
+		t.Fatalf("the stream holds %d messages, want 2: re-publishes of one ID were not deduplicated", n)
+	}
+	// Without an ID every publish is a new message.
+	for range 2 {
+		if err := c.Publish(ctxFor(t), events.Outgoing{Subject: subject, Data: encode(t, ticket(2))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := streamMsgs(t, js, stream.Name, subject); n != 4 {
+		t.Fatalf("the stream holds %d messages, want 4", n)
+	}
+}
+
+// Every instance of every service provisions at startup: creating the
+// same stream again changes nothing and keeps its messages; a changed
+// limit is applied in place; an impossible change is a config error.
+func TestProvisionIsIdempotent(t *testing.T) {
+	url := testenv.JetStreamURL(t)
+	js := rawJS(t, url)
+	stream, prefix := testStream(t, js)
+	stream.Subjects = append(stream.Subjects, prefix+"ticket:created") // overlapping its own wildcard is refused
+	stream.Subjects = stream.Subjects[:1]
+	subject := prefix + "ticket:created"
+
+	first := connect(t, jsclient.Config{URLs: []string{url}, Streams: []jsclient.Stream{stream}})
+	if err := first.Publish(ctxFor(t), events.Outgoing{Subject: subject, Data: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	before, err := js.Stream(ctxFor(t), stream.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := connect(t, jsclient.Config{URLs: []string{url}, Streams: []jsclient.Stream{stream}})
+	if err := second.Provision(ctxFor(t), stream, stream); err != nil {
+		t.Fatalf("Provision again: %v", err)
+	}
+	after, err := js.Stream(ctxFor(t), stream.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, a := before.CachedInfo(), after.CachedInfo()
+	if !a.Created.Equal(b.Created) || a.State.Msgs != 1 || a.Config.Duplicates != jsclient.DefaultDuplicates || a.Config.Storage != jetstream.FileStorage {
+		t.Fatalf("after provisioning again: created %v (was %v), %d messages, config %+v", a.Created, b.Created, a.State.Msgs, a.Config)
+	}
+
+	// A limit changes in place.
+	stream.MaxAge = time.Hour
+	stream.Duplicates = 10 * time.Minute
+	if err := second.Provision(ctxFor(t), stream); err != nil {
+		t.Fatalf("Provision with MaxAge: %v", err)
+	}
+	s, err := js.Stream(ctxFor(t), stream.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg := s.CachedInfo().Config; cfg.MaxAge != time.Hour || cfg.Duplicates != 10*time.Minute || s.CachedInfo().State.Msgs != 1 {
+		t.Fatalf("after the update: MaxAge %v, Duplicates %v, %d messages", cfg.MaxAge, cfg.Duplicates, s.CachedInfo().State.Msgs)
+	}
+
+	// Storage can't change in place; a second stream can't take the subjects.
+	memory := stream
+	memory.Storage = jetstream.MemoryStorage
+	if err := second.Provision(ctxFor(t), memory); !errors.Is(err, jsclient.ErrInvalidConfig) {
+		t.Fatalf("Provision changing storage = %v, want ErrInvalidConfig", err)
+	}
+	thief := jsclient.Stream{Name: stream.Name + "_thief", Subjects: []string{subject}}
+	t.Cleanup(func() { _ = js.DeleteStream(context.Background(), thief.Name) })
+	if err := second.Provision(ctxFor(t), thief); !errors.Is(err, jsclient.ErrInvalidConfig) {
+		t.Fatalf("Provision of an overlapping stream = %v, want ErrInvalidConfig", err)
+	}
+	if err := second.Provision(ctxFor(t), jsclient.Stream{Name: "bad.name", Subjects: []string{"x"}}); !errors.Is(err, jsclient.ErrInvalidConfig) {
+		t.Fatalf("Provision of a bad name = %v, want ErrInvalidConfig", err)
+	}
+}
+
+// A publish no stream captures would never be acknowledged: it fails at
+// once with ErrNoStream instead of waiting out its context. So does a
+// subscription, which would never receive anything.
+func TestNoCapturingStream(t *testing.T) {
+	c := connect(t, jsclient.Config{URLs: []string{testenv.JetStreamURL(t)}})
+	subject := testenv.UniqueName(t) + ".ticket:created"
+	start := time.Now()
+	err := c.Publish(ctxFor(t), events.Outgoing{Subject: subject, Data: []byte(`{}`), ID: "x"})
+	if !errors.Is(err, jsclient.ErrNoStream) || !strings.Contains(err.Error(), subject) {
+		t.Fatalf("Publish = %v, want ErrNoStream naming the subject", err)
+	}
+	errs := c.PublishBatch(ctxFor(t), []events.Outgoing{{Subject: subject, Data: []byte(`{}`)}, {Subject: subject + ".b", Data: []byte(`{}`)}})
+	for i, err := range errs {
+		if !errors.Is(err, jsclient.ErrNoStream) {
+			t.Fatalf("PublishBatch[%d] = %v, want ErrNoStream", i, err)
+		}
+	}
+	_, err = c.Subscribe(ctxFor(t), subject, events.SubscribeOptions{Durable: "d", QueueGroup: "d", ManualAck: true}, func(events.Message) {})
+	if !errors.Is(err, jsclient.ErrNoStream) {
+		t.Fatalf("Subscribe = %v, want ErrNoStream", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("failing took %v; it should not wait for a stream", d)
+	}
+	for _, bad := range []string{"", "a.*", "a.>", "a..b", "a b"} {
+		if err := c.Publish(ctxFor(t), events.Outgoing{Subject: bad}); !errors.Is(err, jsclient.ErrInvalidSubject) {
+			t.Errorf("Publish(%q) = %v, want ErrInvalidSubject", bad, err)
+		}
+	}
+}
+
+// An unreachable server is an error within Connect's context, saying why.
+func TestConnectUnreachable(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens there now
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	start := time.Now()
+	c, err := jsclient.Connect(ctx, fast("nats://"+addr))
+	took := time.Since(start)
+	if err == nil {
+		c.Close(context.Background())
+		t.Fatal("Connect to a closed port succeeded")
+	}
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "no servers available") {
+		t.Fatalf("Connect = %v, want the deadline and the last cause", err)
+	}
+	if took > 3*time.Second {
+		t.Fatalf("Connect took %v with a 1s context", took)
+	}
+	t.Logf("Connect gave up after %v: %v", took, err)
+}
+
+func TestConfigErrors(t *testing.T) {
+	_, err := jsclient.Connect(context.Background(), jsclient.Config{
+		URLs:       []string{"http://x", "a,b"},
+		User:       "u",
+		Token:      "t",
+		MinBackoff: time.Second, MaxBackoff: time.Millisecond,
+		Streams: []jsclient.Stream{{Name: "a b"}, {Name: "S", Subjects: []string{"x"}, MaxAge: time.Minute, Duplicates: time.Hour}},
+		Consumer: jsclient.ConsumerSettings{MaxDeliver: 2, AckBackoff: []time.Duration{time.Second, 2 * time.Second}},
+	})
+	if !errors.Is(err, jsclient.ErrInvalidConfig) {
+		t.Fatalf("Connect = %v, want ErrInvalidConfig", err)
+	}
+	for _, want := range []string{`"http://x"`, `"a,b"`, "at most one", "MaxBackoff", `name "a b"`, "no subjects", "Duplicates", "MaxDeliver"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %s", err, want)
+		}
+	}
+}
+
+func TestFromEnv(t *testing.T) {
+	env := map[string]string{
+		"NATS_URL":               "nats://stan:4222",
+		"NATS_JETSTREAM_URL":     "nats://js-1:4222, nats://js-2:4222",
+		"NATS_CLIENT_ID":         "tickets-7f9c",
+		"NATS_USER":              "tickets",
+		"NATS_PASSWORD":          "secret",
+		"NATS_STREAM_REPLICAS":   "3",
+		"NATS_STREAM_MAX_AGE":    "168h",
+		"NATS_STREAM_DUPLICATES": "10m",
+	}
+	cfg, err := jsclient.FromEnv(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.Streams[0]
+	if strings.Join(cfg.URLs, " ") != "nats://js-1:4222 nats://js-2:4222" || cfg.Name != "tickets-7f9c" || cfg.User != "tickets" ||
+		len(cfg.Streams) != 1 || s.Name != jsclient.DefaultStreamName || s.Replicas != 3 || s.MaxAge != 168*time.Hour ||
+		s.Duplicates != 10*time.Minute || strings.Join(s.Subjects, ",") != strings.Join(jsclient.ClusterSubjects(), ",") {
+		t.Fatalf("FromEnv = %+v", cfg)
+	}
+	env = map[string]string{"NATS_URL": "nats://js:4222", "NATS_STREAM": "-"}
+	if cfg, err = jsclient.FromEnv(func(k string) string { return env[k] }); err != nil || len(cfg.Streams) != 0 || cfg.URLs[0] != "nats://js:4222" {
+		t.Fatalf("FromEnv without provisioning = %+v, %v", cfg, err)
+	}
+	env = map[string]string{"NATS_STREAM_MAX_AGE": "a week"}
+	if _, err = jsclient.FromEnv(func(k string) string { return env[k] }); !errors.Is(err, jsclient.ErrInvalidConfig) ||
+		!strings.Contains(err.Error(), "NATS_STREAM_MAX_AGE") || !strings.Contains(err.Error(), "NATS_URL") {
+		t.Fatalf("FromEnv with bad values = %v", err)
+	}
+}
+
+func TestConsumerName(t *testing.T) {
+	a := jsclient.ConsumerName("ticket:created", "orders-service")
+	b := jsclient.ConsumerName("ticket:updated", "orders-service")
+	c := jsclient.ConsumerName("ticket_created", "orders-service")
+	if a == b || a == c || !strings.HasPrefix(a, "orders-service_ticket_created_") || strings.ContainsAny(a, ".:*> ") {
+		t.Fatalf("names %q %q %q", a, b, c)
+	}
+	if a != jsclient.ConsumerName("ticket:created", "orders-service") {
+		t.Fatal("ConsumerName is not deterministic")
+	}
+}
+
+// Close: deliveries stop, the running callback and publishes awaiting acks
+// are waited for, the durable survives with its position, and a second or
+// concurrent Close is harmless.
+func TestCloseIsGraceful(t *testing.T) {
+	url := testenv.JetStreamURL(t)
+	js := rawJS(t, url)
+	stream, prefix := testStream(t, js)
+	subject := prefix + "ticket:created"
+	connect(t, jsclient.Config{URLs: []string{url}, Streams: []jsclient.Stream{stream}})
+
+	c, err := jsclient.Connect(ctxFor(t), jsclient.Config{URLs: []string{url}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	started, release := make(chan struct{}), make(chan struct{})
+	var handled atomic.Int32
+	_, err = c.Subscribe(ctxFor(t), subject, events.SubscribeOptions{QueueGroup: "svc", Durable: "svc", DeliverAll: true, ManualAck: true, AckWait: 5 * time.Second, MaxInFlight: 10},
+		func(m events.Message) {
+			if handled.Add(1) == 1 {
+				close(started)
+				<-release
+			}
+			if err := m.Ack(); err != nil {
+				t.Errorf("Ack: %v", err)
+			}
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := c.Publish(ctxFor(t), events.Outgoing{Subject: subject, Data: encode(t, ticket(i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-started
+	closed := make(chan error, 2)
+	for range 2 {
+		go func() { closed <- c.Close(ctxFor(t)) }()
+	}
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) while a callback was running", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if c.Status() == jsclient.Closed {
+		t.Fatal("Closed before the callback finished")
+	}
+	close(release)
+	for range 2 {
+		if err := <-closed; err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	}
+	if handled.Load() != 1 {
+		t.Fatalf("%d deliveries, want only the one running when Close began", handled.Load())
+	}
+	if c.Status() != jsclient.Closed {
+		t.Fatalf("Status = %v after Close", c.Status())
+	}
+	if err := c.Publish(ctxFor(t), events.Outgoing{Subject: subject}); !errors.Is(err, jsclient.ErrClosed) {
+		t.Fatalf("Publish after Close = %v, want ErrClosed", err)
+	}
+	// The durable is still there, one message acknowledged, two to go.
+	info, err := js.Consumer(ctxFor(t), stream.Name, jsclient.ConsumerName(subject, "svc"))
+	if err != nil {
+		t.Fatalf("the durable did not survive Close: %v", err)
+	}
+	if got := info.CachedInfo().AckFloor.Stream; got != 1 {
+		t.Fatalf("durable's ack floor = %d, want 1", got)
+	}
+
+	// A new member resumes after the acknowledged message. The two pulled
+	// ahead by the closed member come back after their ack wait, as they
+	// would from NATS Streaming.
+	again := connect(t, jsclient.Config{URLs: []string{url}})
+	got := make(chan events.Metadata, 10)
+	start := time.Now()
+	sub, err := again.Subscribe(ctxFor(t), subject, events.SubscribeOptions{QueueGroup: "svc", Durable: "svc", DeliverAll: true, ManualAck: true, AckWait: 5 * time.Second, MaxInFlight: 10},
+		func(m events.Message) { got <- m.Metadata(); _ = m.Ack() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close(ctxFor(t))
+	for _, want := range []uint64{2, 3} {
+		select {
+		case m := <-got:
+			if m.Sequence != want {
+				t.Fatalf("resumed at sequence %d, want %d", m.Sequence, want)
+			}
+		case <-time.After(wait):
+			t.Fatal("the resumed durable got nothing")
+		}
+	}
+	t.Logf("resumed durable got the rest after %v (ack wait 5s)", time.Since(start))
+}
+
+// A consumer deleted behind the client's back (an operator, or a memory
+// stream after a server restart) is created again, and messages flow.
+func TestConsumerRecreated(t *testing.T) {
+	url := testenv.JetStreamURL(t)
+	js := rawJS(t, url)
+	stream, prefix := testStream(t, js)
+	subject := prefix + "ticket:created"
+	cfg := jsclient.Config{URLs: []string{url}, Streams: []jsclient.Stream{stream}, MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond}
+	c := connect(t, cfg)
+	var mu sync.Mutex
+	seen := map[uint64]bool{}
+	got := make(chan struct{}, 100)
+	sub, err := c.Subscribe(ctxFor(t), subject, events.SubscribeOptions{QueueGroup: "svc", Durable: "svc", DeliverAll: true, ManualAck: true, AckWait: 2 * time.Second, MaxInFlight: 10},
+		func(m events.Message) {
+			mu.Lock()
+			seen[m.Metadata().Sequence] = true
+			mu.Unlock()
+			_ = m.Ack()
+			got <- struct{}{}
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close(ctxFor(t))
+	publish := func(n int) {
+		if err := c.Publish(ctxFor(t), events.Outgoing{Subject: subject, Data: encode(t, ticket(n))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish(0)
+	<-got
+	if err := js.DeleteConsumer(ctxFor(t), stream.Name, jsclient.ConsumerName(subject, "svc")); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	// Messages published meanwhile are delivered by the new consumer (it
+	// starts at the first message: DeliverAll), message 1 at least.
+	deadline := time.After(wait)
+	for n := 1; ; n++ {
+		publish(n)
+		mu.Lock()
+		ok := seen[2]
+		mu.Unlock()
+		if ok {
+			break
+		}
+		select {
+		case <-got:
+		case <-time.After(500 * time.Millisecond):
+		case <-deadline:
+			t.Fatal("no delivery after the consumer was deleted")
+		}
+	}
+	t.Logf("consuming again %v after the consumer was deleted", time.Since(start))
+	if _, err := js.Consumer(ctxFor(t), stream.Name, jsclient.ConsumerName(subject, "svc")); err != nil {
+		t.Fatalf("consumer not created again: %v", err)
+	}
+}
