@@ -230,7 +230,7 @@ func TestConfigErrors(t *testing.T) {
 		User:       "u",
 		Token:      "t",
 		MinBackoff: time.Second, MaxBackoff: time.Millisecond,
-		Streams: []jsclient.Stream{{Name: "a b"}, {Name: "S", Subjects: []string{"x"}, MaxAge: time.Minute, Duplicates: time.Hour}},
+		Streams:  []jsclient.Stream{{Name: "a b"}, {Name: "S", Subjects: []string{"x"}, MaxAge: time.Minute, Duplicates: time.Hour}},
 		Consumer: jsclient.ConsumerSettings{MaxDeliver: 2, AckBackoff: []time.Duration{time.Second, 2 * time.Second}},
 	})
 	if !errors.Is(err, jsclient.ErrInvalidConfig) {
