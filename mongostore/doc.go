@@ -67,15 +67,17 @@
 //
 // So every Store in a process serializes its writes to each ticket
 // document (Update and MarkPublished; Create is an insert) with a
-// process-wide striped lock that honours the context. That makes FerretDB
-// correct for any number of goroutines and Store values in one process,
-// which is how tests and local runs use it; processes sharing one FerretDB
-// 1.x server are not protected from each other. On MongoDB the lock only
-// queues this process's writers to a hot ticket: the server's
-// compare-and-set is what keeps separate processes correct. The lock also
-// remembers the last version this process wrote to each (striped)
-// document, so an Update that is certainly stale fails with ECONFLICT
-// without a round trip.
+// process-wide striped lock that honours the context. That makes bare
+// FerretDB correct for any number of goroutines and Store values in one
+// process; processes sharing one bare FerretDB 1.x server are not
+// protected from each other. (The FerretDB that devservers runs for the
+// tests sits behind a proxy that serializes all writes, which makes it
+// atomic like MongoDB; the tests check the Store both with and without its
+// locks.) On MongoDB the lock only queues this process's writers to a hot
+// ticket: the server's compare-and-set is what keeps separate processes
+// correct. The lock also remembers the last version this process wrote to
+// each (striped) document, so an Update that is certainly stale fails with
+// ECONFLICT without a round trip.
 //
 // The price of keeping changes in the ticket is that a ticket whose changes
 // nobody publishes grows with each update: reads of it get slower (FerretDB

@@ -42,7 +42,9 @@ func open(t *testing.T, opts ...mongostore.Option) (*mongostore.Store, *mongo.Da
 // MongoDB, or FerretDB behind devservers' serializing proxy; bare FerretDB
 // 1.x fails it, as it fails internal/testenv's smoke test.
 func eachMode(t *testing.T, test func(t *testing.T, open func(*testing.T) (*mongostore.Store, *mongo.Database))) {
-	t.Run("DocLocks", func(t *testing.T) { test(t, func(t *testing.T) (*mongostore.Store, *mongo.Database) { return open(t) }) })
+	t.Run("DocLocks", func(t *testing.T) {
+		test(t, func(t *testing.T) (*mongostore.Store, *mongo.Database) { return open(t) })
+	})
 	t.Run("ServerOnly", func(t *testing.T) {
 		test(t, func(t *testing.T) (*mongostore.Store, *mongo.Database) {
 			s, db := open(t)
