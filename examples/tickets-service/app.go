@@ -36,8 +36,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	log := newLogger(stdout, getenv("LOG_LEVEL"))
+	return runService(ctx, cfg, newLogger(stdout, getenv("LOG_LEVEL")))
+}
 
+// runService starts the service as cfg says and serves until ctx is done.
+func runService(ctx context.Context, cfg config, log *slog.Logger) error {
 	b, err := openBackends(ctx, cfg, log)
 	if err != nil {
 		return startupError(ctx, err)
