@@ -1,0 +1,82 @@
+// Command pubsub is the smallest ticketkit publisher and listener pair: it
+// listens for ticket:created, publishes one TicketCreated and prints what
+// the listener got. It runs in memory, or on NATS Streaming when NATS_URL
+// is set (NATS_CLUSTER_ID defaults to test-cluster, as `make dev` serves).
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/ticketkit/ticketkit/events"
+	"github.com/ticketkit/ticketkit/events/memtransport"
+	"github.com/ticketkit/ticketkit/natsclient"
+	"github.com/ticketkit/ticketkit/tickets"
+)
+
+func main() {
+	if err := run(context.Background(), os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "pubsub:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, getenv func(string) string, out io.Writer) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	transport, err := connect(ctx, getenv)
+	if err != nil {
+		return err
+	}
+	defer transport.Close(context.WithoutCancel(ctx))
+
+	sent := events.TicketCreated{ID: tickets.NewID(), Title: "concert", Price: tickets.Cents(2000), UserID: tickets.NewID()}
+	got := make(chan events.TicketCreated, 1)
+	listener, err := events.Listen(ctx, transport, "pubsub-example",
+		func(_ context.Context, e events.TicketCreated, _ events.Metadata) error {
+			if e.ID == sent.ID { // a shared broker may hold others' tickets
+				got <- e
+			}
+			return nil // acknowledge
+		})
+	if err != nil {
+		return err
+	}
+	defer listener.Close(ctx)
+
+	publisher, err := events.NewPublisher[events.TicketCreated](transport)
+	if err != nil {
+		return err
+	}
+	if err := publisher.Publish(ctx, sent); err != nil {
+		return err
+	}
+	select {
+	case e := <-got:
+		fmt.Fprintf(out, "received %s: %+v\n", e.Subject(), e)
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("nothing received: %w", ctx.Err())
+	}
+}
+
+// connect returns NATS Streaming if NATS_URL is set, else an in-memory
+// broker with the same semantics.
+func connect(ctx context.Context, getenv func(string) string) (events.Transport, error) {
+	url := getenv("NATS_URL")
+	if url == "" {
+		return memtransport.New(), nil
+	}
+	cluster := getenv("NATS_CLUSTER_ID")
+	if cluster == "" {
+		cluster = "test-cluster"
+	}
+	return natsclient.Connect(ctx, natsclient.Config{
+		ClusterID: cluster,
+		ClientID:  "pubsub-" + tickets.NewID(), // unique: one live connection per id
+		URLs:      []string{url},
+	})
+}
