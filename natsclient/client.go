@@ -122,9 +122,12 @@ var _ events.Transport = (*Client)(nil)
 // ClientID for a live connection is retried like an unreachable one, and
 // logged as such (ErrClientIDRegistered).
 //
-// A connection attempt's dial is cut to ctx's deadline, but a request to a
-// streaming server that accepted the connection is not, so Connect can
-// overrun the deadline by up to Config.ConnectTimeout.
+// A ctx without deadline waits for the server as long as it takes, which
+// suits a service starting before its broker; give it one that ends when
+// the service is told to stop (signal.NotifyContext). A connection
+// attempt's dial is cut to ctx's deadline, but a request to a streaming
+// server that accepted the connection is not, so Connect can overrun the
+// deadline by up to Config.ConnectTimeout.
 func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -204,9 +207,6 @@ func (c *Client) establish(ctx context.Context, first bool) (*session, error) {
 		s, err := c.dial(dialTimeout)
 		if err == nil {
 			if err = c.install(s); err == nil {
-				if attempt > 0 {
-					c.log.Info("natsclient: connected", "attempts", attempt+1)
-				}
 				return s, nil
 			}
 			c.discard(s)

@@ -33,7 +33,11 @@
 // server with a persistent store still knows the client and its
 // subscriptions after a restart, so the stan connection simply carries on;
 // the client goes Reconnecting and back to Connected, and the server
-// redelivers what was unacknowledged after its ack wait.
+// redelivers what was unacknowledged after its ack wait. Connected waits
+// until the streaming server answers a probe (a ping for a connection
+// that doesn't exist), because a restarting server accepts NATS
+// connections before it can store messages, and a message published in
+// that gap would only be sent again after the whole AckTimeout.
 //
 // Second, when stan gives the connection up (PingMaxOut pings unanswered
 // PingInterval apart, or the server no longer knows the client: a memory
@@ -41,7 +45,10 @@
 // client connects again with the same client id, with backoff, for as long
 // as it takes, and subscribes every open Subscription again with its
 // options and its callback. A durable queue subscription resumes where the
-// group was. A "client ID already registered" answer, which means the
+// group was. The server's answer "invalid publish request" or "unknown
+// clientID" to a call means it has forgotten the connection (a restart on
+// an empty store): the client does not wait for stan's pings to notice,
+// it replaces the session at once and the call is retried on the new one. A "client ID already registered" answer, which means the
 // server still sees a live connection with our id, is retried the same way
 // and logged at Info/Warn: it clears once that connection goes (the server
 // replaces a registration whose owner stopped answering within half a
