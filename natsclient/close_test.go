@@ -240,3 +240,38 @@ func TestDurableSurvivesClose(t *testing.T) {
 		}
 	}
 }
+
+// Close while the connection is down, either under nats.go's reconnection
+// or in the client's own reconnect loop: it returns, stops the loop, and
+// leaves nothing running.
+func TestCloseWhileReconnecting(t *testing.T) {
+	for _, long := range []bool{false, true} {
+		t.Run(fmt.Sprintf("stan gave up=%v", long), func(t *testing.T) {
+			noLeaks(t)
+			srv := testenv.StartStan(t, t.TempDir())
+			logs := newLogs(t)
+			st := newStates()
+			cfg := config(t, srv.URL(), srv.ClusterID())
+			cfg.Logger = logs.logger()
+			cfg.OnStateChange = st.record
+			c, err := natsclient.Connect(ctxFor(t, timeout), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Subscribe(ctxFor(t, timeout), testenv.UniqueName(t), events.SubscribeOptions{Durable: "d"}, func(events.Message) {}); err != nil {
+				t.Fatal(err)
+			}
+			srv.Kill()
+			st.await(t, c, natsclient.Reconnecting)
+			if long {
+				logs.await("NATS Streaming connection lost")
+			}
+			if err := c.Close(ctxFor(t, timeout)); err != nil {
+				t.Fatalf("Close while reconnecting: %v", err)
+			}
+			if got := st.list(); got[len(got)-1] != natsclient.Closed {
+				t.Fatalf("states %v, want closed last", got)
+			}
+		})
+	}
+}
