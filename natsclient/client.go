@@ -583,7 +583,7 @@ func (c *Client) Close(ctx context.Context) error {
 		for _, sub := range subs {
 			if ss := sub.current(s); ss != nil {
 				// Close, not Unsubscribe: a durable must outlive us.
-				if err := ss.Close(); err != nil {
+				if err := ss.Close(); err != nil && !subClosedAlready(err) {
 					told = false
 					if !retryable(err) {
 						errs = append(errs, fmt.Errorf("natsclient: close subscription to %s: %w", sub.subject, err))

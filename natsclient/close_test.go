@@ -25,17 +25,23 @@ func TestCloseIdempotentAndConcurrent(t *testing.T) {
 		t.Fatal(err)
 	}
 	subject := testenv.UniqueName(t)
-	if _, err := c.Subscribe(ctxFor(t, timeout), subject, events.SubscribeOptions{Durable: "d"}, func(events.Message) {}); err != nil {
+	sub, err := c.Subscribe(ctxFor(t, timeout), subject, events.SubscribeOptions{Durable: "d"}, func(events.Message) {})
+	if err != nil {
 		t.Fatal(err)
 	}
 
+	// The client and its subscription, each closed several times at once.
 	var wg sync.WaitGroup
 	errs := make([]error, 8)
 	for i := range errs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = c.Close(ctxFor(t, timeout))
+			if i%2 == 0 {
+				errs[i] = c.Close(ctxFor(t, timeout))
+			} else {
+				errs[i] = sub.Close(ctxFor(t, timeout))
+			}
 		}()
 	}
 	wg.Wait()

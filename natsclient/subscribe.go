@@ -273,8 +273,8 @@ func (c *Client) closeStanSub(ctx context.Context, subject string, ss stan.Subsc
 	for attempt := 0; ; attempt++ {
 		err := ss.Close()
 		switch {
-		case err == nil, errors.Is(err, stan.ErrBadSubscription):
-			return nil // closed, or closed before
+		case err == nil, subClosedAlready(err):
+			return nil
 		case errors.Is(err, stan.ErrConnectionClosed), s.isLost():
 			// The server closes a connection's subscriptions with it,
 			// keeping durables, once it drops or replaces the connection.
@@ -295,6 +295,12 @@ func (c *Client) closeStanSub(ctx context.Context, subject string, ss stan.Subsc
 		}
 		c.pause(ctx, l, attempt)
 	}
+}
+
+// subClosedAlready reports the answer to closing a subscription twice:
+// stan's own error, or the same words from a server that no longer has it.
+func subClosedAlready(err error) bool {
+	return errors.Is(err, stan.ErrBadSubscription) || err.Error() == stan.ErrBadSubscription.Error()
 }
 
 // message is a delivery, as events.Message.
