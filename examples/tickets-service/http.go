@@ -40,6 +40,11 @@ func (a *api) routes(ops *operations) http.Handler {
 	mux.HandleFunc("GET /api/tickets", a.list)
 	mux.HandleFunc("GET /api/tickets/{id}", a.show)
 	mux.HandleFunc("PUT /api/tickets/{id}", a.update)
+	// Express routes ignore one trailing slash; clients may rely on it.
+	mux.HandleFunc("POST /api/tickets/{$}", a.create)
+	mux.HandleFunc("GET /api/tickets/{$}", a.list)
+	mux.HandleFunc("GET /api/tickets/{id}/{$}", a.show)
+	mux.HandleFunc("PUT /api/tickets/{id}/{$}", a.update)
 	mux.HandleFunc("GET /healthz", ops.healthz)
 	mux.HandleFunc("GET /readyz", ops.readyz)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -466,3 +466,21 @@ func TestRequestLogs(t *testing.T) {
 		t.Errorf("a token reached the log:\n%s", h.logs)
 	}
 }
+
+func TestTrailingSlashesAsInExpress(t *testing.T) {
+	h := newHarness(t)
+	r := h.send("POST", "/api/tickets/", `{"title":"concert","price":20}`, as(t, alice)...)
+	if r.status != http.StatusCreated {
+		t.Fatalf("POST with slash: status %d, body %s", r.status, r.body)
+	}
+	tk := r.ticket(t)
+	if r := h.send("GET", "/api/tickets/", ""); r.status != http.StatusOK || len(r.tickets(t)) != 1 {
+		t.Errorf("GET list with slash: status %d, body %s", r.status, r.body)
+	}
+	if r := h.send("GET", "/api/tickets/"+tk.ID+"/", ""); r.status != http.StatusOK || r.ticket(t).ID != tk.ID {
+		t.Errorf("GET one with slash: status %d, body %s", r.status, r.body)
+	}
+	if r := h.send("PUT", "/api/tickets/"+tk.ID+"/", `{"title":"opera","price":30}`, as(t, alice)...); r.status != http.StatusOK {
+		t.Errorf("PUT with slash: status %d, body %s", r.status, r.body)
+	}
+}
