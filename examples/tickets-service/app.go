@@ -45,15 +45,17 @@ func runService(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return startupError(ctx, err)
 	}
+	// Cleaning up after a failed start gets the same time as a shutdown,
+	// even when the failure was ctx ending.
+	cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.shutdownTimeout)
+	defer cancel()
 	s, err := startService(ctx, cfg, log, b, events.Hooks{})
 	if err != nil {
-		return startupError(ctx, errors.Join(err, b.close(context.WithoutCancel(ctx))))
+		return startupError(ctx, errors.Join(err, b.close(cleanup)))
 	}
 	ln, err := net.Listen("tcp", ":"+cfg.port)
 	if err != nil {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.shutdownTimeout)
-		defer cancel()
-		return errors.Join(err, s.shutdown(sctx))
+		return errors.Join(err, s.shutdown(cleanup))
 	}
 	return serve(ctx, s, ln)
 }
@@ -67,12 +69,15 @@ func startupError(ctx context.Context, err error) error {
 	return err
 }
 
+// newLogger logs JSON lines, which the cluster's log collection parses.
 func newLogger(w io.Writer, level string) *slog.Logger {
 	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		l = slog.LevelInfo
+	err := l.UnmarshalText([]byte(level))
+	log := slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+	if err != nil && level != "" {
+		log.Warn("LOG_LEVEL is not debug, info, warn or error; logging at info", "LOG_LEVEL", level)
 	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+	return log
 }
 
 // backends are the store and the broker, with what readiness checks and
@@ -139,17 +144,23 @@ func openBackends(ctx context.Context, cfg config, log *slog.Logger) (*backends,
 		}
 		return nil
 	}
+	// A failed start disconnects within its own bound: ctx may be over.
+	giveUp := func(err error) (*backends, error) {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		return nil, errors.Join(err, disconnect(dctx))
+	}
 	// Connect is lazy. Like the Node service, refuse to start without the
 	// database, so a wrong URI shows up as a crash loop at deploy time.
 	if err := client.Ping(ctx, nil); err != nil {
-		return nil, errors.Join(fmt.Errorf("MongoDB at %s does not answer: %w", cs.Hosts, err), disconnect(context.WithoutCancel(ctx)))
+		return giveUp(fmt.Errorf("MongoDB at %s does not answer: %w", cs.Hosts, err))
 	}
 	store, err := mongostore.New(client.Database(dbName), mongostore.WithLogger(log))
 	if err == nil {
 		err = store.EnsureIndexes(ctx)
 	}
 	if err != nil {
-		return nil, errors.Join(err, disconnect(context.WithoutCancel(ctx)))
+		return giveUp(err)
 	}
 	log.Info("connected to MongoDB", "hosts", cs.Hosts, "database", dbName)
 
@@ -160,7 +171,7 @@ func openBackends(ctx context.Context, cfg config, log *slog.Logger) (*backends,
 		Logger:    log,
 	})
 	if err != nil {
-		return nil, errors.Join(err, disconnect(context.WithoutCancel(ctx)))
+		return giveUp(err)
 	}
 	log.Info("connected to NATS Streaming", "cluster", cfg.clusterID, "client", cfg.clientID)
 
