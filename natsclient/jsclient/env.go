@@ -31,6 +31,10 @@ const (
 	// EnvStreamSubjects lists the stream's subjects, comma-separated.
 	// Default: the cluster's subjects.
 	EnvStreamSubjects = "NATS_STREAM_SUBJECTS"
+	// EnvStreamExtraSubjects adds subjects to those, comma-separated: a
+	// service's dead-letter subject (events.DeadLetterSubject), which
+	// must be captured for dead letters to be republished.
+	EnvStreamExtraSubjects = "NATS_STREAM_EXTRA_SUBJECTS"
 	// EnvStreamReplicas, EnvStreamMaxAge (a Go duration: 168h) and
 	// EnvStreamDuplicates (the dedup window: 10m) tune the stream.
 	EnvStreamReplicas   = "NATS_STREAM_REPLICAS"
@@ -50,7 +54,15 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		raw = getenv(EnvURL)
 	}
 	for _, u := range strings.Split(raw, ",") {
-		if u = strings.TrimSpace(u); u != "" {
+		u = strings.TrimSpace(u)
+		// The cluster's manifests say http://nats-srv:4222, which the Node
+		// client takes because it ignores the scheme; nats.go does not.
+		if rest, ok := strings.CutPrefix(u, "http://"); ok {
+			u = "nats://" + rest
+		} else if rest, ok := strings.CutPrefix(u, "https://"); ok {
+			u = "tls://" + rest
+		}
+		if u != "" {
 			cfg.URLs = append(cfg.URLs, u)
 		}
 	}
@@ -72,13 +84,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			s.Name = name
 		}
 		if subjects := getenv(EnvStreamSubjects); subjects != "" {
-			s.Subjects = nil
-			for _, subj := range strings.Split(subjects, ",") {
-				if subj = strings.TrimSpace(subj); subj != "" {
-					s.Subjects = append(s.Subjects, subj)
-				}
-			}
+			s.Subjects = splitList(subjects)
 		}
+		s.Subjects = append(s.Subjects, splitList(getenv(EnvStreamExtraSubjects))...)
 		if v := getenv(EnvStreamReplicas); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil {
@@ -106,4 +114,14 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		return cfg, err
 	}
 	return cfg, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }
