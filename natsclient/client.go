@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -50,6 +51,7 @@ type Client struct {
 	cfg   Config
 	log   *slog.Logger
 	urls  string
+	where string // urls without credentials, for errors and logs
 	slots chan struct{} // one per publish awaiting its ack, over all calls
 
 	// probeSubject and probe make a streaming server answer without
@@ -137,6 +139,7 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		cfg:         cfg,
 		log:         cfg.Logger.With("cluster", cfg.ClusterID, "client", cfg.ClientID),
 		urls:        strings.Join(cfg.URLs, ","),
+		where:       redact(cfg.URLs),
 		slots:       make(chan struct{}, cfg.MaxPubAcksInFlight),
 		changed:     make(chan struct{}),
 		subs:        make(map[*subscription]struct{}),
@@ -215,7 +218,7 @@ func (c *Client) establish(ctx context.Context, first bool) (*session, error) {
 			}
 		}
 		if first && permanentConnectError(err) {
-			return nil, fmt.Errorf("natsclient: connect to %s: %w", c.urls, err)
+			return nil, fmt.Errorf("natsclient: connect to %s: %w", c.where, err)
 		}
 		wait := c.backoff(attempt)
 		switch {
@@ -242,7 +245,7 @@ func (c *Client) establish(ctx context.Context, first bool) (*session, error) {
 		case <-ctx.Done():
 			t.Stop()
 			return nil, fmt.Errorf("natsclient: connect to %s (cluster %s) as %s: gave up after %d attempts: %w: %w",
-				c.urls, c.cfg.ClusterID, c.cfg.ClientID, attempt+1, ctx.Err(), last)
+				c.where, c.cfg.ClusterID, c.cfg.ClientID, attempt+1, ctx.Err(), last)
 		case <-t.C:
 		}
 	}
@@ -633,4 +636,22 @@ func wait(ctx context.Context, wg *sync.WaitGroup) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// redact drops credentials from URLs (nats://user:password@host, or a
+// token as the user), which must not end up in errors and logs.
+func redact(urls []string) string {
+	out := make([]string, len(urls))
+	for i, raw := range urls {
+		out[i] = raw
+		s := raw
+		if !strings.Contains(s, "://") {
+			s = "nats://" + s
+		}
+		if u, err := url.Parse(s); err == nil && u.User != nil {
+			u.User = nil
+			out[i] = u.String()
+		}
+	}
+	return strings.Join(out, ",")
 }

@@ -98,7 +98,7 @@ func TestConnectUnreachable(t *testing.T) {
 	l.Close() // nothing listens there now
 
 	logs := newLogs(t)
-	cfg := config(t, "nats://"+addr, "test-cluster")
+	cfg := config(t, "nats://ticketkit:s3cret@"+addr, "test-cluster")
 	cfg.Logger = logs.logger()
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
@@ -120,6 +120,9 @@ func TestConnectUnreachable(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), addr) {
 		t.Errorf("error %q does not say where it tried", err)
+	}
+	if strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("error %q shows the password", err)
 	}
 	for _, r := range logs.all() {
 		if r.Level >= slog.LevelError {
