@@ -51,7 +51,7 @@ type Client struct {
 	cfg   Config
 	log   *slog.Logger
 	urls  string
-	where string // urls without credentials, for errors and logs
+	where string        // urls without credentials, for errors and logs
 	slots chan struct{} // one per publish awaiting its ack, over all calls
 
 	// probeSubject and probe make a streaming server answer without
