@@ -90,6 +90,11 @@ type peer struct {
 func newPeer(t *testing.T) *peer {
 	t.Helper()
 	url, clusterID := testenv.NATS(t)
+	return newPeerAt(t, url, clusterID)
+}
+
+func newPeerAt(t *testing.T, url, clusterID string) *peer {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	nc, err := natsclient.Connect(ctx, natsclient.Config{ClusterID: clusterID, ClientID: testenv.UniqueName(t), URLs: []string{url}})
@@ -276,4 +281,51 @@ func TestEndToEndBadEventsOnRealServers(t *testing.T) {
 	other := send(t, base, "POST", "/api/tickets", `{"title":"opera","price":30}`, as(t, bob)...).ticket(t)
 	p.publish(events.SubjectOrderCreated, orderCreated(t, other.ID, orderB))
 	updated.await(t, "the next reservation", func(e events.TicketUpdated) bool { return e.ID == other.ID && e.OrderID == orderB })
+}
+
+// awaitReadiness polls /readyz until it answers status: the condition is
+// the connection state the service sees, which it learns asynchronously.
+func awaitReadiness(t *testing.T, base string, status int) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for {
+		r := send(t, base, "GET", "/readyz", "")
+		if r.status == status {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz still %d %s after %v, want %d", r.status, r.body, wait, status)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// While the broker is down the service reports itself not ready but keeps
+// taking writes: each change is saved with its event in the outbox, and
+// the event goes out once the broker is back. (The Node service publishes
+// after saving, so the same outage fails the request after the ticket was
+// saved, and the event is lost.)
+func TestEndToEndBrokerOutage(t *testing.T) {
+	srv := testenv.StartStan(t, t.TempDir())
+	base, _, _ := realService(t, func(c *config) {
+		c.natsURL, c.clusterID = srv.URL(), srv.ClusterID()
+	})
+	p := newPeerAt(t, srv.URL(), srv.ClusterID())
+	created := listen[events.TicketCreated](p)
+	awaitReadiness(t, base, http.StatusOK)
+
+	srv.Kill()
+	awaitReadiness(t, base, http.StatusServiceUnavailable)
+	r := send(t, base, "POST", "/api/tickets", `{"title":"during the outage","price":20}`, as(t, alice)...)
+	if r.status != http.StatusCreated {
+		t.Fatalf("create during the outage: status %d, body %s", r.status, r.body)
+	}
+	tk := r.ticket(t)
+	if got := send(t, base, "GET", "/api/tickets/"+tk.ID, ""); got.status != http.StatusOK {
+		t.Errorf("read during the outage: status %d", got.status)
+	}
+
+	srv.Restart()
+	awaitReadiness(t, base, http.StatusOK)
+	created.await(t, "the ticket:created saved during the outage", func(e events.TicketCreated) bool { return e.ID == tk.ID })
 }
