@@ -17,8 +17,8 @@ import (
 //
 // What the Node original gets wrong, and these don't:
 //   - an order for a ticket this service never had throws, is never
-//     acknowledged and comes back every 5 seconds forever; here it is
-//     logged and acknowledged;
+//     acknowledged and crash-loops the service on every redelivery; here it
+//     is logged and acknowledged;
 //   - an unparseable payload crashes the process on every redelivery; here
 //     the library dead-letters it;
 //   - a ticket still held by another order (its cancellation not processed
