@@ -180,6 +180,19 @@ func DefaultStream() Stream {
 	}
 }
 
+// DeadLetterStream returns a stream of its own for a service's dead-letter
+// subject (events.DeadLetterSubject), which must be captured for dead
+// letters to be republished. A stream of its own, not a subject added to the
+// cluster's: every service provisions that one, and they must all give it
+// the same subjects, or each start rewrites the others'.
+func DeadLetterStream(subject string) Stream {
+	return Stream{
+		Name:        "DLQ_" + sanitize(subject),
+		Subjects:    []string{subject},
+		Description: "dead letters of " + subject,
+	}
+}
+
 // Defaults applied by Connect to zero fields.
 const (
 	DefaultName               = "ticketkit"

@@ -31,9 +31,9 @@ const (
 	// EnvStreamSubjects lists the stream's subjects, comma-separated.
 	// Default: the cluster's subjects.
 	EnvStreamSubjects = "NATS_STREAM_SUBJECTS"
-	// EnvStreamExtraSubjects adds subjects to those, comma-separated: a
-	// service's dead-letter subject (events.DeadLetterSubject), which
-	// must be captured for dead letters to be republished.
+	// EnvStreamExtraSubjects adds subjects to those, comma-separated. Every
+	// service provisions the stream, so all must give the same list; a
+	// service's own dead-letter subject belongs in DeadLetterStream.
 	EnvStreamExtraSubjects = "NATS_STREAM_EXTRA_SUBJECTS"
 	// EnvStreamReplicas, EnvStreamMaxAge (a Go duration: 168h) and
 	// EnvStreamDuplicates (the dedup window: 10m) tune the stream.

@@ -254,7 +254,7 @@ func TestFromEnv(t *testing.T) {
 		"NATS_STREAM_REPLICAS":       "3",
 		"NATS_STREAM_MAX_AGE":        "168h",
 		"NATS_STREAM_DUPLICATES":     "10m",
-		"NATS_STREAM_EXTRA_SUBJECTS": "tickets-service:dead-letter",
+		"NATS_STREAM_EXTRA_SUBJECTS": "audit:logged",
 	}
 	cfg, err := jsclient.FromEnv(func(k string) string { return env[k] })
 	if err != nil {
@@ -263,7 +263,7 @@ func TestFromEnv(t *testing.T) {
 	s := cfg.Streams[0]
 	if strings.Join(cfg.URLs, " ") != "nats://js-1:4222 nats://js-2:4222" || cfg.Name != "tickets-7f9c" || cfg.User != "tickets" ||
 		len(cfg.Streams) != 1 || s.Name != jsclient.DefaultStreamName || s.Replicas != 3 || s.MaxAge != 168*time.Hour ||
-		s.Duplicates != 10*time.Minute || strings.Join(s.Subjects, ",") != strings.Join(append(jsclient.ClusterSubjects(), "tickets-service:dead-letter"), ",") {
+		s.Duplicates != 10*time.Minute || strings.Join(s.Subjects, ",") != strings.Join(append(jsclient.ClusterSubjects(), "audit:logged"), ",") {
 		t.Fatalf("FromEnv = %+v", cfg)
 	}
 	env = map[string]string{"NATS_URL": "http://nats-srv:4222", "NATS_STREAM": "-"} // as the cluster's manifests say
@@ -274,6 +274,23 @@ func TestFromEnv(t *testing.T) {
 	if _, err = jsclient.FromEnv(func(k string) string { return env[k] }); !errors.Is(err, jsclient.ErrInvalidConfig) ||
 		!strings.Contains(err.Error(), "NATS_STREAM_MAX_AGE") || !strings.Contains(err.Error(), "NATS_URL") {
 		t.Fatalf("FromEnv with bad values = %v", err)
+	}
+}
+
+// A service's dead letters, republished by the Listener, need a stream;
+// DeadLetterStream is one of its own.
+func TestDeadLetterStream(t *testing.T) {
+	url := testenv.JetStreamURL(t)
+	js := rawJS(t, url)
+	subject := testenv.UniqueName(t) + "-service:dead-letter"
+	dlq := jsclient.DeadLetterStream(subject)
+	t.Cleanup(func() { _ = js.DeleteStream(context.Background(), dlq.Name) })
+	if strings.ContainsAny(dlq.Name, ".:") {
+		t.Fatalf("stream name %q", dlq.Name)
+	}
+	c := connect(t, jsclient.Config{URLs: []string{url}, Streams: []jsclient.Stream{dlq}})
+	if err := c.Publish(ctxFor(t), events.Outgoing{Subject: subject, Data: []byte("not json")}); err != nil {
+		t.Fatalf("publishing a dead letter: %v", err)
 	}
 }
 
