@@ -2,6 +2,7 @@ package jsclient_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"testing"
@@ -245,5 +246,44 @@ func (r *recorder) waitAll(t *testing.T, want []int64) {
 			}
 			t.Fatalf("acknowledged but never received: %v...", missing)
 		}
+	}
+}
+
+// With the server down, a publish or subscribe waits for it only as long
+// as its context allows, then says why; once it is back, both work again.
+func TestCallsWhileServerDown(t *testing.T) {
+	srv := testenv.StartJetStream(t, t.TempDir())
+	cfg := fast(srv.URL())
+	cfg.Streams = []jsclient.Stream{jsclient.DefaultStream()}
+	cfg.PublishWait = time.Second // for the context without deadline below
+	c := connect(t, cfg)
+	srv.Kill()
+
+	msg := events.Outgoing{Subject: string(events.SubjectTicketCreated), Data: []byte(`{}`), ID: "while-down"}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err := c.Publish(ctx, msg)
+	if !errors.Is(err, jsclient.ErrDisconnected) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Publish with the server down = %v, want ErrDisconnected and the deadline", err)
+	}
+	// A context without deadline is bounded by PublishWait.
+	_, err = c.Subscribe(context.Background(), string(events.SubjectTicketCreated), events.SubscribeOptions{Durable: "d", QueueGroup: "d", ManualAck: true}, func(events.Message) {})
+	if !errors.Is(err, jsclient.ErrDisconnected) {
+		t.Fatalf("Subscribe with the server down = %v, want ErrDisconnected", err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("the calls took %v; they must give up within their bounds", took)
+	}
+	if c.Status() != jsclient.Reconnecting {
+		t.Fatalf("Status = %v with the server down", c.Status())
+	}
+
+	srv.Restart()
+	if err := c.Publish(ctxFor(t), msg); err != nil {
+		t.Fatalf("Publish after the restart: %v", err)
+	}
+	if c.Status() != jsclient.Connected {
+		t.Fatalf("Status = %v after the restart", c.Status())
 	}
 }
