@@ -197,6 +197,17 @@ func TestEndToEndOnRealServers(t *testing.T) {
 		t.Errorf("ticket:created %+v, want %+v", e, want)
 	}
 
+	// Listing and paging, over MongoDB.
+	free := send(t, base, "POST", "/api/tickets", `{"title":"free","price":5}`, as(t, bob)...).ticket(t)
+	first := send(t, base, "GET", "/api/tickets?limit=1", "")
+	if list := first.tickets(t); len(list) != 1 || list[0].ID != tk.ID || first.header.Get("X-Next-Cursor") != tk.ID {
+		t.Errorf("first page: %+v, next %q", list, first.header.Get("X-Next-Cursor"))
+	}
+	second := send(t, base, "GET", "/api/tickets?limit=1&after="+tk.ID, "")
+	if list := second.tickets(t); len(list) != 1 || list[0].ID != free.ID || second.header.Get("X-Next-Cursor") != "" {
+		t.Errorf("second page: %+v, next %q", list, second.header.Get("X-Next-Cursor"))
+	}
+
 	// order:created as the Node orders service writes it: reserved.
 	p.publish(events.SubjectOrderCreated, orderCreated(t, tk.ID, orderA))
 	u := updated.await(t, "ticket:updated v1", func(e events.TicketUpdated) bool { return e.ID == tk.ID && e.Version == 1 })
@@ -208,6 +219,9 @@ func TestEndToEndOnRealServers(t *testing.T) {
 	}
 	if r := send(t, base, "PUT", "/api/tickets/"+tk.ID, `{"title":"x","price":1}`, as(t, alice)...); r.status != http.StatusBadRequest {
 		t.Errorf("edit while reserved: status %d, body %s", r.status, r.body)
+	}
+	if list := send(t, base, "GET", "/api/tickets", "").tickets(t); len(list) != 1 || list[0].ID != free.ID {
+		t.Errorf("list while reserved: %+v, want only the free ticket", list)
 	}
 
 	// order:cancelled: released.
