@@ -106,8 +106,7 @@ func serveOne(kind string, args []string) int {
 		srv, err = startMongo(*addr, *dir, os.Stderr)
 	}
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "devservers: %v\n", err)
-		return 1
+		return fail(err)
 	}
 	fmt.Println("ready")
 	<-sigs
@@ -123,19 +122,16 @@ func run(args []string) (code int) {
 
 	self, err := os.Executable()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "devservers: %v\n", err)
-		return 1
+		return fail(err)
 	}
 	tmp, err := os.MkdirTemp("", "devservers-")
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "devservers: %v\n", err)
-		return 1
+		return fail(err)
 	}
 	logPath := filepath.Join(tmp, "servers.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "devservers: %v\n", err)
-		return 1
+		return fail(err)
 	}
 	var logw io.Writer = logFile
 	if *verbose {
@@ -163,26 +159,27 @@ func run(args []string) (code int) {
 		fmt.Fprintf(os.Stderr, "devservers: server logs are in %s\n", logPath)
 	}()
 
-	starts := []func() (*server, error){
-		func() (*server, error) {
-			return startStan("127.0.0.1:0", clusterID, filepath.Join(tmp, "stan"), logw)
-		},
-		func() (*server, error) { return startJetStream("127.0.0.1:0", filepath.Join(tmp, "jetstream"), logw) },
-		func() (*server, error) { return startMongo("127.0.0.1:0", filepath.Join(tmp, "mongo"), logw) },
+	stan, err := startStan("127.0.0.1:0", clusterID, filepath.Join(tmp, "stan"), logw)
+	if err != nil {
+		return fail(err)
 	}
-	for _, start := range starts {
-		srv, err := start()
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "devservers: %v\n", err)
-			return 1
-		}
-		servers = append(servers, srv)
+	servers = append(servers, stan)
+	js, err := startJetStream("127.0.0.1:0", filepath.Join(tmp, "jetstream"), logw)
+	if err != nil {
+		return fail(err)
 	}
+	servers = append(servers, js)
+	mongo, err := startMongo("127.0.0.1:0", filepath.Join(tmp, "mongo"), logw)
+	if err != nil {
+		return fail(err)
+	}
+	servers = append(servers, mongo)
+
 	env := [][2]string{
-		{envMongoURI, servers[2].url},
-		{envNATSURL, servers[0].url},
+		{envMongoURI, mongo.url},
+		{envNATSURL, stan.url},
 		{envClusterID, clusterID},
-		{envJetStreamURL, servers[1].url},
+		{envJetStreamURL, js.url},
 		{envDevservers, self},
 	}
 
@@ -234,8 +231,7 @@ func runCommand(command []string, env [][2]string, sigs <-chan os.Signal) int {
 			_ = syscall.Kill(-pgid, syscall.SIGKILL)
 			var exitErr *exec.ExitError
 			if err != nil && !errors.As(err, &exitErr) {
-				fmt.Fprintf(os.Stderr, "devservers: %v\n", err)
-				return 1
+				return fail(err)
 			}
 			if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 				return 128 + int(ws.Signal())
@@ -243,6 +239,11 @@ func runCommand(command []string, env [][2]string, sigs <-chan os.Signal) int {
 			return cmd.ProcessState.ExitCode()
 		}
 	}
+}
+
+func fail(err error) int {
+	fmt.Fprintf(os.Stderr, "devservers: %v\n", err)
+	return 1
 }
 
 func shellQuote(s string) string {

@@ -18,11 +18,10 @@ import (
 	"github.com/nats-io/nats-streaming-server/stores"
 )
 
-// A running server. stop must be safe to call once, after start returned.
+// server is a started server: where clients reach it, and how to stop it.
 type server struct {
-	name string
 	url  string
-	stop func()
+	stop func() // called once
 }
 
 // hostPort splits addr for the NATS servers, which take a port number
@@ -62,7 +61,7 @@ func startStan(addr, clusterID, dir string, logw io.Writer) (*server, error) {
 		return nil, fmt.Errorf("nats streaming server: %w", err)
 	}
 	// RunServerWithOpts returns once the server answers streaming clients.
-	return &server{name: "stan", url: s.ClientURL(), stop: s.Shutdown}, nil
+	return &server{url: s.ClientURL(), stop: s.Shutdown}, nil
 }
 
 // startJetStream starts a plain NATS server with JetStream on, storing
@@ -89,7 +88,7 @@ func startJetStream(addr, dir string, logw io.Writer) (*server, error) {
 		return nil, fmt.Errorf("nats server with jetstream did not start listening on %s", addr)
 	}
 	stop := func() { ns.Shutdown(); ns.WaitForShutdown() }
-	return &server{name: "jetstream", url: ns.ClientURL(), stop: stop}, nil
+	return &server{url: ns.ClientURL(), stop: stop}, nil
 }
 
 // startMongo starts FerretDB, a MongoDB wire protocol server, with its
@@ -140,7 +139,7 @@ func startMongo(addr, dir string, logw io.Writer) (*server, error) {
 		proxy.close()
 		stopFerret()
 	}
-	return &server{name: "mongo", url: "mongodb://" + proxy.l.Addr().String() + "/", stop: stop}, nil
+	return &server{url: "mongodb://" + proxy.l.Addr().String() + "/", stop: stop}, nil
 }
 
 // logger adapts a writer to the NATS servers' logger interface. Fatalf
