@@ -1,5 +1,7 @@
 // Package mongostore implements tickets.Store and tickets.Outbox on MongoDB,
-// with the official driver (go.mongodb.org/mongo-driver/v2). It works on a
+// with the official driver (go.mongodb.org/mongo-driver/v2), and Replica,
+// the version-ordered copy of the tickets that a consuming service (the
+// orders service) keeps from the tickets events. It works on a
 // standalone mongod (no replica set needed) and on FerretDB 1.24, because it
 // uses no multi-document transactions, no change streams, no aggregation
 // pipeline updates and no $expr.
@@ -114,6 +116,18 @@
 //     server's connection handler, so EnsureIndexes creates one at a time.
 //   - Updates are not atomic with their filter; see "FerretDB 1.x and
 //     atomicity" above.
+//
+// # Replicas
+//
+// A Replica keeps {_id, title, price, version} per ticket and applies
+// TicketCreated and TicketUpdated events in version order with
+// events.CompareVersion: the next version is written by an insert (version
+// 0) or an update guarded by {version: v-1}; a version already held is
+// acknowledged and ignored; an early one is refused with an error wrapping
+// events.ErrOutOfOrder so the broker brings it back. Its writes take the
+// same per-document lock as the Store's, for the same FerretDB reason,
+// with the same limit: one process on bare FerretDB 1.x is safe, several
+// are not. See Replica.
 //
 // # Errors and user input
 //

@@ -13,7 +13,8 @@ const lockStripes = 1024
 
 // docLocks serializes, within this process, the writes to each ticket
 // document: Update and MarkPublished hold the lock of the document they
-// write for the whole database call. It is shared by every Store in the
+// write for the whole database call, and a Replica holds it for the whole
+// write-and-recheck of an event. It is shared by every Store in the
 // process, so that, say, an API's Store and its relay's Store on the same
 // collection exclude each other.
 //
@@ -59,19 +60,26 @@ type lockedDoc struct {
 // lockDoc waits for the lock of document id of this Store's collection,
 // or for ctx to be done.
 func (s *Store) lockDoc(ctx context.Context, id bson.ObjectID) (lockedDoc, error) {
+	return lockDocument(ctx, s.ns, id, s.noDocLocks)
+}
+
+// lockDocument waits for the lock of document id of namespace ns
+// (database.collection), or for ctx to be done. With off it locks nothing.
+// Stores and Replicas share it.
+func lockDocument(ctx context.Context, ns string, id bson.ObjectID, off bool) (lockedDoc, error) {
 	if err := ctx.Err(); err != nil {
 		return lockedDoc{}, err
 	}
-	if s.noDocLocks {
+	if off {
 		return lockedDoc{}, nil
 	}
 	h := fnv.New32a()
-	h.Write([]byte(s.ns))
+	h.Write([]byte(ns))
 	h.Write(id[:])
 	l := &docLocks[h.Sum32()%lockStripes]
 	select {
 	case l.held <- struct{}{}:
-		return lockedDoc{l: l, ns: s.ns, id: id}, nil
+		return lockedDoc{l: l, ns: ns, id: id}, nil
 	case <-ctx.Done():
 		return lockedDoc{}, ctx.Err()
 	}

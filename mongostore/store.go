@@ -438,6 +438,11 @@ func (s *Store) notify() {
 // errors.Is), and when ctx is done its error is part of the chain even if
 // the driver reported the failure in its own words.
 func (s *Store) fail(ctx context.Context, op, id string, err error) error {
+	return failure(ctx, s.log, op, id, err)
+}
+
+// failure is fail for any logger; Stores and Replicas share it.
+func failure(ctx context.Context, log *slog.Logger, op, id string, err error) error {
 	var te *tickets.Error
 	switch {
 	case errors.As(err, &te):
@@ -465,6 +470,6 @@ func (s *Store) fail(ctx context.Context, op, id string, err error) error {
 	if id != "" {
 		attrs = append(attrs, slog.String("id", id))
 	}
-	s.log.LogAttrs(context.WithoutCancel(ctx), level, "mongostore: "+op+" failed", attrs...)
+	log.LogAttrs(context.WithoutCancel(ctx), level, "mongostore: "+op+" failed", attrs...)
 	return &tickets.Error{Code: tickets.EINTERNAL, Message: msg, Err: cause}
 }
