@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -46,11 +47,12 @@ func (s State) String() string {
 // Client is a JetStream connection that keeps itself up. It is safe for
 // concurrent use. Create it with Connect, release it with Close.
 type Client struct {
-	cfg  Config
-	log  *slog.Logger
-	urls string
-	nc   *nats.Conn
-	js   jetstream.JetStream
+	cfg   Config
+	log   *slog.Logger
+	urls  string
+	where string // urls without credentials, for errors and logs
+	nc    *nats.Conn
+	js    jetstream.JetStream
 
 	// ctx is cancelled when Close begins: it wakes everything waiting for
 	// the connection and stops the subscriptions' supervisors.
@@ -101,6 +103,7 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		cfg:       cfg,
 		log:       cfg.Logger.With("nats", "jetstream", "name", cfg.Name),
 		urls:      strings.Join(cfg.URLs, ","),
+		where:     redact(cfg.URLs),
 		changed:   make(chan struct{}),
 		subs:      make(map[*subscription]struct{}),
 		closeDone: make(chan struct{}),
@@ -139,7 +142,7 @@ func (c *Client) dialLoop(ctx context.Context) error {
 			return nil
 		}
 		if permanentConnectError(err) {
-			return fmt.Errorf("jsclient: connect to %s: %w", c.urls, err)
+			return fmt.Errorf("jsclient: connect to %s: %w", c.where, err)
 		}
 		wait := c.backoff(attempt)
 		if last == nil || err.Error() != last.Error() {
@@ -152,7 +155,7 @@ func (c *Client) dialLoop(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("jsclient: connect to %s: gave up after %d attempts: %w: %w", c.urls, attempt+1, ctx.Err(), last)
+			return fmt.Errorf("jsclient: connect to %s: gave up after %d attempts: %w: %w", c.where, attempt+1, ctx.Err(), last)
 		case <-t.C:
 		}
 	}
@@ -465,4 +468,24 @@ func wait(ctx context.Context, wg *sync.WaitGroup) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// redact drops credentials from URLs (nats://user:password@host, or a
+// token as the user), which must not end up in errors and logs.
+func redact(urls []string) string {
+	out := make([]string, len(urls))
+	for i, raw := range urls {
+		out[i] = raw
+		s := raw
+		if !strings.Contains(s, "://") {
+			s = "nats://" + s
+		}
+		if u, err := url.Parse(s); err == nil && u.User != nil {
+			u.User = nil
+			out[i] = u.String()
+		} else if err != nil {
+			out[i] = "(unparsable URL)"
+		}
+	}
+	return strings.Join(out, ",")
 }

@@ -226,7 +226,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	for _, u := range cfg.URLs {
 		if err := checkURL(u); err != nil {
-			bad("URL %q: %v", u, err)
+			bad("URL %q: %v", redact([]string{u}), err)
 		}
 	}
 

@@ -210,7 +210,7 @@ func TestConnectUnreachable(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	start := time.Now()
-	c, err := jsclient.Connect(ctx, fast("nats://"+addr))
+	c, err := jsclient.Connect(ctx, fast("nats://svc:s3cret@"+addr))
 	took := time.Since(start)
 	if err == nil {
 		c.Close(context.Background())
@@ -222,12 +222,15 @@ func TestConnectUnreachable(t *testing.T) {
 	if took > 3*time.Second {
 		t.Fatalf("Connect took %v with a 1s context", took)
 	}
+	if strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("the error shows the password: %v", err)
+	}
 	t.Logf("Connect gave up after %v: %v", took, err)
 }
 
 func TestConfigErrors(t *testing.T) {
 	_, err := jsclient.Connect(context.Background(), jsclient.Config{
-		URLs:       []string{"http://x", "a,b"},
+		URLs:       []string{"http://u:s3cret@x", "a,b"},
 		User:       "u",
 		Token:      "t",
 		MinBackoff: time.Second, MaxBackoff: time.Millisecond,
@@ -236,6 +239,9 @@ func TestConfigErrors(t *testing.T) {
 	})
 	if !errors.Is(err, jsclient.ErrInvalidConfig) {
 		t.Fatalf("Connect = %v, want ErrInvalidConfig", err)
+	}
+	if strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("the error shows the password: %v", err)
 	}
 	for _, want := range []string{`"http://x"`, `"a,b"`, "at most one", "MaxBackoff", `name "a b"`, "no subjects", "Duplicates", "MaxDeliver"} {
 		if !strings.Contains(err.Error(), want) {
