@@ -199,14 +199,11 @@ func (a *api) readInput(w http.ResponseWriter, r *http.Request) (tickets.Input, 
 	// lengths, bounds. An absent price is 0 here, which the domain reports
 	// as "Price must be greater than 0", the Node service's message for it.
 	if err := in.Validate(); err != nil {
-		var rules []apiError
+		undecoded := maps.Clone(bad) // "Title is required" after "must be a string" would mislead
 		for _, p := range fieldErrors(err, "", "Invalid input") {
-			if _, undecoded := bad[p.Field]; !undecoded {
-				rules = append(rules, p)
+			if _, ok := undecoded[p.Field]; !ok {
+				bad[p.Field] = append(bad[p.Field], p)
 			}
-		}
-		for _, p := range rules {
-			bad[p.Field] = append(bad[p.Field], p)
 		}
 	}
 	// In the order of the form, as the Node service lists them.
