@@ -11,10 +11,16 @@
 //	devservers mongo     -addr 127.0.0.1:PORT -dir DIR
 //
 // `run` starts all three on free loopback ports with data in a fresh
-// temporary directory, runs cmd with the servers' addresses in its
-// environment (see envNames), then stops the servers and exits with cmd's
-// exit code. Without cmd it prints the environment as shell `export` lines
-// and serves until interrupted.
+// temporary directory, runs cmd with MONGO_URI, NATS_URL, NATS_CLUSTER_ID,
+// NATS_JETSTREAM_URL and TICKETKIT_DEVSERVERS (this binary) in its
+// environment, then stops the servers and exits with cmd's exit code. The
+// servers log to a file, whose path it prints if cmd fails (-v streams it
+// to stderr too). cmd runs in a process group of its own, without stdin;
+// SIGINT and SIGTERM are passed on to the group. Without cmd, run prints
+// the environment as shell `export` lines and serves until interrupted.
+//
+// The mongo server is FerretDB behind a proxy that serializes writes; see
+// serialProxy for why.
 //
 // The single-server subcommands exist for tests that kill and restart a
 // server: each serves in the foreground until SIGINT or SIGTERM and prints
