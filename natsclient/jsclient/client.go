@@ -118,6 +118,9 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, err
 	}
 	if err := c.provisionLoop(ctx, cfg.Streams); err != nil {
+		c.mu.Lock()
+		c.closing = true // the connection closing is no news to report
+		c.mu.Unlock()
 		c.cancel()
 		c.nc.Close()
 		return nil, err
