@@ -19,8 +19,9 @@ import (
 // the Listener is closed with an expired context.
 type Handler[E Event] func(ctx context.Context, e E, meta Metadata) error
 
-// DeadLetter is a message the Listener gave up on: undecodable, or failed
-// on its last allowed delivery (MaxDeliveries).
+// DeadLetter is a message the Listener gave up on: undecodable, failed
+// with a Permanent error, or failed on its last allowed delivery
+// (MaxDeliveries).
 type DeadLetter struct {
 	Metadata
 	Data []byte
@@ -50,6 +51,24 @@ func Decode[E Event](data []byte) (E, error) {
 	}
 	return e, nil
 }
+
+// Permanent marks a handler error as one no redelivery can mend: the
+// Listener hands the message to the dead-letter hook at once instead of
+// leaving it to come back. Errors not so marked are retried, so an outage
+// of the handler's own dependencies never throws messages away.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanentError{err}
+}
+
+var errPermanent = errors.New("events: permanent failure")
+
+type permanentError struct{ err error }
+
+func (p permanentError) Error() string { return p.err.Error() }
+func (p permanentError) Unwrap() []error { return []error{p.err, errPermanent} }
 
 // Listener delivers the events of one subject to a handler.
 type Listener struct {
@@ -181,7 +200,8 @@ func (l *Listener) process(m Message) {
 			}
 		}
 		l.observe(meta, time.Since(start), Acked)
-	case l.cfg.maxDeliveries > 0 && meta.DeliveryCount >= l.cfg.maxDeliveries:
+	case errors.Is(handlerErr, errPermanent),
+		l.cfg.maxDeliveries > 0 && meta.DeliveryCount >= l.cfg.maxDeliveries:
 		l.giveUp(m, meta, handlerErr, start)
 	default:
 		if l.cfg.manualAck {

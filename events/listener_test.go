@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -237,5 +238,38 @@ func TestPublisherHooksAndErrors(t *testing.T) {
 	}
 	if err := pub.Publish(context.Background(), ev); !errors.Is(err, memtransport.ErrClosed) {
 		t.Fatalf("Publish on a closed transport = %v, want the transport's error wrapped", err)
+	}
+}
+
+func TestPermanentErrorsAreDeadLetteredAtOnce(t *testing.T) {
+	tr := memtransport.New()
+	cause := errors.New("ticket reserved by another order for too long")
+	dead := make(chan events.DeadLetter, 1)
+	var calls atomic.Int32
+	l, err := events.Listen(context.Background(), tr, "group", func(context.Context, events.TicketCreated, events.Metadata) error {
+		calls.Add(1)
+		return fmt.Errorf("reserve: %w", events.Permanent(cause))
+	}, events.OnDeadLetter(func(_ context.Context, dl events.DeadLetter) error {
+		dead <- dl
+		return nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeOnCleanup(t, l)
+	publishCreated(t, tr, 1)
+	select {
+	case dl := <-dead:
+		if !errors.Is(dl.Err, cause) || dl.DeliveryCount != 1 {
+			t.Fatalf("dead letter = %+v, want the cause on the first delivery", dl)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a permanent failure was not dead-lettered")
+	}
+	if calls.Load() != 1 {
+		t.Fatalf("handler ran %d times", calls.Load())
+	}
+	if events.Permanent(nil) != nil {
+		t.Fatal("Permanent(nil) must be nil")
 	}
 }

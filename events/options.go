@@ -181,8 +181,11 @@ func Concurrency(n int) Option {
 }
 
 // MaxDeliveries dead-letters a message whose handler has failed on its
-// n-th delivery, instead of retrying it forever. It needs a transport that
-// counts deliveries (Metadata.DeliveryCount); the default, 0, never gives up.
+// n-th delivery, instead of retrying it forever. It applies to every error,
+// an outage of the handler's database included; to give up on one kind of
+// failure only, return Permanent from the handler (it sees DeliveryCount).
+// It needs a transport that counts deliveries (Metadata.DeliveryCount); the
+// default, 0, never gives up.
 func MaxDeliveries(n int) Option {
 	return listenerOption("MaxDeliveries", func(c *config) error {
 		if n < 1 {

@@ -35,7 +35,7 @@ type config struct {
 	// Not from the environment: tuned by tests, fixed otherwise.
 	queueGroup      string        // also the durable name, as in the Node listeners
 	ackWait         time.Duration // the cluster's 5s
-	maxDeliveries   int           // see listeners.go
+	reservedRetries int           // see onOrderCreated
 	deadLetters     string        // subject dead letters are republished to
 	startupTimeout  time.Duration // connecting to MongoDB and NATS
 	shutdownTimeout time.Duration // the whole shutdown sequence
@@ -46,7 +46,7 @@ const (
 	defaultPort            = "3000"
 	defaultQueueGroup      = "tickets-service"
 	defaultAckWait         = 5 * time.Second
-	defaultMaxDeliveries   = 12 // a minute of redeliveries at the 5s ack wait
+	defaultReservedRetries = 12 // a minute of redeliveries at the 5s ack wait
 	defaultDeadLetters     = "tickets-service:dead-letter"
 	defaultStartupTimeout  = 30 * time.Second
 	defaultShutdownTimeout = 20 * time.Second // inside Kubernetes' 30s grace period
@@ -66,7 +66,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		clientID:        getenv("NATS_CLIENT_ID"),
 		queueGroup:      defaultQueueGroup,
 		ackWait:         defaultAckWait,
-		maxDeliveries:   defaultMaxDeliveries,
+		reservedRetries: defaultReservedRetries,
 		deadLetters:     defaultDeadLetters,
 		startupTimeout:  defaultStartupTimeout,
 		shutdownTimeout: defaultShutdownTimeout,

@@ -243,11 +243,11 @@ func TestEndToEndOnRealServers(t *testing.T) {
 
 // The failure cases the Node service crash-loops or wedges on, against the
 // real broker: this is also where natsclient's delivery count must make
-// MaxDeliveries work.
+// the reservedRetries limit work.
 func TestEndToEndBadEventsOnRealServers(t *testing.T) {
 	base, logs, cfg := realService(t, func(c *config) {
 		c.ackWait = time.Second
-		c.maxDeliveries = 2
+		c.reservedRetries = 2
 	})
 	p := newPeer(t)
 	updated := listen[events.TicketUpdated](p)
@@ -281,7 +281,7 @@ func TestEndToEndBadEventsOnRealServers(t *testing.T) {
 	poison := `{"id":"` + testenv.UniqueName(t) + `",`
 	p.publish(events.SubjectOrderCreated, poison)
 	// Held by another order that never lets go: dead-lettered after
-	// maxDeliveries.
+	// reservedRetries.
 	p.publish(events.SubjectOrderCreated, orderCreated(t, tk.ID, orderA))
 	updated.await(t, "the reservation", func(e events.TicketUpdated) bool { return e.ID == tk.ID && e.OrderID == orderA })
 	stuck := orderCreated(t, tk.ID, orderB)

@@ -39,7 +39,7 @@ func testConfig() config {
 		jwtKey:          testKey,
 		queueGroup:      defaultQueueGroup,
 		ackWait:         time.Second,
-		maxDeliveries:   3,
+		reservedRetries: 3,
 		deadLetters:     defaultDeadLetters,
 		startupTimeout:  wait,
 		shutdownTimeout: wait,

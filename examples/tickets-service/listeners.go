@@ -22,14 +22,15 @@ import (
 //   - an unparseable payload crashes the process on every redelivery; here
 //     the library dead-letters it;
 //   - a ticket still held by another order (its cancellation not processed
-//     yet) is retried, but only maxDeliveries times, then dead-lettered to a
-//     subject from which it can be replayed, so it can't wedge forever.
+//     yet) is retried, but only until its reservedRetries-th delivery, then
+//     dead-lettered to a subject from which it can be replayed, so it can't
+//     wedge forever. Other failures (the store being down) are retried for
+//     as long as they last: giving up on them would lose reservations.
 func startListeners(ctx context.Context, cfg config, t events.Transport, svc *tickets.Service, log *slog.Logger, hooks events.Hooks) ([]*events.Listener, error) {
 	opts := func(subject events.Subject) []events.Option {
 		return []events.Option{
 			events.DeliverAll(),
 			events.AckWait(cfg.ackWait),
-			events.MaxDeliveries(cfg.maxDeliveries),
 			// One dead-letter subject per source subject, because the
 			// republished message is only the payload's bytes: the subject
 			// it came from would be lost otherwise.
@@ -38,7 +39,7 @@ func startListeners(ctx context.Context, cfg config, t events.Transport, svc *ti
 			events.WithHooks(hooks),
 		}
 	}
-	created, err := events.Listen(ctx, t, cfg.queueGroup, onOrderCreated(svc, log), opts(events.SubjectOrderCreated)...)
+	created, err := events.Listen(ctx, t, cfg.queueGroup, onOrderCreated(svc, log, cfg.reservedRetries), opts(events.SubjectOrderCreated)...)
 	if err != nil {
 		return nil, err
 	}
@@ -55,10 +56,14 @@ func deadLetterSubject(cfg config, subject events.Subject) string {
 	return cfg.deadLetters + "." + string(subject)
 }
 
-func onOrderCreated(svc *tickets.Service, log *slog.Logger) events.Handler[events.OrderCreated] {
+func onOrderCreated(svc *tickets.Service, log *slog.Logger, reservedRetries int) events.Handler[events.OrderCreated] {
 	return func(ctx context.Context, e events.OrderCreated, meta events.Metadata) error {
 		change, err := svc.Reserve(ctx, e.Ticket.ID, e.ID)
-		return settle(log, "reserve", e.Ticket.ID, e.ID, meta, change, err)
+		err = settle(log, "reserve", e.Ticket.ID, e.ID, meta, change, err)
+		if tickets.ErrorCode(err) == tickets.ERESERVED && meta.DeliveryCount >= reservedRetries {
+			return events.Permanent(err)
+		}
+		return err
 	}
 }
 
@@ -89,7 +94,7 @@ func settle(log *slog.Logger, op, ticketID, orderID string, meta events.Metadata
 	case tickets.ERESERVED:
 		// Another order holds the ticket. Its order:cancelled, on another
 		// channel, may just not have arrived yet: retry, within
-		// MaxDeliveries.
+		// reservedRetries (see onOrderCreated).
 		return fmt.Errorf("%s ticket %s for order %s: %w", op, ticketID, orderID, err)
 	default:
 		// ECONFLICT after the use case's own retries, or the store failing.

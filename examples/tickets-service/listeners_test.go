@@ -184,7 +184,7 @@ func TestReservedByAnotherOrderIsRetriedUntilReleased(t *testing.T) {
 	}
 }
 
-// ... but not forever: after maxDeliveries it is dead-lettered, and the
+// ... but not forever: after reservedRetries it is dead-lettered, and the
 // service goes on with everything else meanwhile and after.
 func TestReservedByAnotherOrderCannotWedge(t *testing.T) {
 	h := newHarness(t)
@@ -200,8 +200,8 @@ func TestReservedByAnotherOrderCannotWedge(t *testing.T) {
 	eventstest.Await(t, h.rec, func(e events.TicketUpdated) bool { return e.ID == other.ID && e.Version == 1 })
 
 	h.handled.await(t, events.SubjectOrderCreated, events.DeadLettered, 1)
-	if n := h.handled.count(events.SubjectOrderCreated, events.Failed); n != testConfig().maxDeliveries-1 {
-		t.Errorf("%d failed deliveries before giving up, want %d", n, testConfig().maxDeliveries-1)
+	if n := h.handled.count(events.SubjectOrderCreated, events.Failed); n != testConfig().reservedRetries-1 {
+		t.Errorf("%d failed deliveries before giving up, want %d", n, testConfig().reservedRetries-1)
 	}
 	var kept [][]byte
 	for _, m := range h.rec.Messages() {
