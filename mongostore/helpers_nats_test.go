@@ -53,7 +53,7 @@ func connectNATS(t *testing.T, p *testenv.Process, name string) *natsclient.Clie
 		// A relay's round fails quickly while the server is down, and
 		// retries with its own backoff.
 		PublishWait: 500 * time.Millisecond,
-		Logger:      slog.New(testHandler{t, name}),
+		Logger:      testLogger(t, name),
 	})
 	if err != nil {
 		t.Fatalf("natsclient.Connect: %v", err)
@@ -86,6 +86,8 @@ func listen[E events.Event](t *testing.T, tr events.Transport, group string, h e
 	})
 	return l
 }
+
+func testLogger(t *testing.T, name string) *slog.Logger { return slog.New(testHandler{t, name}) }
 
 // testHandler logs through t at Info and above, so a failing test shows
 // the clients' story.
