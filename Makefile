@@ -20,10 +20,12 @@ bench: devservers
 dev: devservers
 	$(DEVSERVERS) run
 
-## check: gofmt and go vet, in this module and in devservers/
+## check: gofmt, go vet (in this module and in devservers/), and test servers kept out of go.mod
 check:
 	@unformatted=$$(git ls-files '*.go' | xargs -r gofmt -l); \
 	if [ -n "$$unformatted" ]; then echo "gofmt -w needed on:"; echo "$$unformatted"; exit 1; fi
+	@if grep -qiE 'ferretdb|nats-streaming-server' go.mod; then \
+		echo "go.mod names a test server: keep those in devservers/ (and don't run go mod tidy here; see README)"; exit 1; fi
 	go vet ./...
 	cd devservers && go vet ./...
 
