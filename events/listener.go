@@ -67,7 +67,7 @@ var errPermanent = errors.New("events: permanent failure")
 
 type permanentError struct{ err error }
 
-func (p permanentError) Error() string { return p.err.Error() }
+func (p permanentError) Error() string   { return p.err.Error() }
 func (p permanentError) Unwrap() []error { return []error{p.err, errPermanent} }
 
 // Listener delivers the events of one subject to a handler.
