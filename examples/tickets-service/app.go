@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/ticketkit/ticketkit/events/memtransport"
 	"github.com/ticketkit/ticketkit/mongostore"
 	"github.com/ticketkit/ticketkit/natsclient"
+	"github.com/ticketkit/ticketkit/natsclient/jsclient"
 	"github.com/ticketkit/ticketkit/tickets"
 )
 
@@ -113,8 +115,9 @@ func memoryBackends(t events.Transport) *backends {
 	return &backends{store: store, outbox: store, transport: t, closers: []func(context.Context) error{t.Close}}
 }
 
-// openBackends connects to MongoDB and NATS Streaming, or builds the
-// in-memory ones when the configuration names neither.
+// openBackends connects to MongoDB and NATS (Streaming or JetStream, as
+// NATS_TRANSPORT says), or builds the in-memory ones when the
+// configuration names neither.
 func openBackends(ctx context.Context, cfg config, log *slog.Logger) (*backends, error) {
 	if cfg.inMemory() {
 		log.Warn("in-memory mode: MONGO_URI and NATS_URL are unset, so tickets and events live in this process only and are lost when it exits")
@@ -164,32 +167,84 @@ func openBackends(ctx context.Context, cfg config, log *slog.Logger) (*backends,
 	}
 	log.Info("connected to MongoDB", "hosts", cs.Hosts, "database", dbName)
 
-	nc, err := natsclient.Connect(ctx, natsclient.Config{
-		ClusterID: cfg.clusterID,
-		ClientID:  cfg.clientID,
-		URLs:      natsURLs(cfg.natsURL),
-		Logger:    log,
-	})
+	broker, err := connectNATS(ctx, cfg, log)
 	if err != nil {
 		return giveUp(err)
 	}
-	log.Info("connected to NATS Streaming", "cluster", cfg.clusterID, "client", cfg.clientID)
-
 	return &backends{
 		store:     store,
 		outbox:    store,
-		transport: nc,
+		transport: broker.transport,
 		checks: []check{
 			{"mongodb", func(ctx context.Context) error { return client.Ping(ctx, nil) }},
-			{"nats", func(context.Context) error {
-				if s := nc.Status(); s != natsclient.Connected {
-					return fmt.Errorf("NATS Streaming connection is %v", s)
-				}
-				return nil
-			}},
+			{"nats", broker.check},
 		},
-		closers: []func(context.Context) error{nc.Close, disconnect},
+		closers: []func(context.Context) error{broker.transport.Close, disconnect},
 	}, nil
+}
+
+// natsBroker is a connected transport and its readiness condition.
+type natsBroker struct {
+	transport events.Transport
+	check     func(context.Context) error
+}
+
+// connectNATS connects to the transport cfg.transport names. The subjects,
+// queue groups and durables are the same on both, so the rest of the
+// service doesn't know which it runs on.
+func connectNATS(ctx context.Context, cfg config, log *slog.Logger) (natsBroker, error) {
+	switch cfg.transport {
+	case transportJetStream:
+		jcfg := jetStreamConfig(cfg, log)
+		js, err := jsclient.Connect(ctx, jcfg)
+		if err != nil {
+			return natsBroker{}, err
+		}
+		streams := make([]string, len(jcfg.Streams))
+		for i, s := range jcfg.Streams {
+			streams[i] = s.Name
+		}
+		log.Info("connected to JetStream", "name", jcfg.Name, "streams", streams)
+		return natsBroker{js, func(context.Context) error {
+			if s := js.Status(); s != jsclient.Connected {
+				return fmt.Errorf("JetStream connection is %v", s)
+			}
+			return nil
+		}}, nil
+	default:
+		nc, err := natsclient.Connect(ctx, natsclient.Config{
+			ClusterID: cfg.clusterID,
+			ClientID:  cfg.clientID,
+			URLs:      natsURLs(cfg.natsURL),
+			Logger:    log,
+		})
+		if err != nil {
+			return natsBroker{}, err
+		}
+		log.Info("connected to NATS Streaming", "cluster", cfg.clusterID, "client", cfg.clientID)
+		return natsBroker{nc, func(context.Context) error {
+			if s := nc.Status(); s != natsclient.Connected {
+				return fmt.Errorf("NATS Streaming connection is %v", s)
+			}
+			return nil
+		}}, nil
+	}
+}
+
+// jetStreamConfig completes what jsclient.FromEnv read (cfg.js) with what
+// depends on the service's own settings.
+func jetStreamConfig(cfg config, log *slog.Logger) jsclient.Config {
+	jcfg := cfg.js
+	jcfg.Logger = log
+	// The dead letters (deadLetterSubject: the prefix, a dot, the source
+	// subject) need a stream to be published to, or each one fails and is
+	// redelivered for ever. A stream of their own: every service
+	// provisions the cluster's stream, and must give it the same subjects.
+	jcfg.Streams = append(slices.Clone(jcfg.Streams), jsclient.DeadLetterStream(cfg.deadLetters+".>"))
+	// NATS Streaming retries a failed message after the ack wait; keep
+	// that timing, and so what reservedRetries means (a minute).
+	jcfg.Consumer.NakDelays = []time.Duration{cfg.ackWait}
+	return jcfg
 }
 
 // natsURLs reads NATS_URL as the Node services do. Their manifests say

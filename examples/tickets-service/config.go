@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ticketkit/ticketkit/natsclient/jsclient"
 )
 
 // devJWTKey signs and checks tokens when the service runs on its in-memory
@@ -25,12 +27,21 @@ type config struct {
 	jwtKey    []byte
 	devJWTKey bool // jwtKey is devJWTKey
 
-	// Both empty: in-memory store and broker. Both set: MongoDB and NATS
-	// Streaming. Never one without the other (see loadConfig).
+	// Both empty: in-memory store and broker. Both set: MongoDB and NATS,
+	// on the transport NATS_TRANSPORT names. Never one without the other
+	// (see loadConfig).
 	mongoURI  string
-	natsURL   string
+	natsURL   string // the selected transport's URL variable, as set
+	transport string // transportStan or transportJetStream
+
+	// NATS Streaming (transportStan).
 	clusterID string
 	clientID  string
+
+	// JetStream (transportJetStream): jsclient.FromEnv's reading of the
+	// environment. openBackends adds the logger, the dead-letter stream
+	// and the retry timing, which depend on the fields below.
+	js jsclient.Config
 
 	// Not from the environment: tuned by tests, fixed otherwise.
 	queueGroup      string        // also the durable name, as in the Node listeners
@@ -52,6 +63,13 @@ const (
 	defaultShutdownTimeout = 20 * time.Second // inside Kubernetes' 30s grace period
 )
 
+// The values of NATS_TRANSPORT. The cluster's subjects, queue groups and
+// durables are the same on both.
+const (
+	transportStan      = "stan"      // NATS Streaming, natsclient (the default)
+	transportJetStream = "jetstream" // JetStream, natsclient/jsclient
+)
+
 // inMemory reports whether the service runs without MongoDB and NATS.
 func (c config) inMemory() bool { return c.mongoURI == "" }
 
@@ -61,7 +79,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c := config{
 		port:            getenv("PORT"),
 		mongoURI:        getenv("MONGO_URI"),
-		natsURL:         getenv("NATS_URL"),
+		transport:       strings.ToLower(strings.TrimSpace(getenv("NATS_TRANSPORT"))),
 		clusterID:       getenv("NATS_CLUSTER_ID"),
 		clientID:        getenv("NATS_CLIENT_ID"),
 		queueGroup:      defaultQueueGroup,
@@ -78,20 +96,50 @@ func loadConfig(getenv func(string) string) (config, error) {
 		problems = append(problems, fmt.Sprintf("PORT %q is not a port number", c.port))
 	}
 
+	// The URL variable that counts is the selected transport's: `make dev`
+	// exports both servers' URLs, and NATS_TRANSPORT picks one.
+	natsVar, natsVarWanted := "NATS_URL", "NATS_URL"
+	switch c.transport {
+	case "":
+		c.transport = transportStan
+	case transportStan:
+	case transportJetStream:
+		natsVarWanted = jsclient.EnvJetStreamURL + " (or NATS_URL)"
+		if getenv(jsclient.EnvJetStreamURL) != "" {
+			natsVar = jsclient.EnvJetStreamURL
+		}
+	default:
+		problems = append(problems, fmt.Sprintf("NATS_TRANSPORT %q is not one of %s (NATS Streaming, the default) or %s",
+			getenv("NATS_TRANSPORT"), transportStan, transportJetStream))
+	}
+	c.natsURL = getenv(natsVar)
+
 	switch {
 	case c.mongoURI == "" && c.natsURL == "":
-		// Local mode. A stray NATS_CLUSTER_ID does no harm.
+		// Local mode. A stray NATS_CLUSTER_ID or NATS_TRANSPORT does no harm.
 	case c.mongoURI == "":
-		problems = append(problems, "NATS_URL is set but MONGO_URI is not: set both (MongoDB and NATS Streaming) or neither (in-memory)")
+		problems = append(problems, natsVar+" is set but MONGO_URI is not: set both (MongoDB and NATS) or neither (in-memory)")
 	case c.natsURL == "":
-		problems = append(problems, "MONGO_URI is set but NATS_URL is not: set both (MongoDB and NATS Streaming) or neither (in-memory)")
-	default:
+		problems = append(problems, "MONGO_URI is set but "+natsVarWanted+" is not: set both (MongoDB and NATS) or neither (in-memory)")
+	case c.transport == transportStan:
 		if c.clusterID == "" {
 			problems = append(problems, "NATS_CLUSTER_ID is required with NATS_URL")
 		}
 		if c.clientID == "" {
 			c.clientID = defaultClientID()
 		}
+	case c.transport == transportJetStream:
+		// NATS_CLUSTER_ID means nothing to JetStream. The connection name
+		// (NATS_NAME, else NATS_CLIENT_ID) needn't be unique, but the host
+		// name tells an operator which pod a connection is.
+		js, err := jsclient.FromEnv(getenv)
+		if err != nil {
+			problems = append(problems, err.Error())
+		}
+		if js.Name == "" {
+			js.Name = defaultClientID()
+		}
+		c.js = js
 	}
 
 	if key := getenv("JWT_KEY"); key != "" {
@@ -99,7 +147,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	} else if c.inMemory() && c.natsURL == "" {
 		c.jwtKey, c.devJWTKey = []byte(devJWTKey), true
 	} else {
-		problems = append(problems, "JWT_KEY is required with MONGO_URI and NATS_URL")
+		problems = append(problems, "JWT_KEY is required with MONGO_URI and "+natsVar)
 	}
 
 	if len(problems) > 0 {

@@ -18,6 +18,7 @@ import (
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/events/eventstest"
 	"github.com/ticketkit/ticketkit/events/memtransport"
+	"github.com/ticketkit/ticketkit/natsclient/jsclient"
 )
 
 func env(vars map[string]string) func(string) string {
@@ -180,6 +181,7 @@ func TestRunRefusesBadConfig(t *testing.T) {
 		{map[string]string{"MONGO_URI": "mongodb://127.0.0.1:1/"}, nil, "MONGO_URI is set but NATS_URL is not"},
 		{map[string]string{"NATS_URL": "nats://127.0.0.1:1"}, nil, "NATS_URL is set but MONGO_URI is not"},
 		{map[string]string{"PORT": "http"}, nil, `PORT "http"`},
+		{map[string]string{"NATS_TRANSPORT": "nats"}, nil, `NATS_TRANSPORT "nats" is not one of stan`},
 		{nil, []string{"serve"}, `unknown argument "serve"`},
 		{nil, []string{"token", "-bogus"}, "-bogus"},
 	} {
@@ -249,6 +251,55 @@ func TestLoadConfig(t *testing.T) {
 			t.Errorf("NATS_CLIENT_ID ignored: %q", c3.clientID)
 		}
 	})
+	t.Run("NATS_TRANSPORT=stan is the default", func(t *testing.T) {
+		for _, v := range []string{"", "stan", " STAN "} {
+			c, err := loadConfig(env(with(servers, "NATS_TRANSPORT", v)))
+			if err != nil || c.transport != transportStan {
+				t.Errorf("NATS_TRANSPORT=%q: transport %q, error %v", v, c.transport, err)
+			}
+		}
+	})
+	jetstream := with(servers, "NATS_TRANSPORT", "jetstream", "NATS_CLUSTER_ID", "")
+	t.Run("jetstream", func(t *testing.T) {
+		c, err := loadConfig(env(jetstream))
+		if err != nil {
+			t.Fatal(err) // and so NATS_CLUSTER_ID is not required
+		}
+		if c.transport != transportJetStream || c.inMemory() || string(c.jwtKey) != "secret" {
+			t.Errorf("config %+v", c)
+		}
+		// The manifests' NATS_URL, read as jsclient reads it; the
+		// cluster's stream, as every service provisions it.
+		if strings.Join(c.js.URLs, " ") != "nats://nats-srv:4222" || len(c.js.Streams) != 1 || c.js.Streams[0].Name != jsclient.DefaultStreamName {
+			t.Errorf("JetStream config %+v", c.js)
+		}
+		if !regexp.MustCompile(`^[a-zA-Z0-9_-]+-[0-9a-f]{8}$`).MatchString(c.js.Name) {
+			t.Errorf("default connection name %q: want host name and random suffix", c.js.Name)
+		}
+		c, _ = loadConfig(env(with(jetstream, "NATS_CLIENT_ID", "tickets-depl-abc12", "NATS_TRANSPORT", "JetStream")))
+		if c.transport != transportJetStream || c.js.Name != "tickets-depl-abc12" {
+			t.Errorf("transport %q, connection name %q, want jetstream and NATS_CLIENT_ID", c.transport, c.js.Name)
+		}
+		c, err = loadConfig(env(with(jetstream, "NATS_URL", "", "NATS_JETSTREAM_URL", "nats://js:4222", "NATS_STREAM", "-")))
+		if err != nil || strings.Join(c.js.URLs, " ") != "nats://js:4222" || len(c.js.Streams) != 0 {
+			t.Errorf("with NATS_JETSTREAM_URL and NATS_STREAM=-: %+v, error %v", c.js, err)
+		}
+	})
+	t.Run("stray variables of the other transport, or in memory", func(t *testing.T) {
+		// `make dev` exports both servers' URLs.
+		c, err := loadConfig(env(with(servers, "NATS_JETSTREAM_URL", "nats://js:4222")))
+		if err != nil || c.transport != transportStan || c.natsURL != "http://nats-srv:4222" {
+			t.Errorf("stan beside NATS_JETSTREAM_URL: %+v, error %v", c, err)
+		}
+		c, err = loadConfig(env(map[string]string{"NATS_JETSTREAM_URL": "nats://js:4222", "NATS_CLUSTER_ID": "x"}))
+		if err != nil || !c.inMemory() || !c.devJWTKey {
+			t.Errorf("stan without NATS_URL: %+v, error %v, want in memory", c, err)
+		}
+		c, err = loadConfig(env(map[string]string{"NATS_TRANSPORT": "jetstream"}))
+		if err != nil || !c.inMemory() || !c.devJWTKey {
+			t.Errorf("jetstream without servers: %+v, error %v, want in memory", c, err)
+		}
+	})
 	for _, c := range []struct {
 		name string
 		env  map[string]string
@@ -259,12 +310,46 @@ func TestLoadConfig(t *testing.T) {
 		{"MongoDB only", with(servers, "NATS_URL", ""), "MONGO_URI is set but NATS_URL is not"},
 		{"NATS only", with(servers, "MONGO_URI", ""), "NATS_URL is set but MONGO_URI is not"},
 		{"bad port", map[string]string{"PORT": "99999"}, `PORT "99999"`},
+		{"unknown transport", with(servers, "NATS_TRANSPORT", "kafka"), `NATS_TRANSPORT "kafka" is not one of stan (NATS Streaming, the default) or jetstream`},
+		{"unknown transport in memory", map[string]string{"NATS_TRANSPORT": "js"}, `NATS_TRANSPORT "js"`},
+		{"jetstream without JWT_KEY", with(jetstream, "JWT_KEY", ""), "JWT_KEY is required"},
+		{"jetstream, MongoDB only", with(jetstream, "NATS_URL", ""), "MONGO_URI is set but NATS_JETSTREAM_URL (or NATS_URL) is not"},
+		{"jetstream, NATS only", with(jetstream, "MONGO_URI", "", "NATS_URL", "", "NATS_JETSTREAM_URL", "nats://js:4222"), "NATS_JETSTREAM_URL is set but MONGO_URI is not"},
+		{"jetstream, bad stream settings", with(jetstream, "NATS_STREAM_REPLICAS", "three"), "NATS_STREAM_REPLICAS"},
+		{"jetstream, bad URL", with(jetstream, "NATS_URL", "redis://nats-srv:4222"), `scheme "redis"`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if _, err := loadConfig(env(c.env)); err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("error %v, want one mentioning %q", err, c.want)
 			}
 		})
+	}
+}
+
+// The JetStream wiring: what FromEnv read, plus the stream the dead letters
+// need and stan's retry timing.
+func TestJetStreamConfig(t *testing.T) {
+	c, err := loadConfig(env(map[string]string{
+		"MONGO_URI": "mongodb://m/", "NATS_URL": "nats://n:4222", "NATS_TRANSPORT": "jetstream", "JWT_KEY": "k",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	for range 2 { // the config read is not changed
+		js := jetStreamConfig(c, log)
+		if js.Logger != log {
+			t.Error("logger not set")
+		}
+		if len(js.Consumer.NakDelays) != 1 || js.Consumer.NakDelays[0] != 5*time.Second {
+			t.Errorf("NakDelays %v, want the 5s ack wait", js.Consumer.NakDelays)
+		}
+		if len(js.Streams) != 2 || js.Streams[0].Name != jsclient.DefaultStreamName {
+			t.Fatalf("streams %+v, want the cluster's and the dead letters'", js.Streams)
+		}
+		if dl := js.Streams[1]; dl.Name == jsclient.DefaultStreamName || strings.Join(dl.Subjects, " ") != "tickets-service:dead-letter.>" {
+			t.Errorf("dead-letter stream %+v, want its own over %s", dl, deadLetterSubject(c, events.SubjectOrderCreated))
+		}
 	}
 }
 
