@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -10,24 +12,55 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/internal/testenv"
 	"github.com/ticketkit/ticketkit/natsclient"
+	"github.com/ticketkit/ticketkit/natsclient/jsclient"
 	"github.com/ticketkit/ticketkit/tickets"
 )
 
 // These tests run the service as main does, on the MongoDB and NATS
-// Streaming servers of `make test`, and watch it from outside the way the
-// cluster's other services do: over HTTP and through a NATS Streaming
-// connection of their own.
+// servers of `make test`, once per transport (NATS Streaming and
+// JetStream), and watch it from outside the way the cluster's other
+// services do: over HTTP and through a NATS connection of their own on the
+// same transport.
 
-// realService starts runService on the servers, with a database, queue
-// group (and so durables) and dead-letter subjects of its own, and
-// returns its base URL, log and configuration. It is stopped, and must
-// stop cleanly, when the test ends.
-func realService(t *testing.T, tune func(*config)) (string, *logBuffer, config) {
+// broker is the NATS server a test runs the service on, as the environment
+// that selects it: NATS_TRANSPORT and the server's variables.
+type broker struct {
+	transport string
+	env       map[string]string
+}
+
+func stanBroker(url, clusterID string) broker {
+	return broker{transportStan, map[string]string{"NATS_TRANSPORT": transportStan, "NATS_URL": url, "NATS_CLUSTER_ID": clusterID}}
+}
+
+func jetStreamBroker(url string) broker {
+	return broker{transportJetStream, map[string]string{"NATS_TRANSPORT": transportJetStream, "NATS_JETSTREAM_URL": url}}
+}
+
+// onEachTransport runs test as a subtest per transport, on the servers of
+// make test (a subtest whose server is not there skips).
+func onEachTransport(t *testing.T, test func(t *testing.T, b broker)) {
+	t.Run(transportStan, func(t *testing.T) { test(t, stanBroker(testenv.NATS(t))) })
+	t.Run(transportJetStream, func(t *testing.T) { test(t, jetStreamBroker(testenv.JetStreamURL(t))) })
+}
+
+// realService starts runService on MongoDB and b, with a database, queue
+// group (and so durables) and dead-letter subjects of its own, and returns
+// its base URL, log and configuration. It is stopped, and must stop
+// cleanly, when the test ends.
+//
+// On JetStream the service provisions the cluster's stream (TICKETS, over
+// the cluster's fixed subjects) as in production: the first test creates
+// it, the others find it as they would make it, and each run's durables
+// are its own. Its dead letters get a stream of their own, per run.
+func realService(t *testing.T, b broker, tune func(*config)) (string, *logBuffer, config) {
 	t.Helper()
-	natsURL, clusterID := testenv.NATS(t)
 	db := testenv.Mongo(t) // dropped when the test ends
 	u, err := url.Parse(testenv.MongoURI(t))
 	if err != nil {
@@ -35,15 +68,18 @@ func realService(t *testing.T, tune func(*config)) (string, *logBuffer, config) 
 	}
 	u.Path = "/" + db.Name()
 
-	cfg, err := loadConfig(env(map[string]string{
-		"PORT":            "0",
-		"MONGO_URI":       u.String(),
-		"NATS_URL":        natsURL,
-		"NATS_CLUSTER_ID": clusterID,
-		"JWT_KEY":         string(testKey),
-	}))
+	vars := map[string]string{
+		"PORT":      "0",
+		"MONGO_URI": u.String(),
+		"JWT_KEY":   string(testKey),
+	}
+	maps.Copy(vars, b.env)
+	cfg, err := loadConfig(env(vars))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if cfg.transport != b.transport {
+		t.Fatalf("NATS_TRANSPORT=%s: configured %q", b.transport, cfg.transport)
 	}
 	unique := testenv.UniqueName(t)
 	cfg.queueGroup = "tickets-service-" + unique
@@ -51,6 +87,11 @@ func realService(t *testing.T, tune func(*config)) (string, *logBuffer, config) 
 	cfg.shutdownTimeout = wait
 	if tune != nil {
 		tune(&cfg)
+	}
+	if b.transport == transportJetStream {
+		// Registered first, so it runs once the service has stopped.
+		dropFromJetStream(t, b, cfg.queueGroup, []events.Subject{events.SubjectOrderCreated, events.SubjectOrderCancelled},
+			jsclient.DeadLetterStream(cfg.deadLetters+".>").Name)
 	}
 
 	logs := &logBuffer{}
@@ -80,42 +121,93 @@ func realService(t *testing.T, tune func(*config)) (string, *logBuffer, config) 
 	return listening(t, logs), logs, cfg
 }
 
-// peer is another service of the cluster: its own NATS Streaming
-// connection, publishing raw bytes and listening with its own durables.
+// dropFromJetStream deletes, when the test ends, what a run leaves behind
+// on a shared JetStream server: the consumers of durable on subjects, and
+// streams. (A fresh server per `make test` would not need it; `make dev`'s
+// lives on.)
+func dropFromJetStream(t *testing.T, b broker, durable string, subjects []events.Subject, streams ...string) {
+	t.Helper()
+	url := b.env["NATS_JETSTREAM_URL"]
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		nc, err := nats.Connect(url)
+		if err != nil {
+			t.Errorf("clean up JetStream: %v", err)
+			return
+		}
+		defer nc.Close()
+		js, err := jetstream.New(nc)
+		if err != nil {
+			t.Errorf("clean up JetStream: %v", err)
+			return
+		}
+		for _, subject := range subjects {
+			stream, err := js.StreamNameBySubject(ctx, string(subject))
+			if err == nil {
+				err = js.DeleteConsumer(ctx, stream, jsclient.ConsumerName(string(subject), durable))
+			}
+			if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+				t.Errorf("delete the %s consumer of %s: %v", subject, durable, err)
+			}
+		}
+		for _, name := range streams {
+			if err := js.DeleteStream(ctx, name); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+				t.Errorf("delete stream %s: %v", name, err)
+			}
+		}
+	})
+}
+
+// peer is another service of the cluster: its own connection on b's
+// transport, publishing raw bytes and listening with its own durables.
 type peer struct {
 	t  *testing.T
-	nc *natsclient.Client
+	b  broker
+	tr events.Transport
 }
 
-func newPeer(t *testing.T) *peer {
-	t.Helper()
-	url, clusterID := testenv.NATS(t)
-	return newPeerAt(t, url, clusterID)
-}
-
-func newPeerAt(t *testing.T, url, clusterID string) *peer {
+func newPeer(t *testing.T, b broker) *peer {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	nc, err := natsclient.Connect(ctx, natsclient.Config{ClusterID: clusterID, ClientID: testenv.UniqueName(t), URLs: []string{url}})
-	if err != nil {
-		t.Fatal(err)
+	var tr events.Transport
+	switch b.transport {
+	case transportJetStream:
+		// Configured as any service of the cluster, which provisions
+		// the cluster's stream alike.
+		cfg, err := jsclient.FromEnv(env(b.env))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Name = testenv.UniqueName(t)
+		js, err := jsclient.Connect(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr = js
+	default:
+		nc, err := natsclient.Connect(ctx, natsclient.Config{ClusterID: b.env["NATS_CLUSTER_ID"], ClientID: testenv.UniqueName(t), URLs: []string{b.env["NATS_URL"]}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr = nc
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), wait)
 		defer cancel()
-		if err := nc.Close(ctx); err != nil {
+		if err := tr.Close(ctx); err != nil {
 			t.Errorf("close peer: %v", err)
 		}
 	})
-	return &peer{t: t, nc: nc}
+	return &peer{t: t, b: b, tr: tr}
 }
 
 func (p *peer) publish(subject events.Subject, data string) {
 	p.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	if err := p.nc.Publish(ctx, events.Outgoing{Subject: string(subject), Data: []byte(data)}); err != nil {
+	if err := p.tr.Publish(ctx, events.Outgoing{Subject: string(subject), Data: []byte(data)}); err != nil {
 		p.t.Fatalf("publish %s: %v", subject, err)
 	}
 }
@@ -134,7 +226,12 @@ func listen[E events.Event](p *peer) *inbox[E] {
 	in := &inbox[E]{changed: make(chan struct{})}
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	l, err := events.Listen(ctx, p.nc, "peer-"+testenv.UniqueName(p.t), func(_ context.Context, e E, _ events.Metadata) error {
+	durable := "peer-" + testenv.UniqueName(p.t)
+	if p.b.transport == transportJetStream {
+		var e E
+		dropFromJetStream(p.t, p.b, durable, []events.Subject{e.Subject()})
+	}
+	l, err := events.Listen(ctx, p.tr, durable, func(_ context.Context, e E, _ events.Metadata) error {
 		in.mu.Lock()
 		in.got = append(in.got, e)
 		close(in.changed)
@@ -176,9 +273,11 @@ func (in *inbox[E]) await(t *testing.T, what string, match func(E) bool) E {
 	}
 }
 
-func TestEndToEndOnRealServers(t *testing.T) {
-	base, _, _ := realService(t, nil)
-	p := newPeer(t)
+func TestEndToEndOnRealServers(t *testing.T) { onEachTransport(t, testEndToEnd) }
+
+func testEndToEnd(t *testing.T, b broker) {
+	base, _, _ := realService(t, b, nil)
+	p := newPeer(t, b)
 	created := listen[events.TicketCreated](p)
 	updated := listen[events.TicketUpdated](p)
 
@@ -242,14 +341,17 @@ func TestEndToEndOnRealServers(t *testing.T) {
 }
 
 // The failure cases the Node service crash-loops or wedges on, against the
-// real broker: this is also where natsclient's delivery count must make
-// the reservedRetries limit work.
-func TestEndToEndBadEventsOnRealServers(t *testing.T) {
-	base, logs, cfg := realService(t, func(c *config) {
+// real broker: this is also where each transport's delivery count must
+// make the reservedRetries limit work, and where JetStream needs the
+// dead-letter stream.
+func TestEndToEndBadEventsOnRealServers(t *testing.T) { onEachTransport(t, testBadEvents) }
+
+func testBadEvents(t *testing.T, b broker) {
+	base, logs, cfg := realService(t, b, func(c *config) {
 		c.ackWait = time.Second
 		c.reservedRetries = 2
 	})
-	p := newPeer(t)
+	p := newPeer(t, b)
 	updated := listen[events.TicketUpdated](p)
 	tk := send(t, base, "POST", "/api/tickets", `{"title":"concert","price":20}`, as(t, alice)...).ticket(t)
 
@@ -260,7 +362,7 @@ func TestEndToEndBadEventsOnRealServers(t *testing.T) {
 	deadLetters := &inbox[string]{changed: make(chan struct{})}
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	sub, err := p.nc.Subscribe(ctx, deadLetterSubject(cfg, events.SubjectOrderCreated), events.SubscribeOptions{DeliverAll: true}, func(m events.Message) {
+	sub, err := p.tr.Subscribe(ctx, deadLetterSubject(cfg, events.SubjectOrderCreated), events.SubscribeOptions{DeliverAll: true}, func(m events.Message) {
 		deadLetters.mu.Lock()
 		deadLetters.got = append(deadLetters.got, string(m.Data()))
 		close(deadLetters.changed)
@@ -318,13 +420,22 @@ func awaitReadiness(t *testing.T, base string, status int) {
 // taking writes: each change is saved with its event in the outbox, and
 // the event goes out once the broker is back. (The Node service publishes
 // after saving, so the same outage fails the request after the ticket was
-// saved, and the event is lost.)
+// saved, and the event is lost.) Each transport gets a server of its own,
+// which the test kills and restarts with its data.
 func TestEndToEndBrokerOutage(t *testing.T) {
-	srv := testenv.StartStan(t, t.TempDir())
-	base, _, _ := realService(t, func(c *config) {
-		c.natsURL, c.clusterID = srv.URL(), srv.ClusterID()
+	t.Run(transportStan, func(t *testing.T) {
+		srv := testenv.StartStan(t, t.TempDir())
+		testBrokerOutage(t, srv, stanBroker(srv.URL(), srv.ClusterID()))
 	})
-	p := newPeerAt(t, srv.URL(), srv.ClusterID())
+	t.Run(transportJetStream, func(t *testing.T) {
+		srv := testenv.StartJetStream(t, t.TempDir())
+		testBrokerOutage(t, srv, jetStreamBroker(srv.URL()))
+	})
+}
+
+func testBrokerOutage(t *testing.T, srv *testenv.Process, b broker) {
+	base, _, _ := realService(t, b, nil)
+	p := newPeer(t, b)
 	created := listen[events.TicketCreated](p)
 	awaitReadiness(t, base, http.StatusOK)
 
