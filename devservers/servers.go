@@ -54,6 +54,9 @@ func startStan(addr, clusterID, dir string, logw io.Writer) (*server, error) {
 	sopts.StoreType = stores.TypeFile
 	sopts.FilestoreDir = dir
 	sopts.CustomLogger = newLogger(logw, "stan ")
+	// Tests make channels of their own (unique subjects), far past the
+	// default cap of 100 in one run; 0 lifts the cap.
+	sopts.StoreLimits.MaxChannels = 0
 	nopts := stand.DefaultNatsServerOptions
 	nopts.Host, nopts.Port = host, port
 	s, err := stand.RunServerWithOpts(sopts, &nopts)
