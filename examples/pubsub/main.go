@@ -1,7 +1,14 @@
 // Command pubsub is the smallest ticketkit publisher and listener pair: it
 // listens for ticket:created, publishes one TicketCreated and prints what
-// the listener got. It runs in memory, or on NATS Streaming when NATS_URL
-// is set (NATS_CLUSTER_ID defaults to test-cluster, as `make dev` serves).
+// the listener got. NATS_TRANSPORT picks the broker, with the same
+// subjects and code on both:
+//
+//   - stan (the default): NATS Streaming at NATS_URL (NATS_CLUSTER_ID
+//     defaults to test-cluster, as `make dev` serves);
+//   - jetstream: JetStream at NATS_JETSTREAM_URL, else NATS_URL, configured
+//     by jsclient.FromEnv (which provisions the cluster's stream).
+//
+// Without the chosen transport's URL it runs in memory.
 package main
 
 import (
@@ -14,6 +21,7 @@ import (
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/events/memtransport"
 	"github.com/ticketkit/ticketkit/natsclient"
+	"github.com/ticketkit/ticketkit/natsclient/jsclient"
 	"github.com/ticketkit/ticketkit/tickets"
 )
 
@@ -63,20 +71,42 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) error {
 	}
 }
 
-// connect returns NATS Streaming if NATS_URL is set, else an in-memory
-// broker with the same semantics.
+// connect returns the transport NATS_TRANSPORT names if its server's URL
+// is set, else an in-memory broker with the same semantics.
 func connect(ctx context.Context, getenv func(string) string) (events.Transport, error) {
-	url := getenv("NATS_URL")
-	if url == "" {
-		return memtransport.New(), nil
+	switch transport := getenv("NATS_TRANSPORT"); transport {
+	case "", "stan":
+		url := getenv("NATS_URL")
+		if url == "" {
+			return memtransport.New(), nil
+		}
+		cluster := getenv("NATS_CLUSTER_ID")
+		if cluster == "" {
+			cluster = "test-cluster"
+		}
+		nc, err := natsclient.Connect(ctx, natsclient.Config{
+			ClusterID: cluster,
+			ClientID:  "pubsub-" + tickets.NewID(), // unique: one live connection per id
+			URLs:      []string{url},
+		})
+		if err != nil {
+			return nil, err
+		}
+		return nc, nil
+	case "jetstream":
+		if getenv(jsclient.EnvJetStreamURL) == "" && getenv(jsclient.EnvURL) == "" {
+			return memtransport.New(), nil
+		}
+		cfg, err := jsclient.FromEnv(getenv)
+		if err != nil {
+			return nil, err
+		}
+		js, err := jsclient.Connect(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		return js, nil
+	default:
+		return nil, fmt.Errorf("NATS_TRANSPORT %q is not one of stan (NATS Streaming, the default) or jetstream", transport)
 	}
-	cluster := getenv("NATS_CLUSTER_ID")
-	if cluster == "" {
-		cluster = "test-cluster"
-	}
-	return natsclient.Connect(ctx, natsclient.Config{
-		ClusterID: cluster,
-		ClientID:  "pubsub-" + tickets.NewID(), // unique: one live connection per id
-		URLs:      []string{url},
-	})
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"strings"
 	"testing"
 
@@ -28,6 +29,8 @@ func check(t *testing.T, getenv func(string) string) {
 
 func TestInMemory(t *testing.T) {
 	check(t, func(string) string { return "" })
+	// The transport's server is what's missing, not NATS_TRANSPORT.
+	check(t, func(k string) string { return map[string]string{"NATS_TRANSPORT": "jetstream"}[k] })
 }
 
 func TestNATSStreaming(t *testing.T) {
@@ -35,4 +38,18 @@ func TestNATSStreaming(t *testing.T) {
 	check(t, func(k string) string {
 		return map[string]string{"NATS_URL": url, "NATS_CLUSTER_ID": cluster}[k]
 	})
+}
+
+func TestJetStream(t *testing.T) {
+	url := testenv.JetStreamURL(t)
+	check(t, func(k string) string {
+		return map[string]string{"NATS_TRANSPORT": "jetstream", "NATS_JETSTREAM_URL": url}[k]
+	})
+}
+
+func TestUnknownTransport(t *testing.T) {
+	err := run(context.Background(), func(k string) string { return map[string]string{"NATS_TRANSPORT": "kafka"}[k] }, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), `NATS_TRANSPORT "kafka" is not one of stan`) {
+		t.Errorf("error %v, want one naming the choices", err)
+	}
 }
