@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ticketkit/ticketkit/natsclient"
 )
 
 // Environment variables read by FromEnv.
@@ -13,18 +15,18 @@ const (
 	// NATS_JETSTREAM_URL wins when both are set, so that one environment
 	// can serve a NATS Streaming transport (NATS_URL) and this one, as the
 	// bridge needs and as `make test` provides.
-	EnvURL          = "NATS_URL"
+	EnvURL          = natsclient.EnvURL
 	EnvJetStreamURL = "NATS_JETSTREAM_URL"
 	// EnvName is the connection name; NATS_CLIENT_ID, the NATS Streaming
 	// client id of the same service, is used when it is unset.
 	EnvName     = "NATS_NAME"
-	EnvClientID = "NATS_CLIENT_ID"
-	// Authentication, at most one kind.
-	EnvUser      = "NATS_USER"
-	EnvPassword  = "NATS_PASSWORD"
-	EnvToken     = "NATS_TOKEN"
-	EnvNKeySeed  = "NATS_NKEY_SEED_FILE"
-	EnvCredsFile = "NATS_CREDS_FILE"
+	EnvClientID = natsclient.EnvClientID
+	// Authentication, at most one kind: the same variables as natsclient.
+	EnvUser      = natsclient.EnvUser
+	EnvPassword  = natsclient.EnvPassword
+	EnvToken     = natsclient.EnvToken
+	EnvNKeySeed  = natsclient.EnvNKeySeed
+	EnvCredsFile = natsclient.EnvCredsFile
 	// EnvStream names the stream to provision (default TICKETS); "-"
 	// provisions none, for streams managed elsewhere.
 	EnvStream = "NATS_STREAM"
@@ -53,19 +55,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if raw == "" {
 		raw = getenv(EnvURL)
 	}
-	for _, u := range strings.Split(raw, ",") {
-		u = strings.TrimSpace(u)
-		// The cluster's manifests say http://nats-srv:4222, which the Node
-		// client takes because it ignores the scheme; nats.go does not.
-		if rest, ok := strings.CutPrefix(u, "http://"); ok {
-			u = "nats://" + rest
-		} else if rest, ok := strings.CutPrefix(u, "https://"); ok {
-			u = "tls://" + rest
-		}
-		if u != "" {
-			cfg.URLs = append(cfg.URLs, u)
-		}
-	}
+	cfg.URLs = natsclient.ParseURLs(raw)
 	if len(cfg.URLs) == 0 {
 		problems = append(problems, fmt.Sprintf("set %s or %s", EnvJetStreamURL, EnvURL))
 	}

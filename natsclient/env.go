@@ -1,0 +1,87 @@
+package natsclient
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// Environment variables read by FromEnv: the cluster's own names, so a Go
+// service reads the manifests written for the Node services.
+const (
+	EnvURL       = "NATS_URL"        // server URLs, comma-separated
+	EnvClusterID = "NATS_CLUSTER_ID" // the streaming cluster id
+	EnvClientID  = "NATS_CLIENT_ID"  // default: DefaultClientID
+	// Authentication, at most one kind.
+	EnvUser      = "NATS_USER"
+	EnvPassword  = "NATS_PASSWORD"
+	EnvToken     = "NATS_TOKEN"
+	EnvNKeySeed  = "NATS_NKEY_SEED_FILE"
+	EnvCredsFile = "NATS_CREDS_FILE"
+)
+
+// FromEnv builds a Config from the environment, through getenv (os.Getenv
+// in a service, a map in a test). Logger, OnStateChange, TLS and the timing
+// fields are left for the caller. The result is checked as Connect would
+// check it, every problem reported at once.
+func FromEnv(getenv func(string) string) (Config, error) {
+	cfg := Config{
+		URLs:         ParseURLs(getenv(EnvURL)),
+		ClusterID:    getenv(EnvClusterID),
+		ClientID:     getenv(EnvClientID),
+		User:         getenv(EnvUser),
+		Password:     getenv(EnvPassword),
+		Token:        getenv(EnvToken),
+		NKeySeedFile: getenv(EnvNKeySeed),
+		CredsFile:    getenv(EnvCredsFile),
+	}
+	if cfg.ClientID == "" {
+		cfg.ClientID = DefaultClientID()
+	}
+	if _, err := cfg.withDefaults(); err != nil {
+		return cfg, fmt.Errorf("%w (from %s, %s, %s)", err, EnvURL, EnvClusterID, EnvClientID)
+	}
+	return cfg, nil
+}
+
+// ParseURLs reads a NATS_URL as the Node services do: a comma-separated
+// list of servers of one cluster. Their manifests say http://nats-srv:4222,
+// which node-nats-streaming accepts because it ignores the scheme; nats.go
+// does not, so http becomes nats and https becomes tls.
+func ParseURLs(s string) []string {
+	var urls []string
+	for u := range strings.SplitSeq(s, ",") {
+		u = strings.TrimSpace(u)
+		if rest, ok := strings.CutPrefix(u, "http://"); ok {
+			u = "nats://" + rest
+		} else if rest, ok := strings.CutPrefix(u, "https://"); ok {
+			u = "tls://" + rest
+		}
+		if u != "" {
+			urls = append(urls, u)
+		}
+	}
+	return urls
+}
+
+// DefaultClientID is the host name plus a random suffix, in the server's
+// alphabet: two replicas on one host, or a restart before the server
+// dropped the old connection, must not share a client id. Kubernetes
+// manifests usually set NATS_CLIENT_ID to the pod name instead.
+func DefaultClientID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "client"
+	}
+	host = strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+			return r
+		}
+		return '-'
+	}, host)
+	var suffix [4]byte
+	_, _ = rand.Read(suffix[:])
+	return host + "-" + hex.EncodeToString(suffix[:])
+}
