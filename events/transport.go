@@ -9,8 +9,8 @@ import (
 // the typed Publisher and Listener to run on it. It moves bytes only; JSON,
 // panic recovery, dead letters, logging and metrics live once in this
 // package, not in each driver. Implementations: memtransport (in memory),
-// natsclient (NATS Streaming). eventstest.Run is the conformance suite
-// every implementation passes.
+// natsclient (NATS Streaming) and natsclient/jsclient (JetStream).
+// eventstest.Run is the conformance suite every implementation passes.
 type Transport interface {
 	// Publish sends one message and returns nil only once the server has
 	// acknowledged (stored) it.
@@ -18,6 +18,9 @@ type Transport interface {
 
 	// PublishBatch sends msgs in order, possibly pipelined, and returns once
 	// each has been acknowledged or has failed: errs[i] is msgs[i]'s fate.
+	// A message a driver had to send again (its ack was lost with the
+	// connection) may be stored after later ones of the same batch;
+	// versioned consumers don't mind (see CompareVersion).
 	PublishBatch(ctx context.Context, msgs []Outgoing) (errs []error)
 
 	// Subscribe starts delivering messages on subject to deliver, one call
@@ -35,6 +38,8 @@ type Outgoing struct {
 	Data    []byte
 	// ID identifies the message for brokers that deduplicate (JetStream's
 	// Nats-Msg-Id). A re-publish of the same event carries the same ID.
+	// NATS Streaming does not deduplicate, so there consumers see the
+	// duplicates of at-least-once delivery and skip them by version.
 	ID string
 }
 
