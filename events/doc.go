@@ -9,9 +9,9 @@
 // manner of gocloud.dev/pubsub: encoding, panic recovery, dead letters,
 // logging and metrics hooks live once here; drivers only move bytes.
 // memtransport is the in-memory driver, natsclient the NATS Streaming one
-// (natsclient/jsclient the JetStream one),
-// and eventstest holds the conformance suite that every driver passes plus
-// a Recorder for asserting what a service published.
+// and natsclient/jsclient the JetStream one; eventstest holds the
+// conformance suite that every driver passes, and a Recorder for asserting
+// what a service published.
 //
 // # Delivery
 //
