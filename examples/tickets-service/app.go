@@ -240,11 +240,19 @@ func jetStreamConfig(cfg config, log *slog.Logger) jsclient.Config {
 	// subject) need a stream to be published to, or each one fails and is
 	// redelivered for ever. A stream of their own: every service
 	// provisions the cluster's stream, and must give it the same subjects.
-	jcfg.Streams = append(slices.Clone(jcfg.Streams), jsclient.DeadLetterStream(cfg.deadLetters+".>"))
+	// Unless NATS_STREAM=- says streams are managed elsewhere.
+	if cfg.jsProvision {
+		jcfg.Streams = append(slices.Clone(jcfg.Streams), deadLetterStream(cfg))
+	}
 	// NATS Streaming retries a failed message after the ack wait; keep
 	// that timing, and so what reservedRetries means (a minute).
 	jcfg.Consumer.NakDelays = []time.Duration{cfg.ackWait}
 	return jcfg
+}
+
+// deadLetterStream captures the service's dead-letter subjects.
+func deadLetterStream(cfg config) jsclient.Stream {
+	return jsclient.DeadLetterStream(cfg.deadLetters + ".>")
 }
 
 // natsURLs reads NATS_URL as the Node services do. Their manifests say

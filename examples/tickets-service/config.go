@@ -39,9 +39,12 @@ type config struct {
 	clientID  string
 
 	// JetStream (transportJetStream): jsclient.FromEnv's reading of the
-	// environment. openBackends adds the logger, the dead-letter stream
+	// environment. jetStreamConfig adds the logger, the dead-letter stream
 	// and the retry timing, which depend on the fields below.
 	js jsclient.Config
+	// jsProvision is false with NATS_STREAM=-: the streams, the
+	// dead letters' included, are managed elsewhere.
+	jsProvision bool
 
 	// Not from the environment: tuned by tests, fixed otherwise.
 	queueGroup      string        // also the durable name, as in the Node listeners
@@ -139,7 +142,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		if js.Name == "" {
 			js.Name = defaultClientID()
 		}
-		c.js = js
+		c.js, c.jsProvision = js, getenv(jsclient.EnvStream) != "-"
 	}
 
 	if key := getenv("JWT_KEY"); key != "" {

@@ -91,7 +91,7 @@ func realService(t *testing.T, b broker, tune func(*config)) (string, *logBuffer
 	if b.transport == transportJetStream {
 		// Registered first, so it runs once the service has stopped.
 		dropFromJetStream(t, b, cfg.queueGroup, []events.Subject{events.SubjectOrderCreated, events.SubjectOrderCancelled},
-			jsclient.DeadLetterStream(cfg.deadLetters+".>").Name)
+			deadLetterStream(cfg).Name)
 	}
 
 	logs := &logBuffer{}

@@ -351,6 +351,17 @@ func TestJetStreamConfig(t *testing.T) {
 			t.Errorf("dead-letter stream %+v, want its own over %s", dl, deadLetterSubject(c, events.SubjectOrderCreated))
 		}
 	}
+
+	// NATS_STREAM=-: streams are managed elsewhere, the dead letters' too.
+	c, err = loadConfig(env(map[string]string{
+		"MONGO_URI": "mongodb://m/", "NATS_URL": "nats://n:4222", "NATS_TRANSPORT": "jetstream", "JWT_KEY": "k", "NATS_STREAM": "-",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if js := jetStreamConfig(c, log); len(js.Streams) != 0 {
+		t.Errorf("NATS_STREAM=-: provisions %+v", js.Streams)
+	}
 }
 
 func TestNATSURLs(t *testing.T) {
