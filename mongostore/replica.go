@@ -186,15 +186,26 @@ func (r *Replica) ApplyUpdated(ctx context.Context, e events.TicketUpdated) (eve
 //	events.Listen(ctx, transport, "orders-service", replica.OnTicketCreated, events.DeliverAll())
 //
 // It returns nil for an applied or duplicate event, so the Listener
-// acknowledges it, and an error otherwise, so the broker redelivers it.
+// acknowledges it, and an error otherwise, so the broker redelivers it;
+// except for an invalid event (EINVALID), which no redelivery can mend:
+// that error is events.Permanent, so the Listener dead-letters it at once.
+// (The Listener's Decode already dead-letters every payload that fails the
+// same validation, so only events built by hand get that far.)
 func (r *Replica) OnTicketCreated(ctx context.Context, e events.TicketCreated, _ events.Metadata) error {
 	_, err := r.ApplyCreated(ctx, e)
-	return err
+	return handlerError(err)
 }
 
 // OnTicketUpdated is OnTicketCreated for ticket:updated.
 func (r *Replica) OnTicketUpdated(ctx context.Context, e events.TicketUpdated, _ events.Metadata) error {
 	_, err := r.ApplyUpdated(ctx, e)
+	return handlerError(err)
+}
+
+func handlerError(err error) error {
+	if tickets.ErrorCode(err) == tickets.EINVALID {
+		return events.Permanent(err)
+	}
 	return err
 }
 

@@ -15,6 +15,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/ticketkit/ticketkit/events"
+	"github.com/ticketkit/ticketkit/events/memtransport"
 	"github.com/ticketkit/ticketkit/internal/testenv"
 	"github.com/ticketkit/ticketkit/mongostore"
 	"github.com/ticketkit/ticketkit/tickets"
@@ -505,6 +506,64 @@ func TestReplicaRejectsInvalidEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got := mustGet(t, r, good.ID); got.Title != good.Title || got.Version != 0 {
+		t.Fatalf("stored %+v", got)
+	}
+}
+
+// TestReplicaHandlerDeadLettersInvalidEvents: through a Listener, an
+// invalid event that reaches the handler is dead-lettered on its first
+// delivery rather than retried, and a valid one is acknowledged.
+func TestReplicaHandlerDeadLettersInvalidEvents(t *testing.T) {
+	noLeaks(t)
+	r, _ := openReplica(t)
+	tr := memtransport.New()
+	t.Cleanup(func() { tr.Close(context.Background()) })
+	dead := make(chan events.DeadLetter, 1)
+	acked := make(chan struct{}, 1)
+	// The payload decodes; the handler is handed a broken copy, as a
+	// consumer building events by hand could.
+	listen(t, tr, "orders", func(ctx context.Context, e events.TicketCreated, m events.Metadata) error {
+		if e.Title == "break me" {
+			e.Price = 0
+		}
+		return r.OnTicketCreated(ctx, e, m)
+	},
+		events.OnDeadLetter(func(_ context.Context, dl events.DeadLetter) error { dead <- dl; return nil }),
+		events.WithHooks(events.Hooks{Handled: func(_ events.Metadata, _ time.Duration, o events.Outcome) {
+			if o == events.Acked {
+				acked <- struct{}{}
+			}
+		}}))
+	pub, err := events.NewPublisher[events.TicketCreated](tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := events.TicketCreated{ID: tickets.NewID(), Title: "break me", Price: 100, UserID: "u"}
+	if err := pub.Publish(ctx(t), bad); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case dl := <-dead:
+		if dl.DeliveryCount > 1 || !errors.Is(dl.Err, tickets.ErrInvalid) {
+			t.Fatalf("dead letter on delivery %d with %v, want the first delivery and EINVALID", dl.DeliveryCount, dl.Err)
+		}
+	case <-acked:
+		t.Fatal("an invalid event was acknowledged")
+	case <-time.After(wait):
+		t.Fatal("the invalid event was not dead-lettered")
+	}
+	good := events.TicketCreated{ID: tickets.NewID(), Title: "concert", Price: 100, UserID: "u"}
+	if err := pub.Publish(ctx(t), good); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-acked:
+	case dl := <-dead:
+		t.Fatalf("a valid event was dead-lettered: %v", dl.Err)
+	case <-time.After(wait):
+		t.Fatal("the valid event was not acknowledged")
+	}
+	if got := mustGet(t, r, good.ID); got.Version != 0 || got.Title != "concert" {
 		t.Fatalf("stored %+v", got)
 	}
 }
