@@ -13,8 +13,12 @@
 //	NATS_URL         http://nats-srv:4222 (http:// is read as nats://, as the Node
 //	                 client reads it; a comma-separated list names several servers)
 //	NATS_CLUSTER_ID  ticketing
-//	NATS_CLIENT_ID   unique per instance, e.g. the pod name
+//	NATS_CLIENT_ID   unique per instance, e.g. the pod name (default: the host
+//	                 name and a random suffix)
 //	LOG_LEVEL        debug, info (the default), warn or error
+//
+// and NATS_USER/NATS_PASSWORD, NATS_TOKEN, NATS_NKEY_SEED_FILE or
+// NATS_CREDS_FILE where the broker wants them (see natsclient.FromEnv).
 //
 // It logs JSON lines to stdout and stops gracefully on SIGINT or SIGTERM:
 // running handlers finish and acknowledge, and the durable subscription is
@@ -69,12 +73,10 @@ func newLogger(w io.Writer, cfg config) *slog.Logger {
 
 // config is what the program reads at start-up.
 type config struct {
-	mongoURI  string
-	database  string
-	natsURLs  []string
-	clusterID string
-	clientID  string
-	logLevel  slog.Level
+	mongoURI string
+	database string
+	nats     natsclient.Config // from natsclient.FromEnv
+	logLevel slog.Level
 
 	// Not from the environment: the cluster's values, tuned by tests.
 	queueGroup      string        // also the durable name, as in the Node listeners
@@ -91,30 +93,24 @@ const (
 	defaultShutdownTimeout = 20 * time.Second // inside Kubernetes' 30s grace period
 )
 
-// loadConfig reads the environment. Like the Node orders service it
-// requires every variable; all problems are reported at once.
+// loadConfig reads the environment; all problems are reported at once.
 func loadConfig(getenv func(string) string) (config, error) {
 	c := config{
 		mongoURI:        getenv("MONGO_URI"),
 		database:        defaultDatabase,
-		natsURLs:        natsURLs(getenv("NATS_URL")),
-		clusterID:       getenv("NATS_CLUSTER_ID"),
-		clientID:        getenv("NATS_CLIENT_ID"),
 		queueGroup:      defaultQueueGroup,
 		ackWait:         defaultAckWait,
 		startupTimeout:  defaultStartupTimeout,
 		shutdownTimeout: defaultShutdownTimeout,
 	}
 	var problems []string
-	for _, v := range []struct{ name, value string }{
-		{"MONGO_URI", c.mongoURI}, {"NATS_URL", strings.Join(c.natsURLs, ",")},
-		{"NATS_CLUSTER_ID", c.clusterID}, {"NATS_CLIENT_ID", c.clientID},
-	} {
-		if v.value == "" {
-			problems = append(problems, v.name+" must be defined")
-		}
+	var err error
+	if c.nats, err = natsclient.FromEnv(getenv); err != nil {
+		problems = append(problems, err.Error())
 	}
-	if c.mongoURI != "" {
+	if c.mongoURI == "" {
+		problems = append(problems, "MONGO_URI must be defined")
+	} else {
 		cs, err := connstring.ParseAndValidate(c.mongoURI)
 		switch {
 		case err != nil:
@@ -132,25 +128,6 @@ func loadConfig(getenv func(string) string) (config, error) {
 		return c, errors.New("config: " + strings.Join(problems, "; "))
 	}
 	return c, nil
-}
-
-// natsURLs reads NATS_URL as the Node services do: their manifests say
-// http://nats-srv:4222, which node-nats-streaming takes because it ignores
-// the scheme; nats.go does not, so http(s) becomes nats (tls).
-func natsURLs(s string) []string {
-	var urls []string
-	for u := range strings.SplitSeq(s, ",") {
-		u = strings.TrimSpace(u)
-		if rest, ok := strings.CutPrefix(u, "http://"); ok {
-			u = "nats://" + rest
-		} else if rest, ok := strings.CutPrefix(u, "https://"); ok {
-			u = "tls://" + rest
-		}
-		if u != "" {
-			urls = append(urls, u)
-		}
-	}
-	return urls
 }
 
 // replicate connects, keeps the replica until ctx is done, and shuts down
@@ -205,17 +182,14 @@ func replicate(ctx context.Context, cfg config, log *slog.Logger) error {
 	}
 	log.Info("connected to MongoDB", "database", cfg.database)
 
-	nc, err := natsclient.Connect(start, natsclient.Config{
-		ClusterID: cfg.clusterID,
-		ClientID:  cfg.clientID,
-		URLs:      cfg.natsURLs,
-		Logger:    log,
-	})
+	natsCfg := cfg.nats
+	natsCfg.Logger = log
+	nc, err := natsclient.Connect(start, natsCfg)
 	if err != nil {
 		return startupFailed(err)
 	}
 	closers = append(closers, nc.Close)
-	log.Info("connected to NATS Streaming", "cluster", cfg.clusterID, "client", cfg.clientID)
+	log.Info("connected to NATS Streaming", "cluster", natsCfg.ClusterID, "client", natsCfg.ClientID)
 
 	opts := []events.Option{events.DeliverAll(), events.AckWait(cfg.ackWait), events.WithLogger(log)}
 	created, err := events.Listen(start, nc, cfg.queueGroup, replica.OnTicketCreated, opts...)

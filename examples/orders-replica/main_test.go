@@ -251,7 +251,7 @@ func TestStopDuringStartup(t *testing.T) {
 	uri.Path = "/" + db.Name()
 	cfg, err := loadConfig(env(map[string]string{
 		"MONGO_URI": uri.String(), "NATS_URL": "nats://127.0.0.1:1", // nothing listens on port 1
-		"NATS_CLUSTER_ID": "ticketing", "NATS_CLIENT_ID": "orders-1",
+		"NATS_CLUSTER_ID": "ticketing",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -270,7 +270,7 @@ func TestRunRefusesBadConfig(t *testing.T) {
 		env  map[string]string
 		want []string
 	}{
-		{nil, []string{"MONGO_URI must be defined", "NATS_URL must be defined", "NATS_CLUSTER_ID must be defined", "NATS_CLIENT_ID must be defined"}},
+		{nil, []string{"MONGO_URI must be defined", "URLs is empty", "ClusterID is empty", "NATS_URL", "NATS_CLUSTER_ID"}},
 		{map[string]string{"MONGO_URI": "postgres://x", "NATS_URL": "nats://n:4222", "NATS_CLUSTER_ID": "c", "NATS_CLIENT_ID": "i"}, []string{"MONGO_URI"}},
 		{map[string]string{"MONGO_URI": "mongodb://m/orders", "NATS_URL": "nats://n:4222", "NATS_CLUSTER_ID": "c", "NATS_CLIENT_ID": "i", "LOG_LEVEL": "loud"}, []string{`LOG_LEVEL "loud"`}},
 	} {
@@ -292,9 +292,15 @@ func TestLoadConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.database != "orders" || !slices.Equal(cfg.natsURLs, []string{"nats://nats-srv:4222", "tls://nats-2:4222"}) ||
-		cfg.queueGroup != "orders-service" || cfg.ackWait != 5*time.Second || cfg.clusterID != "ticketing" || cfg.clientID != "orders-depl-abc" {
+	if cfg.database != "orders" || !slices.Equal(cfg.nats.URLs, []string{"nats://nats-srv:4222", "tls://nats-2:4222"}) ||
+		cfg.queueGroup != "orders-service" || cfg.ackWait != 5*time.Second || cfg.nats.ClusterID != "ticketing" || cfg.nats.ClientID != "orders-depl-abc" {
 		t.Errorf("config = %+v", cfg)
+	}
+	// Without NATS_CLIENT_ID, one of its own: instances must not share one.
+	a, errA := loadConfig(env(map[string]string{"MONGO_URI": "mongodb://m", "NATS_URL": "nats://n:4222", "NATS_CLUSTER_ID": "c"}))
+	b, errB := loadConfig(env(map[string]string{"MONGO_URI": "mongodb://m", "NATS_URL": "nats://n:4222", "NATS_CLUSTER_ID": "c"}))
+	if errA != nil || errB != nil || a.nats.ClientID == "" || a.nats.ClientID == b.nats.ClientID {
+		t.Errorf("default client ids %q and %q (%v, %v), want two different ones", a.nats.ClientID, b.nats.ClientID, errA, errB)
 	}
 	cfg, err = loadConfig(env(map[string]string{
 		"MONGO_URI": "mongodb://m:27017/replica_db?retryWrites=false", "NATS_URL": "nats://n:4222",
