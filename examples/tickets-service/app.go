@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"slices"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -212,16 +211,13 @@ func connectNATS(ctx context.Context, cfg config, log *slog.Logger) (natsBroker,
 			return nil
 		}}, nil
 	default:
-		nc, err := natsclient.Connect(ctx, natsclient.Config{
-			ClusterID: cfg.clusterID,
-			ClientID:  cfg.clientID,
-			URLs:      natsURLs(cfg.natsURL),
-			Logger:    log,
-		})
+		scfg := cfg.stan
+		scfg.Logger = log
+		nc, err := natsclient.Connect(ctx, scfg)
 		if err != nil {
 			return natsBroker{}, err
 		}
-		log.Info("connected to NATS Streaming", "cluster", cfg.clusterID, "client", cfg.clientID)
+		log.Info("connected to NATS Streaming", "cluster", scfg.ClusterID, "client", scfg.ClientID)
 		return natsBroker{nc, func(context.Context) error {
 			if s := nc.Status(); s != natsclient.Connected {
 				return fmt.Errorf("NATS Streaming connection is %v", s)
@@ -253,26 +249,6 @@ func jetStreamConfig(cfg config, log *slog.Logger) jsclient.Config {
 // deadLetterStream captures the service's dead-letter subjects.
 func deadLetterStream(cfg config) jsclient.Stream {
 	return jsclient.DeadLetterStream(cfg.deadLetters + ".>")
-}
-
-// natsURLs reads NATS_URL as the Node services do. Their manifests say
-// http://nats-srv:4222, which node-nats-streaming takes because it ignores
-// the scheme; nats.go does not, so http(s) becomes nats. A comma-separated
-// list names several servers of one cluster.
-func natsURLs(s string) []string {
-	var urls []string
-	for u := range strings.SplitSeq(s, ",") {
-		u = strings.TrimSpace(u)
-		if rest, ok := strings.CutPrefix(u, "http://"); ok {
-			u = "nats://" + rest
-		} else if rest, ok := strings.CutPrefix(u, "https://"); ok {
-			u = "tls://" + rest
-		}
-		if u != "" {
-			urls = append(urls, u)
-		}
-	}
-	return urls
 }
 
 // service is the running service: HTTP routes, listeners and relay over

@@ -1,15 +1,13 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/ticketkit/ticketkit/natsclient"
 	"github.com/ticketkit/ticketkit/natsclient/jsclient"
 )
 
@@ -34,9 +32,9 @@ type config struct {
 	natsURL   string // the selected transport's URL variable, as set
 	transport string // transportStan or transportJetStream
 
-	// NATS Streaming (transportStan).
-	clusterID string
-	clientID  string
+	// NATS Streaming (transportStan): natsclient.FromEnv's reading of
+	// the environment. connectNATS adds the logger.
+	stan natsclient.Config
 
 	// JetStream (transportJetStream): jsclient.FromEnv's reading of the
 	// environment. jetStreamConfig adds the logger, the dead-letter stream
@@ -83,8 +81,6 @@ func loadConfig(getenv func(string) string) (config, error) {
 		port:            getenv("PORT"),
 		mongoURI:        getenv("MONGO_URI"),
 		transport:       strings.ToLower(strings.TrimSpace(getenv("NATS_TRANSPORT"))),
-		clusterID:       getenv("NATS_CLUSTER_ID"),
-		clientID:        getenv("NATS_CLIENT_ID"),
 		queueGroup:      defaultQueueGroup,
 		ackWait:         defaultAckWait,
 		reservedRetries: defaultReservedRetries,
@@ -125,11 +121,16 @@ func loadConfig(getenv func(string) string) (config, error) {
 	case c.natsURL == "":
 		problems = append(problems, "MONGO_URI is set but "+natsVarWanted+" is not: set both (MongoDB and NATS) or neither (in-memory)")
 	case c.transport == transportStan:
-		if c.clusterID == "" {
+		// NATS_URL as the Node manifests write it (http://), NATS_CLIENT_ID
+		// defaulting to the host name and a random suffix (two replicas on
+		// one host, or a restart before the server dropped the old
+		// connection, must not share one), and the auth variables.
+		if getenv(natsclient.EnvClusterID) == "" {
 			problems = append(problems, "NATS_CLUSTER_ID is required with NATS_URL")
-		}
-		if c.clientID == "" {
-			c.clientID = defaultClientID()
+		} else if stan, err := natsclient.FromEnv(getenv); err != nil {
+			problems = append(problems, err.Error())
+		} else {
+			c.stan = stan
 		}
 	case c.transport == transportJetStream:
 		// NATS_CLUSTER_ID means nothing to JetStream. The connection name
@@ -140,7 +141,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 			problems = append(problems, err.Error())
 		}
 		if js.Name == "" {
-			js.Name = defaultClientID()
+			js.Name = natsclient.DefaultClientID()
 		}
 		c.js, c.jsProvision = js, getenv(jsclient.EnvStream) != "-"
 	}
@@ -157,25 +158,4 @@ func loadConfig(getenv func(string) string) (config, error) {
 		return c, errors.New("config: " + strings.Join(problems, "; "))
 	}
 	return c, nil
-}
-
-// defaultClientID is the host name plus a random suffix: two replicas on
-// one host, or a restart before the server expired the old connection,
-// must not share a client id. Kubernetes manifests set NATS_CLIENT_ID to
-// the pod name instead.
-func defaultClientID() string {
-	host, err := os.Hostname()
-	if err != nil || host == "" {
-		host = "tickets"
-	}
-	// NATS Streaming allows only letters, digits, '-' and '_'.
-	host = strings.Map(func(r rune) rune {
-		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
-			return r
-		}
-		return '-'
-	}, host)
-	var suffix [4]byte
-	_, _ = rand.Read(suffix[:])
-	return host + "-" + hex.EncodeToString(suffix[:])
 }

@@ -236,19 +236,23 @@ func TestLoadConfig(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c.inMemory() || c.devJWTKey || string(c.jwtKey) != "secret" || c.clusterID != "ticketing" {
+		if c.inMemory() || c.devJWTKey || string(c.jwtKey) != "secret" || c.stan.ClusterID != "ticketing" {
 			t.Errorf("config %+v", c)
 		}
-		if !regexp.MustCompile(`^[a-zA-Z0-9_-]+-[0-9a-f]{8}$`).MatchString(c.clientID) {
-			t.Errorf("default client id %q: want host name and random suffix, in NATS's alphabet", c.clientID)
+		// The manifests' http:// NATS_URL, read as nats://.
+		if strings.Join(c.stan.URLs, " ") != "nats://nats-srv:4222" {
+			t.Errorf("URLs %v", c.stan.URLs)
+		}
+		if !regexp.MustCompile(`^[a-zA-Z0-9_-]+-[0-9a-f]{8}$`).MatchString(c.stan.ClientID) {
+			t.Errorf("default client id %q: want host name and random suffix, in NATS's alphabet", c.stan.ClientID)
 		}
 		c2, _ := loadConfig(env(servers))
-		if c2.clientID == c.clientID {
-			t.Errorf("two starts share the client id %q", c.clientID)
+		if c2.stan.ClientID == c.stan.ClientID {
+			t.Errorf("two starts share the client id %q", c.stan.ClientID)
 		}
-		c3, _ := loadConfig(env(with(servers, "NATS_CLIENT_ID", "tickets-depl-abc12")))
-		if c3.clientID != "tickets-depl-abc12" {
-			t.Errorf("NATS_CLIENT_ID ignored: %q", c3.clientID)
+		c3, _ := loadConfig(env(with(servers, "NATS_CLIENT_ID", "tickets-depl-abc12", "NATS_TOKEN", "s3cret")))
+		if c3.stan.ClientID != "tickets-depl-abc12" || c3.stan.Token != "s3cret" {
+			t.Errorf("NATS_CLIENT_ID or NATS_TOKEN ignored: %q, %q", c3.stan.ClientID, c3.stan.Token)
 		}
 	})
 	t.Run("NATS_TRANSPORT=stan is the default", func(t *testing.T) {
@@ -307,6 +311,7 @@ func TestLoadConfig(t *testing.T) {
 	}{
 		{"servers without JWT_KEY", with(servers, "JWT_KEY", ""), "JWT_KEY is required"},
 		{"servers without cluster id", with(servers, "NATS_CLUSTER_ID", ""), "NATS_CLUSTER_ID is required"},
+		{"bad client id", with(servers, "NATS_CLIENT_ID", "tickets.pod"), `ClientID "tickets.pod"`},
 		{"MongoDB only", with(servers, "NATS_URL", ""), "MONGO_URI is set but NATS_URL is not"},
 		{"NATS only", with(servers, "MONGO_URI", ""), "NATS_URL is set but MONGO_URI is not"},
 		{"bad port", map[string]string{"PORT": "99999"}, `PORT "99999"`},
@@ -361,20 +366,6 @@ func TestJetStreamConfig(t *testing.T) {
 	}
 	if js := jetStreamConfig(c, log); len(js.Streams) != 0 {
 		t.Errorf("NATS_STREAM=-: provisions %+v", js.Streams)
-	}
-}
-
-func TestNATSURLs(t *testing.T) {
-	for in, want := range map[string]string{
-		"http://nats-srv:4222":            "nats://nats-srv:4222", // the cluster's manifests
-		"nats://127.0.0.1:4222":           "nats://127.0.0.1:4222",
-		"nats://a:4222, nats://b:4222":    "nats://a:4222 nats://b:4222",
-		"https://nats.example.com:4443":   "tls://nats.example.com:4443",
-		"nats://user:pass@127.0.0.1:4222": "nats://user:pass@127.0.0.1:4222",
-	} {
-		if got := strings.Join(natsURLs(in), " "); got != want {
-			t.Errorf("natsURLs(%q) = %q, want %q", in, got, want)
-		}
 	}
 }
 
