@@ -30,7 +30,9 @@ func TestFromEnvReadsTheClustersManifests(t *testing.T) {
 }
 
 func TestFromEnvDefaultsTheClientIDAndReportsEveryProblem(t *testing.T) {
-	cfg, err := natsclient.FromEnv(func(k string) string { return map[string]string{"NATS_URL": "nats://x:4222", "NATS_CLUSTER_ID": "c"}[k] })
+	cfg, err := natsclient.FromEnv(func(k string) string {
+		return map[string]string{"NATS_URL": "nats://x:4222", "NATS_CLUSTER_ID": "c"}[k]
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
