@@ -2,11 +2,13 @@ package mongostore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/ticketkit/ticketkit/tickets"
@@ -169,8 +171,21 @@ func (s *Store) MarkPublished(ctx context.Context, id string, version int64) err
 			popped = true
 			break
 		}
-		if !popped {
+		if popped {
+			continue
+		}
+		// No step matched. Either nothing at or below version is left, or
+		// another writer popped between two of the steps and each one
+		// missed the state it was written for (without the document lock,
+		// two processes marking one ticket do that). Only a fresh look
+		// tells which.
+		err := s.coll.FindOne(ctx, bson.D{{Key: fID, Value: oid}, first},
+			options.FindOne().SetProjection(bson.D{{Key: fID, Value: 1}})).Err()
+		switch {
+		case errors.Is(err, mongo.ErrNoDocuments):
 			return nil
+		case err != nil:
+			return s.fail(ctx, "MarkPublished", oid.Hex(), err)
 		}
 	}
 }
