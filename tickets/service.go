@@ -31,6 +31,19 @@ func NewService(store Store, opts ...ServiceOption) *Service {
 	return s
 }
 
+// Get returns ticket id. It is the Store's Get, here so that an HTTP layer
+// needs the Service only.
+// Errors: ENOTFOUND.
+func (s *Service) Get(ctx context.Context, id string) (Ticket, error) {
+	return s.store.Get(ctx, id)
+}
+
+// List returns one page of the tickets f selects (see Store.List).
+// Errors: EINVALID for a bad cursor.
+func (s *Service) List(ctx context.Context, f Filter) (Page, error) {
+	return s.store.List(ctx, f)
+}
+
 // conflictRetries bounds how often a read-modify-write use case re-reads
 // the ticket after losing a race; the checks run again on the fresh state.
 const conflictRetries = 5

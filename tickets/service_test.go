@@ -263,3 +263,19 @@ func TestPageSize(t *testing.T) {
 		}
 	}
 }
+
+func TestServiceReadsThroughItsStore(t *testing.T) {
+	svc, _ := newService()
+	tk := create(t, svc)
+	got, err := svc.Get(context.Background(), tk.ID)
+	if err != nil || got != tk {
+		t.Fatalf("Get = %+v, %v", got, err)
+	}
+	if _, err := svc.Get(context.Background(), tickets.NewID()); !errors.Is(err, tickets.ErrNotFound) {
+		t.Fatalf("Get(missing) = %v", err)
+	}
+	page, err := svc.List(context.Background(), tickets.Filter{Unreserved: true})
+	if err != nil || len(page.Tickets) != 1 || page.Tickets[0] != tk {
+		t.Fatalf("List = %+v, %v", page, err)
+	}
+}

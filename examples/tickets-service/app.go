@@ -291,7 +291,7 @@ func startService(ctx context.Context, cfg config, log *slog.Logger, b *backends
 		<-s.relayDone
 		return nil, err
 	}
-	a := &api{svc: s.svc, store: b.store, auth: newAuthenticator(cfg.jwtKey), log: log}
+	a := &api{svc: s.svc, auth: newAuthenticator(cfg.jwtKey), log: log}
 	s.handler = a.routes(&operations{s: s})
 	return s, nil
 }

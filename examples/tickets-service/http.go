@@ -25,10 +25,9 @@ const maxBodyBytes = 100 << 10
 
 // api serves the routes of the Node tickets service.
 type api struct {
-	svc   *tickets.Service
-	store tickets.Store // reads: the Service has use cases for writes only
-	auth  *authenticator
-	log   *slog.Logger
+	svc  *tickets.Service
+	auth *authenticator
+	log  *slog.Logger
 }
 
 // routes returns the service's handler. Every path and method the Node
@@ -76,7 +75,7 @@ func (a *api) list(w http.ResponseWriter, r *http.Request) {
 		writeErrors(w, http.StatusBadRequest, problems...)
 		return
 	}
-	page, err := a.store.List(r.Context(), f)
+	page, err := a.svc.List(r.Context(), f)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -127,7 +126,7 @@ func (a *api) show(w http.ResponseWriter, r *http.Request) {
 		writeErrors(w, http.StatusNotFound, apiError{Message: "Not Found"})
 		return
 	}
-	t, err := a.store.Get(r.Context(), id)
+	t, err := a.svc.Get(r.Context(), id)
 	if err != nil {
 		a.fail(w, r, err)
 		return
