@@ -1,0 +1,404 @@
+package mongostore_test
+
+// Benchmarks of the Store against the raw driver on the same server in the
+// same run (see internal/benchcmp): each reports "lib-ratio", the Store's
+// throughput over the driver's doing the same operation with the same
+// document shape, filter, update and projection, on a collection of its
+// own with the same indexes. `make bench` runs them on the dev servers;
+// without MONGO_URI they skip.
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/ticketkit/ticketkit/internal/benchcmp"
+	"github.com/ticketkit/ticketkit/internal/testenv"
+	"github.com/ticketkit/ticketkit/mongostore"
+	"github.com/ticketkit/ticketkit/tickets"
+)
+
+// rawTicket is the document the Store writes (see the package doc), as an
+// application using the driver directly would declare it.
+type rawTicket struct {
+	ID           bson.ObjectID `bson:"_id"`
+	Title        string        `bson:"title"`
+	Price        int64         `bson:"price"`
+	UserID       string        `bson:"userId"`
+	OrderID      string        `bson:"orderId,omitempty"`
+	Version      int64         `bson:"version"`
+	CreatedAt    time.Time     `bson:"createdAt"`
+	UpdatedAt    time.Time     `bson:"updatedAt"`
+	Outbox       []rawEntry    `bson:"outbox"`
+	PendingSince *time.Time    `bson:"pendingSince,omitempty"`
+}
+
+type rawEntry struct {
+	Kind      string    `bson:"kind"`
+	Version   int64     `bson:"version"`
+	Title     string    `bson:"title"`
+	Price     int64     `bson:"price"`
+	OrderID   string    `bson:"orderId,omitempty"`
+	UpdatedAt time.Time `bson:"updatedAt"`
+}
+
+// rawRead is what a read decodes: the ticket without its outbox.
+type rawRead struct {
+	ID        bson.ObjectID `bson:"_id"`
+	Title     string        `bson:"title"`
+	Price     int64         `bson:"price"`
+	UserID    string        `bson:"userId"`
+	OrderID   string        `bson:"orderId,omitempty"`
+	Version   int64         `bson:"version"`
+	CreatedAt time.Time     `bson:"createdAt"`
+	UpdatedAt time.Time     `bson:"updatedAt"`
+}
+
+func (d rawRead) ticket() tickets.Ticket {
+	return tickets.Ticket{ID: d.ID.Hex(), Title: d.Title, Price: tickets.Money(d.Price), UserID: d.UserID,
+		OrderID: d.OrderID, Version: d.Version, CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC()}
+}
+
+var rawProjection = bson.D{
+	{Key: "title", Value: 1}, {Key: "price", Value: 1}, {Key: "userId", Value: 1}, {Key: "orderId", Value: 1},
+	{Key: "version", Value: 1}, {Key: "createdAt", Value: 1}, {Key: "updatedAt", Value: 1},
+}
+
+const benchUsers = 100
+
+func benchUser(i int) string { return fmt.Sprintf("64b7f0c2a1b2c3d4e5f6%04x", i%benchUsers) }
+
+func benchTicket(i int) tickets.Ticket {
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	return tickets.Ticket{ID: tickets.NewID(), Title: "concert", Price: tickets.Cents(2000),
+		UserID: benchUser(i), CreatedAt: now, UpdatedAt: now}
+}
+
+// rawCreate inserts t as Store.Create does: the ticket, its Created
+// outbox entry and pendingSince.
+func rawCreate(ctx context.Context, coll *mongo.Collection, t tickets.Ticket) error {
+	oid, err := bson.ObjectIDFromHex(t.ID)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	_, err = coll.InsertOne(ctx, rawTicket{
+		ID: oid, Title: t.Title, Price: int64(t.Price), UserID: t.UserID, OrderID: t.OrderID,
+		Version: t.Version, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt,
+		Outbox:       []rawEntry{{Kind: "created", Version: t.Version, Title: t.Title, Price: int64(t.Price), UpdatedAt: t.UpdatedAt}},
+		PendingSince: &now,
+	})
+	return err
+}
+
+// rawUpdate is Store.Update's compare-and-set: the same filter and update,
+// returning the new document.
+func rawUpdate(ctx context.Context, coll *mongo.Collection, t tickets.Ticket, expected int64) (tickets.Ticket, error) {
+	oid, err := bson.ObjectIDFromHex(t.ID)
+	if err != nil {
+		return tickets.Ticket{}, err
+	}
+	set := bson.D{{Key: "title", Value: t.Title}, {Key: "price", Value: int64(t.Price)}, {Key: "updatedAt", Value: t.UpdatedAt}}
+	update := bson.D{}
+	if t.OrderID != "" {
+		set = append(set, bson.E{Key: "orderId", Value: t.OrderID})
+	} else {
+		update = append(update, bson.E{Key: "$unset", Value: bson.D{{Key: "orderId", Value: ""}}})
+	}
+	update = append(update,
+		bson.E{Key: "$set", Value: set},
+		bson.E{Key: "$inc", Value: bson.D{{Key: "version", Value: int64(1)}}},
+		bson.E{Key: "$push", Value: bson.D{{Key: "outbox", Value: rawEntry{Kind: "updated", Version: expected + 1,
+			Title: t.Title, Price: int64(t.Price), OrderID: t.OrderID, UpdatedAt: t.UpdatedAt}}}},
+		bson.E{Key: "$min", Value: bson.D{{Key: "pendingSince", Value: time.Now()}}},
+	)
+	var d rawRead
+	err = coll.FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: oid}, {Key: "version", Value: expected}}, update,
+		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&d)
+	return d.ticket(), err
+}
+
+func rawGet(ctx context.Context, coll *mongo.Collection, id string) (tickets.Ticket, error) {
+	oid, err := bson.ObjectIDFromHex(id)
+	if err != nil {
+		return tickets.Ticket{}, err
+	}
+	var d rawRead
+	err = coll.FindOne(ctx, bson.D{{Key: "_id", Value: oid}}, options.FindOne().SetProjection(rawProjection)).Decode(&d)
+	return d.ticket(), err
+}
+
+// rawList is Store.List's query: equality filters, _id > cursor, _id
+// order, one more than the page.
+func rawList(ctx context.Context, coll *mongo.Collection, f tickets.Filter) ([]tickets.Ticket, error) {
+	filter := bson.D{}
+	if f.UserID != "" {
+		filter = append(filter, bson.E{Key: "userId", Value: f.UserID})
+	}
+	if f.Unreserved {
+		filter = append(filter, bson.E{Key: "orderId", Value: nil})
+	}
+	if f.After != "" {
+		after, err := bson.ObjectIDFromHex(f.After)
+		if err != nil {
+			return nil, err
+		}
+		filter = append(filter, bson.E{Key: "_id", Value: bson.D{{Key: "$gt", Value: after}}})
+	}
+	cur, err := coll.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).
+		SetLimit(int64(f.PageSize())+1).SetProjection(rawProjection))
+	if err != nil {
+		return nil, err
+	}
+	var docs []rawRead
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, err
+	}
+	out := make([]tickets.Ticket, len(docs))
+	for i, d := range docs {
+		out[i] = d.ticket()
+	}
+	return out, nil
+}
+
+// benchStores returns a Store on collection "lib" and the raw collection
+// "raw", both with the Store's indexes, in a database dropped when b ends.
+func benchStores(b *testing.B) (*mongostore.Store, *mongo.Collection) {
+	b.Helper()
+	db := testenv.Mongo(b)
+	ctx := b.Context()
+	s, err := mongostore.New(db, mongostore.WithCollection("lib"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	rawIdx, err := mongostore.New(db, mongostore.WithCollection("raw"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, s := range []*mongostore.Store{s, rawIdx} {
+		if err := s.EnsureIndexes(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return s, db.Collection("raw")
+}
+
+// BenchmarkCreate is Store.Create against the driver's InsertOne of the
+// same document.
+func BenchmarkCreate(b *testing.B) {
+	s, coll := benchStores(b)
+	ctx := b.Context()
+	b.ReportAllocs()
+	benchcmp.Compare(b, benchcmp.Options{Rounds: 8, Warmup: 20},
+		benchcmp.Side{Name: "raw", Run: func(b *testing.B, n int) {
+			for i := range n {
+				if err := rawCreate(ctx, coll, benchTicket(i)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}},
+		benchcmp.Side{Name: "lib", Run: func(b *testing.B, n int) {
+			for i := range n {
+				if err := s.Create(ctx, benchTicket(i)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}},
+	)
+}
+
+// seedBoth creates n tickets through each side, and returns their ids.
+func seedBoth(b *testing.B, s *mongostore.Store, coll *mongo.Collection, n int) (lib, raw []tickets.Ticket) {
+	b.Helper()
+	ctx := b.Context()
+	for i := range n {
+		t := benchTicket(i)
+		if err := s.Create(ctx, t); err != nil {
+			b.Fatal(err)
+		}
+		lib = append(lib, t)
+		t = benchTicket(i)
+		if err := rawCreate(ctx, coll, t); err != nil {
+			b.Fatal(err)
+		}
+		raw = append(raw, t)
+	}
+	return lib, raw
+}
+
+// BenchmarkGet is Store.Get against the driver's FindOne by _id with the
+// same projection, over 200 tickets.
+func BenchmarkGet(b *testing.B) {
+	s, coll := benchStores(b)
+	lib, raw := seedBoth(b, s, coll, 200)
+	ctx := b.Context()
+	b.ReportAllocs()
+	benchcmp.Compare(b, benchcmp.Options{Rounds: 8, Warmup: 20},
+		benchcmp.Side{Name: "raw", Run: func(b *testing.B, n int) {
+			for i := range n {
+				if _, err := rawGet(ctx, coll, raw[i%len(raw)].ID); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}},
+		benchcmp.Side{Name: "lib", Run: func(b *testing.B, n int) {
+			for i := range n {
+				if _, err := s.Get(ctx, lib[i%len(lib)].ID); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}},
+	)
+}
+
+// BenchmarkUpdate is Store.Update (a compare-and-set on the version that
+// also appends to the outbox) against the driver's FindOneAndUpdate with
+// the same filter and update, over 200 tickets. Each side's documents
+// grow alike, one outbox entry per update.
+func BenchmarkUpdate(b *testing.B) {
+	s, coll := benchStores(b)
+	lib, raw := seedBoth(b, s, coll, 200)
+	ctx := b.Context()
+	update := func(ts []tickets.Ticket, i int, write func(t tickets.Ticket, expected int64) (tickets.Ticket, error)) {
+		k := i % len(ts)
+		t := ts[k]
+		t.Price++
+		t.UpdatedAt = time.Now().UTC().Truncate(time.Millisecond)
+		got, err := write(t, t.Version)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ts[k] = got
+	}
+	b.ReportAllocs()
+	benchcmp.Compare(b, benchcmp.Options{Rounds: 8, Warmup: 20},
+		benchcmp.Side{Name: "raw", Run: func(b *testing.B, n int) {
+			for i := range n {
+				update(raw, i, func(t tickets.Ticket, v int64) (tickets.Ticket, error) { return rawUpdate(ctx, coll, t, v) })
+			}
+		}},
+		benchcmp.Side{Name: "lib", Run: func(b *testing.B, n int) {
+			for i := range n {
+				update(lib, i, func(t tickets.Ticket, v int64) (tickets.Ticket, error) { return s.Update(ctx, t, v) })
+			}
+		}},
+	)
+}
+
+// BenchmarkScale measures Get and List as the collection grows from 1k to
+// 10k to 30k tickets, published ones spread over 100 users, seeded with
+// InsertMany in batches of 1000 (the seeding time is logged). List runs
+// Store.List and the driver's same query on the same collection: the
+// first page of unreserved tickets, a page from the middle (a cursor),
+// and a user's first page. The sizes are set by TICKETKIT_BENCH_SCALE
+// (comma-separated; default 1000,10000,30000).
+func BenchmarkScale(b *testing.B) {
+	db := testenv.Mongo(b)
+	ctx := b.Context()
+	s, err := mongostore.New(db, mongostore.WithCollection("scale"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.EnsureIndexes(ctx); err != nil {
+		b.Fatal(err)
+	}
+	coll := db.Collection("scale")
+	var ids []bson.ObjectID
+	for _, size := range scaleSizes(b) {
+		start := time.Now()
+		added := 0
+		for len(ids) < size {
+			batch := make([]any, 0, 1000)
+			now := time.Now().UTC().Truncate(time.Millisecond)
+			for len(batch) < cap(batch) && len(ids)+len(batch) < size {
+				i := len(ids) + len(batch)
+				batch = append(batch, rawTicket{ID: bson.NewObjectID(), Title: "concert", Price: 2000,
+					UserID: benchUser(i), CreatedAt: now, UpdatedAt: now, Outbox: []rawEntry{}})
+			}
+			if _, err := coll.InsertMany(ctx, batch); err != nil {
+				b.Fatal(err)
+			}
+			for _, d := range batch {
+				ids = append(ids, d.(rawTicket).ID)
+			}
+			added += len(batch)
+		}
+		took := time.Since(start)
+		b.Logf("seeded %d tickets (to %d) in %v: %.0f inserts/s", added, size, took.Round(time.Millisecond), float64(added)/took.Seconds())
+
+		middle := ids[len(ids)/2].Hex()
+		lists := []struct {
+			name string
+			f    tickets.Filter
+		}{
+			{"List-first", tickets.Filter{Unreserved: true}},
+			{"List-middle", tickets.Filter{Unreserved: true, After: middle}},
+			{"List-user", tickets.Filter{UserID: benchUser(7)}},
+		}
+		b.Run(fmt.Sprintf("tickets=%d/Get", size), func(b *testing.B) {
+			b.ReportAllocs()
+			benchcmp.Compare(b, benchcmp.Options{Rounds: 4, Warmup: 5},
+				benchcmp.Side{Name: "raw", Run: func(b *testing.B, n int) {
+					for i := range n {
+						if _, err := rawGet(ctx, coll, ids[(i*7919)%len(ids)].Hex()); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}},
+				benchcmp.Side{Name: "lib", Run: func(b *testing.B, n int) {
+					for i := range n {
+						if _, err := s.Get(ctx, ids[(i*7919)%len(ids)].Hex()); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}},
+			)
+		})
+		for _, l := range lists {
+			b.Run(fmt.Sprintf("tickets=%d/%s", size, l.name), func(b *testing.B) {
+				b.ReportAllocs()
+				benchcmp.Compare(b, benchcmp.Options{Rounds: 4},
+					benchcmp.Side{Name: "raw", Run: func(b *testing.B, n int) {
+						for range n {
+							if got, err := rawList(ctx, coll, l.f); err != nil || len(got) == 0 {
+								b.Fatalf("%d tickets, %v", len(got), err)
+							}
+						}
+					}},
+					benchcmp.Side{Name: "lib", Run: func(b *testing.B, n int) {
+						for range n {
+							if p, err := s.List(ctx, l.f); err != nil || len(p.Tickets) == 0 {
+								b.Fatalf("%d tickets, %v", len(p.Tickets), err)
+							}
+						}
+					}},
+				)
+			})
+		}
+	}
+}
+
+// scaleSizes reads TICKETKIT_BENCH_SCALE.
+func scaleSizes(b *testing.B) []int {
+	v := os.Getenv("TICKETKIT_BENCH_SCALE")
+	if v == "" {
+		return []int{1000, 10000, 30000}
+	}
+	var sizes []int
+	for f := range strings.SplitSeq(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || len(sizes) > 0 && n <= sizes[len(sizes)-1] {
+			b.Fatalf("TICKETKIT_BENCH_SCALE=%q: want increasing counts of tickets, like 1000,10000", v)
+		}
+		sizes = append(sizes, n)
+	}
+	return sizes
+}
