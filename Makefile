@@ -12,9 +12,12 @@ DEVSERVERS := .bin/devservers
 test: devservers
 	$(DEVSERVERS) run -- go test -race -count=1 ./...
 
-## bench: run the benchmarks against fresh servers
+## bench: run the benchmarks against fresh servers, then print their ratios (see BENCHMARKS.md)
+# The raw output stays in .bin/bench.txt; internal/benchcmp/benchreport
+# turns it into the tables of BENCHMARKS.md. About 7 minutes.
 bench: devservers
-	$(DEVSERVERS) run -- go test -run '^$$' -bench . -benchmem ./...
+	$(DEVSERVERS) run -- bash -c "set -o pipefail; go test -run '^$$' -bench . -benchmem -timeout 30m ./... | tee .bin/bench.txt"
+	go run ./internal/benchcmp/benchreport .bin/bench.txt
 
 ## dev: start the servers, print their env as export lines, serve until Ctrl-C
 dev: devservers

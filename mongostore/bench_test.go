@@ -294,12 +294,12 @@ func BenchmarkUpdate(b *testing.B) {
 }
 
 // BenchmarkScale measures Get and List as the collection grows from 1k to
-// 10k to 30k tickets, published ones spread over 100 users, seeded with
+// 10k to 100k tickets, published ones spread over 100 users, seeded with
 // InsertMany in batches of 1000 (the seeding time is logged). List runs
 // Store.List and the driver's same query on the same collection: the
 // first page of unreserved tickets, a page from the middle (a cursor),
 // and a user's first page. The sizes are set by TICKETKIT_BENCH_SCALE
-// (comma-separated; default 1000,10000,30000).
+// (comma-separated; default 1000,10000,100000).
 func BenchmarkScale(b *testing.B) {
 	db := testenv.Mongo(b)
 	ctx := b.Context()
@@ -393,7 +393,7 @@ func BenchmarkScale(b *testing.B) {
 func scaleSizes(b *testing.B) []int {
 	v := os.Getenv("TICKETKIT_BENCH_SCALE")
 	if v == "" {
-		return []int{1000, 10000, 30000}
+		return []int{1000, 10000, 100000}
 	}
 	var sizes []int
 	for f := range strings.SplitSeq(v, ",") {
