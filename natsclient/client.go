@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -17,38 +15,27 @@ import (
 	"github.com/nats-io/stan.go/pb"
 
 	"github.com/ticketkit/ticketkit/events"
+	"github.com/ticketkit/ticketkit/natsclient/internal/natsconn"
 )
 
-// State is where a Client's connection stands.
-type State int32
+// State is where a Client's connection stands; its String is "connected",
+// "reconnecting" or "closed". jsclient.Client reports the same States.
+type State = natsconn.State
 
 const (
 	// Connected: calls go straight to the server.
-	Connected State = iota + 1
+	Connected State = natsconn.Connected
 	// Reconnecting: the connection dropped and the client is getting it
 	// back on its own; calls wait for it within their context.
-	Reconnecting
+	Reconnecting State = natsconn.Reconnecting
 	// Closed: Close was called; the client does nothing any more.
-	Closed
+	Closed State = natsconn.Closed
 )
-
-func (s State) String() string {
-	switch s {
-	case Connected:
-		return "connected"
-	case Reconnecting:
-		return "reconnecting"
-	case Closed:
-		return "closed"
-	default:
-		return fmt.Sprintf("State(%d)", int32(s))
-	}
-}
 
 // Client is a NATS Streaming connection that keeps itself up. It is safe
 // for concurrent use. Create it with Connect, release it with Close.
 type Client struct {
-	cfg   Config
+	cfg   Config // for its NATS Streaming fields; the connection's are conn's
 	log   *slog.Logger
 	urls  string
 	where string        // urls without credentials, for errors and logs
@@ -59,38 +46,26 @@ type Client struct {
 	probeSubject string
 	probe        []byte
 
-	// ctx is cancelled when Close begins: it stops the reconnect loop and
-	// wakes everything waiting for the connection.
-	ctx    context.Context
-	cancel context.CancelFunc
-
-	// notifyMu orders state changes and their callbacks: a change and its
-	// OnStateChange call happen under it, so callbacks arrive in order.
-	// Taken before mu.
-	notifyMu sync.Mutex
-
-	mu      sync.Mutex
-	state   State
-	sess    *session      // the installed session
-	link    *link         // non-nil exactly while Connected
-	changed chan struct{} // closed and replaced on every state change
-	closing bool
-	subs    map[*subscription]struct{}
-	ops     sync.WaitGroup // publish calls in progress; Add only under mu while !closing
-	probes  sync.WaitGroup // readiness probes running; Add only under mu while !closing
+	// conn is the connection's state, the link calls wait for, and Close's
+	// bookkeeping; its context is cancelled when Close begins, which stops
+	// the reconnect loop. Its lock guards the fields below too.
+	conn   *natsconn.Conn[*session]
+	sess   *session // the installed session
+	subs   map[*subscription]struct{}
+	probes sync.WaitGroup // readiness probes running; Add only under the lock while not closing
 
 	// subMu is held while a stan subscription is created and registered,
 	// and while a new session re-creates them all, so that no subscription
 	// can be created on a dying session and then missed by its successor.
-	// Taken before mu.
+	// Taken before conn's lock.
 	subMu sync.Mutex
 
 	managerDone chan struct{}
-	closeDone   chan struct{}
 }
 
 // session is one stan connection (and the NATS connection stan owns under
-// it). A lost session is never revived; the client makes a new one.
+// it). A lost session is never revived; the client makes a new one. While
+// its NATS connection is up, it is the Session of the client's link.
 type session struct {
 	sc       stan.Conn // set before the session is installed, then never changed
 	lostOnce sync.Once
@@ -107,13 +82,8 @@ func (s *session) isLost() bool {
 	}
 }
 
-// link is a session while its NATS connection is up. Publishers wait on
-// down rather than on ack timers: an ack pending when the connection drops
-// will never come, and the message is sent again on the next link.
-type link struct {
-	sess *session
-	down chan struct{}
-}
+// link is a session while its NATS connection is up.
+type link = natsconn.Link[*session]
 
 var _ events.Transport = (*Client)(nil)
 
@@ -131,33 +101,32 @@ var _ events.Transport = (*Client)(nil)
 // server that accepted the connection is not, so Connect can overrun the
 // deadline by up to Config.ConnectTimeout.
 func Connect(ctx context.Context, cfg Config) (*Client, error) {
-	cfg, err := cfg.withDefaults()
+	cfg, settings, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
+	log := settings.Logger.With("cluster", cfg.ClusterID, "client", cfg.ClientID)
 	c := &Client{
 		cfg:         cfg,
-		log:         cfg.Logger.With("cluster", cfg.ClusterID, "client", cfg.ClientID),
-		urls:        strings.Join(cfg.URLs, ","),
-		where:       redact(cfg.URLs),
+		log:         log,
+		urls:        strings.Join(settings.URLs, ","),
+		where:       natsconn.Redact(settings.URLs),
 		slots:       make(chan struct{}, cfg.MaxPubAcksInFlight),
-		changed:     make(chan struct{}),
+		conn:        natsconn.New[*session]("natsclient", settings, log),
 		subs:        make(map[*subscription]struct{}),
 		managerDone: make(chan struct{}),
-		closeDone:   make(chan struct{}),
 	}
 	// The server's ping subject, which stan keeps to itself: the server
 	// derives it from the discover subject, as here.
 	c.probeSubject = stan.DefaultDiscoverPrefix + "." + cfg.ClusterID + ".pings"
 	c.probe, _ = (&pb.Ping{ConnID: []byte("natsclient-readiness-probe")}).Marshal()
-	c.ctx, c.cancel = context.WithCancel(context.Background())
 	if err := ctx.Err(); err != nil {
-		c.cancel()
+		c.conn.Cancel()
 		return nil, fmt.Errorf("natsclient: connect: %w", err)
 	}
 	s, err := c.establish(ctx, true)
 	if err != nil {
-		c.cancel()
+		c.conn.Cancel()
 		return nil, err
 	}
 	go c.manage(s)
@@ -165,11 +134,7 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 }
 
 // Status returns the connection's state now.
-func (c *Client) Status() State {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.state
-}
+func (c *Client) Status() State { return c.conn.Status() }
 
 // manage replaces lost sessions until Close. A NATS connection that drops
 // and comes back (a server restart with its file store) keeps its session:
@@ -178,16 +143,17 @@ func (c *Client) Status() State {
 // PingMaxOut, or the server no longer knows the client).
 func (c *Client) manage(s *session) {
 	defer close(c.managerDone)
+	done := c.conn.Context().Done()
 	for {
 		select {
-		case <-c.ctx.Done():
+		case <-done:
 			return
 		case <-s.lost:
 		}
 		lostAt := time.Now()
 		c.log.Warn("natsclient: NATS Streaming connection lost; reconnecting in the background", "error", s.lostErr)
 		c.discard(s)
-		next, err := c.establish(c.ctx, false)
+		next, err := c.establish(c.conn.Context(), false)
 		if err != nil {
 			return // closing
 		}
@@ -199,15 +165,16 @@ func (c *Client) manage(s *session) {
 // establish connects a new session and installs it, retrying with backoff
 // until ctx ends. first marks the caller's Connect, which gives up on
 // permanent errors; the background loop never does.
+//
+// It is not jsclient's connect loop: a stan connection is a session that
+// the client replaces (this runs again each time), whose subscriptions it
+// makes again, and that a server may refuse while it still holds the
+// client id.
 func (c *Client) establish(ctx context.Context, first bool) (*session, error) {
 	var last error
 	registered := 0 // consecutive "client ID already registered" answers
 	for attempt := 0; ; attempt++ {
-		dialTimeout := c.cfg.ConnectTimeout
-		if dl, ok := ctx.Deadline(); ok {
-			dialTimeout = min(dialTimeout, max(time.Until(dl), time.Millisecond))
-		}
-		s, err := c.dial(dialTimeout)
+		s, err := c.dial(c.conn.DialTimeout(ctx))
 		if err == nil {
 			if err = c.install(s); err == nil {
 				return s, nil
@@ -217,10 +184,10 @@ func (c *Client) establish(ctx context.Context, first bool) (*session, error) {
 				return nil, err
 			}
 		}
-		if first && permanentConnectError(err) {
+		if first && natsconn.PermanentConnectError(err) {
 			return nil, fmt.Errorf("natsclient: connect to %s: %w", c.where, err)
 		}
-		wait := c.backoff(attempt)
+		wait := c.conn.Backoff(attempt)
 		switch {
 		case isClientIDRegistered(err):
 			// Routine after a crash or during a rolling restart, and it
@@ -261,10 +228,10 @@ func (c *Client) dial(dialTimeout time.Duration) (*session, error) {
 	sc, err := stan.Connect(c.cfg.ClusterID, c.cfg.ClientID,
 		stan.NatsURL(c.urls),
 		stan.NatsOptions(nopts...),
-		stan.ConnectWait(c.cfg.ConnectTimeout),
+		stan.ConnectWait(c.conn.ConnectTimeout),
 		stan.PubAckWait(c.cfg.AckTimeout),
 		stan.MaxPubAcksInflight(c.cfg.MaxPubAcksInFlight),
-		stan.Pings(int((c.cfg.PingInterval+time.Second-1)/time.Second), c.cfg.PingMaxOut),
+		stan.Pings(int((c.conn.PingInterval+time.Second-1)/time.Second), c.conn.PingMaxOut),
 		stan.SetConnectionLostHandler(func(_ stan.Conn, err error) { c.sessionLost(s, err) }),
 	)
 	if err != nil {
@@ -277,45 +244,20 @@ func (c *Client) dial(dialTimeout time.Duration) (*session, error) {
 	return s, nil
 }
 
+// natsOptions are natsconn's, with handlers bound to s. stan adds
+// MaxReconnects(-1) and ReconnectBufSize(-1): nats.go retries for ever, and
+// a publish while disconnected fails at once instead of sitting in a
+// buffer (publish waits for the link instead).
 func (c *Client) natsOptions(s *session, dialTimeout time.Duration) ([]nats.Option, error) {
-	opts := []nats.Option{
-		nats.Name(c.cfg.Name),
-		nats.Timeout(dialTimeout),
-		nats.PingInterval(c.cfg.PingInterval),
-		nats.MaxPingsOutstanding(c.cfg.PingMaxOut),
-		// stan adds MaxReconnects(-1) and ReconnectBufSize(-1): nats.go
-		// retries for ever, and a publish while disconnected fails at once
-		// instead of sitting in a buffer (publish waits for the link instead).
-		nats.CustomReconnectDelay(func(attempts int) time.Duration { return c.backoff(attempts - 1) }),
+	opts, err := c.conn.Options(dialTimeout)
+	if err != nil {
+		return nil, err
+	}
+	return append(opts,
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { c.linkDown(s, cmp.Or(err, nats.ErrDisconnected)) }),
 		nats.ReconnectHandler(func(nc *nats.Conn) { c.reconnected(s, nc) }),
 		nats.ClosedHandler(func(*nats.Conn) { c.sessionLost(s, nats.ErrConnectionClosed) }),
-		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
-			subject := ""
-			if sub != nil {
-				subject = sub.Subject
-			}
-			c.log.Warn("natsclient: NATS asynchronous error", "subject", subject, "error", err)
-		}),
-	}
-	switch {
-	case c.cfg.User != "":
-		opts = append(opts, nats.UserInfo(c.cfg.User, c.cfg.Password))
-	case c.cfg.Token != "":
-		opts = append(opts, nats.Token(c.cfg.Token))
-	case c.cfg.NKeySeedFile != "":
-		o, err := nats.NkeyOptionFromSeed(c.cfg.NKeySeedFile)
-		if err != nil {
-			return nil, fmt.Errorf("natsclient: NKey seed file: %w", err)
-		}
-		opts = append(opts, o)
-	case c.cfg.CredsFile != "":
-		opts = append(opts, nats.UserCredentials(c.cfg.CredsFile))
-	}
-	if c.cfg.TLS != nil {
-		opts = append(opts, nats.Secure(c.cfg.TLS))
-	}
-	return opts, nil
+	), nil
 }
 
 // install re-creates the client's subscriptions on s and makes s the
@@ -323,35 +265,27 @@ func (c *Client) natsOptions(s *session, dialTimeout time.Duration) ([]nats.Opti
 func (c *Client) install(s *session) error {
 	c.subMu.Lock()
 	defer c.subMu.Unlock()
-	c.mu.Lock()
-	if c.closing {
-		c.mu.Unlock()
+	c.conn.Lock()
+	if c.conn.ClosingLocked() {
+		c.conn.Unlock()
 		return ErrClosed
 	}
 	subs := make([]*subscription, 0, len(c.subs))
 	for sub := range c.subs {
 		subs = append(subs, sub)
 	}
-	c.mu.Unlock()
+	c.conn.Unlock()
 	for _, sub := range subs {
 		if err := sub.attach(s); err != nil {
 			return fmt.Errorf("natsclient: subscribe again to %s: %w", sub.subject, err)
 		}
 	}
-	installed := false
-	c.update(func() (State, error, bool) {
-		if c.closing {
-			return 0, nil, false
-		}
-		installed = true
+	installed := c.conn.Install(s, func() bool {
 		c.sess = s
 		// The NATS connection may have dropped since stan.Connect; its
 		// ReconnectHandler finds s installed and brings the link up.
-		if nc := s.sc.NatsConn(); nc == nil || !nc.IsConnected() || s.isLost() {
-			return Reconnecting, errLinkDown, true
-		}
-		c.link = &link{sess: s, down: make(chan struct{})}
-		return Connected, nil, true
+		nc := s.sc.NatsConn()
+		return nc != nil && nc.IsConnected() && !s.isLost()
 	})
 	if !installed {
 		return ErrClosed
@@ -376,16 +310,9 @@ func (c *Client) sessionLost(s *session, err error) {
 	c.linkDown(s, err)
 }
 
+// linkDown takes the link down if it is s's.
 func (c *Client) linkDown(s *session, cause error) {
-	c.update(func() (State, error, bool) {
-		// Close drops the connection on purpose: not a reconnect.
-		if c.sess != s || c.link == nil || c.closing {
-			return 0, nil, false
-		}
-		close(c.link.down)
-		c.link = nil
-		return Reconnecting, cause, true
-	})
+	c.conn.LinkDown(cause, func() bool { return c.sess == s })
 }
 
 // reconnected starts confirming that the streaming server answers on a
@@ -393,15 +320,17 @@ func (c *Client) linkDown(s *session, cause error) {
 // connections before its streaming layer has recovered its store and
 // subscribed; a message published in that gap vanishes, and stan would
 // wait the whole AckTimeout for its ack. So the link comes up only once
-// the streaming server answers.
+// the streaming server answers. (JetStream answers for itself: its
+// publishes fail fast while it recovers, so jsclient brings the link up at
+// once.)
 func (c *Client) reconnected(s *session, nc *nats.Conn) {
-	c.mu.Lock()
-	if c.closing || c.sess != s {
-		c.mu.Unlock()
+	c.conn.Lock()
+	if c.conn.ClosingLocked() || c.sess != s {
+		c.conn.Unlock()
 		return
 	}
 	c.probes.Add(1)
-	c.mu.Unlock()
+	c.conn.Unlock()
 	go func() {
 		defer c.probes.Done()
 		c.confirm(s, nc)
@@ -413,121 +342,28 @@ func (c *Client) reconnected(s *session, nc *nats.Conn) {
 // reconnection starts another probe), the session is lost, or the client
 // closes.
 func (c *Client) confirm(s *session, nc *nats.Conn) {
+	closing := c.conn.Context()
 	for attempt := 0; ; attempt++ {
-		if !nc.IsConnected() || s.isLost() || c.ctx.Err() != nil {
+		if !nc.IsConnected() || s.isLost() || closing.Err() != nil {
 			return
 		}
-		ctx, cancel := context.WithTimeout(c.ctx, c.cfg.ConnectTimeout)
+		ctx, cancel := context.WithTimeout(closing, c.conn.ConnectTimeout)
 		_, err := nc.RequestWithContext(ctx, c.probeSubject, c.probe)
 		cancel()
 		if err == nil {
-			c.linkUp(s)
+			c.conn.LinkUp(s, func() bool { return c.sess == s && !s.isLost() })
 			return
 		}
 		c.log.Debug("natsclient: streaming server not answering yet", "attempt", attempt+1, "error", err)
-		t := time.NewTimer(c.backoff(attempt))
+		t := time.NewTimer(c.conn.Backoff(attempt))
 		select {
 		case <-t.C:
 		case <-s.lost:
 			t.Stop()
-		case <-c.ctx.Done():
+		case <-closing.Done():
 			t.Stop()
 		}
 	}
-}
-
-func (c *Client) linkUp(s *session) {
-	c.update(func() (State, error, bool) {
-		if c.sess != s || c.link != nil || c.closing || s.isLost() {
-			return 0, nil, false
-		}
-		c.link = &link{sess: s, down: make(chan struct{})}
-		return Connected, nil, true
-	})
-}
-
-// update applies f under the locks and, if the state changed, wakes the
-// waiters, logs and calls OnStateChange.
-func (c *Client) update(f func() (to State, cause error, ok bool)) {
-	c.notifyMu.Lock()
-	defer c.notifyMu.Unlock()
-	c.mu.Lock()
-	to, cause, ok := f()
-	ok = ok && to != c.state
-	if ok {
-		c.state = to
-		close(c.changed)
-		c.changed = make(chan struct{})
-	}
-	c.mu.Unlock()
-	if !ok {
-		return
-	}
-	if to == Reconnecting {
-		c.log.Warn("natsclient: disconnected; reconnecting", "error", cause)
-	} else {
-		c.log.Info("natsclient: " + to.String())
-	}
-	if c.cfg.OnStateChange != nil {
-		c.cfg.OnStateChange(to, cause)
-	}
-}
-
-// waitLink returns the current link, waiting for one while ctx allows.
-func (c *Client) waitLink(ctx context.Context, op string, last error) (*link, error) {
-	for {
-		c.mu.Lock()
-		l, changed, closing := c.link, c.changed, c.closing
-		c.mu.Unlock()
-		switch {
-		case closing:
-			return nil, fmt.Errorf("natsclient: %s: %w", op, ErrClosed)
-		case ctx.Err() != nil:
-			return nil, disconnected(op, ctx.Err(), last)
-		case l != nil:
-			return l, nil
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-		case <-c.ctx.Done():
-		}
-	}
-}
-
-// pause waits before a retry on a link that still looks up, so an error
-// that is immediate (a loss not reported yet) isn't hammered. It returns
-// early when the link drops, ctx ends or the client closes; the caller's
-// next waitLink tells which.
-func (c *Client) pause(ctx context.Context, l *link, attempt int) {
-	t := time.NewTimer(c.backoff(attempt))
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-l.down:
-	case <-ctx.Done():
-	case <-c.ctx.Done():
-	}
-}
-
-// bound applies PublishWait to a context without a deadline.
-func (c *Client) bound(ctx context.Context) (context.Context, context.CancelFunc) {
-	if _, ok := ctx.Deadline(); ok {
-		return ctx, func() {}
-	}
-	return context.WithTimeout(ctx, c.cfg.PublishWait)
-}
-
-// backoff returns the wait before retry number attempt (from 0):
-// exponential from MinBackoff, capped at MaxBackoff, jittered over its
-// upper half so that a cluster's clients don't reconnect in lockstep.
-func (c *Client) backoff(attempt int) time.Duration {
-	d := c.cfg.MinBackoff
-	for i := 0; i < attempt && d < c.cfg.MaxBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, c.cfg.MaxBackoff)
-	return d/2 + rand.N(d/2+1)
 }
 
 // Close shuts the client down gracefully: deliveries stop (messages that
@@ -539,34 +375,25 @@ func (c *Client) backoff(attempt int) time.Duration {
 // safe to call concurrently: later calls wait for the first one (within
 // their own ctx) and return nil.
 func (c *Client) Close(ctx context.Context) error {
-	c.mu.Lock()
-	if c.closing {
-		c.mu.Unlock()
-		select {
-		case <-c.closeDone:
-			return nil
-		case <-ctx.Done():
-			return fmt.Errorf("natsclient: close: %w", ctx.Err())
-		}
+	if first, err := c.conn.BeginClose(ctx); !first {
+		return err
 	}
-	c.closing = true
-	c.mu.Unlock()
-	defer close(c.closeDone)
-	c.cancel()
+	defer c.conn.EndClose()
+	c.conn.Cancel()
 
 	c.subMu.Lock()
-	c.mu.Lock()
+	c.conn.Lock()
 	subs := make([]*subscription, 0, len(c.subs))
 	for sub := range c.subs {
 		subs = append(subs, sub)
 	}
 	s := c.sess
-	c.mu.Unlock()
+	c.conn.Unlock()
 	c.subMu.Unlock()
 
 	var errs []error
 	for _, sub := range subs {
-		sub.stopped.Store(true)
+		sub.gate.Stop()
 	}
 	for _, sub := range subs {
 		if err := sub.drain(ctx); err != nil {
@@ -574,10 +401,10 @@ func (c *Client) Close(ctx context.Context) error {
 			break // ctx is over; the rest would fail alike
 		}
 	}
-	if err := wait(ctx, &c.ops); err != nil {
+	if err := c.conn.WaitOps(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("natsclient: close: publishes still waiting for acks: %w", err))
 	}
-	if err := wait(ctx, &c.probes); err != nil { // they end with c.ctx
+	if err := natsconn.Wait(ctx, &c.probes); err != nil { // they end with the conn's context
 		errs = append(errs, fmt.Errorf("natsclient: close: %w", err))
 	}
 
@@ -604,14 +431,7 @@ func (c *Client) Close(ctx context.Context) error {
 			c.log.Warn("natsclient: closed without reaching the server; it will expire the connection by itself")
 		}
 	}
-	c.update(func() (State, error, bool) {
-		if c.link != nil {
-			close(c.link.down)
-			c.link = nil
-		}
-		c.sess = nil
-		return Closed, nil, true
-	})
+	c.conn.SetClosed(nil, func() { c.sess = nil })
 
 	// The manager may be in the middle of a connection attempt, which
 	// ends within ConnectTimeout and then sees closing.
@@ -621,37 +441,4 @@ func (c *Client) Close(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("natsclient: close: reconnect loop still running: %w", ctx.Err()))
 	}
 	return errors.Join(errs...)
-}
-
-// wait waits for wg within ctx.
-func wait(ctx context.Context, wg *sync.WaitGroup) error {
-	done := make(chan struct{})
-	go func() {
-		wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// redact drops credentials from URLs (nats://user:password@host, or a
-// token as the user), which must not end up in errors and logs.
-func redact(urls []string) string {
-	out := make([]string, len(urls))
-	for i, raw := range urls {
-		out[i] = raw
-		s := raw
-		if !strings.Contains(s, "://") {
-			s = "nats://" + s
-		}
-		if u, err := url.Parse(s); err == nil && u.User != nil {
-			u.User = nil
-			out[i] = u.String()
-		}
-	}
-	return strings.Join(out, ",")
 }

@@ -2,18 +2,17 @@ package natsclient
 
 import (
 	"crypto/tls"
-	"errors"
-	"fmt"
 	"log/slog"
-	"net/url"
-	"os"
 	"regexp"
-	"strings"
 	"time"
+
+	"github.com/ticketkit/ticketkit/natsclient/internal/natsconn"
 )
 
 // Config configures a Client. ClusterID, ClientID and URLs are required;
-// every other field has a default, applied by Connect.
+// every other field has a default, applied by Connect. jsclient.Config has
+// the same connection fields (all but ClusterID, ClientID, AckTimeout and
+// MaxPubAcksInFlight).
 type Config struct {
 	// ClusterID is the NATS Streaming cluster id (the server's -cid).
 	ClusterID string
@@ -75,141 +74,57 @@ type Config struct {
 
 // Defaults applied by Connect to zero fields.
 const (
-	DefaultPingInterval       = 5 * time.Second
-	DefaultPingMaxOut         = 3
-	DefaultConnectTimeout     = 5 * time.Second
+	DefaultPingInterval       = natsconn.DefaultPingInterval
+	DefaultPingMaxOut         = natsconn.DefaultPingMaxOut
+	DefaultConnectTimeout     = natsconn.DefaultConnectTimeout
 	DefaultAckTimeout         = 30 * time.Second
 	DefaultMaxPubAcksInFlight = 16384
-	DefaultMinBackoff         = 100 * time.Millisecond
-	DefaultMaxBackoff         = 5 * time.Second
-	DefaultPublishWait        = 30 * time.Second
+	DefaultMinBackoff         = natsconn.DefaultMinBackoff
+	DefaultMaxBackoff         = natsconn.DefaultMaxBackoff
+	DefaultPublishWait        = natsconn.DefaultPublishWait
 )
 
 // The server's own rule for client ids.
 var clientIDPattern = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
 
-// withDefaults validates cfg and returns it with defaults filled in. All
-// problems are reported at once, so fixing a config takes one round.
-func (cfg Config) withDefaults() (Config, error) {
-	var problems []string
-	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
-
+// withDefaults validates cfg and returns it with its NATS Streaming fields
+// defaulted, and its connection fields as natsconn.Settings, defaulted.
+// All problems are reported at once, so fixing a config takes one round.
+func (cfg Config) withDefaults() (Config, natsconn.Settings, error) {
+	var p natsconn.Problems
 	if cfg.ClusterID == "" {
-		bad("ClusterID is empty")
+		p.Add("ClusterID is empty")
 	}
 	switch {
 	case cfg.ClientID == "":
-		bad("ClientID is empty")
+		p.Add("ClientID is empty")
 	case !clientIDPattern.MatchString(cfg.ClientID):
-		bad("ClientID %q may only contain letters, digits, '-' and '_'", cfg.ClientID)
+		p.Add("ClientID %q may only contain letters, digits, '-' and '_'", cfg.ClientID)
 	}
-	if len(cfg.URLs) == 0 {
-		bad("URLs is empty")
+	s := cfg.settings()
+	if s.Name == "" {
+		s.Name = cfg.ClientID
 	}
-	for _, u := range cfg.URLs {
-		if err := checkURL(u); err != nil {
-			bad("URL %q: %v", u, err)
-		}
-	}
-
-	methods := 0
-	if cfg.User != "" {
-		methods++
-	} else if cfg.Password != "" {
-		bad("Password is set without User")
-	}
-	for _, set := range []bool{cfg.Token != "", cfg.NKeySeedFile != "", cfg.CredsFile != ""} {
-		if set {
-			methods++
-		}
-	}
-	if methods > 1 {
-		bad("set at most one of User/Password, Token, NKeySeedFile and CredsFile")
-	}
-	// Read at every connection attempt; checked now so a typo fails at
-	// startup rather than as an endless reconnect.
-	for _, file := range [][2]string{{"NKeySeedFile", cfg.NKeySeedFile}, {"CredsFile", cfg.CredsFile}} {
-		if file[1] == "" {
-			continue
-		}
-		if f, err := os.Open(file[1]); err != nil {
-			bad("%s: %v", file[0], err)
-		} else {
-			f.Close()
-		}
-	}
-
-	durations := []struct {
-		name string
-		d    *time.Duration
-		def  time.Duration
-	}{
-		{"PingInterval", &cfg.PingInterval, DefaultPingInterval},
-		{"ConnectTimeout", &cfg.ConnectTimeout, DefaultConnectTimeout},
-		{"AckTimeout", &cfg.AckTimeout, DefaultAckTimeout},
-		{"MinBackoff", &cfg.MinBackoff, DefaultMinBackoff},
-		{"MaxBackoff", &cfg.MaxBackoff, DefaultMaxBackoff},
-		{"PublishWait", &cfg.PublishWait, DefaultPublishWait},
-	}
-	for _, f := range durations {
-		switch {
-		case *f.d < 0:
-			bad("%s is negative (%v)", f.name, *f.d)
-		case *f.d == 0:
-			*f.d = f.def
-		}
-	}
-	if cfg.MaxBackoff < cfg.MinBackoff {
-		bad("MaxBackoff (%v) is below MinBackoff (%v)", cfg.MaxBackoff, cfg.MinBackoff)
-	}
-	switch {
-	case cfg.PingMaxOut == 0:
-		cfg.PingMaxOut = DefaultPingMaxOut
-	case cfg.PingMaxOut < 2:
-		// stan refuses 1: a single unanswered ping would close the connection.
-		bad("PingMaxOut %d is below 2", cfg.PingMaxOut)
-	}
+	// stan refuses 1: a single unanswered ping would close the connection.
+	s.Check(&p, 2)
+	p.Duration("AckTimeout", &cfg.AckTimeout, DefaultAckTimeout)
 	switch {
 	case cfg.MaxPubAcksInFlight == 0:
 		cfg.MaxPubAcksInFlight = DefaultMaxPubAcksInFlight
 	case cfg.MaxPubAcksInFlight < 0:
-		bad("MaxPubAcksInFlight %d is negative", cfg.MaxPubAcksInFlight)
+		p.Add("MaxPubAcksInFlight %d is negative", cfg.MaxPubAcksInFlight)
 	}
-	if cfg.Name == "" {
-		cfg.Name = cfg.ClientID
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-
-	if len(problems) > 0 {
-		return cfg, fmt.Errorf("%w: %s", ErrInvalidConfig, strings.Join(problems, "; "))
-	}
-	return cfg, nil
+	return cfg, s, p.Err("natsclient")
 }
 
-func checkURL(raw string) error {
-	if raw == "" {
-		return errors.New("empty")
+// settings are cfg's connection fields, which jsclient.Config has too.
+func (cfg *Config) settings() natsconn.Settings {
+	return natsconn.Settings{
+		URLs: cfg.URLs, Name: cfg.Name,
+		User: cfg.User, Password: cfg.Password, Token: cfg.Token,
+		NKeySeedFile: cfg.NKeySeedFile, CredsFile: cfg.CredsFile, TLS: cfg.TLS,
+		PingInterval: cfg.PingInterval, PingMaxOut: cfg.PingMaxOut, ConnectTimeout: cfg.ConnectTimeout,
+		MinBackoff: cfg.MinBackoff, MaxBackoff: cfg.MaxBackoff, PublishWait: cfg.PublishWait,
+		Logger: cfg.Logger, OnStateChange: cfg.OnStateChange,
 	}
-	if strings.Contains(raw, ",") {
-		return errors.New("one URL per element, not a comma-separated list")
-	}
-	s := raw
-	if !strings.Contains(s, "://") {
-		s = "nats://" + s // nats.go accepts host:port alone
-	}
-	u, err := url.Parse(s)
-	if err != nil {
-		return err
-	}
-	switch u.Scheme {
-	case "nats", "tls", "ws", "wss":
-	default:
-		return fmt.Errorf("scheme %q is not nats, tls, ws or wss", u.Scheme)
-	}
-	if u.Hostname() == "" {
-		return errors.New("no host")
-	}
-	return nil
 }

@@ -40,7 +40,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if cfg.ClientID == "" {
 		cfg.ClientID = DefaultClientID()
 	}
-	if _, err := cfg.withDefaults(); err != nil {
+	if _, _, err := cfg.withDefaults(); err != nil {
 		return cfg, fmt.Errorf("%w (from %s, %s, %s)", err, EnvURL, EnvClusterID, EnvClientID)
 	}
 	return cfg, nil

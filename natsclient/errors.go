@@ -1,31 +1,35 @@
 package natsclient
 
 import (
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"strings"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/stan.go"
+
+	"github.com/ticketkit/ticketkit/natsclient/internal/natsconn"
 )
 
 // Sentinels for errors.Is. Errors returned by this package wrap one of them
 // where one applies, and keep their cause (a context error, a nats or stan
-// error) wrapped too, so errors.Is finds either.
+// error) wrapped too, so errors.Is finds either. jsclient returns the same
+// ones (but ErrClientIDRegistered), so errors.Is(err, ErrDisconnected)
+// holds whichever transport a service runs on.
 var (
-	// ErrInvalidConfig is wrapped by every error about a bad Config.
-	ErrInvalidConfig = errors.New("natsclient: invalid config")
+	// ErrInvalidConfig is wrapped by every error about a bad Config (or, in
+	// jsclient, a bad Stream).
+	ErrInvalidConfig = natsconn.ErrInvalidConfig
 
 	// ErrDisconnected means the call needed the server and the connection
 	// did not come back before the caller's context (or Config.PublishWait)
 	// ended. The message was not acknowledged; retrying later is safe, at
-	// the price of a possible duplicate.
-	ErrDisconnected = errors.New("natsclient: disconnected")
+	// the price of a possible duplicate (none on JetStream within its
+	// duplicate window, with the same Outgoing.ID).
+	ErrDisconnected = natsconn.ErrDisconnected
 
 	// ErrClosed is returned by calls on a Client (or Subscription) that has
 	// been closed, including calls that were waiting when Close began.
-	ErrClosed = errors.New("natsclient: closed")
+	ErrClosed = natsconn.ErrClosed
 
 	// ErrClientIDRegistered means the server still has a live connection
 	// under the same client id: another instance of the service, or a crashed
@@ -33,23 +37,11 @@ var (
 	// until the id frees or ctx ends.
 	ErrClientIDRegistered = errors.New("natsclient: client ID already registered")
 
-	// ErrInvalidSubject is wrapped by errors about subjects NATS Streaming
-	// refuses as channel names (empty, wildcards, empty tokens, '/').
-	ErrInvalidSubject = errors.New("natsclient: invalid subject")
+	// ErrInvalidSubject is wrapped by errors about subjects that can't be
+	// one channel (empty, wildcards, empty tokens, whitespace, and on NATS
+	// Streaming '/').
+	ErrInvalidSubject = natsconn.ErrInvalidSubject
 )
-
-// errLinkDown stands for the acks a dropped connection will never bring;
-// the messages are sent again once it is back.
-var errLinkDown = errors.New("natsclient: connection lost before the ack")
-
-// disconnected is the error of a call that waited for the connection in
-// vain: ErrDisconnected, why the wait ended, and the last failure seen.
-func disconnected(op string, waitErr, last error) error {
-	if last == nil {
-		return fmt.Errorf("natsclient: %s: %w: %w", op, ErrDisconnected, waitErr)
-	}
-	return fmt.Errorf("natsclient: %s: %w: %w (last error: %w)", op, ErrDisconnected, waitErr, last)
-}
 
 // stan reports server-side refusals as plain errors.New(text), so the few
 // that matter are recognised by their text.
@@ -79,49 +71,28 @@ func retryable(err error) bool {
 	switch {
 	case err == nil:
 		return false
-	case errors.Is(err, errLinkDown),
+	case natsconn.ConnRetryable(err),
 		errors.Is(err, stan.ErrTimeout),
 		errors.Is(err, stan.ErrConnectionClosed),
 		errors.Is(err, stan.ErrBadConnection),
 		errors.Is(err, stan.ErrMaxPings),
 		errors.Is(err, stan.ErrConnectReqTimeout),
 		errors.Is(err, stan.ErrSubReqTimeout),
-		errors.Is(err, stan.ErrCloseReqTimeout),
-		errors.Is(err, nats.ErrConnectionClosed),
-		errors.Is(err, nats.ErrConnectionReconnecting),
-		errors.Is(err, nats.ErrReconnectBufExceeded),
-		errors.Is(err, nats.ErrDisconnected),
-		errors.Is(err, nats.ErrTimeout),
-		errors.Is(err, nats.ErrNoResponders),
-		errors.Is(err, nats.ErrNoServers):
+		errors.Is(err, stan.ErrCloseReqTimeout):
 		return true
 	}
 	return sessionInvalid(err)
 }
 
-// permanentConnectError reports failures of a first Connect that retrying
-// cannot fix, so a misconfigured service fails fast instead of waiting out
-// its context.
-func permanentConnectError(err error) bool {
-	var certErr *tls.CertificateVerificationError
-	return errors.As(err, &certErr) ||
-		errors.Is(err, nats.ErrAuthorization) ||
-		errors.Is(err, nats.ErrAuthExpired) ||
-		errors.Is(err, nats.ErrAuthRevoked) ||
-		errors.Is(err, nats.ErrAccountAuthExpired) ||
-		errors.Is(err, nats.ErrNkeysNotSupported) ||
-		errors.Is(err, nats.ErrSecureConnRequired) ||
-		errors.Is(err, nats.ErrSecureConnWanted)
-}
-
 // checkSubject applies the server's channel name rules here, so that the
-// server's "invalid publish request" can only mean an unknown connection.
+// server's "invalid publish request" can only mean an unknown connection:
+// natsconn's, and no '/', since a channel is a directory of the server's
+// file store (JetStream has no such rule).
 func checkSubject(subject string) error {
-	if subject == "" {
-		return fmt.Errorf("%w: empty", ErrInvalidSubject)
+	if err := natsconn.CheckSubject(subject); err != nil {
+		return err
 	}
-	if subject[0] == '.' || subject[len(subject)-1] == '.' || strings.Contains(subject, "..") ||
-		strings.ContainsAny(subject, "*>/ \t\r\n") {
+	if strings.Contains(subject, "/") {
 		return fmt.Errorf("%w: %q", ErrInvalidSubject, subject)
 	}
 	return nil

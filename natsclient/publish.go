@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/ticketkit/ticketkit/events"
+	"github.com/ticketkit/ticketkit/natsclient/internal/natsconn"
 )
 
 // Publish implements events.Transport: it returns nil once the server has
@@ -37,59 +38,16 @@ type ack struct {
 var errPending = errors.New("natsclient: awaiting ack")
 
 func (c *Client) publish(ctx context.Context, msgs []events.Outgoing) []error {
-	errs := make([]error, len(msgs))
-	if len(msgs) == 0 {
-		return errs
-	}
-	fail := func(todo []int, err error) {
-		for _, i := range todo {
-			errs[i] = err
-		}
-	}
-	todo := make([]int, 0, len(msgs))
-	for i := range msgs {
-		if err := checkSubject(msgs[i].Subject); err != nil {
-			errs[i] = fmt.Errorf("natsclient: publish: %w", err)
-			continue
-		}
-		todo = append(todo, i)
-	}
-	if err := ctx.Err(); err != nil {
-		fail(todo, fmt.Errorf("natsclient: publish: %w", err))
-		return errs
-	}
-	c.mu.Lock()
-	if c.closing {
-		c.mu.Unlock()
-		fail(todo, fmt.Errorf("natsclient: publish: %w", ErrClosed))
-		return errs
-	}
-	c.ops.Add(1)
-	c.mu.Unlock()
-	defer c.ops.Done()
-
-	ctx, cancel := c.bound(ctx)
-	defer cancel()
-	var last error
-	for attempt := 0; len(todo) > 0; attempt++ {
-		l, err := c.waitLink(ctx, "publish", last)
-		if err != nil {
-			fail(todo, err)
-			break
-		}
-		todo, last = c.send(ctx, l, msgs, todo, errs)
-		if len(todo) > 0 {
-			c.pause(ctx, l, attempt)
-		}
-	}
-	return errs
+	return c.conn.Publish(ctx, msgs, checkSubject, func(ctx context.Context, l *link, todo []int, errs []error) ([]int, error) {
+		return c.send(ctx, l, msgs, todo, errs)
+	})
 }
 
 // send publishes msgs[todo] on l and waits for their acks. It returns the
 // messages worth sending again, with the last error that says why; the
 // others' errs are final.
 func (c *Client) send(ctx context.Context, l *link, msgs []events.Outgoing, todo []int, errs []error) (retry []int, last error) {
-	sc := l.sess.sc
+	sc := l.Session.sc
 	// Acks that come after we stopped waiting land here unread: the
 	// channel has room for all of them, so stan's goroutines never block.
 	acks := make(chan ack, len(todo))
@@ -125,8 +83,8 @@ func (c *Client) send(ctx context.Context, l *link, msgs []events.Outgoing, todo
 		select {
 		case a := <-acks:
 			errs[a.i] = a.err
-		case <-l.down:
-			abandon = errLinkDown
+		case <-l.Down:
+			abandon = natsconn.ErrLinkDown
 		case <-ctx.Done():
 			abandon = fmt.Errorf("%w (the server may still store the message)", ctx.Err())
 		}
@@ -153,7 +111,7 @@ func (c *Client) send(ctx context.Context, l *link, msgs []events.Outgoing, todo
 		case err == nil:
 		case retryable(err):
 			if sessionInvalid(err) {
-				c.sessionLost(l.sess, err)
+				c.sessionLost(l.Session, err)
 			}
 			retry = append(retry, i)
 			last = err
@@ -176,11 +134,11 @@ func (c *Client) acquire(ctx context.Context, l *link) error {
 	select {
 	case c.slots <- struct{}{}:
 		return nil
-	case <-l.down:
-		return errLinkDown
+	case <-l.Down:
+		return natsconn.ErrLinkDown
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-c.ctx.Done():
+	case <-c.conn.Context().Done():
 		return ErrClosed
 	}
 }

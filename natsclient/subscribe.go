@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/stan.go"
 
 	"github.com/ticketkit/ticketkit/events"
+	"github.com/ticketkit/ticketkit/natsclient/internal/natsconn"
 )
 
 // Subscribe implements events.Transport. The subscription belongs to the
@@ -28,57 +28,42 @@ import (
 // counts the ack wait in whole seconds, so opts.AckWait is rounded up to
 // one. Subscribe waits for a lost connection like Publish does.
 func (c *Client) Subscribe(ctx context.Context, subject string, opts events.SubscribeOptions, deliver func(events.Message)) (events.Subscription, error) {
-	if deliver == nil {
-		return nil, errors.New("natsclient: subscribe: nil deliver callback")
-	}
-	if err := checkSubject(subject); err != nil {
-		return nil, fmt.Errorf("natsclient: subscribe: %w", err)
-	}
-	if opts.AckWait <= 0 {
-		opts.AckWait = events.DefaultAckWait
+	opts, err := c.conn.CheckSubscribe(ctx, subject, opts, deliver, checkSubject)
+	if err != nil {
+		return nil, err
 	}
 	opts.AckWait = max(time.Second, (opts.AckWait+time.Second-1)/time.Second*time.Second)
-	if opts.MaxInFlight <= 0 {
-		opts.MaxInFlight = events.DefaultMaxInFlight
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("natsclient: subscribe %s: %w", subject, err)
-	}
 	sub := &subscription{
 		c:       c,
 		subject: subject,
 		opts:    opts,
 		deliver: deliver,
-		turn:    make(chan struct{}, 1),
-		closed:  make(chan struct{}),
+		gate:    natsconn.NewGate(),
+		close:   natsconn.NewOnce(),
 		track:   opts.Durable == "" && opts.ManualAck,
 	}
 	if sub.track {
 		sub.unacked = make(map[uint64]struct{})
 	}
 
-	ctx, cancel := c.bound(ctx)
+	ctx, cancel := c.conn.Bound(ctx)
 	defer cancel()
-	var last error
-	for attempt := 0; ; attempt++ {
-		l, err := c.waitLink(ctx, "subscribe "+subject, last)
-		if err != nil {
-			return nil, err
-		}
-		err = c.subscribeOn(l.sess, sub)
+	err = c.conn.Retry(ctx, "subscribe "+subject, retryable, func(l *link) error {
+		err := c.subscribeOn(l.Session, sub)
 		switch {
 		case err == nil:
-			return sub, nil
-		case errors.Is(err, ErrClosed):
-			return nil, fmt.Errorf("natsclient: subscribe %s: %w", subject, err)
-		case !retryable(err):
-			return nil, fmt.Errorf("natsclient: subscribe %s: %w", subject, err)
+			return nil
+		case !retryable(err): // ErrClosed among them
+			return fmt.Errorf("natsclient: subscribe %s: %w", subject, err)
 		case sessionInvalid(err):
-			c.sessionLost(l.sess, err)
+			c.sessionLost(l.Session, err)
 		}
-		last = err
-		c.pause(ctx, l, attempt)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
+	return sub, nil
 }
 
 // subscribeOn creates sub on s and registers it, unless s is no longer the
@@ -86,24 +71,24 @@ func (c *Client) Subscribe(ctx context.Context, subject string, opts events.Subs
 func (c *Client) subscribeOn(s *session, sub *subscription) error {
 	c.subMu.Lock()
 	defer c.subMu.Unlock()
-	c.mu.Lock()
-	closing, current := c.closing, c.sess == s
-	c.mu.Unlock()
+	c.conn.Lock()
+	closing, current := c.conn.ClosingLocked(), c.sess == s
+	c.conn.Unlock()
 	switch {
 	case closing:
 		return ErrClosed
 	case !current || s.isLost():
-		return errLinkDown
+		return natsconn.ErrLinkDown
 	}
 	if err := sub.attach(s); err != nil {
 		return err
 	}
-	c.mu.Lock()
-	closing = c.closing
+	c.conn.Lock()
+	closing = c.conn.ClosingLocked()
 	if !closing {
 		c.subs[sub] = struct{}{}
 	}
-	c.mu.Unlock()
+	c.conn.Unlock()
 	if closing {
 		_ = sub.ss.Close()
 		return ErrClosed
@@ -119,11 +104,11 @@ type subscription struct {
 	opts    events.SubscribeOptions
 	deliver func(events.Message)
 
-	// turn is held while deliver runs. It keeps deliveries one at a time
-	// even when an old session's callback overlaps a new one's, and lets
-	// Close wait for a running callback within a context.
-	turn    chan struct{}
-	stopped atomic.Bool // set by Close: deliver no more
+	// gate keeps deliveries one at a time even when an old session's
+	// callback overlaps a new one's, and lets Close stop them and wait for
+	// a running callback within a context.
+	gate  *natsconn.Gate
+	close *natsconn.Once
 
 	mu   sync.Mutex
 	ss   stan.Subscription // on sess
@@ -133,9 +118,6 @@ type subscription struct {
 	track   bool
 	lastSeq uint64
 	unacked map[uint64]struct{}
-
-	closeOnce sync.Once
-	closed    chan struct{} // closed when the first Close returns
 }
 
 // attach creates the stan subscription for sub on s.
@@ -195,14 +177,10 @@ func (sub *subscription) current(s *session) stan.Subscription {
 
 // handle is the stan callback.
 func (sub *subscription) handle(m *stan.Msg) {
-	if sub.stopped.Load() {
+	if !sub.gate.Enter() {
 		return // unacknowledged: the server redelivers it after the ack wait
 	}
-	sub.turn <- struct{}{}
-	defer func() { <-sub.turn }()
-	if sub.stopped.Load() {
-		return
-	}
+	defer sub.gate.Leave()
 	if sub.opts.Durable == "" {
 		sub.mu.Lock()
 		sub.lastSeq = max(sub.lastSeq, m.Sequence)
@@ -220,16 +198,13 @@ func (sub *subscription) handle(m *stan.Msg) {
 	sub.deliver(&message{m: m, sub: sub})
 }
 
-// drain waits, within ctx, for a running callback to return. Callers set
-// stopped first, so no new one starts.
+// drain waits, within ctx, for a running callback to return. Callers stop
+// the gate first, so no new one starts.
 func (sub *subscription) drain(ctx context.Context) error {
-	select {
-	case sub.turn <- struct{}{}:
-		<-sub.turn
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("natsclient: close subscription to %s: callback still running: %w", sub.subject, ctx.Err())
+	if err := sub.gate.Drain(ctx); err != nil {
+		return fmt.Errorf("natsclient: close subscription to %s: callback still running: %w", sub.subject, err)
 	}
+	return nil
 }
 
 // Close implements events.Subscription: deliveries stop, a running callback
@@ -239,24 +214,20 @@ func (sub *subscription) drain(ctx context.Context) error {
 // tell the server; a session that was lost meanwhile took the subscription
 // with it. Later calls wait for the first and return nil.
 func (sub *subscription) Close(ctx context.Context) error {
-	first := false
-	sub.closeOnce.Do(func() { first = true })
-	if !first {
-		select {
-		case <-sub.closed:
-			return nil
-		case <-ctx.Done():
-			return fmt.Errorf("natsclient: close subscription to %s: %w", sub.subject, ctx.Err())
+	if first, err := sub.close.Begin(ctx); !first {
+		if err != nil {
+			return fmt.Errorf("natsclient: close subscription to %s: %w", sub.subject, err)
 		}
+		return nil
 	}
-	defer close(sub.closed)
+	defer sub.close.End()
 
 	c := sub.c
-	sub.stopped.Store(true)
+	sub.gate.Stop()
 	c.subMu.Lock()
-	c.mu.Lock()
+	c.conn.Lock()
 	delete(c.subs, sub)
-	c.mu.Unlock()
+	c.conn.Unlock()
 	c.subMu.Unlock()
 
 	drainErr := sub.drain(ctx)
@@ -267,7 +238,7 @@ func (sub *subscription) Close(ctx context.Context) error {
 }
 
 func (c *Client) closeStanSub(ctx context.Context, subject string, ss stan.Subscription, s *session) error {
-	ctx, cancel := c.bound(ctx)
+	ctx, cancel := c.conn.Bound(ctx)
 	defer cancel()
 	var last error
 	for attempt := 0; ; attempt++ {
@@ -283,17 +254,17 @@ func (c *Client) closeStanSub(ctx context.Context, subject string, ss stan.Subsc
 			return fmt.Errorf("natsclient: close subscription to %s: %w", subject, err)
 		}
 		last = err
-		l, werr := c.waitLink(ctx, "close subscription to "+subject, last)
+		l, werr := c.conn.WaitLink(ctx, "close subscription to "+subject, last)
 		if errors.Is(werr, ErrClosed) {
 			return nil // Client.Close closes the connection, and with it this
 		}
 		if werr != nil {
 			return werr
 		}
-		if l.sess != s {
+		if l.Session != s {
 			return nil
 		}
-		c.pause(ctx, l, attempt)
+		c.conn.Pause(ctx, l, attempt)
 	}
 }
 
