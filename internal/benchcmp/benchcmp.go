@@ -32,7 +32,7 @@ type Side struct {
 // Options tunes Compare.
 type Options struct {
 	// Rounds is the most rounds b.N is split into; 0 means 8. Each side does
-	// its share of every round, in an order that rotates from round to
+	// its share of every round, in an order that changes from round to
 	// round, so that a drift of the machine's speed hits every side alike.
 	Rounds int
 	// MinPerRound is the fewest operations a round gives each side, so that
@@ -76,8 +76,7 @@ func Compare(b *testing.B, opts Options, baseline Side, sides ...Side) {
 			n++
 		}
 		ops[r] = n
-		for k := range all {
-			i := (k + r) % len(all) // rotate who goes first
+		for _, i := range order(len(all), r) {
 			s := all[i]
 			if s.Prepare != nil {
 				s.Prepare(b, n)
@@ -112,6 +111,22 @@ func Compare(b *testing.B, opts Options, baseline Side, sides ...Side) {
 		}
 		b.ReportMetric(Median(ratios), s.Name+"-ratio")
 	}
+}
+
+// order is the order in which the sides run in round r: rotated every
+// other round and reversed in between (for two sides ABBA, for three all
+// six permutations in six rounds), so that no side always follows the
+// same other side, whose leftovers (garbage to collect, a server still
+// flushing) it would pay for.
+func order(n, r int) []int {
+	o := make([]int, n)
+	for k := range o {
+		o[k] = (k + r/2) % n
+	}
+	if r%2 == 1 {
+		slices.Reverse(o)
+	}
+	return o
 }
 
 // Median returns the median of xs (the mean of the middle two for an even
