@@ -107,15 +107,15 @@ func startBridge(ctx context.Context, from events.Transport, to *Client, cfg Bri
 		cfg.MaxInFlight = 256
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = to.cfg.Logger
+		cfg.Logger = to.conn.Logger
 	}
 	switch {
 	case len(cfg.Subjects) == 0:
-		return nil, fmt.Errorf("%w: bridge: no subjects", ErrInvalidConfig)
+		return nil, fmt.Errorf("jsclient: %w: bridge: no subjects", ErrInvalidConfig)
 	case cfg.AckWait < time.Second:
-		return nil, fmt.Errorf("%w: bridge: AckWait %v is under a second", ErrInvalidConfig, cfg.AckWait)
+		return nil, fmt.Errorf("jsclient: %w: bridge: AckWait %v is under a second", ErrInvalidConfig, cfg.AckWait)
 	case cfg.MaxInFlight < 1:
-		return nil, fmt.Errorf("%w: bridge: MaxInFlight %d is below 1", ErrInvalidConfig, cfg.MaxInFlight)
+		return nil, fmt.Errorf("jsclient: %w: bridge: MaxInFlight %d is below 1", ErrInvalidConfig, cfg.MaxInFlight)
 	}
 	for _, s := range cfg.Subjects {
 		if err := checkSubject(s); err != nil {
@@ -156,7 +156,7 @@ func (b *Bridge) forwarder(subject string) func(events.Message) {
 			if b.isStopping() || b.ctx.Err() != nil {
 				return // unacknowledged: NATS Streaming hands it to the next bridge
 			}
-			ctx, cancel := context.WithTimeout(b.ctx, b.to.cfg.PublishWait)
+			ctx, cancel := context.WithTimeout(b.ctx, b.to.conn.PublishWait)
 			err := b.to.Publish(ctx, msg)
 			cancel()
 			if err == nil {
@@ -170,7 +170,7 @@ func (b *Bridge) forwarder(subject string) func(events.Message) {
 					"subject", subject, "sequence", seq, "error", err)
 			}
 			last = err
-			t := time.NewTimer(b.to.backoff(attempt))
+			t := time.NewTimer(b.to.conn.Backoff(attempt))
 			select {
 			case <-t.C:
 			case <-b.ctx.Done():

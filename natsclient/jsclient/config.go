@@ -5,18 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ticketkit/ticketkit/events"
+	"github.com/ticketkit/ticketkit/natsclient"
+	"github.com/ticketkit/ticketkit/natsclient/internal/natsconn"
 )
 
 // Config configures a Client. URLs is required; every other field has a
-// default, applied by Connect.
+// default, applied by Connect. The connection fields are natsclient.Config's,
+// checked and used alike, but for Name's default and PingMaxOut, which may be
+// 1 here.
 type Config struct {
 	// URLs are the NATS servers (with JetStream) of one cluster, e.g.
 	// nats://10.0.0.1:4222. nats.go discovers the rest of the cluster from
@@ -193,17 +195,18 @@ func DeadLetterStream(subject string) Stream {
 	}
 }
 
-// Defaults applied by Connect to zero fields.
+// Defaults applied by Connect to zero fields: natsclient's for the
+// connection, JetStream's own for publishing and consuming.
 const (
 	DefaultName               = "ticketkit"
-	DefaultPingInterval       = 5 * time.Second
-	DefaultPingMaxOut         = 3
-	DefaultConnectTimeout     = 5 * time.Second
+	DefaultPingInterval       = natsclient.DefaultPingInterval
+	DefaultPingMaxOut         = natsclient.DefaultPingMaxOut
+	DefaultConnectTimeout     = natsclient.DefaultConnectTimeout
 	DefaultAckTimeout         = 10 * time.Second
 	DefaultMaxPubAcksInFlight = 4096
-	DefaultMinBackoff         = 100 * time.Millisecond
-	DefaultMaxBackoff         = 5 * time.Second
-	DefaultPublishWait        = 30 * time.Second
+	DefaultMinBackoff         = natsclient.DefaultMinBackoff
+	DefaultMaxBackoff         = natsclient.DefaultMaxBackoff
+	DefaultPublishWait        = natsclient.DefaultPublishWait
 	DefaultPullBatch          = 256
 	DefaultPullExpiry         = 30 * time.Second
 	DefaultInactiveThreshold  = time.Minute
@@ -215,138 +218,82 @@ func DefaultNakDelays() []time.Duration {
 	return []time.Duration{100 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second, 5 * time.Second}
 }
 
-// withDefaults validates cfg and returns it with defaults filled in. All
-// problems are reported at once, so fixing a config takes one round.
-func (cfg Config) withDefaults() (Config, error) {
-	var problems []string
-	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
-
-	if len(cfg.URLs) == 0 {
-		bad("URLs is empty")
+// withDefaults validates cfg and returns it with its JetStream fields
+// defaulted, and its connection fields as natsconn.Settings, defaulted.
+// All problems are reported at once, so fixing a config takes one round.
+func (cfg Config) withDefaults() (Config, natsconn.Settings, error) {
+	var p natsconn.Problems
+	s := cfg.settings()
+	if s.Name == "" {
+		s.Name = DefaultName
 	}
-	for _, u := range cfg.URLs {
-		if err := checkURL(u); err != nil {
-			bad("URL %q: %v", redact([]string{u}), err)
-		}
-	}
-
-	methods := 0
-	if cfg.User != "" {
-		methods++
-	} else if cfg.Password != "" {
-		bad("Password is set without User")
-	}
-	for _, set := range []bool{cfg.Token != "", cfg.NKeySeedFile != "", cfg.CredsFile != ""} {
-		if set {
-			methods++
-		}
-	}
-	if methods > 1 {
-		bad("set at most one of User/Password, Token, NKeySeedFile and CredsFile")
-	}
-	for _, file := range [][2]string{{"NKeySeedFile", cfg.NKeySeedFile}, {"CredsFile", cfg.CredsFile}} {
-		if file[1] == "" {
-			continue
-		}
-		if f, err := os.Open(file[1]); err != nil {
-			bad("%s: %v", file[0], err)
-		} else {
-			f.Close()
-		}
-	}
+	s.Check(&p, 1)
 
 	cs := &cfg.Consumer
-	durations := []struct {
-		name string
-		d    *time.Duration
-		def  time.Duration
-	}{
-		{"PingInterval", &cfg.PingInterval, DefaultPingInterval},
-		{"ConnectTimeout", &cfg.ConnectTimeout, DefaultConnectTimeout},
-		{"AckTimeout", &cfg.AckTimeout, DefaultAckTimeout},
-		{"MinBackoff", &cfg.MinBackoff, DefaultMinBackoff},
-		{"MaxBackoff", &cfg.MaxBackoff, DefaultMaxBackoff},
-		{"PublishWait", &cfg.PublishWait, DefaultPublishWait},
-		{"Consumer.PullExpiry", &cs.PullExpiry, DefaultPullExpiry},
-		{"Consumer.InactiveThreshold", &cs.InactiveThreshold, DefaultInactiveThreshold},
-	}
-	for _, f := range durations {
-		switch {
-		case *f.d < 0:
-			bad("%s is negative (%v)", f.name, *f.d)
-		case *f.d == 0:
-			*f.d = f.def
-		}
-	}
-	if cfg.MaxBackoff < cfg.MinBackoff {
-		bad("MaxBackoff (%v) is below MinBackoff (%v)", cfg.MaxBackoff, cfg.MinBackoff)
-	}
+	p.Duration("AckTimeout", &cfg.AckTimeout, DefaultAckTimeout)
+	p.Duration("Consumer.PullExpiry", &cs.PullExpiry, DefaultPullExpiry)
+	p.Duration("Consumer.InactiveThreshold", &cs.InactiveThreshold, DefaultInactiveThreshold)
 	if cs.PullExpiry < 3*time.Second {
-		bad("Consumer.PullExpiry %v is under 3s", cs.PullExpiry)
-	}
-	switch {
-	case cfg.PingMaxOut == 0:
-		cfg.PingMaxOut = DefaultPingMaxOut
-	case cfg.PingMaxOut < 1:
-		bad("PingMaxOut %d is below 1", cfg.PingMaxOut)
+		p.Add("Consumer.PullExpiry %v is under 3s", cs.PullExpiry)
 	}
 	switch {
 	case cfg.MaxPubAcksInFlight == 0:
 		cfg.MaxPubAcksInFlight = DefaultMaxPubAcksInFlight
 	case cfg.MaxPubAcksInFlight < 0:
-		bad("MaxPubAcksInFlight %d is negative", cfg.MaxPubAcksInFlight)
+		p.Add("MaxPubAcksInFlight %d is negative", cfg.MaxPubAcksInFlight)
 	}
 	switch {
 	case cs.PullBatch == 0:
 		cs.PullBatch = DefaultPullBatch
 	case cs.PullBatch < 0:
-		bad("Consumer.PullBatch %d is negative", cs.PullBatch)
+		p.Add("Consumer.PullBatch %d is negative", cs.PullBatch)
 	}
 	if cs.MaxDeliver < 0 {
-		bad("Consumer.MaxDeliver %d is negative (0 is unlimited)", cs.MaxDeliver)
+		p.Add("Consumer.MaxDeliver %d is negative (0 is unlimited)", cs.MaxDeliver)
 	}
 	if cs.NakDelays == nil {
 		cs.NakDelays = DefaultNakDelays()
 	}
 	for _, d := range cs.NakDelays {
 		if d < 0 {
-			bad("Consumer.NakDelays has a negative delay (%v)", d)
+			p.Add("Consumer.NakDelays has a negative delay (%v)", d)
 		}
 	}
 	for _, d := range cs.AckBackoff {
 		if d < time.Millisecond {
-			bad("Consumer.AckBackoff has a delay under 1ms (%v)", d)
+			p.Add("Consumer.AckBackoff has a delay under 1ms (%v)", d)
 		}
 	}
 	if len(cs.AckBackoff) > 0 && cs.MaxDeliver > 0 && cs.MaxDeliver <= len(cs.AckBackoff) {
-		bad("Consumer.MaxDeliver (%d) must exceed the length of AckBackoff (%d)", cs.MaxDeliver, len(cs.AckBackoff))
+		p.Add("Consumer.MaxDeliver (%d) must exceed the length of AckBackoff (%d)", cs.MaxDeliver, len(cs.AckBackoff))
 	}
 
 	names := make(map[string]bool)
 	for i := range cfg.Streams {
-		s, err := cfg.Streams[i].withDefaults()
+		st, err := cfg.Streams[i].withDefaults()
 		if err != nil {
-			bad("Streams[%d]: %v", i, err)
+			p.Add("Streams[%d]: %v", i, err)
 			continue
 		}
-		if names[s.Name] {
-			bad("Streams[%d]: name %q given twice", i, s.Name)
+		if names[st.Name] {
+			p.Add("Streams[%d]: name %q given twice", i, st.Name)
 		}
-		names[s.Name] = true
-		cfg.Streams[i] = s
+		names[st.Name] = true
+		cfg.Streams[i] = st
 	}
+	return cfg, s, p.Err("jsclient")
+}
 
-	if cfg.Name == "" {
-		cfg.Name = DefaultName
+// settings are cfg's connection fields, which natsclient.Config has too.
+func (cfg *Config) settings() natsconn.Settings {
+	return natsconn.Settings{
+		URLs: cfg.URLs, Name: cfg.Name,
+		User: cfg.User, Password: cfg.Password, Token: cfg.Token,
+		NKeySeedFile: cfg.NKeySeedFile, CredsFile: cfg.CredsFile, TLS: cfg.TLS,
+		PingInterval: cfg.PingInterval, PingMaxOut: cfg.PingMaxOut, ConnectTimeout: cfg.ConnectTimeout,
+		MinBackoff: cfg.MinBackoff, MaxBackoff: cfg.MaxBackoff, PublishWait: cfg.PublishWait,
+		Logger: cfg.Logger, OnStateChange: cfg.OnStateChange,
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-
-	if len(problems) > 0 {
-		return cfg, fmt.Errorf("%w: %s", ErrInvalidConfig, strings.Join(problems, "; "))
-	}
-	return cfg, nil
 }
 
 // withDefaults validates s and fills in Duplicates.
@@ -430,30 +377,4 @@ func validName(name string) bool {
 		}
 	}
 	return name != ""
-}
-
-func checkURL(raw string) error {
-	if raw == "" {
-		return errors.New("empty")
-	}
-	if strings.Contains(raw, ",") {
-		return errors.New("one URL per element, not a comma-separated list")
-	}
-	s := raw
-	if !strings.Contains(s, "://") {
-		s = "nats://" + s // nats.go accepts host:port alone
-	}
-	u, err := url.Parse(s)
-	if err != nil {
-		return err
-	}
-	switch u.Scheme {
-	case "nats", "tls", "ws", "wss":
-	default:
-		return fmt.Errorf("scheme %q is not nats, tls, ws or wss", u.Scheme)
-	}
-	if u.Hostname() == "" {
-		return errors.New("no host")
-	}
-	return nil
 }

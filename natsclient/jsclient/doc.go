@@ -3,7 +3,10 @@
 // events.Transport on github.com/nats-io/nats.go/jetstream, so a service
 // moves from one to the other by changing the transport it builds, not its
 // publishers and listeners. It keeps its connection up by itself, like
-// natsclient, and has the same Config style, Status, errors and Close.
+// natsclient, with the same connection fields in its Config, and the same
+// Status and Close. Its State and its sentinel errors (but ErrNoStream)
+// are natsclient's, so errors.Is(err, natsclient.ErrDisconnected) holds
+// whichever transport a service runs on.
 //
 // # Streams
 //

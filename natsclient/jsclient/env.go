@@ -1,12 +1,12 @@
 package jsclient
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ticketkit/ticketkit/natsclient"
+	"github.com/ticketkit/ticketkit/natsclient/internal/natsconn"
 )
 
 // Environment variables read by FromEnv.
@@ -50,14 +50,14 @@ const (
 // the caller to set. The result is checked as Connect would.
 func FromEnv(getenv func(string) string) (Config, error) {
 	var cfg Config
-	var problems []string
+	var p natsconn.Problems
 	raw := getenv(EnvJetStreamURL)
 	if raw == "" {
 		raw = getenv(EnvURL)
 	}
 	cfg.URLs = natsclient.ParseURLs(raw)
 	if len(cfg.URLs) == 0 {
-		problems = append(problems, fmt.Sprintf("set %s or %s", EnvJetStreamURL, EnvURL))
+		p.Add("set %s or %s", EnvJetStreamURL, EnvURL)
 	}
 	cfg.Name = getenv(EnvName)
 	if cfg.Name == "" {
@@ -80,7 +80,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		if v := getenv(EnvStreamReplicas); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil {
-				problems = append(problems, fmt.Sprintf("%s: %v", EnvStreamReplicas, err))
+				p.Add("%s: %v", EnvStreamReplicas, err)
 			}
 			s.Replicas = n
 		}
@@ -91,16 +91,16 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			if v := getenv(d.name); v != "" {
 				var err error
 				if *d.to, err = time.ParseDuration(v); err != nil {
-					problems = append(problems, fmt.Sprintf("%s: %v", d.name, err))
+					p.Add("%s: %v", d.name, err)
 				}
 			}
 		}
 		cfg.Streams = []Stream{s}
 	}
-	if len(problems) > 0 {
-		return cfg, fmt.Errorf("%w: %s", ErrInvalidConfig, strings.Join(problems, "; "))
+	if err := p.Err("jsclient"); err != nil {
+		return cfg, err
 	}
-	if _, err := cfg.withDefaults(); err != nil {
+	if _, _, err := cfg.withDefaults(); err != nil {
 		return cfg, err
 	}
 	return cfg, nil

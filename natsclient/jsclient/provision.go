@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ticketkit/ticketkit/natsclient/internal/natsconn"
 )
 
 // Provision creates each stream, or updates it to match if it exists: it
@@ -19,7 +21,7 @@ func (c *Client) Provision(ctx context.Context, streams ...Stream) error {
 	for i, s := range streams {
 		var err error
 		if checked[i], err = s.withDefaults(); err != nil {
-			return fmt.Errorf("%w: stream %q: %v", ErrInvalidConfig, s.Name, err)
+			return fmt.Errorf("jsclient: %w: stream %q: %v", ErrInvalidConfig, s.Name, err)
 		}
 	}
 	return c.provisionLoop(ctx, checked)
@@ -27,22 +29,15 @@ func (c *Client) Provision(ctx context.Context, streams ...Stream) error {
 
 func (c *Client) provisionLoop(ctx context.Context, streams []Stream) error {
 	for _, s := range streams {
-		var last error
-		for attempt := 0; ; attempt++ {
-			l, err := c.waitLink(ctx, "provision stream "+s.Name, last)
-			if err != nil {
-				return err
+		err := c.conn.Retry(ctx, "provision stream "+s.Name, retryable, func(*link) error {
+			err := c.provision(ctx, s)
+			if retryable(err) {
+				c.log.Warn("jsclient: stream provisioning failed; retrying", "stream", s.Name, "error", err)
 			}
-			err = c.provision(ctx, s)
-			if err == nil {
-				break
-			}
-			if !retryable(err) {
-				return err
-			}
-			last = err
-			c.log.Warn("jsclient: stream provisioning failed; retrying", "stream", s.Name, "error", err)
-			c.pause(ctx, l, attempt)
+			return err
+		})
+		if err != nil {
+			return err
 		}
 	}
 	return nil
@@ -59,7 +54,7 @@ func (c *Client) provision(ctx context.Context, s Stream) error {
 			return fmt.Errorf("jsclient: provision stream %s: %w: %w", s.Name, ErrInvalidConfig, err)
 		}
 		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-			err = fmt.Errorf("%w: %w", errLinkDown, err) // the request's own timeout: retry
+			err = fmt.Errorf("%w: %w", natsconn.ErrLinkDown, err) // the request's own timeout: retry
 		}
 		return fmt.Errorf("jsclient: provision stream %s: %w", s.Name, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nuid"
 
 	"github.com/ticketkit/ticketkit/events"
+	"github.com/ticketkit/ticketkit/natsclient/internal/natsconn"
 )
 
 // Publish implements events.Transport: it returns nil once a stream has
@@ -49,57 +50,16 @@ var errPending = errors.New("jsclient: awaiting ack")
 const stallWait = 100 * time.Millisecond
 
 func (c *Client) publish(ctx context.Context, msgs []events.Outgoing) []error {
-	errs := make([]error, len(msgs))
-	if len(msgs) == 0 {
-		return errs
-	}
-	fail := func(todo []int, err error) {
-		for _, i := range todo {
-			errs[i] = err
-		}
-	}
-	todo := make([]int, 0, len(msgs))
 	ids := make([]string, len(msgs))
 	for i := range msgs {
-		if err := checkSubject(msgs[i].Subject); err != nil {
-			errs[i] = fmt.Errorf("jsclient: publish: %w", err)
-			continue
-		}
 		ids[i] = msgs[i].ID
 		if ids[i] == "" {
 			ids[i] = nuid.Next()
 		}
-		todo = append(todo, i)
 	}
-	if err := ctx.Err(); err != nil {
-		fail(todo, fmt.Errorf("jsclient: publish: %w", err))
-		return errs
-	}
-	c.mu.Lock()
-	if c.closing {
-		c.mu.Unlock()
-		fail(todo, fmt.Errorf("jsclient: publish: %w", ErrClosed))
-		return errs
-	}
-	c.ops.Add(1)
-	c.mu.Unlock()
-	defer c.ops.Done()
-
-	ctx, cancel := c.bound(ctx)
-	defer cancel()
-	var last error
-	for attempt := 0; len(todo) > 0; attempt++ {
-		l, err := c.waitLink(ctx, "publish", last)
-		if err != nil {
-			fail(todo, err)
-			break
-		}
-		todo, last = c.send(ctx, l, msgs, ids, todo, errs)
-		if len(todo) > 0 {
-			c.pause(ctx, l, attempt)
-		}
-	}
-	return errs
+	return c.conn.Publish(ctx, msgs, checkSubject, func(ctx context.Context, l *link, todo []int, errs []error) ([]int, error) {
+		return c.send(ctx, l, msgs, ids, todo, errs)
+	})
 }
 
 // send publishes msgs[todo] on l and waits for their acks. It returns the
@@ -137,8 +97,8 @@ func (c *Client) send(ctx context.Context, l *link, msgs []events.Outgoing, ids 
 			case err := <-f.Err():
 				errs[i] = err
 				continue
-			case <-l.down:
-				abandon = errLinkDown
+			case <-l.Down:
+				abandon = natsconn.ErrLinkDown
 			case <-ctx.Done():
 				abandon = fmt.Errorf("%w (the server may still store the message)", ctx.Err())
 			}
@@ -169,7 +129,7 @@ func (c *Client) send(ctx context.Context, l *link, msgs []events.Outgoing, ids 
 			retry = append(retry, i)
 			last = err
 		case retryable(err):
-			errs[i] = disconnected("publish "+subject, ctx.Err(), err)
+			errs[i] = c.conn.Disconnected("publish "+subject, ctx.Err(), err)
 		default:
 			errs[i] = fmt.Errorf("jsclient: publish %s: %w", subject, err)
 		}
@@ -191,11 +151,11 @@ func (c *Client) publishAsync(ctx context.Context, l *link, msg events.Outgoing,
 			return f, err
 		}
 		select {
-		case <-l.down:
-			return nil, errLinkDown
+		case <-l.Down:
+			return nil, natsconn.ErrLinkDown
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case <-c.ctx.Done():
+		case <-c.conn.Context().Done():
 			return nil, ErrClosed
 		default:
 		}

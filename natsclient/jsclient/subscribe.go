@@ -9,13 +9,13 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ticketkit/ticketkit/events"
+	"github.com/ticketkit/ticketkit/natsclient/internal/natsconn"
 )
 
 // Subscribe implements events.Transport with a pull consumer on the stream
@@ -43,69 +43,41 @@ import (
 // back (a memory-stored stream after a server restart, an operator) is
 // created again. Subscribe waits for a lost connection like Publish does.
 func (c *Client) Subscribe(ctx context.Context, subject string, opts events.SubscribeOptions, deliver func(events.Message)) (events.Subscription, error) {
-	if deliver == nil {
-		return nil, errors.New("jsclient: subscribe: nil deliver callback")
-	}
-	if err := checkSubject(subject); err != nil {
-		return nil, fmt.Errorf("jsclient: subscribe: %w", err)
-	}
-	if opts.AckWait <= 0 {
-		opts.AckWait = events.DefaultAckWait
-	}
-	if opts.MaxInFlight <= 0 {
-		opts.MaxInFlight = events.DefaultMaxInFlight
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("jsclient: subscribe %s: %w", subject, err)
+	opts, err := c.conn.CheckSubscribe(ctx, subject, opts, deliver, checkSubject)
+	if err != nil {
+		return nil, err
 	}
 	sub := &subscription{
 		c:         c,
 		subject:   subject,
 		opts:      opts,
 		deliver:   deliver,
-		turn:      make(chan struct{}, 1),
-		stop:      make(chan struct{}),
+		gate:      natsconn.NewGate(),
 		trouble:   make(chan error, 1),
 		superDone: make(chan struct{}),
-		closed:    make(chan struct{}),
+		close:     natsconn.NewOnce(),
 	}
 	if opts.Durable != "" {
 		sub.name = ConsumerName(subject, opts.Durable)
 	} else if opts.QueueGroup != "" {
 		sub.name = ConsumerName(subject, opts.QueueGroup)
 	}
-	sub.ctx, sub.cancel = context.WithCancel(c.ctx)
+	sub.ctx, sub.cancel = context.WithCancel(c.conn.Context())
 
-	ctx, cancel := c.bound(ctx)
+	ctx, cancel := c.conn.Bound(ctx)
 	defer cancel()
-	var last error
-	for attempt := 0; ; attempt++ {
-		l, err := c.waitLink(ctx, "subscribe "+subject, last)
-		if err != nil {
-			sub.cancel()
-			return nil, err
-		}
-		err = sub.start(ctx)
-		if err == nil {
-			break
-		}
-		if !retryable(err) || ctx.Err() != nil {
-			sub.cancel()
-			if retryable(err) {
-				return nil, disconnected("subscribe "+subject, ctx.Err(), err)
-			}
-			return nil, err
-		}
-		last = err
-		c.pause(ctx, l, attempt)
+	err = c.conn.Retry(ctx, "subscribe "+subject, retryable, func(*link) error { return sub.start(ctx) })
+	if err != nil {
+		sub.cancel()
+		return nil, err
 	}
 
-	c.mu.Lock()
-	closing := c.closing
+	c.conn.Lock()
+	closing := c.conn.ClosingLocked()
 	if !closing {
 		c.subs[sub] = struct{}{}
 	}
-	c.mu.Unlock()
+	c.conn.Unlock()
 	if closing {
 		sub.stopDelivering()
 		close(sub.superDone)
@@ -154,13 +126,11 @@ type subscription struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	// turn is held while deliver runs. It keeps deliveries one at a time
-	// even when an old Consume's callback overlaps a new one's, and lets
-	// Close wait for a running callback within a context.
-	turn     chan struct{}
-	stopped  atomic.Bool
-	stopOnce sync.Once
-	stop     chan struct{} // closed when deliveries stop
+	// gate keeps deliveries one at a time even when an old Consume's
+	// callback overlaps a new one's, and lets Close stop them and wait for
+	// a running callback within a context.
+	gate  *natsconn.Gate
+	close *natsconn.Once
 
 	trouble   chan error    // Consume errors that may mean the consumer is gone
 	superDone chan struct{} // closed when supervise returns
@@ -168,9 +138,6 @@ type subscription struct {
 	mu     sync.Mutex
 	stream string
 	cc     jetstream.ConsumeContext
-
-	closeOnce sync.Once
-	closed    chan struct{} // closed when the first Close returns
 }
 
 // start finds the subject's stream, creates or updates the consumer and
@@ -303,7 +270,7 @@ func (s *subscription) ensureConsumer(ctx context.Context, stream string) (jetst
 			return nil, consumerError(ctx, op, want.Name, err)
 		}
 	}
-	return nil, fmt.Errorf("jsclient: %s: consumer %s: %w", op, want.Name, errLinkDown)
+	return nil, fmt.Errorf("jsclient: %s: consumer %s: %w", op, want.Name, natsconn.ErrLinkDown)
 }
 
 func consumerError(ctx context.Context, op, name string, err error) error {
@@ -322,21 +289,11 @@ func sameSettings(have, want jetstream.ConsumerConfig) bool {
 
 // handle is the Consume callback.
 func (s *subscription) handle(msg jetstream.Msg) {
-	if s.stopped.Load() {
+	if !s.gate.Enter() {
 		s.release(msg)
 		return
 	}
-	select {
-	case s.turn <- struct{}{}:
-	case <-s.stop:
-		s.release(msg)
-		return
-	}
-	defer func() { <-s.turn }()
-	if s.stopped.Load() {
-		s.release(msg)
-		return
-	}
+	defer s.gate.Leave()
 	m := &message{m: msg, sub: s}
 	if md, err := msg.Metadata(); err == nil {
 		m.delivered = md.NumDelivered
@@ -392,10 +349,10 @@ func (s *subscription) supervise() {
 		cc := s.cc
 		s.mu.Unlock()
 		select {
-		case <-s.stop:
+		case <-s.gate.Stopping():
 			return
 		case <-cc.Closed():
-			if s.stopped.Load() {
+			if s.gate.Stopped() {
 				return
 			}
 			s.c.log.Warn("jsclient: consuming stopped (consumer deleted?); starting again", "subject", s.subject, "consumer", s.name)
@@ -427,11 +384,14 @@ func (s *subscription) consumerGone(err error) bool {
 }
 
 // restart starts consuming again, retrying with backoff until it works or
-// deliveries stop (then it returns false).
+// deliveries stop (then it returns false). Unlike Subscribe (Conn.Retry), it
+// retries every error, not only retryable ones: nobody is waiting for an
+// answer, and the subscription must come back once, say, an operator has
+// fixed the stream.
 func (s *subscription) restart() bool {
 	var last error
 	for attempt := 0; ; attempt++ {
-		l, err := s.c.waitLink(s.ctx, "subscribe again to "+s.subject, last)
+		l, err := s.c.conn.WaitLink(s.ctx, "subscribe again to "+s.subject, last)
 		if err != nil {
 			return false
 		}
@@ -446,30 +406,24 @@ func (s *subscription) restart() bool {
 			s.c.log.Warn("jsclient: subscribing again failed; retrying", "subject", s.subject, "error", err)
 		}
 		last = err
-		s.c.pause(s.ctx, l, attempt)
+		s.c.conn.Pause(s.ctx, l, attempt)
 	}
 }
 
 // stopDelivering makes deliveries stop: messages that arrive from now on
 // go back to the server.
 func (s *subscription) stopDelivering() {
-	s.stopOnce.Do(func() {
-		s.stopped.Store(true)
-		close(s.stop)
-		s.cancel()
-	})
+	s.gate.Stop()
+	s.cancel()
 }
 
 // drain waits, within ctx, for a running callback to return. Callers stop
 // deliveries first, so no new one starts.
 func (s *subscription) drain(ctx context.Context) error {
-	select {
-	case s.turn <- struct{}{}:
-		<-s.turn
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("jsclient: close subscription to %s: callback still running: %w", s.subject, ctx.Err())
+	if err := s.gate.Drain(ctx); err != nil {
+		return fmt.Errorf("jsclient: close subscription to %s: callback still running: %w", s.subject, err)
 	}
+	return nil
 }
 
 // stopConsuming stops pulling, without deleting the consumer, and waits
@@ -502,27 +456,23 @@ func (s *subscription) stopConsuming(ctx context.Context) error {
 // deadline), and pulling stops without deleting the consumer, so a durable
 // keeps its position. Later calls wait for the first and return nil.
 func (s *subscription) Close(ctx context.Context) error {
-	first := false
-	s.closeOnce.Do(func() { first = true })
-	if !first {
-		select {
-		case <-s.closed:
-			return nil
-		case <-ctx.Done():
-			return fmt.Errorf("jsclient: close subscription to %s: %w", s.subject, ctx.Err())
+	if first, err := s.close.Begin(ctx); !first {
+		if err != nil {
+			return fmt.Errorf("jsclient: close subscription to %s: %w", s.subject, err)
 		}
+		return nil
 	}
-	defer close(s.closed)
+	defer s.close.End()
 
 	c := s.c
-	c.mu.Lock()
+	c.conn.Lock()
 	_, registered := c.subs[s]
 	delete(c.subs, s)
-	c.mu.Unlock()
+	c.conn.Unlock()
 	if !registered {
 		return nil // Client.Close has it
 	}
-	ctx, cancel := c.bound(ctx)
+	ctx, cancel := c.conn.Bound(ctx)
 	defer cancel()
 	s.stopDelivering()
 	err := errors.Join(s.drain(ctx), s.stopConsuming(ctx))
