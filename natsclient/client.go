@@ -211,9 +211,14 @@ func (c *Client) establish(ctx context.Context, first bool) (*session, error) {
 		select {
 		case <-ctx.Done():
 			t.Stop()
+		case <-t.C:
+		}
+		// When the timer and the deadline fire together, select may pick
+		// the timer; another attempt then gets a sliver of time and its
+		// i/o timeout would hide the cause worth reporting.
+		if ctx.Err() != nil {
 			return nil, fmt.Errorf("natsclient: connect to %s (cluster %s) as %s: gave up after %d attempts: %w: %w",
 				c.where, c.cfg.ClusterID, c.cfg.ClientID, attempt+1, ctx.Err(), last)
-		case <-t.C:
 		}
 	}
 }
