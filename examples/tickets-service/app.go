@@ -246,9 +246,10 @@ func jetStreamConfig(cfg config, log *slog.Logger) jsclient.Config {
 	return jcfg
 }
 
-// deadLetterStream captures the service's dead-letter subjects.
+// deadLetterStream captures the service's dead-letter subjects, all under
+// cfg.deadLetters.
 func deadLetterStream(cfg config) jsclient.Stream {
-	return jsclient.DeadLetterStream(cfg.deadLetters + ".>")
+	return jsclient.DeadLetterStream(cfg.deadLetters)
 }
 
 // service is the running service: HTTP routes, listeners and relay over

@@ -182,16 +182,28 @@ func DefaultStream() Stream {
 	}
 }
 
-// DeadLetterStream returns a stream of its own for a service's dead-letter
-// subject (events.DeadLetterSubject), which must be captured for dead
-// letters to be republished. A stream of its own, not a subject added to the
-// cluster's: every service provisions that one, and they must all give it
-// the same subjects, or each start rewrites the others'.
-func DeadLetterStream(subject string) Stream {
+// DeadLetterStream returns a stream of its own for a service's dead
+// letters, which must be captured for the Listener to republish them. It
+// captures prefix and every subject under it, prefix.>, so it stores both
+// a Listener's events.DeadLetterSubject(prefix) and the convention of one
+// dead-letter subject per source, events.DeadLetterSubject(prefix + "." +
+// source), as the tickets service does: prefix
+// "tickets-service:dead-letter" captures
+// "tickets-service:dead-letter.order:created". prefix is a plain subject,
+// without wildcards (Connect and Provision reject "x.>"). The stream is
+// named "DLQ_" and prefix, with every character a stream name can't hold
+// made '_': DLQ_tickets-service_dead-letter. Prefixes that differ only in
+// such characters ("a:b", "a_b") get one name, so give services prefixes
+// that differ in letters or digits.
+//
+// A stream of its own, not subjects added to the cluster's: every service
+// provisions that one, and they must all give it the same subjects, or
+// each start rewrites the others'.
+func DeadLetterStream(prefix string) Stream {
 	return Stream{
-		Name:        "DLQ_" + sanitize(subject),
-		Subjects:    []string{subject},
-		Description: "dead letters of " + subject,
+		Name:        "DLQ_" + sanitize(prefix),
+		Subjects:    []string{prefix, prefix + ".>"},
+		Description: "dead letters published to " + prefix + " and under it",
 	}
 }
 
@@ -308,8 +320,7 @@ func (s Stream) withDefaults() (Stream, error) {
 		problems = append(problems, "no subjects")
 	}
 	for _, subj := range s.Subjects {
-		if subj == "" || strings.ContainsAny(subj, " \t\r\n") || strings.Contains(subj, "..") ||
-			subj[0] == '.' || subj[len(subj)-1] == '.' {
+		if !validSubject(subj) {
 			problems = append(problems, fmt.Sprintf("invalid subject %q", subj))
 		}
 	}
@@ -377,4 +388,16 @@ func validName(name string) bool {
 		}
 	}
 	return name != ""
+}
+
+// validSubject is the server's rule for a stream's subjects: dot-separated
+// tokens, none empty or holding white space, and '>' only as the last.
+func validSubject(subject string) bool {
+	tokens := strings.Split(subject, ".")
+	for i, t := range tokens {
+		if t == "" || strings.ContainsAny(t, " \t\r\n\f") || t == ">" && i < len(tokens)-1 {
+			return false
+		}
+	}
+	return true
 }

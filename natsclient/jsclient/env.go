@@ -35,7 +35,7 @@ const (
 	EnvStreamSubjects = "NATS_STREAM_SUBJECTS"
 	// EnvStreamExtraSubjects adds subjects to those, comma-separated. Every
 	// service provisions the stream, so all must give the same list; a
-	// service's own dead-letter subject belongs in DeadLetterStream.
+	// service's own dead-letter subjects belong in its DeadLetterStream.
 	EnvStreamExtraSubjects = "NATS_STREAM_EXTRA_SUBJECTS"
 	// EnvStreamReplicas, EnvStreamMaxAge (a Go duration: 168h) and
 	// EnvStreamDuplicates (the dedup window: 10m) tune the stream.

@@ -283,20 +283,59 @@ func TestFromEnv(t *testing.T) {
 	}
 }
 
-// A service's dead letters, republished by the Listener, need a stream;
-// DeadLetterStream is one of its own.
+// deadLetterProbe is an event of a subject of the test's own, so that the
+// garbage published to dead-letter it stays out of the shared TICKETS.
+type deadLetterProbe struct{}
+
+func (deadLetterProbe) Subject() events.Subject { return "jsclient-dead-letter-probe.order:created" }
+
+// A service's dead letters, republished by the Listener under a prefix
+// (events.DeadLetterSubject(prefix + "." + source), the tickets service's
+// convention) or at the prefix itself, need a stream: DeadLetterStream(prefix)
+// is one of its own, with a clean name, capturing both.
 func TestDeadLetterStream(t *testing.T) {
 	url := testenv.JetStreamURL(t)
 	js := rawJS(t, url)
-	subject := testenv.UniqueName(t) + "-service:dead-letter"
-	dlq := jsclient.DeadLetterStream(subject)
+	stream, _ := testStream(t, js)
+	stream.Subjects = []string{string(deadLetterProbe{}.Subject())}
+	prefix := testenv.UniqueName(t) + "-service:dead-letter"
+	dlq := jsclient.DeadLetterStream(prefix)
 	t.Cleanup(func() { _ = js.DeleteStream(context.Background(), dlq.Name) })
-	if strings.ContainsAny(dlq.Name, ".:") {
-		t.Fatalf("stream name %q", dlq.Name)
+	if want := "DLQ_" + strings.ReplaceAll(prefix, ":", "_"); dlq.Name != want {
+		t.Fatalf("stream name %q, want %q", dlq.Name, want)
 	}
-	c := connect(t, jsclient.Config{URLs: []string{url}, Streams: []jsclient.Stream{dlq}})
-	if err := c.Publish(ctxFor(t), events.Outgoing{Subject: subject, Data: []byte("not json")}); err != nil {
-		t.Fatalf("publishing a dead letter: %v", err)
+	c := connect(t, jsclient.Config{URLs: []string{url}, Streams: []jsclient.Stream{stream, dlq}})
+
+	source := deadLetterProbe{}.Subject()
+	dead := make(chan events.DeadLetter, 1)
+	l, err := events.Listen(ctxFor(t), c, testenv.UniqueName(t), func(context.Context, deadLetterProbe, events.Metadata) error { return nil },
+		events.DeadLetterSubject(prefix+"."+string(source)),
+		events.OnDeadLetter(func(_ context.Context, dl events.DeadLetter) error { dead <- dl; return nil }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close(ctxFor(t))
+	if err := c.Publish(ctxFor(t), events.Outgoing{Subject: string(source), Data: []byte("not json")}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-dead: // the hook runs once the republish succeeded
+	case <-time.After(wait):
+		t.Fatal("the undecodable message was not dead-lettered: its republish failed?")
+	}
+	if n := streamMsgs(t, js, dlq.Name, prefix+"."+string(source)); n != 1 {
+		t.Fatalf("%s holds %d dead letters, want 1", dlq.Name, n)
+	}
+	// A Listener with DeadLetterSubject(prefix) publishes at the prefix.
+	if err := c.Publish(ctxFor(t), events.Outgoing{Subject: prefix, Data: []byte("not json")}); err != nil {
+		t.Fatalf("publishing at the prefix: %v", err)
+	}
+
+	// The workaround for the old DeadLetterStream(subject), a wildcard
+	// prefix, is refused before anything reaches the server.
+	_, err = jsclient.Connect(ctxFor(t), jsclient.Config{URLs: []string{url}, Streams: []jsclient.Stream{jsclient.DeadLetterStream(prefix + ".>")}})
+	if !errors.Is(err, jsclient.ErrInvalidConfig) || !strings.Contains(err.Error(), "invalid subject") {
+		t.Fatalf("DeadLetterStream(prefix.>): Connect = %v, want an invalid subject", err)
 	}
 }
 
