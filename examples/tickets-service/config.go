@@ -134,14 +134,12 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 	case c.transport == transportJetStream:
 		// NATS_CLUSTER_ID means nothing to JetStream. The connection name
-		// (NATS_NAME, else NATS_CLIENT_ID) needn't be unique, but the host
-		// name tells an operator which pod a connection is.
+		// is NATS_NAME, else NATS_CLIENT_ID, else the host name and a random
+		// suffix, as on NATS Streaming: it tells an operator which pod a
+		// connection is.
 		js, err := jsclient.FromEnv(getenv)
 		if err != nil {
 			problems = append(problems, err.Error())
-		}
-		if js.Name == "" {
-			js.Name = natsclient.DefaultClientID()
 		}
 		c.js, c.jsProvision = js, getenv(jsclient.EnvStream) != "-"
 	}

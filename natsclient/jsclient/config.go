@@ -24,8 +24,10 @@ type Config struct {
 	// nats://10.0.0.1:4222. nats.go discovers the rest of the cluster from
 	// any of them.
 	URLs []string
-	// Name is the NATS connection name shown in server monitoring.
-	// Default: "ticketkit".
+	// Name is the NATS connection name shown in server monitoring. It
+	// needn't be unique, but a name per instance tells them apart: FromEnv
+	// defaults it to natsclient.DefaultClientID(). Default (in Connect):
+	// "ticketkit".
 	Name string
 
 	// Authentication: at most one of user/password, token, NKey seed file

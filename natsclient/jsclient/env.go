@@ -18,7 +18,9 @@ const (
 	EnvURL          = natsclient.EnvURL
 	EnvJetStreamURL = "NATS_JETSTREAM_URL"
 	// EnvName is the connection name; NATS_CLIENT_ID, the NATS Streaming
-	// client id of the same service, is used when it is unset.
+	// client id of the same service, is used when it is unset, and
+	// natsclient.DefaultClientID() (host name and a random suffix) when
+	// both are, so server monitoring tells instances apart.
 	EnvName     = "NATS_NAME"
 	EnvClientID = natsclient.EnvClientID
 	// Authentication, at most one kind: the same variables as natsclient.
@@ -46,8 +48,10 @@ const (
 
 // FromEnv builds a Config from the environment, through getenv (os.Getenv
 // in a service, a map in a test). It provisions DefaultStream unless told
-// otherwise. Logger, OnStateChange, TLS and the timing fields are left for
-// the caller to set. The result is checked as Connect would.
+// otherwise. The connection name defaults as natsclient.FromEnv's client id
+// does, to natsclient.DefaultClientID(). Logger, OnStateChange, TLS and the
+// timing fields are left for the caller to set. The result is checked as
+// Connect would.
 func FromEnv(getenv func(string) string) (Config, error) {
 	var cfg Config
 	var p natsconn.Problems
@@ -62,6 +66,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	cfg.Name = getenv(EnvName)
 	if cfg.Name == "" {
 		cfg.Name = getenv(EnvClientID)
+	}
+	if cfg.Name == "" {
+		cfg.Name = natsclient.DefaultClientID()
 	}
 	cfg.User, cfg.Password = getenv(EnvUser), getenv(EnvPassword)
 	cfg.Token = getenv(EnvToken)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -271,6 +272,20 @@ func TestFromEnv(t *testing.T) {
 		len(cfg.Streams) != 1 || s.Name != jsclient.DefaultStreamName || s.Replicas != 3 || s.MaxAge != 168*time.Hour ||
 		s.Duplicates != 10*time.Minute || strings.Join(s.Subjects, ",") != strings.Join(append(jsclient.ClusterSubjects(), "audit:logged"), ",") {
 		t.Fatalf("FromEnv = %+v", cfg)
+	}
+	env["NATS_NAME"] = "tickets-js"
+	if cfg, err = jsclient.FromEnv(func(k string) string { return env[k] }); err != nil || cfg.Name != "tickets-js" {
+		t.Fatalf("FromEnv with NATS_NAME and NATS_CLIENT_ID: name %q, %v; want NATS_NAME's", cfg.Name, err)
+	}
+	// Neither set: a name per instance, as natsclient's client id.
+	env = map[string]string{"NATS_URL": "nats://js:4222"}
+	a, err := jsclient.FromEnv(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := jsclient.FromEnv(func(k string) string { return env[k] })
+	if !regexp.MustCompile(`^[a-zA-Z0-9_-]+-[0-9a-f]{8}$`).MatchString(a.Name) || a.Name == b.Name {
+		t.Fatalf("FromEnv default names %q and %q, want natsclient.DefaultClientID()'s: host name and a random suffix", a.Name, b.Name)
 	}
 	env = map[string]string{"NATS_URL": "http://nats-srv:4222", "NATS_STREAM": "-"} // as the cluster's manifests say
 	if cfg, err = jsclient.FromEnv(func(k string) string { return env[k] }); err != nil || len(cfg.Streams) != 0 || cfg.URLs[0] != "nats://nats-srv:4222" {
