@@ -236,8 +236,9 @@ func jetStreamConfig(cfg config, log *slog.Logger) jsclient.Config {
 	// subject) need a stream to be published to, or each one fails and is
 	// redelivered for ever. A stream of their own: every service
 	// provisions the cluster's stream, and must give it the same subjects.
-	// Unless NATS_STREAM=- says streams are managed elsewhere.
-	if cfg.jsProvision {
+	// Unless no stream is provisioned (NATS_STREAM=-): streams, this one
+	// too, are managed elsewhere.
+	if len(jcfg.Streams) > 0 {
 		jcfg.Streams = append(slices.Clone(jcfg.Streams), deadLetterStream(cfg))
 	}
 	// NATS Streaming retries a failed message after the ack wait; keep

@@ -37,12 +37,10 @@ type config struct {
 	stan natsclient.Config
 
 	// JetStream (transportJetStream): jsclient.FromEnv's reading of the
-	// environment. jetStreamConfig adds the logger, the dead-letter stream
+	// environment, whose Streams are empty with NATS_STREAM=- (provision
+	// nothing). jetStreamConfig adds the logger, the dead-letter stream
 	// and the retry timing, which depend on the fields below.
 	js jsclient.Config
-	// jsProvision is false with NATS_STREAM=-: the streams, the
-	// dead letters' included, are managed elsewhere.
-	jsProvision bool
 
 	// Not from the environment: tuned by tests, fixed otherwise.
 	queueGroup      string        // also the durable name, as in the Node listeners
@@ -141,7 +139,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		if err != nil {
 			problems = append(problems, err.Error())
 		}
-		c.js, c.jsProvision = js, getenv(jsclient.EnvStream) != "-"
+		c.js = js
 	}
 
 	if key := getenv("JWT_KEY"); key != "" {

@@ -368,6 +368,18 @@ func TestJetStreamConfig(t *testing.T) {
 	if js := jetStreamConfig(c, log); len(js.Streams) != 0 {
 		t.Errorf("NATS_STREAM=-: provisions %+v", js.Streams)
 	}
+	// What decides is the config FromEnv returned, not the environment
+	// read again: empty streams provision nothing, whatever NATS_STREAM says.
+	c, err = loadConfig(env(map[string]string{
+		"MONGO_URI": "mongodb://m/", "NATS_URL": "nats://n:4222", "NATS_TRANSPORT": "jetstream", "JWT_KEY": "k",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.js.Streams = nil
+	if js := jetStreamConfig(c, log); len(js.Streams) != 0 {
+		t.Errorf("no streams in the config read: provisions %+v", js.Streams)
+	}
 }
 
 func TestTokenCommand(t *testing.T) {

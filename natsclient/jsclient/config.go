@@ -68,9 +68,14 @@ type Config struct {
 	PublishWait time.Duration
 
 	// Streams are created, or updated to match, by Connect (and by
-	// Provision). Leave it empty when streams are managed elsewhere (the
-	// nats CLI, Terraform): then they must exist before anyone publishes.
-	// DefaultStream captures the cluster's subjects.
+	// Provision). DefaultStream captures the cluster's subjects.
+	//
+	// Empty means provision nothing: streams are managed elsewhere (the
+	// nats CLI, Terraform) and must exist before anyone publishes. FromEnv
+	// leaves it empty for NATS_STREAM=-, and always lists DefaultStream (or
+	// its variant) otherwise, so a service that adds streams of its own to
+	// FromEnv's (a DeadLetterStream) adds them only when Streams is not
+	// empty: then the operator's "-" covers those too.
 	Streams []Stream
 
 	// Consumer settings, for every durable consumer this client creates or

@@ -30,7 +30,8 @@ const (
 	EnvNKeySeed  = natsclient.EnvNKeySeed
 	EnvCredsFile = natsclient.EnvCredsFile
 	// EnvStream names the stream to provision (default TICKETS); "-"
-	// provisions none, for streams managed elsewhere.
+	// provisions none, for streams managed elsewhere: Config.Streams is
+	// then empty.
 	EnvStream = "NATS_STREAM"
 	// EnvStreamSubjects lists the stream's subjects, comma-separated.
 	// Default: the cluster's subjects.
@@ -47,8 +48,9 @@ const (
 )
 
 // FromEnv builds a Config from the environment, through getenv (os.Getenv
-// in a service, a map in a test). It provisions DefaultStream unless told
-// otherwise. The connection name defaults as natsclient.FromEnv's client id
+// in a service, a map in a test). Config.Streams is DefaultStream, tuned
+// by the NATS_STREAM variables, or empty with NATS_STREAM=- (provision
+// nothing). The connection name defaults as natsclient.FromEnv's client id
 // does, to natsclient.DefaultClientID(). Logger, OnStateChange, TLS and the
 // timing fields are left for the caller to set. The result is checked as
 // Connect would.
