@@ -242,7 +242,8 @@ func jetStreamConfig(cfg config, log *slog.Logger) jsclient.Config {
 		jcfg.Streams = append(slices.Clone(jcfg.Streams), deadLetterStream(cfg))
 	}
 	// NATS Streaming retries a failed message after the ack wait; keep
-	// that timing, and so what reservedRetries means (a minute).
+	// that timing, and so what reservedRetries means (a minute). NakDelays
+	// is the client's, for every listener: they all have cfg.ackWait.
 	jcfg.Consumer.NakDelays = []time.Duration{cfg.ackWait}
 	return jcfg
 }

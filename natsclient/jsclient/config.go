@@ -106,6 +106,19 @@ type ConsumerSettings struct {
 	// the last entry for every later one. It keeps a failing message, or
 	// one returned with events.ErrOutOfOrder, from spinning. Default:
 	// 100ms, 500ms, 1s, 2s, 5s. A single 0 entry redelivers at once.
+	//
+	// It is the client's, for all its subscriptions, while the ack wait is
+	// each subscription's (the Listener's AckWait), and the two don't mix:
+	// a nacked message comes back after its nak delay, shorter or longer
+	// than the ack wait; the ack wait brings back only what was neither
+	// acked nor nacked (a crash, a handler still running, a lost ack).
+	// NATS Streaming has no nak: there a failed message comes back after
+	// the ack wait. To keep that timing, set NakDelays to the ack wait,
+	// []time.Duration{ackWait}; that is one ack wait for the whole client,
+	// so listeners with different ack waits need a client each to keep
+	// theirs. With AckBackoff, the server adds the schedule's growth: a
+	// message nacked on its n-th delivery comes back after NakDelays[n-1]
+	// + AckBackoff[n-1] - AckBackoff[0] (the last entries past the end).
 	NakDelays []time.Duration
 	// AckBackoff, when set, is the server's redelivery schedule for
 	// messages that were not acknowledged at all (a crashed or stuck

@@ -36,7 +36,16 @@
 // new one; an existing durable keeps its start. Nack is a nak delayed by
 // Config.Consumer.NakDelays, so a failing message returns soon without
 // spinning; Term tells the server never to redeliver (the Listener's dead
-// letters). Metadata carries the stream sequence, the delivery count
+// letters).
+//
+// The nak delays are the client's, the ack wait each subscription's, and
+// they don't mix: a failed (nacked) message comes back after its nak
+// delay, whatever the ack wait; the ack wait brings back only messages
+// neither acked nor nacked. On NATS Streaming, which has no nak, a failed
+// message comes back after the ack wait, so a Listener's MaxDeliveries
+// spans less time here with the default delays. A service that wants NATS
+// Streaming's timing sets NakDelays to its ack wait (one per client: see
+// ConsumerSettings.NakDelays). Metadata carries the stream sequence, the delivery count
 // (NumDelivered) and the stored time. A consumer deleted behind the
 // client's back is created again.
 //

@@ -525,3 +525,63 @@ func TestConsumerRecreated(t *testing.T) {
 		t.Fatalf("consumer not created again: %v", err)
 	}
 }
+
+// NakDelays (per client) and the ack wait (per subscription) don't mix: a
+// nacked message comes back after its nak delay, be it shorter or longer
+// than the ack wait, which brings back only what was neither acked nor
+// nacked. With AckBackoff, the server adds the schedule's growth to a nak
+// delay, as ConsumerSettings.NakDelays says.
+func TestNakDelayAndAckWait(t *testing.T) {
+	url := testenv.JetStreamURL(t)
+	js := rawJS(t, url)
+	for _, c := range []struct {
+		name     string
+		consumer jsclient.ConsumerSettings
+		ackWait  time.Duration
+		nacks    int           // the first deliveries nacked
+		want     time.Duration // from the last nacked delivery to the next
+	}{
+		{"nak delay under the ack wait", jsclient.ConsumerSettings{NakDelays: []time.Duration{200 * time.Millisecond}},
+			20 * time.Second, 1, 200 * time.Millisecond},
+		{"nak delay over the ack wait", jsclient.ConsumerSettings{NakDelays: []time.Duration{2 * time.Second}},
+			time.Second, 1, 2 * time.Second},
+		{"nak delay with AckBackoff", jsclient.ConsumerSettings{NakDelays: []time.Duration{500 * time.Millisecond}, AckBackoff: []time.Duration{time.Second, 3 * time.Second}},
+			time.Second, 2, 500*time.Millisecond + 3*time.Second - time.Second},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			stream, prefix := testStream(t, js)
+			subject := prefix + "ticket:created"
+			cl := connect(t, jsclient.Config{URLs: []string{url}, Streams: []jsclient.Stream{stream}, Consumer: c.consumer})
+			deliveries := make(chan time.Time, 10)
+			sub, err := cl.Subscribe(ctxFor(t), subject, events.SubscribeOptions{QueueGroup: "svc", Durable: "svc", ManualAck: true, AckWait: c.ackWait},
+				func(m events.Message) {
+					deliveries <- time.Now()
+					if m.Metadata().DeliveryCount <= c.nacks {
+						_ = m.Nack()
+					} else {
+						_ = m.Ack()
+					}
+				})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sub.Close(ctxFor(t))
+			if err := cl.Publish(ctxFor(t), events.Outgoing{Subject: subject, Data: encode(t, ticket(0))}); err != nil {
+				t.Fatal(err)
+			}
+			at := make([]time.Time, c.nacks+1)
+			for i := range at {
+				select {
+				case at[i] = <-deliveries:
+				case <-time.After(wait):
+					t.Fatalf("delivery %d never came", i+1)
+				}
+			}
+			gap := at[c.nacks].Sub(at[c.nacks-1])
+			if gap < c.want-100*time.Millisecond || gap > c.want+3*time.Second {
+				t.Fatalf("nacked (ack wait %v, %+v): back after %v, want about %v", c.ackWait, c.consumer, gap, c.want)
+			}
+			t.Logf("nacked (ack wait %v): back after %v, want about %v", c.ackWait, gap, c.want)
+		})
+	}
+}
