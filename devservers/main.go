@@ -6,9 +6,10 @@
 // Usage:
 //
 //	devservers run [-v] [-- cmd args...]
-//	devservers stan      -addr 127.0.0.1:PORT -dir DIR [-cluster test-cluster]
-//	devservers jetstream -addr 127.0.0.1:PORT -dir DIR
+//	devservers stan      -addr 127.0.0.1:PORT -dir DIR [-cluster test-cluster] [security flags]
+//	devservers jetstream -addr 127.0.0.1:PORT -dir DIR [security flags]
 //	devservers mongo     -addr 127.0.0.1:PORT -dir DIR
+//	devservers creds     -dir DIR
 //
 // `run` starts all three on free loopback ports with data in a fresh
 // temporary directory, runs cmd with MONGO_URI, NATS_URL, NATS_CLUSTER_ID,
@@ -25,6 +26,13 @@
 // The single-server subcommands exist for tests that kill and restart a
 // server: each serves in the foreground until SIGINT or SIGTERM and prints
 // the line "ready" on stdout once clients can connect. Logs go to stderr.
+//
+// stan and jetstream also serve tests of clients' authentication and TLS.
+// Their security flags make the server require one of a user and password
+// (-user, -pass), a token (-token), an NKey (-nkey PUBLIC-KEY) or a user
+// JWT of the operator and account in a directory (-jwt DIR), and TLS
+// (-tls-cert, -tls-key), with client certificates (-tls-ca). `creds`
+// writes fresh NKey and JWT credentials for them into a directory.
 package main
 
 import (
@@ -62,6 +70,8 @@ func main() {
 		os.Exit(run(args))
 	case "stan", "jetstream", "mongo":
 		os.Exit(serveOne(cmd, args))
+	case "creds":
+		os.Exit(creds(args))
 	case "help", "-h", "-help", "--help":
 		usage()
 	default:
@@ -74,9 +84,11 @@ func main() {
 func usage() {
 	fmt.Fprint(os.Stderr, `usage:
   devservers run [-v] [-- cmd args...]   all servers on free ports; runs cmd with their env
-  devservers stan      -addr HOST:PORT -dir DIR [-cluster ID]
-  devservers jetstream -addr HOST:PORT -dir DIR
+  devservers stan      -addr HOST:PORT -dir DIR [-cluster ID] [security flags]
+  devservers jetstream -addr HOST:PORT -dir DIR [security flags]
   devservers mongo     -addr HOST:PORT -dir DIR
+  devservers creds     -dir DIR               write NKey and JWT credentials for -nkey and -jwt
+security flags: [-user U -pass P | -token T | -nkey PUBLIC-KEY | -jwt DIR] [-tls-cert F -tls-key F [-tls-ca F]]
 `)
 }
 
@@ -85,12 +97,20 @@ func serveOne(kind string, args []string) int {
 	addr := fs.String("addr", "127.0.0.1:0", "listen `address`")
 	dir := fs.String("dir", "", "data `directory`, kept across restarts (required)")
 	cluster := clusterID
+	var sec security
+	if kind != "mongo" {
+		sec.flags(fs)
+	}
 	if kind == "stan" {
 		fs.StringVar(&cluster, "cluster", clusterID, "NATS Streaming cluster `id`")
 	}
 	_ = fs.Parse(args)
 	if *dir == "" || fs.NArg() > 0 {
 		fs.Usage()
+		return 2
+	}
+	if err := sec.check(); err != nil {
+		fmt.Fprintf(os.Stderr, "devservers %s: %v\n", kind, err)
 		return 2
 	}
 
@@ -105,9 +125,9 @@ func serveOne(kind string, args []string) int {
 	)
 	switch kind {
 	case "stan":
-		srv, err = startStan(*addr, cluster, *dir, os.Stderr)
+		srv, err = startStan(*addr, cluster, *dir, sec, os.Stderr)
 	case "jetstream":
-		srv, err = startJetStream(*addr, *dir, os.Stderr)
+		srv, err = startJetStream(*addr, *dir, sec, os.Stderr)
 	case "mongo":
 		srv, err = startMongo(*addr, *dir, os.Stderr)
 	}
@@ -165,12 +185,12 @@ func run(args []string) (code int) {
 		fmt.Fprintf(os.Stderr, "devservers: server logs are in %s\n", logPath)
 	}()
 
-	stan, err := startStan("127.0.0.1:0", clusterID, filepath.Join(tmp, "stan"), logw)
+	stan, err := startStan("127.0.0.1:0", clusterID, filepath.Join(tmp, "stan"), security{}, logw)
 	if err != nil {
 		return fail(err)
 	}
 	servers = append(servers, stan)
-	js, err := startJetStream("127.0.0.1:0", filepath.Join(tmp, "jetstream"), logw)
+	js, err := startJetStream("127.0.0.1:0", filepath.Join(tmp, "jetstream"), security{}, logw)
 	if err != nil {
 		return fail(err)
 	}

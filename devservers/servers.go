@@ -43,8 +43,10 @@ func hostPort(addr string) (string, int, error) {
 
 // startStan starts a NATS Streaming server (with its embedded NATS server)
 // whose channels live in a file store under dir, so that a restarted server
-// on the same dir keeps its messages and durable subscriptions.
-func startStan(addr, clusterID, dir string, logw io.Writer) (*server, error) {
+// on the same dir keeps its messages and durable subscriptions. The NATS
+// server requires what sec says, of the streaming server's own connections
+// too.
+func startStan(addr, clusterID, dir string, sec security, logw io.Writer) (*server, error) {
 	host, port, err := hostPort(addr)
 	if err != nil {
 		return nil, err
@@ -59,6 +61,9 @@ func startStan(addr, clusterID, dir string, logw io.Writer) (*server, error) {
 	sopts.StoreLimits.MaxChannels = 0
 	nopts := stand.DefaultNatsServerOptions
 	nopts.Host, nopts.Port = host, port
+	if sopts.NATSClientOpts, err = sec.configure(&nopts); err != nil {
+		return nil, err
+	}
 	s, err := stand.RunServerWithOpts(sopts, &nopts)
 	if err != nil {
 		return nil, fmt.Errorf("nats streaming server: %w", err)
@@ -68,19 +73,23 @@ func startStan(addr, clusterID, dir string, logw io.Writer) (*server, error) {
 }
 
 // startJetStream starts a plain NATS server with JetStream on, storing
-// streams under dir.
-func startJetStream(addr, dir string, logw io.Writer) (*server, error) {
+// streams under dir, and requiring what sec says of clients.
+func startJetStream(addr, dir string, sec security, logw io.Writer) (*server, error) {
 	host, port, err := hostPort(addr)
 	if err != nil {
 		return nil, err
 	}
-	ns, err := natsd.NewServer(&natsd.Options{
+	opts := &natsd.Options{
 		Host:      host,
 		Port:      port,
 		JetStream: true,
 		StoreDir:  dir,
 		NoSigs:    true, // signals belong to devservers, not to the library
-	})
+	}
+	if _, err := sec.configure(opts); err != nil {
+		return nil, err
+	}
+	ns, err := natsd.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("nats server: %w", err)
 	}
