@@ -14,11 +14,13 @@ import (
 )
 
 // Process is a server running as a child process of the test, for tests
-// of what clients do when their server stops, dies or comes back. It is
-// started by StartStan, StartJetStream or StartMongo from the devservers
-// binary named by TICKETKIT_DEVSERVERS, listens on a loopback port of its
-// own and keeps its data in the directory it was given, so Restart brings
-// back the same server, with its data, at the same URL.
+// of what clients do when their server stops, dies or comes back, or of
+// servers that require authentication or TLS. It is started by StartStan,
+// StartJetStream or StartMongo (or StartStanWith, StartJetStreamWith) from
+// the devservers binary named by TICKETKIT_DEVSERVERS, listens on a
+// loopback port of its own and keeps its data in the directory it was
+// given, so Restart brings back the same server, with its data, at the
+// same URL.
 //
 // Its methods are meant for the test's goroutine; they are not safe for
 // concurrent use. A process still running when the test ends is killed.
@@ -36,23 +38,19 @@ type Process struct {
 }
 
 // StartStan starts a NATS Streaming server (cluster id DefaultClusterID)
-// keeping its file store in dir.
+// keeping its file store in dir. StartStanWith starts one that requires
+// authentication or TLS.
 func StartStan(t testing.TB, dir string) *Process {
 	t.Helper()
-	addr := freeAddr(t)
-	p := start(t, "stan", addr, dir, "-cluster", DefaultClusterID)
-	p.url, p.clusterID = "nats://"+addr, DefaultClusterID
-	return p
+	return StartStanWith(t, dir, ServerOptions{})
 }
 
 // StartJetStream starts a NATS server with JetStream keeping its streams
-// in dir.
+// in dir. StartJetStreamWith starts one that requires authentication or
+// TLS.
 func StartJetStream(t testing.TB, dir string) *Process {
 	t.Helper()
-	addr := freeAddr(t)
-	p := start(t, "jetstream", addr, dir)
-	p.url = "nats://" + addr
-	return p
+	return StartJetStreamWith(t, dir, ServerOptions{})
 }
 
 // StartMongo starts a MongoDB wire protocol server (FerretDB) keeping its

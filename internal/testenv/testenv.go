@@ -8,7 +8,9 @@
 //	NATS_CLUSTER_ID       its cluster id; test-cluster when unset (the server's own default)
 //	NATS_JETSTREAM_URL    a NATS server with JetStream enabled
 //	TICKETKIT_DEVSERVERS  the devservers binary, for tests that start, kill
-//	                      and restart their own servers (see StartStan)
+//	                      and restart their own servers (see StartStan), or
+//	                      need a server that requires authentication or TLS
+//	                      (StartStanWith, NewCreds, NewTLSFiles)
 //
 // `make test` sets all of them: it builds devservers (the nested module in
 // devservers/) and runs `go test` under `devservers run`, which starts
