@@ -10,8 +10,6 @@ import (
 	"runtime/debug"
 	"sync"
 	"time"
-
-	"github.com/google/uuid"
 )
 
 // Handler handles one event. Returning nil acknowledges the message; an
@@ -270,7 +268,10 @@ func (l *Listener) logDeadLetter(_ context.Context, dl DeadLetter) error {
 }
 
 func (l *Listener) republish(ctx context.Context, dl DeadLetter) error {
-	err := l.transport.Publish(ctx, Outgoing{Subject: l.cfg.deadSubject, Data: dl.Data, ID: uuid.NewString()})
+	// The ID is the source message's, so a hook run twice for one message
+	// (its first ack lost) is deduplicated by brokers that can.
+	id := MessageID(Subject(l.cfg.deadSubject), dl.Subject, int64(dl.Sequence))
+	err := l.transport.Publish(ctx, Outgoing{Subject: l.cfg.deadSubject, Data: dl.Data, ID: id})
 	if err != nil {
 		return fmt.Errorf("events: republish dead letter to %s: %w", l.cfg.deadSubject, err)
 	}

@@ -4,9 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
-
-	"github.com/google/uuid"
 )
 
 // Hooks receive measurements, for wiring in a metrics library. Nil fields
@@ -56,10 +55,11 @@ func NewPublisher[E Event](t Transport, opts ...Option) (*Publisher[E], error) {
 func (p *Publisher[E]) Subject() Subject { return p.subject }
 
 // Publish publishes e and returns nil only once the broker acknowledged it.
-// The message gets a fresh random ID; use PublishWithID to make a
-// re-publish of the same event deduplicable.
+// The message has no ID of its own (a deduplicating driver makes one for
+// its own resends); use PublishWithID to make a re-publish of the same
+// event, by this process or another, deduplicable.
 func (p *Publisher[E]) Publish(ctx context.Context, e E) error {
-	return p.PublishWithID(ctx, e, uuid.NewString())
+	return p.PublishWithID(ctx, e, "")
 }
 
 // PublishWithID publishes e with the given message ID. Brokers that
@@ -91,7 +91,7 @@ func (p *Publisher[E]) PublishBatch(ctx context.Context, es []E) []error {
 			errs[i] = err
 			continue
 		}
-		msgs[i] = Outgoing{Subject: string(p.subject), Data: data, ID: uuid.NewString()}
+		msgs[i] = Outgoing{Subject: string(p.subject), Data: data}
 	}
 	return publishBatch(ctx, p.t, p.hooks, msgs, errs)
 }
@@ -99,12 +99,16 @@ func (p *Publisher[E]) PublishBatch(ctx context.Context, es []E) []error {
 // publishBatch publishes the msgs whose errs entry is still nil, fills in
 // errs, and reports to hooks once per subject in the batch.
 func publishBatch(ctx context.Context, t Transport, hooks Hooks, msgs []Outgoing, errs []error) []error {
-	send := make([]Outgoing, 0, len(msgs))
-	index := make([]int, 0, len(msgs))
-	for i, m := range msgs {
-		if errs[i] == nil {
-			send = append(send, m)
-			index = append(index, i)
+	// Usually every message encoded, and the batch goes out as it is.
+	send, index := msgs, []int(nil)
+	if slices.ContainsFunc(errs, func(err error) bool { return err != nil }) {
+		send = make([]Outgoing, 0, len(msgs))
+		index = make([]int, 0, len(msgs))
+		for i, m := range msgs {
+			if errs[i] == nil {
+				send = append(send, m)
+				index = append(index, i)
+			}
 		}
 	}
 	if len(send) == 0 {
@@ -113,7 +117,11 @@ func publishBatch(ctx context.Context, t Transport, hooks Hooks, msgs []Outgoing
 	start := time.Now()
 	results := t.PublishBatch(ctx, send)
 	elapsed := time.Since(start)
-	for j, i := range index {
+	for j := range send {
+		i := j
+		if index != nil {
+			i = index[j]
+		}
 		switch {
 		case j >= len(results):
 			errs[i] = fmt.Errorf("events: publish %s: the transport returned no result", send[j].Subject)
@@ -144,7 +152,11 @@ func reportBatch(hooks Hooks, send []Outgoing, index []int, errs []error, elapse
 		}
 		t.n++
 		if t.err == nil {
-			t.err = errs[index[j]]
+			i := j
+			if index != nil {
+				i = index[j]
+			}
+			t.err = errs[i]
 		}
 	}
 	for _, s := range order {

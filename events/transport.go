@@ -39,7 +39,9 @@ type Outgoing struct {
 	// ID identifies the message for brokers that deduplicate (JetStream's
 	// Nats-Msg-Id). A re-publish of the same event carries the same ID.
 	// NATS Streaming does not deduplicate, so there consumers see the
-	// duplicates of at-least-once delivery and skip them by version.
+	// duplicates of at-least-once delivery and skip them by version. Empty
+	// means the publisher has none; a deduplicating driver then makes one
+	// for its own resends.
 	ID string
 }
 
