@@ -162,7 +162,7 @@ func (l *Listener) deliver(m Message) {
 	l.mu.Lock()
 	if l.closing {
 		l.mu.Unlock()
-		l.observe(m.Metadata(), 0, Dropped)
+		l.observe(m.Metadata(), time.Time{}, Dropped)
 		return
 	}
 	l.inflight.Add(1)
@@ -179,14 +179,17 @@ func (l *Listener) deliver(m Message) {
 		}()
 	case <-l.stop:
 		l.inflight.Done()
-		l.observe(m.Metadata(), 0, Dropped)
+		l.observe(m.Metadata(), time.Time{}, Dropped)
 	}
 }
 
 func (l *Listener) process(m Message) {
 	defer l.inflight.Done()
 	meta := m.Metadata()
-	start := time.Now()
+	var start time.Time
+	if l.cfg.hooks.Handled != nil {
+		start = time.Now() // only a hook wants the duration
+	}
 	decodeErr, handlerErr, panicked := l.run(m.Data(), meta)
 	switch {
 	case decodeErr != nil:
@@ -197,7 +200,7 @@ func (l *Listener) process(m Message) {
 				l.cfg.logger.Warn("ack failed; the message will be redelivered", l.attrs(meta, err)...)
 			}
 		}
-		l.observe(meta, time.Since(start), Acked)
+		l.observe(meta, start, Acked)
 	case errors.Is(handlerErr, errPermanent),
 		l.cfg.maxDeliveries > 0 && meta.DeliveryCount >= l.cfg.maxDeliveries:
 		l.giveUp(m, meta, handlerErr, start)
@@ -214,7 +217,7 @@ func (l *Listener) process(m Message) {
 		if panicked {
 			outcome = Panicked
 		}
-		l.observe(meta, time.Since(start), outcome)
+		l.observe(meta, start, outcome)
 	}
 }
 
@@ -242,7 +245,7 @@ func (l *Listener) giveUp(m Message, meta Metadata, cause error, start time.Time
 		if l.cfg.manualAck {
 			_ = m.Nack()
 		}
-		l.observe(meta, time.Since(start), Failed)
+		l.observe(meta, start, Failed)
 		return
 	}
 	if l.cfg.manualAck {
@@ -250,7 +253,7 @@ func (l *Listener) giveUp(m Message, meta Metadata, cause error, start time.Time
 			l.cfg.logger.Warn("terminating a dead letter failed; it may be dead-lettered again", l.attrs(meta, err)...)
 		}
 	}
-	l.observe(meta, time.Since(start), DeadLettered)
+	l.observe(meta, start, DeadLettered)
 }
 
 // maxLoggedPayload bounds how much of a dead letter reaches the logs.
@@ -282,8 +285,14 @@ func (l *Listener) attrs(meta Metadata, err error) []any {
 	return []any{"subject", meta.Subject, "sequence", meta.Sequence, "delivery", meta.DeliveryCount, "error", err}
 }
 
-func (l *Listener) observe(meta Metadata, d time.Duration, o Outcome) {
+// observe reports a delivery's outcome to the Handled hook, timed from
+// start (zero: no duration).
+func (l *Listener) observe(meta Metadata, start time.Time, o Outcome) {
 	if l.cfg.hooks.Handled != nil {
+		var d time.Duration
+		if !start.IsZero() {
+			d = time.Since(start)
+		}
 		l.cfg.hooks.Handled(meta, d, o)
 	}
 }
