@@ -18,9 +18,11 @@ import (
 // after a crash between publish and mark, the event goes out again with the
 // same MessageID).
 //
-// A ticket's changes are published in version order. If one fails, that
-// ticket's later changes in the same round are not marked, so they go out
-// again after it; consumers order by version (CompareVersion) either way.
+// A round reads up to BatchSize pending changes, publishes them as one
+// batch and marks them with one MarkPublished call. A ticket's changes are
+// published in version order. If one fails, that ticket's later changes in
+// the same round are not marked, so they go out again after it; consumers
+// order by version (CompareVersion) either way.
 type Relay struct {
 	outbox    tickets.Outbox
 	transport Transport
@@ -137,9 +139,10 @@ func (r *Relay) round(ctx context.Context) (published int, more bool, err error)
 		errs[i] = nil
 	}
 
-	// Mark each ticket up to the end of its run of successes.
-	var order []string
-	last := make(map[string]int64)
+	// Mark each ticket up to the end of its run of successes, all of
+	// them in one call: one write for the round, not one per ticket.
+	var marks []tickets.Change // the last success of each ticket
+	last := make(map[string]int)
 	broken := make(map[string]bool)
 	var failed []error
 	for i, c := range changes {
@@ -152,15 +155,17 @@ func (r *Relay) round(ctx context.Context) (published int, more bool, err error)
 			failed = append(failed, errs[i])
 			continue
 		}
-		if _, ok := last[id]; !ok {
-			order = append(order, id)
+		if j, ok := last[id]; ok {
+			marks[j] = c // Pending gives a ticket's changes in version order
+		} else {
+			last[id] = len(marks)
+			marks = append(marks, c)
 		}
-		last[id] = c.Ticket.Version
 		published++
 	}
-	for _, id := range order {
-		if err := r.outbox.MarkPublished(ctx, id, last[id]); err != nil {
-			return published, false, fmt.Errorf("events: mark %s published: %w", id, err)
+	if len(marks) > 0 {
+		if err := r.outbox.MarkPublished(ctx, marks); err != nil {
+			return published, false, fmt.Errorf("events: mark the changes of %d tickets published: %w", len(marks), err)
 		}
 	}
 	if len(failed) > 0 {

@@ -3,6 +3,7 @@ package events_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -238,11 +239,81 @@ type crashingOutbox struct {
 	crash atomic.Bool
 }
 
-func (c *crashingOutbox) MarkPublished(ctx context.Context, id string, v int64) error {
+func (c *crashingOutbox) MarkPublished(ctx context.Context, published []tickets.Change) error {
 	if c.crash.Load() {
 		return errors.New("process died")
 	}
-	return c.Outbox.MarkPublished(ctx, id, v)
+	return c.Outbox.MarkPublished(ctx, published)
+}
+
+// countingOutbox records every MarkPublished call, as "id@version" lists.
+type countingOutbox struct {
+	tickets.Outbox
+	mu    sync.Mutex
+	calls [][]string
+}
+
+func (c *countingOutbox) MarkPublished(ctx context.Context, published []tickets.Change) error {
+	var call []string
+	for _, ch := range published {
+		call = append(call, fmt.Sprintf("%s@%d", ch.Ticket.ID, ch.Ticket.Version))
+	}
+	c.mu.Lock()
+	c.calls = append(c.calls, call)
+	c.mu.Unlock()
+	return c.Outbox.MarkPublished(ctx, published)
+}
+
+func TestRelayMarksARoundInOneCall(t *testing.T) {
+	f := newRelayFixture(t)
+	outbox := &countingOutbox{Outbox: f.store}
+	relay, err := events.NewRelay(outbox, f.net, events.Backoff(time.Millisecond, time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b, c := f.create(t, "a"), f.create(t, "b"), f.create(t, "c")
+	f.rename(t, a.ID, "a1")
+	f.rename(t, a.ID, "a2")
+	f.rename(t, b.ID, "b1")
+	f.rename(t, b.ID, "b2")
+	// b's version 1 fails: b is marked up to version 0 only, and its
+	// version 2, published in the same round, is not marked.
+	b1 := events.MessageID(events.SubjectTicketUpdated, b.ID, 1)
+	f.net.mu.Lock()
+	f.net.failID[b1] = true
+	f.net.mu.Unlock()
+
+	// Flush retries b until ctx ends; the rounds after the first have
+	// nothing to mark, and call nothing.
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_ = relay.Flush(ctx)
+	outbox.mu.Lock()
+	got := fmt.Sprint(outbox.calls)
+	outbox.mu.Unlock()
+	want := fmt.Sprint([][]string{{a.ID + "@2", b.ID + "@0", c.ID + "@0"}})
+	if got != want {
+		t.Fatalf("MarkPublished calls = %s, want %s: one call for the first round", got, want)
+	}
+	pending, _ := f.store.Pending(context.Background(), 10)
+	if len(pending) != 2 || pending[0].Ticket.Version != 1 || pending[1].Ticket.Version != 2 {
+		t.Fatalf("pending after the first round = %+v, want b's versions 1 and 2", pending)
+	}
+
+	f.net.mu.Lock()
+	delete(f.net.failID, b1)
+	f.net.mu.Unlock()
+	outbox.mu.Lock()
+	outbox.calls = nil
+	outbox.mu.Unlock()
+	if err := relay.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	outbox.mu.Lock()
+	defer outbox.mu.Unlock()
+	if got := fmt.Sprint(outbox.calls); got != fmt.Sprint([][]string{{b.ID + "@2"}}) {
+		t.Fatalf("the next round marked %s, want only %s@2", got, b.ID)
+	}
 }
 
 func TestRelayAfterACrashRepublishesWithTheSameMessageID(t *testing.T) {

@@ -61,7 +61,7 @@ func TestDoneContextIsInternalAndWrapped(t *testing.T) {
 			return err
 		}},
 		{"Pending", func(c context.Context) error { _, err := s.Pending(c, 10); return err }},
-		{"MarkPublished", func(c context.Context) error { return s.MarkPublished(c, tk.ID, 0) }},
+		{"MarkPublished", func(c context.Context) error { return s.MarkPublished(c, []tickets.Change{at(tk.ID, 0)}) }},
 		{"EnsureIndexes", s.EnsureIndexes},
 	}
 	for _, done := range []struct {

@@ -90,6 +90,12 @@ func mustCreate(t *testing.T, s *mongostore.Store, tk tickets.Ticket) tickets.Ti
 	return tk
 }
 
+// at is a change of ticket id at version, as MarkPublished reads it: the
+// id and the version, nothing else.
+func at(id string, version int64) tickets.Change {
+	return tickets.Change{Kind: tickets.Updated, Ticket: tickets.Ticket{ID: id, Version: version}}
+}
+
 func mustPending(t *testing.T, s *mongostore.Store, limit int) []tickets.Change {
 	t.Helper()
 	p, err := s.Pending(ctx(t), limit)

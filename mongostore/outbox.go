@@ -106,8 +106,38 @@ func change(d pendingDoc, e entry) (tickets.Change, error) {
 	}}, nil
 }
 
-// MarkPublished implements tickets.Outbox. It pops entries off the front of
-// the ticket's outbox while the first one has a version <= version, each
+// MarkPublished implements tickets.Outbox: markOne for each ticket, at the
+// highest version published gives it.
+func (s *Store) MarkPublished(ctx context.Context, published []tickets.Change) error {
+	if err := ctx.Err(); err != nil {
+		return s.fail(ctx, "MarkPublished", "", err)
+	}
+	var order []string
+	highest := make(map[string]int64)
+	for _, c := range published {
+		oid, ok := parseID(c.Ticket.ID)
+		if !ok {
+			continue
+		}
+		id := oid.Hex()
+		v, seen := highest[id]
+		if !seen {
+			order = append(order, id)
+		}
+		if !seen || c.Ticket.Version > v {
+			highest[id] = c.Ticket.Version
+		}
+	}
+	for _, id := range order {
+		if err := s.markOne(ctx, id, highest[id]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// markOne pops entries off the front of the ticket's outbox while the first
+// one has a version <= version, each
 // with one single-document update guarded by what the outbox holds:
 //
 //	A  first <= version, no second entry:  $pop and $unset pendingSince; done
@@ -123,7 +153,7 @@ func change(d pendingDoc, e entry) (tickets.Change, error) {
 // entries are only ever added with versions above every existing one, so
 // there is nothing to do. Marking what is not pending, or an id that is no
 // ticket's, is a no-op.
-func (s *Store) MarkPublished(ctx context.Context, id string, version int64) error {
+func (s *Store) markOne(ctx context.Context, id string, version int64) error {
 	oid, ok := parseID(id)
 	if !ok {
 		return nil

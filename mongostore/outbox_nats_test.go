@@ -217,7 +217,7 @@ func (o *crashingOutbox) Pending(ctx context.Context, limit int) ([]tickets.Chan
 	return nil, errCrash
 }
 
-func (o *crashingOutbox) MarkPublished(ctx context.Context, id string, version int64) error {
+func (o *crashingOutbox) MarkPublished(ctx context.Context, published []tickets.Change) error {
 	if o.isDead() {
 		return errCrash
 	}
@@ -225,7 +225,7 @@ func (o *crashingOutbox) MarkPublished(ctx context.Context, id string, version i
 		o.die() // with the changes published and not yet marked
 		return errCrash
 	}
-	return o.Outbox.MarkPublished(ctx, id, version)
+	return o.Outbox.MarkPublished(ctx, published)
 }
 
 // TestRelayCrashPublishesEverythingAfterRestart stops a relay between a

@@ -13,10 +13,10 @@ import (
 )
 
 // TestRelayWhileWriting drains the outbox the way events.Relay does
-// (Pending, publish, MarkPublished; wait on Wake when it is empty) while
-// writers keep updating the same tickets. Every change must be seen
-// exactly once and in version order, no update may be undone by a
-// MarkPublished racing it, and the outbox must end empty with no
+// (Pending, publish, one MarkPublished for the round; wait on Wake when it
+// is empty) while writers keep updating the same tickets. Every change
+// must be seen exactly once and in version order, no update may be undone
+// by a MarkPublished racing it, and the outbox must end empty with no
 // pendingSince left behind.
 func TestRelayWhileWriting(t *testing.T) {
 	eachMode(t, testRelayWhileWriting)
@@ -76,9 +76,10 @@ func testRelayWhileWriting(t *testing.T, open func(*testing.T) (*mongostore.Stor
 				t.Fatalf("ticket %s: got version %d from the outbox, want %d (published so far %v)", tk.ID, tk.Version, want, published[tk.ID])
 			}
 			published[tk.ID] = append(published[tk.ID], tk.Version)
-			if err := s.MarkPublished(c, tk.ID, tk.Version); err != nil {
-				t.Fatal(err)
-			}
+		}
+		// The whole round at once, each ticket's versions included.
+		if err := s.MarkPublished(c, batch); err != nil {
+			t.Fatal(err)
 		}
 		if len(batch) > 0 {
 			continue
@@ -140,7 +141,7 @@ func testConcurrentMarkPublished(t *testing.T, open func(*testing.T) (*mongostor
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := s.MarkPublished(ctx(t), tk.ID, int64(v%7)); err != nil {
+			if err := s.MarkPublished(ctx(t), []tickets.Change{at(tk.ID, int64(v%7))}); err != nil {
 				t.Errorf("MarkPublished(%d): %v", v%7, err)
 			}
 		}()
@@ -154,7 +155,7 @@ func testConcurrentMarkPublished(t *testing.T, open func(*testing.T) (*mongostor
 		t.Fatalf("pending versions = %v, want [7 8 9]", versions)
 	}
 	// A version beyond the newest marks everything.
-	if err := s.MarkPublished(ctx(t), tk.ID, 1000); err != nil {
+	if err := s.MarkPublished(ctx(t), []tickets.Change{at(tk.ID, 1000)}); err != nil {
 		t.Fatal(err)
 	}
 	if p := mustPending(t, s, 100); len(p) != 0 {

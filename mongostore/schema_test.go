@@ -182,7 +182,7 @@ func TestDocumentLayout(t *testing.T) {
 		t.Fatalf("outbox has %d entries, want 3", n)
 	}
 
-	if err := s.MarkPublished(ctx(t), id, 1); err != nil {
+	if err := s.MarkPublished(ctx(t), []tickets.Change{at(id, 1)}); err != nil {
 		t.Fatal(err)
 	}
 	doc = raw(t, coll, id)
@@ -193,7 +193,7 @@ func TestDocumentLayout(t *testing.T) {
 	if _, err := doc.LookupErr("pendingSince"); err != nil {
 		t.Fatal("pendingSince gone while a change is pending")
 	}
-	if err := s.MarkPublished(ctx(t), strings.ToUpper(id), 2); err != nil {
+	if err := s.MarkPublished(ctx(t), []tickets.Change{at(strings.ToUpper(id), 2)}); err != nil {
 		t.Fatal(err)
 	}
 	doc = raw(t, coll, id)
@@ -243,7 +243,7 @@ func TestOperatorShapedValuesStayData(t *testing.T) {
 		if _, err := s.Update(ctx(t), attack, 0); !errors.Is(err, tickets.ErrNotFound) {
 			t.Errorf("Update(id %q) error = %v, want not found", id, err)
 		}
-		if err := s.MarkPublished(ctx(t), id, 1<<62); err != nil {
+		if err := s.MarkPublished(ctx(t), []tickets.Change{at(id, 1<<62)}); err != nil {
 			t.Errorf("MarkPublished(%q): %v", id, err)
 		}
 		if _, err := s.List(ctx(t), tickets.Filter{After: id}); tickets.ErrorCode(err) != tickets.EINVALID {

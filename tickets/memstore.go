@@ -141,21 +141,25 @@ func (s *MemoryStore) Pending(ctx context.Context, limit int) ([]Change, error) 
 	return out, nil
 }
 
-// MarkPublished implements Outbox.
-func (s *MemoryStore) MarkPublished(ctx context.Context, id string, version int64) error {
+// MarkPublished implements Outbox, atomically for the whole batch (under
+// one lock).
+func (s *MemoryStore) MarkPublished(ctx context.Context, published []Change) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	id = strings.ToLower(id)
-	r, ok := s.tickets[id]
-	if !ok || len(r.pending) == 0 {
-		return nil
+	emptied := false
+	for _, c := range published {
+		r, ok := s.tickets[strings.ToLower(c.Ticket.ID)]
+		if !ok || len(r.pending) == 0 {
+			continue
+		}
+		r.pending = slices.DeleteFunc(r.pending, func(p Change) bool { return p.Ticket.Version <= c.Ticket.Version })
+		emptied = emptied || len(r.pending) == 0
 	}
-	r.pending = slices.DeleteFunc(r.pending, func(c Change) bool { return c.Ticket.Version <= version })
-	if len(r.pending) == 0 {
-		s.dirty = slices.DeleteFunc(s.dirty, func(d string) bool { return d == id })
+	if emptied {
+		s.dirty = slices.DeleteFunc(s.dirty, func(id string) bool { return len(s.tickets[id].pending) == 0 })
 	}
 	return nil
 }

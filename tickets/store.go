@@ -41,10 +41,22 @@ type Outbox interface {
 	// cut off by limit, but never with a gap.
 	Pending(ctx context.Context, limit int) ([]Change, error)
 
-	// MarkPublished removes the change of ticket id at version, and any
-	// older ones of that ticket, from the outbox. Marking a change that is
-	// not pending is not an error, so a relay can retry freely.
-	MarkPublished(ctx context.Context, id string, version int64) error
+	// MarkPublished removes published changes from the outbox, typically
+	// a relay's whole round at once: for each Change in published, the
+	// change of its ticket (Ticket.ID) at its Ticket.Version and every
+	// older change of that ticket. Only the ticket's id and version are
+	// read. A ticket may appear several times; its highest version counts.
+	// Marking what is not pending (already marked, or a ticket that does
+	// not exist) is not an error, and neither is an empty slice, so a relay
+	// can retry freely.
+	//
+	// Per ticket it is all or nothing: either every pending change of the
+	// ticket up to the version is removed, or none is, and changes above
+	// the version stay pending. Across tickets it need not be atomic: when
+	// it returns an error, some of the tickets may have been marked and
+	// others not; a relay marks them again, or publishes their changes
+	// again (at least once: consumers see a duplicate, never a gap).
+	MarkPublished(ctx context.Context, published []Change) error
 
 	// Wake returns a channel that receives after a write through this Store
 	// value adds a pending change, so a relay publishes promptly instead of

@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"ConcurrentUpdatesOneWinner", testConcurrentUpdates},
 		{"UniqueIDs", testUniqueIDs},
 		{"OutboxRecordsEveryChange", testOutboxRecords},
+		{"OutboxMarkPublishedBatch", testOutboxMarkBatch},
 		{"OutboxPendingLimitKeepsOrder", testOutboxLimit},
 		{"OutboxWakesOnWrite", testOutboxWake},
 	}
@@ -433,20 +434,11 @@ func testOutboxRecords(t *testing.T, s Store) {
 	}
 	assertPending(t, pending, want)
 
-	if err := s.MarkPublished(ctx(t), a.ID, 1); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.MarkPublished(ctx(t), b.ID, 0); err != nil {
-		t.Fatal(err)
-	}
+	mustMark(t, s, at(a.ID, 1))
+	mustMark(t, s, at(b.ID, 0))
 	// Marking again, or marking what was never pending, is fine: relays retry.
-	for _, m := range []struct {
-		id      string
-		version int64
-	}{{a.ID, 1}, {b.ID, 0}, {tickets.NewID(), 3}} {
-		if err := s.MarkPublished(ctx(t), m.id, m.version); err != nil {
-			t.Fatalf("MarkPublished(%s, %d) again: %v", m.id, m.version, err)
-		}
+	for _, c := range []tickets.Change{at(a.ID, 1), at(b.ID, 0), at(tickets.NewID(), 3)} {
+		mustMark(t, s, c)
 	}
 	pending, err = s.Pending(ctx(t), 100)
 	if err != nil {
@@ -454,15 +446,117 @@ func testOutboxRecords(t *testing.T, s Store) {
 	}
 	assertPending(t, pending, map[string][]tickets.Change{a.ID: {{Kind: tickets.Updated, Ticket: a2}}})
 
-	if err := s.MarkPublished(ctx(t), a.ID, 2); err != nil {
-		t.Fatal(err)
-	}
+	mustMark(t, s, at(a.ID, 2))
 	pending, err = s.Pending(ctx(t), 100)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(pending) != 0 {
 		t.Fatalf("outbox still holds %d changes after all were marked", len(pending))
+	}
+}
+
+// at is a change of ticket id at version, as MarkPublished reads it: the
+// id and the version, nothing else.
+func at(id string, version int64) tickets.Change {
+	return tickets.Change{Kind: tickets.Updated, Ticket: tickets.Ticket{ID: id, Version: version}}
+}
+
+func mustMark(t *testing.T, s Store, published ...tickets.Change) {
+	t.Helper()
+	if err := s.MarkPublished(ctx(t), published); err != nil {
+		t.Fatalf("MarkPublished(%s): %v", marks(published), err)
+	}
+}
+
+func marks(cs []tickets.Change) string {
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = fmt.Sprintf("%s@%d", c.Ticket.ID, c.Ticket.Version)
+	}
+	return "[" + strings.Join(out, " ") + "]"
+}
+
+// pendingVersions returns, per ticket, the versions Pending returns.
+func pendingVersions(t *testing.T, s Store) map[string][]int64 {
+	t.Helper()
+	pending, err := s.Pending(ctx(t), 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(map[string][]int64)
+	for _, c := range pending {
+		out[c.Ticket.ID] = append(out[c.Ticket.ID], c.Ticket.Version)
+	}
+	return out
+}
+
+// testOutboxMarkBatch marks several tickets in one call, the way a relay
+// marks a round: whole outboxes and parts of them, duplicates and older
+// versions of one ticket, ids of no ticket, and nothing at all.
+func testOutboxMarkBatch(t *testing.T, s Store) {
+	// history creates a ticket and updates it until its version is last.
+	history := func(title string, last int64) tickets.Ticket {
+		tk := mustCreate(t, s, newTicket("owner", title))
+		for tk.Version < last {
+			tk = mustUpdate(t, s, tk)
+		}
+		return tk
+	}
+	one := history("one change", 0)      // pending: 0
+	three := history("three changes", 2) // pending: 0 1 2
+	part := history("marked in part", 3) // pending: 0 1 2 3
+	dup := history("duplicates", 4)      // pending: 0 1 2 3 4
+	done := history("already marked", 1) // pending: 0 1
+	mustMark(t, s, at(done.ID, 1))
+	untouched := history("not in the batch", 1) // pending: 0 1
+
+	// An empty batch, and a nil one, mark nothing.
+	mustMark(t, s)
+	if err := s.MarkPublished(ctx(t), nil); err != nil {
+		t.Fatalf("MarkPublished(nil): %v", err)
+	}
+	if got := pendingVersions(t, s); len(got) != 5 || len(got[dup.ID]) != 5 {
+		t.Fatalf("after empty batches pending = %v, want 5 tickets untouched", got)
+	}
+
+	mustMark(t, s,
+		at(one.ID, 0),
+		at(dup.ID, 1),
+		at(three.ID, 2),
+		at(tickets.NewID(), 7), // no such ticket
+		at(part.ID, 1),
+		at(dup.ID, 3), // the highest version of dup counts...
+		at(done.ID, 1),
+		at(dup.ID, 2), // ...whatever the order
+		at(strings.ToUpper(part.ID), 0),
+		at(done.ID, 0),
+	)
+	got := pendingVersions(t, s)
+	want := map[string][]int64{
+		part.ID:      {2, 3},
+		dup.ID:       {4},
+		untouched.ID: {0, 1},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("pending after the batch = %v, want %v", got, want)
+	}
+
+	// The same batch again changes nothing; a newer one finishes the job,
+	// and a version beyond the newest marks everything.
+	mustMark(t, s, at(one.ID, 0), at(three.ID, 2), at(part.ID, 1), at(dup.ID, 3))
+	if got := pendingVersions(t, s); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("pending after marking the batch again = %v, want %v", got, want)
+	}
+	mustMark(t, s, at(part.ID, 3), at(dup.ID, 1000), at(untouched.ID, 0))
+	if got := pendingVersions(t, s); fmt.Sprint(got) != fmt.Sprint(map[string][]int64{untouched.ID: {1}}) {
+		t.Fatalf("pending = %v, want only %s@1", got, untouched.ID)
+	}
+
+	// A marked ticket's next change is pending again, alone.
+	next := mustUpdate(t, s, three)
+	if got := pendingVersions(t, s); fmt.Sprint(got[three.ID]) != "[3]" || next.Version != 3 {
+		t.Fatalf("pending after a new update of a marked ticket = %v, want [3] for %s", got, three.ID)
 	}
 }
 
