@@ -49,12 +49,22 @@
 //     $sets the new fields, $incs version, $pushes the "updated" entry and
 //     $mins pendingSince. Either all of it happens or, when another writer
 //     moved the version on, none of it (ECONFLICT).
-//   - MarkPublished removes entries from the front of outbox with $pop,
-//     each pop guarded by {"outbox.0.version": {$lte: v}}; the pop that
-//     empties outbox also $unsets pendingSince in the same write.
+//   - MarkPublished marks a batch of tickets, each up to a version v, with
+//     one UpdateMany whose filter is an $or of {_id, version: {$lte: v}}:
+//     a ticket at version v or below has nothing above v in its outbox, so
+//     the update empties outbox and $unsets pendingSince in one write.
+//     Only when some ticket was updated past v since (its newer entries
+//     must stay) does it read those outboxes (one Find) and $pullAll
+//     exactly their entries up to v (one BulkWrite, an update per ticket),
+//     which leaves the newest entry and pendingSince in place.
 //
-// So pendingSince exists exactly while a ticket has unpublished changes,
-// and holds (roughly) when the oldest of them was written.
+// So an outbox that is not empty holds a run of consecutive versions ending
+// at the ticket's version (every write pushes the entry of the version it
+// sets, and entries only leave from the front), pendingSince exists exactly while a ticket has
+// unpublished changes, and holds (roughly) when the oldest of them was
+// written. Each ticket's part of every write is one single-document update,
+// so a ticket is marked all or nothing; a batch is not atomic across
+// tickets, which tickets.Outbox allows.
 //
 // # FerretDB 1.x and atomicity
 //
@@ -69,7 +79,11 @@
 //
 // So every Store in a process serializes its writes to each ticket
 // document (Update and MarkPublished; Create is an insert) with a
-// process-wide striped lock that honours the context. That makes bare
+// process-wide striped lock that honours the context: Update holds its
+// document's, MarkPublished those of every document of its batch for all
+// of its calls, taking the distinct stripes in ascending order so that two
+// batches cannot deadlock (Updates of those tickets wait for the batch,
+// a round trip or three). That makes bare
 // FerretDB correct for any number of goroutines and Store values in one
 // process; processes sharing one bare FerretDB 1.x server are not
 // protected from each other. (The FerretDB that devservers runs for the
@@ -97,15 +111,20 @@
 // matter how many there are.
 //
 // FerretDB 1.24 (SQLite backend) accepts the same indexes but pushes down
-// only {_id: X} filters; Pending, List and the filtered updates are then a
-// scan of the collection, which is correct, only slower. Index options
-// FerretDB lacks (partial indexes) are not used.
+// only a filter that is exactly {_id: X}; Pending, List and every other
+// filtered read or update are then a scan of the collection that decodes
+// each document, which is correct, only slower. That is why MarkPublished
+// names a whole batch in one $or filter: one scan per batch (two more
+// calls, one of them a scan, when some ticket was marked in part) instead
+// of one or more per ticket. Index options FerretDB lacks (partial indexes)
+// are not used.
 //
 // # FerretDB differences this package avoids
 //
 //   - $pull with a condition ({$pull: {outbox: {version: {$lte: v}}}}) and
 //     $elemMatch match the document but remove or match nothing, silently;
-//     hence the guarded $pop.
+//     hence $pullAll of the exact entries read, where part of an outbox
+//     goes.
 //   - findAndModify rejects a projection ("fields"), so Update reads the
 //     whole document back.
 //   - partialFilterExpression is not implemented, so the pending index is a

@@ -7,3 +7,11 @@ func WithoutDocLocks(s *Store) *Store {
 	s.noDocLocks = true
 	return s
 }
+
+// SetMaxMarkBatch makes MarkPublished mark at most n tickets per write
+// until the returned function restores the default.
+func SetMaxMarkBatch(n int) (restore func()) {
+	old := maxMarkBatch
+	maxMarkBatch = n
+	return func() { maxMarkBatch = old }
+}

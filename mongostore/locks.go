@@ -3,6 +3,7 @@ package mongostore
 import (
 	"context"
 	"hash/fnv"
+	"slices"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
@@ -12,9 +13,10 @@ import (
 const lockStripes = 1024
 
 // docLocks serializes, within this process, the writes to each ticket
-// document: Update and MarkPublished hold the lock of the document they
-// write for the whole database call, and a Replica holds it for the whole
-// write-and-recheck of an event. It is shared by every Store in the
+// document: Update holds the lock of the document it writes for the whole
+// database call, MarkPublished the locks of every document of its batch
+// for all of its calls, and a Replica the lock of its document for the
+// whole write-and-recheck of an event. It is shared by every Store in the
 // process, so that, say, an API's Store and its relay's Store on the same
 // collection exclude each other.
 //
@@ -73,15 +75,62 @@ func lockDocument(ctx context.Context, ns string, id bson.ObjectID, off bool) (l
 	if off {
 		return lockedDoc{}, nil
 	}
-	h := fnv.New32a()
-	h.Write([]byte(ns))
-	h.Write(id[:])
-	l := &docLocks[h.Sum32()%lockStripes]
+	l := &docLocks[stripe(ns, id)]
 	select {
 	case l.held <- struct{}{}:
 		return lockedDoc{l: l, ns: ns, id: id}, nil
 	case <-ctx.Done():
 		return lockedDoc{}, ctx.Err()
+	}
+}
+
+// stripe returns the index in docLocks of document id of namespace ns.
+func stripe(ns string, id bson.ObjectID) int {
+	h := fnv.New32a()
+	h.Write([]byte(ns))
+	h.Write(id[:])
+	return int(h.Sum32() % lockStripes)
+}
+
+// lockedDocs is the held locks of several documents, one per stripe.
+type lockedDocs []*docLock
+
+// lockDocs waits for the locks of every document in ids of this Store's
+// collection, or for ctx to be done; then it holds none. It takes each
+// stripe once, in ascending order, so two callers locking overlapping sets
+// cannot deadlock: every caller holding more than one stripe took them in
+// that order, and every other holds one at a time (lockDocument).
+func (s *Store) lockDocs(ctx context.Context, ids []bson.ObjectID) (lockedDocs, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if s.noDocLocks {
+		return nil, nil
+	}
+	stripes := make([]int, len(ids))
+	for i, id := range ids {
+		stripes[i] = stripe(s.ns, id)
+	}
+	slices.Sort(stripes)
+	stripes = slices.Compact(stripes)
+	held := make(lockedDocs, 0, len(stripes))
+	for _, i := range stripes {
+		l := &docLocks[i]
+		select {
+		case l.held <- struct{}{}:
+			held = append(held, l)
+		case <-ctx.Done():
+			held.unlock()
+			return nil, ctx.Err()
+		}
+	}
+	return held, nil
+}
+
+// unlock releases every lock.
+func (d lockedDocs) unlock() {
+	for _, l := range d {
+		<-l.held
 	}
 }
 

@@ -2,7 +2,6 @@ package mongostore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -106,118 +105,155 @@ func change(d pendingDoc, e entry) (tickets.Change, error) {
 	}}, nil
 }
 
-// MarkPublished implements tickets.Outbox: markOne for each ticket, at the
-// highest version published gives it.
+// maxMarkBatch bounds the tickets one MarkPublished names in one filter;
+// a larger batch is marked in parts of this size. (A variable for tests.)
+var maxMarkBatch = 500
+
+// mark is one ticket of a MarkPublished: its outbox is marked up to and
+// including version.
+type mark struct {
+	id      bson.ObjectID
+	version int64
+}
+
+// MarkPublished implements tickets.Outbox with as few writes as the state
+// of the outboxes allows, holding the document locks of the whole batch:
+//
+//  1. One UpdateMany whose filter is an $or of {_id: X, version: {$lte: v}}
+//     per ticket: where the ticket's version is at most v, every entry of
+//     its outbox is (an entry is pushed with the version the same write
+//     sets, and versions only grow), so the update empties the outbox
+//     ($set outbox: []) and $unsets pendingSince, in one single-document
+//     write per ticket. That is the common case: a relay publishes every
+//     pending change of a ticket and the ticket was not updated since.
+//     When every ticket of the batch matched (an already marked one
+//     matches too, and is left as it is), that was the only round trip.
+//  2. Otherwise one Find, with an $or of {_id: X, "outbox.0.version":
+//     {$lte: v}}, reads the outboxes that still hold entries at or below
+//     their version: tickets updated since the relay read them (their
+//     newer entries must stay) and nothing else.
+//  3. Then one BulkWrite with an update per such ticket: $pullAll of
+//     exactly the entries read at or below v. Concurrent writers cannot
+//     make it wrong: an Update only pushes newer entries, which are not
+//     in the list; another MarkPublished only removes entries, and
+//     pulling what is gone is a no-op. Such a ticket keeps its newest
+//     entry, so its pendingSince stays.
+//
+// Each ticket is marked by one single-document write, so per ticket it is
+// all or nothing; across tickets it is not atomic, as tickets.Outbox
+// allows. On MongoDB neither write needs the locks (the first's filter
+// holds at the write, the second is right whatever happened since the
+// read); on FerretDB 1.x, which runs each as a read and a write back, the
+// locks keep this process's other writers out in between (see docLocks).
+// ($pull with a
+// condition would do 2 and 3 in one update on MongoDB, but FerretDB
+// matches the document and silently removes nothing, hence $pullAll of
+// exact entries; and $pop removes one entry per write.)
+//
+// Ids that are no valid ticket id, or no ticket's, are skipped.
 func (s *Store) MarkPublished(ctx context.Context, published []tickets.Change) error {
 	if err := ctx.Err(); err != nil {
 		return s.fail(ctx, "MarkPublished", "", err)
 	}
-	var order []string
-	highest := make(map[string]int64)
+	var marks []mark
+	index := make(map[bson.ObjectID]int)
 	for _, c := range published {
 		oid, ok := parseID(c.Ticket.ID)
 		if !ok {
 			continue
 		}
-		id := oid.Hex()
-		v, seen := highest[id]
-		if !seen {
-			order = append(order, id)
+		if i, ok := index[oid]; ok {
+			marks[i].version = max(marks[i].version, c.Ticket.Version)
+			continue
 		}
-		if !seen || c.Ticket.Version > v {
-			highest[id] = c.Ticket.Version
-		}
+		index[oid] = len(marks)
+		marks = append(marks, mark{id: oid, version: c.Ticket.Version})
 	}
-	for _, id := range order {
-		if err := s.markOne(ctx, id, highest[id]); err != nil {
+	for len(marks) > 0 {
+		n := min(len(marks), maxMarkBatch)
+		if err := s.markPublished(ctx, marks[:n]); err != nil {
 			return err
 		}
+		marks = marks[n:]
 	}
 	return nil
 }
 
-// markOne pops entries off the front of the ticket's outbox while the first
-// one has a version <= version, each
-// with one single-document update guarded by what the outbox holds:
-//
-//	A  first <= version, no second entry:  $pop and $unset pendingSince; done
-//	B  first <= version, second > version: $pop; done
-//	C  first <= version, second <= version: $pop; try again
-//
-// so pendingSince disappears in the same write that empties the outbox.
-// ($pull with a condition would do it in one update on MongoDB, but
-// FerretDB matches the document and silently removes nothing.) A relay
-// marks each change as it publishes it, so A or B usually ends it.
-//
-// When no guard matches, the first entry, if any, is newer than version:
-// entries are only ever added with versions above every existing one, so
-// there is nothing to do. Marking what is not pending, or an id that is no
-// ticket's, is a no-op.
-func (s *Store) markOne(ctx context.Context, id string, version int64) error {
-	oid, ok := parseID(id)
-	if !ok {
+// markPublished marks up to maxMarkBatch distinct tickets; see
+// MarkPublished.
+func (s *Store) markPublished(ctx context.Context, marks []mark) error {
+	ids := make([]bson.ObjectID, len(marks))
+	for i, m := range marks {
+		ids[i] = m.id
+	}
+	locks, err := s.lockDocs(ctx, ids)
+	if err != nil {
+		return s.fail(ctx, "MarkPublished", "", err)
+	}
+	defer locks.unlock()
+
+	// 1. Whole outboxes.
+	whole := make(bson.A, len(marks))
+	for i, m := range marks {
+		whole[i] = bson.D{{Key: fID, Value: m.id}, {Key: fVersion, Value: bson.D{{Key: "$lte", Value: m.version}}}}
+	}
+	empty := bson.D{
+		{Key: "$set", Value: bson.D{{Key: fOutbox, Value: bson.A{}}}},
+		{Key: "$unset", Value: bson.D{{Key: fPendingSince, Value: ""}}},
+	}
+	r, err := s.coll.UpdateMany(ctx, bson.D{{Key: "$or", Value: whole}}, empty)
+	if err != nil {
+		return s.fail(ctx, "MarkPublished", "", err)
+	}
+	if r.MatchedCount >= int64(len(marks)) {
 		return nil
 	}
-	first := bson.E{Key: fOutbox + ".0." + fVersion, Value: bson.D{{Key: "$lte", Value: version}}}
-	pop := bson.E{Key: "$pop", Value: bson.D{{Key: fOutbox, Value: -1}}}
-	steps := []struct {
-		filter bson.D
-		update bson.D
-		last   bool
-	}{
-		{ // A
-			filter: bson.D{{Key: fID, Value: oid}, first, {Key: fOutbox + ".1", Value: bson.D{{Key: "$exists", Value: false}}}},
-			update: bson.D{pop, {Key: "$unset", Value: bson.D{{Key: fPendingSince, Value: ""}}}},
-			last:   true,
-		},
-		{ // B
-			filter: bson.D{{Key: fID, Value: oid}, first, {Key: fOutbox + ".1." + fVersion, Value: bson.D{{Key: "$gt", Value: version}}}},
-			update: bson.D{pop},
-			last:   true,
-		},
-		{ // C
-			filter: bson.D{{Key: fID, Value: oid}, first, {Key: fOutbox + ".1." + fVersion, Value: bson.D{{Key: "$lte", Value: version}}}},
-			update: bson.D{pop},
-		},
+
+	// 2. Outboxes still holding entries at or below their version.
+	partial := make(bson.A, len(marks))
+	for i, m := range marks {
+		partial[i] = bson.D{{Key: fID, Value: m.id}, {Key: fOutbox + ".0." + fVersion, Value: bson.D{{Key: "$lte", Value: m.version}}}}
 	}
-	doc, err := s.lockDoc(ctx, oid)
+	cur, err := s.coll.Find(ctx, bson.D{{Key: "$or", Value: partial}},
+		options.Find().SetProjection(bson.D{{Key: fOutbox, Value: 1}}))
 	if err != nil {
-		return s.fail(ctx, "MarkPublished", oid.Hex(), err)
+		return s.fail(ctx, "MarkPublished", "", err)
 	}
-	defer doc.unlock()
-	for {
-		popped := false
-		for _, st := range steps {
-			r, err := s.coll.UpdateOne(ctx, st.filter, st.update)
-			if err != nil {
-				return s.fail(ctx, "MarkPublished", oid.Hex(), err)
+	var docs []struct {
+		ID     bson.ObjectID `bson:"_id"`
+		Outbox []bson.Raw    `bson:"outbox"`
+	}
+	if err := cur.All(ctx, &docs); err != nil {
+		return s.fail(ctx, "MarkPublished", "", err)
+	}
+
+	// 3. Pull exactly those entries.
+	version := make(map[bson.ObjectID]int64, len(marks))
+	for _, m := range marks {
+		version[m.id] = m.version
+	}
+	var pulls []mongo.WriteModel
+	for _, d := range docs {
+		var done bson.A
+		for _, e := range d.Outbox {
+			if v, ok := e.Lookup(fVersion).AsInt64OK(); ok && v <= version[d.ID] {
+				done = append(done, e)
 			}
-			if r.MatchedCount == 0 {
-				continue
-			}
-			if st.last {
-				return nil
-			}
-			popped = true
-			break
 		}
-		if popped {
+		if len(done) == 0 {
 			continue
 		}
-		// No step matched. Either nothing at or below version is left, or
-		// another writer popped between two of the steps and each one
-		// missed the state it was written for (without the document lock,
-		// two processes marking one ticket do that). Only a fresh look
-		// tells which.
-		err := s.coll.FindOne(ctx, bson.D{{Key: fID, Value: oid}, first},
-			options.FindOne().SetProjection(bson.D{{Key: fID, Value: 1}})).Err()
-		switch {
-		case errors.Is(err, mongo.ErrNoDocuments):
-			return nil
-		case err != nil:
-			return s.fail(ctx, "MarkPublished", oid.Hex(), err)
-		}
+		pulls = append(pulls, mongo.NewUpdateOneModel().
+			SetFilter(byID(d.ID)).
+			SetUpdate(bson.D{{Key: "$pullAll", Value: bson.D{{Key: fOutbox, Value: done}}}}))
 	}
+	if len(pulls) == 0 {
+		return nil
+	}
+	if _, err := s.coll.BulkWrite(ctx, pulls); err != nil {
+		return s.fail(ctx, "MarkPublished", "", err)
+	}
+	return nil
 }
 
 // Wake implements tickets.Outbox: it receives after a Create or Update
