@@ -120,7 +120,7 @@ type mark struct {
 // of the outboxes allows, holding the document locks of the whole batch:
 //
 //  1. One UpdateMany whose filter is an $or of {_id: X, version: {$lte: v}}
-//     per ticket: where the ticket's version is at most v, every entry of
+//     per ticket (see batchFilter): where the ticket's version is at most v, every entry of
 //     its outbox is (an entry is pushed with the version the same write
 //     sets, and versions only grow), so the update empties the outbox
 //     ($set outbox: []) and $unsets pendingSince, in one single-document
@@ -179,6 +179,16 @@ func (s *Store) MarkPublished(ctx context.Context, published []tickets.Change) e
 	return nil
 }
 
+// batchFilter is {_id: {$in: ids}, $or: clauses}, each clause naming one
+// of ids. The $in says nothing the $or does not, but it goes first: MongoDB
+// plans it as one scan of the _id index, and FerretDB, which evaluates
+// every filter in Go on every document of the collection, rejects almost
+// all of them on it instead of trying each clause of the $or on each
+// (that made a 100-ticket batch 6 to 8 times slower than one scan).
+func batchFilter(ids []bson.ObjectID, clauses bson.A) bson.D {
+	return bson.D{{Key: fID, Value: bson.D{{Key: "$in", Value: ids}}}, {Key: "$or", Value: clauses}}
+}
+
 // markPublished marks up to maxMarkBatch distinct tickets; see
 // MarkPublished.
 func (s *Store) markPublished(ctx context.Context, marks []mark) error {
@@ -201,7 +211,7 @@ func (s *Store) markPublished(ctx context.Context, marks []mark) error {
 		{Key: "$set", Value: bson.D{{Key: fOutbox, Value: bson.A{}}}},
 		{Key: "$unset", Value: bson.D{{Key: fPendingSince, Value: ""}}},
 	}
-	r, err := s.coll.UpdateMany(ctx, bson.D{{Key: "$or", Value: whole}}, empty)
+	r, err := s.coll.UpdateMany(ctx, batchFilter(ids, whole), empty)
 	if err != nil {
 		return s.fail(ctx, "MarkPublished", "", err)
 	}
@@ -214,7 +224,7 @@ func (s *Store) markPublished(ctx context.Context, marks []mark) error {
 	for i, m := range marks {
 		partial[i] = bson.D{{Key: fID, Value: m.id}, {Key: fOutbox + ".0." + fVersion, Value: bson.D{{Key: "$lte", Value: m.version}}}}
 	}
-	cur, err := s.coll.Find(ctx, bson.D{{Key: "$or", Value: partial}},
+	cur, err := s.coll.Find(ctx, batchFilter(ids, partial),
 		options.Find().SetProjection(bson.D{{Key: fOutbox, Value: 1}}))
 	if err != nil {
 		return s.fail(ctx, "MarkPublished", "", err)
