@@ -108,20 +108,9 @@ func (d replicaDoc) ticket() ReplicaTicket {
 // event's outcome at Debug level and database errors at Error level. New
 // does no I/O.
 func NewReplica(db *mongo.Database, opts ...Option) (*Replica, error) {
-	if db == nil {
-		return nil, errors.New("mongostore: database is nil")
-	}
-	cfg := config{
-		collection: DefaultCollection,
-		logger:     slog.New(slog.DiscardHandler),
-	}
-	for i, o := range opts {
-		if o == nil {
-			return nil, fmt.Errorf("mongostore: option %d is nil", i)
-		}
-		if err := o(&cfg); err != nil {
-			return nil, fmt.Errorf("mongostore: %w", err)
-		}
+	cfg, err := newConfig(db, opts)
+	if err != nil {
+		return nil, err
 	}
 	return &Replica{
 		coll: db.Collection(cfg.collection),

@@ -72,6 +72,24 @@ type config struct {
 	logger     *slog.Logger
 }
 
+// newConfig checks the arguments New and NewReplica share and applies the
+// options to the defaults.
+func newConfig(db *mongo.Database, opts []Option) (config, error) {
+	cfg := config{collection: DefaultCollection, logger: slog.New(slog.DiscardHandler)}
+	if db == nil {
+		return cfg, errors.New("mongostore: database is nil")
+	}
+	for i, o := range opts {
+		if o == nil {
+			return cfg, fmt.Errorf("mongostore: option %d is nil", i)
+		}
+		if err := o(&cfg); err != nil {
+			return cfg, fmt.Errorf("mongostore: %w", err)
+		}
+	}
+	return cfg, nil
+}
+
 // WithCollection makes the Store keep tickets in the named collection
 // instead of DefaultCollection. The name must be a valid collection name:
 // non-empty, UTF-8, at most 120 bytes, without '$' or NUL, and not in the
@@ -113,20 +131,9 @@ func WithLogger(l *slog.Logger) Option {
 // connects, disconnects or drops anything. New does no I/O; call
 // EnsureIndexes to create the indexes the queries rely on.
 func New(db *mongo.Database, opts ...Option) (*Store, error) {
-	if db == nil {
-		return nil, errors.New("mongostore: database is nil")
-	}
-	cfg := config{
-		collection: DefaultCollection,
-		logger:     slog.New(slog.DiscardHandler),
-	}
-	for i, o := range opts {
-		if o == nil {
-			return nil, fmt.Errorf("mongostore: option %d is nil", i)
-		}
-		if err := o(&cfg); err != nil {
-			return nil, fmt.Errorf("mongostore: %w", err)
-		}
+	cfg, err := newConfig(db, opts)
+	if err != nil {
+		return nil, err
 	}
 	return &Store{
 		coll: db.Collection(cfg.collection),
