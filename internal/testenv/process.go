@@ -205,8 +205,8 @@ func (w *readyWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// syncBuffer collects a server's stderr, written by exec's copying
-// goroutine and read by the test.
+// syncBuffer collects what other goroutines write (a server's stderr,
+// written by exec's copying goroutine; a client's log) for the test to read.
 type syncBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
