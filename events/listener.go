@@ -42,7 +42,9 @@ func Decode[E Event](data []byte) (E, error) {
 	if err := json.Unmarshal(data, &e); err != nil {
 		return e, fmt.Errorf("%w: %s: %v", ErrDecode, e.Subject(), err)
 	}
-	if v, ok := any(e).(interface{ Validate() error }); ok {
+	// Through the pointer: e already lives on the heap for Unmarshal, and
+	// boxing the value would copy it there again.
+	if v, ok := any(&e).(interface{ Validate() error }); ok {
 		if err := v.Validate(); err != nil {
 			return e, fmt.Errorf("%w: %s: %v", ErrDecode, e.Subject(), err)
 		}

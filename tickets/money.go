@@ -76,16 +76,24 @@ func ParseMoney(s string) (Money, error) {
 		digits = digits[:len(digits)+shift]
 		shift = 0
 	}
-	tooLarge := invalidPrice("Price must be at most " + MaxMoney.String())
-	if len(digits)+shift > len(strconv.FormatInt(int64(MaxMoney), 10)) {
-		return 0, tooLarge
+	if len(digits)+shift > maxMoneyDigits {
+		return 0, tooLarge()
 	}
-	c, err := strconv.ParseInt(digits+strings.Repeat("0", shift), 10, 64)
+	c, err := strconv.ParseInt(digits, 10, 64)
+	for range shift {
+		c *= 10
+	}
 	if err != nil || Money(c) > MaxMoney {
-		return 0, tooLarge
+		return 0, tooLarge()
 	}
 	return Money(c), nil
 }
+
+// maxMoneyDigits is how many digits MaxMoney has in cents; a number with
+// more is too large before it is parsed.
+const maxMoneyDigits = 11
+
+func tooLarge() error { return invalidPrice("Price must be at most " + MaxMoney.String()) }
 
 // splitNumber splits s in JSON number grammar. The exponent is clamped to a
 // range where it still means "too many decimals" or "too large", so a

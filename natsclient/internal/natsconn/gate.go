@@ -29,9 +29,13 @@ func (g *Gate) Enter() bool {
 		return false
 	}
 	select {
-	case g.turn <- struct{}{}:
-	case <-g.stop:
-		return false
+	case g.turn <- struct{}{}: // the usual case, without a full select
+	default:
+		select {
+		case g.turn <- struct{}{}:
+		case <-g.stop:
+			return false
+		}
 	}
 	if g.stopped.Load() {
 		<-g.turn
