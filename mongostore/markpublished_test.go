@@ -227,27 +227,7 @@ func TestMarkPublishedWhileUpdating(t *testing.T) {
 			ids = append(ids, mustCreate(t, s, newTicket("owner", fmt.Sprint("ticket ", i))).ID)
 		}
 
-		done := make(chan struct{})
-		var writers sync.WaitGroup
-		writerErrs := make([]error, ticketCount)
-		for i, id := range ids {
-			writers.Add(1)
-			go func() {
-				defer writers.Done()
-				for range updates {
-					cur, err := s.Get(c, id)
-					if err == nil {
-						cur.Price++
-						_, err = s.Update(c, cur, cur.Version)
-					}
-					if err != nil {
-						writerErrs[i] = err
-						return
-					}
-				}
-			}()
-		}
-		go func() { writers.Wait(); close(done) }()
+		done, writerErrs := updateConcurrently(c, s, ids, updates)
 
 		seen := make([]map[string][]int64, 2)
 		relayErrs := make([]error, 2)

@@ -1,6 +1,7 @@
 package mongostore_test
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"testing"
@@ -34,28 +35,7 @@ func testRelayWhileWriting(t *testing.T, open func(*testing.T) (*mongostore.Stor
 		ids = append(ids, mustCreate(t, s, newTicket("owner", fmt.Sprint("ticket ", i))).ID)
 	}
 
-	done := make(chan struct{})
-	var writers sync.WaitGroup
-	writerErrs := make([]error, ticketCount)
-	for i, id := range ids {
-		writers.Add(1)
-		go func() {
-			defer writers.Done()
-			for range updates {
-				cur, err := s.Get(c, id)
-				if err != nil {
-					writerErrs[i] = err
-					return
-				}
-				cur.Price++
-				if _, err := s.Update(c, cur, cur.Version); err != nil {
-					writerErrs[i] = fmt.Errorf("Update at version %d: %w", cur.Version, err)
-					return
-				}
-			}
-		}()
-	}
-	go func() { writers.Wait(); close(done) }()
+	done, writerErrs := updateConcurrently(c, s, ids, updates)
 
 	// The relay, in this goroutine.
 	published := make(map[string][]int64)
@@ -262,4 +242,33 @@ func TestPendingToleratesForeignDocuments(t *testing.T) {
 	if len(p) != 1 || p[0].Ticket.ID != tk.ID {
 		t.Fatalf("Pending(1) = %+v, want the real ticket's Created change", p)
 	}
+}
+
+// updateConcurrently starts a writer per ticket, each raising its price
+// updates times, one read and compare-and-set at a time. done closes when
+// every writer has stopped; errs then holds each one's error, if any.
+func updateConcurrently(c context.Context, s *mongostore.Store, ids []string, updates int) (done <-chan struct{}, errs []error) {
+	finished := make(chan struct{})
+	errs = make([]error, len(ids))
+	var writers sync.WaitGroup
+	for i, id := range ids {
+		writers.Add(1)
+		go func() {
+			defer writers.Done()
+			for range updates {
+				cur, err := s.Get(c, id)
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				cur.Price++
+				if _, err := s.Update(c, cur, cur.Version); err != nil {
+					errs[i] = fmt.Errorf("Update at version %d: %w", cur.Version, err)
+					return
+				}
+			}
+		}()
+	}
+	go func() { writers.Wait(); close(finished) }()
+	return finished, errs
 }

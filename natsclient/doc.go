@@ -7,7 +7,7 @@
 // stan.go connects once. When its connection is lost for good it calls a
 // handler and is done; the application must connect again, subscribe
 // again, and decide what its publishers do meanwhile. A service that
-// exits instead (log.Fatal in the handler, a common pattern) loses its
+// exits instead (a fatal log call in the handler, a common pattern) loses its
 // in-flight work and relies on its orchestrator to bring it back. Client
 // does that work instead:
 //
