@@ -21,6 +21,7 @@ import (
 	"github.com/ticketkit/ticketkit/mongostore"
 	"github.com/ticketkit/ticketkit/natsclient"
 	"github.com/ticketkit/ticketkit/natsclient/jsclient"
+	"github.com/ticketkit/ticketkit/session"
 	"github.com/ticketkit/ticketkit/tickets"
 )
 
@@ -273,6 +274,10 @@ type service struct {
 // handler; serve then serves it. hooks receive the listeners' and the
 // relay's measurements.
 func startService(ctx context.Context, cfg config, log *slog.Logger, b *backends, hooks events.Hooks) (*service, error) {
+	verifier, err := session.NewVerifier(cfg.jwtKey)
+	if err != nil {
+		return nil, err
+	}
 	s := &service{cfg: cfg, log: log, b: b, svc: tickets.NewService(b.store), relayDone: make(chan struct{})}
 	relay, err := events.NewRelay(b.outbox, b.transport, events.WithLogger(log), events.WithHooks(hooks))
 	if err != nil {
@@ -294,7 +299,7 @@ func startService(ctx context.Context, cfg config, log *slog.Logger, b *backends
 		<-s.relayDone
 		return nil, err
 	}
-	a := &api{svc: s.svc, auth: newAuthenticator(cfg.jwtKey), log: log}
+	a := &api{svc: s.svc, auth: verifier, log: log}
 	s.handler = a.routes(&operations{s: s})
 	return s, nil
 }

@@ -51,6 +51,7 @@ import (
 	"github.com/ticketkit/ticketkit/internal/testenv"
 	"github.com/ticketkit/ticketkit/mongostore"
 	"github.com/ticketkit/ticketkit/natsclient"
+	"github.com/ticketkit/ticketkit/session"
 	"github.com/ticketkit/ticketkit/tickets"
 )
 
@@ -103,7 +104,7 @@ func benchService(b *testing.B, real bool, post bool) {
 	} else {
 		svc, floor = benchMemorySides(b, !post)
 	}
-	token, err := mintToken([]byte(benchJWTKey), benchUserID, "bench@example.com", time.Now(), 0)
+	token, err := session.Mint([]byte(benchJWTKey), session.User{ID: benchUserID, Email: "bench@example.com"}, time.Now(), 0)
 	if err != nil {
 		b.Fatal(err)
 	}

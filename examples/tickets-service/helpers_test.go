@@ -18,6 +18,7 @@ import (
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/events/eventstest"
 	"github.com/ticketkit/ticketkit/events/memtransport"
+	"github.com/ticketkit/ticketkit/session"
 	"github.com/ticketkit/ticketkit/tickets"
 )
 
@@ -178,7 +179,7 @@ func send(t *testing.T, base, method, path, body string, headers ...string) resp
 // token is a valid token for user id.
 func token(t *testing.T, id string) string {
 	t.Helper()
-	tk, err := mintToken(testKey, id, id+"@example.com", time.Now(), 0)
+	tk, err := session.Mint(testKey, session.User{ID: id, Email: id + "@example.com"}, time.Now(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,9 +188,7 @@ func token(t *testing.T, id string) string {
 
 func bearer(token string) []string { return []string{"Authorization", "Bearer " + token} }
 
-func cookie(token string) []string {
-	return []string{"Cookie", sessionCookie + "=" + sessionCookieValue(token)}
-}
+func cookie(token string) []string { return []string{"Cookie", session.CookieHeader(token)} }
 
 func as(t *testing.T, userID string) []string { return bearer(token(t, userID)) }
 

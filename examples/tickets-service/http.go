@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/ticketkit/ticketkit/session"
 	"github.com/ticketkit/ticketkit/tickets"
 )
 
@@ -26,7 +27,7 @@ const maxBodyBytes = 100 << 10
 // api serves the routes of the Node tickets service.
 type api struct {
 	svc  *tickets.Service
-	auth *authenticator
+	auth *session.Verifier
 	log  *slog.Logger
 }
 
@@ -158,16 +159,19 @@ func (a *api) update(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, change.Ticket)
 }
 
-// requireUser answers 401 unless the request carries a valid token.
-func (a *api) requireUser(w http.ResponseWriter, r *http.Request) (currentUser, bool) {
-	user, err := a.auth.user(r)
+// requireUser answers 401 unless the request carries a valid token. It
+// calls the verifier itself, rather than reading what session.Middleware
+// found, so the routes anyone may use never check a token and a refusal
+// can be logged with its reason.
+func (a *api) requireUser(w http.ResponseWriter, r *http.Request) (session.User, bool) {
+	user, err := a.auth.User(r)
 	if err != nil {
-		if !errors.Is(err, errNoSession) {
+		if !errors.Is(err, session.ErrNoSession) {
 			// The reason only: tokens are credentials and never logged.
 			a.log.Debug("rejected credentials", "path", r.URL.Path, "reason", err.Error())
 		}
 		writeErrors(w, http.StatusUnauthorized, apiError{Message: "Not authorized"})
-		return currentUser{}, false
+		return session.User{}, false
 	}
 	return user, true
 }

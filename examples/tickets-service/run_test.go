@@ -20,6 +20,7 @@ import (
 	"github.com/ticketkit/ticketkit/events/eventstest"
 	"github.com/ticketkit/ticketkit/events/memtransport"
 	"github.com/ticketkit/ticketkit/natsclient/jsclient"
+	"github.com/ticketkit/ticketkit/session"
 )
 
 func env(vars map[string]string) func(string) string {
@@ -398,12 +399,15 @@ func TestTokenCommand(t *testing.T) {
 			if key == "" {
 				verifyKey = devJWTKey
 			}
-			a := newAuthenticator([]byte(verifyKey))
+			v, err := session.NewVerifier([]byte(verifyKey))
+			if err != nil {
+				t.Fatal(err)
+			}
 			for _, header := range []string{lines[1], lines[2]} {
 				name, value, _ := strings.Cut(header, ": ")
 				req, _ := http.NewRequest("GET", "/", nil)
 				req.Header.Set(name, value)
-				u, err := a.user(req)
+				u, err := v.User(req)
 				if err != nil || u.ID != alice || u.Email != "a@b.c" {
 					t.Errorf("%s: user %+v, error %v", name, u, err)
 				}
@@ -417,7 +421,11 @@ func TestTokenCommand(t *testing.T) {
 		}
 		req, _ := http.NewRequest("GET", "/", nil)
 		req.Header.Set("Authorization", "Bearer "+strings.Split(out.String(), "\n")[0])
-		if u, err := newAuthenticator([]byte(devJWTKey)).user(req); err != nil || len(u.ID) != 24 {
+		v, err := session.NewVerifier([]byte(devJWTKey))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u, err := v.User(req); err != nil || len(u.ID) != 24 {
 			t.Errorf("user %+v, error %v", u, err)
 		}
 	})

@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/ticketkit/ticketkit/session"
 	"github.com/ticketkit/ticketkit/tickets"
 )
 
@@ -40,12 +41,12 @@ func tokenCommand(args []string, getenv func(string) string, stdout io.Writer) e
 	if key == "" {
 		key = devJWTKey
 	}
-	token, err := mintToken([]byte(key), *id, *email, time.Now(), *ttl)
+	token, err := session.Mint([]byte(key), session.User{ID: *id, Email: *email}, time.Now(), *ttl)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, token)
-	fmt.Fprintf(stdout, "Cookie: %s=%s\n", sessionCookie, sessionCookieValue(token))
+	fmt.Fprintf(stdout, "Cookie: %s\n", session.CookieHeader(token))
 	fmt.Fprintf(stdout, "Authorization: Bearer %s\n", token)
 	return nil
 }
