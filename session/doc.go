@@ -34,8 +34,9 @@
 //     padded or not.
 //
 // Errors say which case it was: ErrNoSession when the request carries no
-// credentials at all, ErrInvalid (wrapping the cause, for logs) when it
-// carries some that don't hold.
+// credentials (none at all, or a session cookie holding no token, as after
+// a sign-out), ErrInvalid (wrapping the cause, for logs) when it carries
+// some that don't hold.
 //
 // # Using it
 //
