@@ -15,15 +15,20 @@
 //	             outbox Relay, an in-memory transport (events/memtransport)
 //	             and the transport conformance suite (events/eventstest)
 //	natsclient   the NATS Streaming transport: reconnects, resubscribes,
-//	             drains, and returns errors instead of exiting
+//	             drains, and returns errors instead of exiting; its
+//	             subpackage jsclient is the JetStream transport
 //	mongostore   the Store on MongoDB: optimistic concurrency, the
 //	             transactional outbox in one document write, and a
 //	             version-ordered replica for consuming services
+//	session      the signed-in user of a request, as the cluster's auth
+//	             service issues it (the express:sess cookie or a Bearer
+//	             HS256 token)
 //	examples     a drop-in tickets service, a replica consumer and a
 //	             minimal publisher/listener pair
 //
 // tickets imports no infrastructure; events imports tickets; the adapters
-// import both; nothing imports the examples.
+// import both; session imports no other ticketkit package; nothing imports
+// the examples.
 //
 // Delivery is at least once and nothing is lost: a use case's change and
 // its event are committed in one write (the outbox), the relay publishes
