@@ -187,6 +187,12 @@ func (c *Client) establish(ctx context.Context, first bool) (*session, error) {
 		if first && natsconn.PermanentConnectError(err) {
 			return nil, fmt.Errorf("natsclient: connect to %s: %w", c.where, err)
 		}
+		if ctx.Err() != nil && last != nil {
+			// This attempt was cut short by the deadline (its dial timeout
+			// is what was left), so its error says nothing about the
+			// server: report the last attempt that had its full time.
+			return nil, c.gaveUp(ctx, attempt+1, last)
+		}
 		wait := c.conn.Backoff(attempt)
 		switch {
 		case isClientIDRegistered(err):
@@ -217,10 +223,16 @@ func (c *Client) establish(ctx context.Context, first bool) (*session, error) {
 		// the timer; another attempt then gets a sliver of time and its
 		// i/o timeout would hide the cause worth reporting.
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("natsclient: connect to %s (cluster %s) as %s: gave up after %d attempts: %w: %w",
-				c.where, c.cfg.ClusterID, c.cfg.ClientID, attempt+1, ctx.Err(), last)
+			return nil, c.gaveUp(ctx, attempt+1, last)
 		}
 	}
+}
+
+// gaveUp is establish's error when ctx ends: the context's error and the
+// cause of the last failed attempt, both checkable with errors.Is.
+func (c *Client) gaveUp(ctx context.Context, attempts int, last error) error {
+	return fmt.Errorf("natsclient: connect to %s (cluster %s) as %s: gave up after %d attempts: %w: %w",
+		c.where, c.cfg.ClusterID, c.cfg.ClientID, attempts, ctx.Err(), last)
 }
 
 // dial makes one connection attempt.
