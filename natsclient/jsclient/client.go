@@ -114,6 +114,11 @@ func (c *Client) dialLoop(ctx context.Context) error {
 		if natsconn.PermanentConnectError(err) {
 			return fmt.Errorf("jsclient: connect to %s: %w", c.where, err)
 		}
+		if ctx.Err() != nil && last != nil {
+			// Cut short by the deadline, this attempt's error says nothing
+			// about the server: report the last one that had its full time.
+			return c.gaveUp(ctx, attempt+1, last)
+		}
 		wait := c.conn.Backoff(attempt)
 		if last == nil || err.Error() != last.Error() {
 			c.log.Warn("jsclient: connect failed; retrying", "attempt", attempt+1, "retry_in", wait, "error", err)
@@ -125,10 +130,19 @@ func (c *Client) dialLoop(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("jsclient: connect to %s: gave up after %d attempts: %w: %w", c.where, attempt+1, ctx.Err(), last)
 		case <-t.C:
 		}
+		// select may pick the timer when the deadline fires with it.
+		if ctx.Err() != nil {
+			return c.gaveUp(ctx, attempt+1, last)
+		}
 	}
+}
+
+// gaveUp is dialLoop's error when ctx ends: the context's error and the
+// cause of the last failed attempt, both checkable with errors.Is.
+func (c *Client) gaveUp(ctx context.Context, attempts int, last error) error {
+	return fmt.Errorf("jsclient: connect to %s: gave up after %d attempts: %w: %w", c.where, attempts, ctx.Err(), last)
 }
 
 // dial makes one connection attempt and, on success, installs the
