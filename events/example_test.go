@@ -71,36 +71,3 @@ func ExampleCompareVersion() {
 	// 2 duplicate
 	// 5 out of order
 }
-
-// The use cases record each change in the store's outbox; the relay
-// publishes it, so a saved ticket never loses its event.
-func ExampleRelay() {
-	ctx := context.Background()
-	store := tickets.NewMemoryStore() // mongostore.New(db) in a service
-	svc := tickets.NewService(store)
-	transport := memtransport.New()
-
-	relay, err := events.NewRelay(store, transport)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	runCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	go relay.Run(runCtx)
-
-	received := make(chan events.TicketCreated, 1)
-	l, _ := events.Listen(ctx, transport, "orders-service", func(_ context.Context, e events.TicketCreated, _ events.Metadata) error {
-		received <- e
-		return nil
-	})
-	defer l.Close(ctx)
-
-	if _, err := svc.Create(ctx, "b95ec5fceb0e46d1c335b88d", tickets.Input{Title: "concert", Price: tickets.Cents(2000)}); err != nil {
-		fmt.Println(err)
-		return
-	}
-	e := <-received
-	fmt.Println(e.Title, e.Price, e.Version)
-	// Output: concert 20.00 0
-}

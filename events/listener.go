@@ -65,6 +65,12 @@ func Permanent(err error) error {
 
 var errPermanent = errors.New("events: permanent failure")
 
+// IsPermanent reports whether err, or an error it wraps, was marked with
+// Permanent: a handler's test checks its errors with it, and the outbox
+// relay dead-letters a publish failing with one (a transport marks, say, a
+// payload over the broker's limit) without further attempts.
+func IsPermanent(err error) bool { return errors.Is(err, errPermanent) }
+
 type permanentError struct{ err error }
 
 func (p permanentError) Error() string   { return p.err.Error() }

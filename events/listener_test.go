@@ -35,7 +35,6 @@ func TestOptionsAreValidated(t *testing.T) {
 		"nil dead-letter hook":   {events.OnDeadLetter(nil)},
 		"empty dead subject":     {events.DeadLetterSubject("")},
 		"zero option":            {{}},
-		"relay option":           {events.BatchSize(10)},
 	} {
 		if _, err := events.Listen(ctx, tr, "group", noop, opts...); !errors.Is(err, events.ErrInvalidOption) {
 			t.Errorf("Listen with %s: %v, want ErrInvalidOption", name, err)
@@ -49,14 +48,6 @@ func TestOptionsAreValidated(t *testing.T) {
 	}
 	if _, err := events.NewPublisher[events.TicketCreated](tr, events.AckWait(time.Second)); !errors.Is(err, events.ErrInvalidOption) {
 		t.Errorf("NewPublisher with a listener option: %v", err)
-	}
-	for name, opt := range map[string]events.Option{
-		"BatchSize 0": events.BatchSize(0), "PollInterval 0": events.PollInterval(0),
-		"Backoff max < min": events.Backoff(time.Second, time.Millisecond), "listener option": events.Concurrency(2),
-	} {
-		if _, err := events.NewRelay(nil, tr, opt); !errors.Is(err, events.ErrInvalidOption) {
-			t.Errorf("NewRelay with %s: %v, want ErrInvalidOption", name, err)
-		}
 	}
 }
 

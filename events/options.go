@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// Option configures a Publisher, a Listener or a Relay. An option given to
+// Option configures a Publisher or a Listener. An option given to
 // a constructor it doesn't apply to makes that constructor fail, so a
 // misplaced option is an error rather than silently ignored.
 type Option struct {
@@ -22,16 +22,13 @@ type scope uint8
 const (
 	forPublisher scope = 1 << iota
 	forListener
-	forRelay
-	forAll = forPublisher | forListener | forRelay
+	forAll = forPublisher | forListener
 )
 
 func (s scope) String() string {
 	switch s {
 	case forListener:
 		return "listeners"
-	case forRelay:
-		return "relays"
 	default:
 		return "publishers"
 	}
@@ -59,23 +56,15 @@ type config struct {
 	maxDeliveries int
 	deadLetter    func(context.Context, DeadLetter) error
 	deadSubject   string
-	batchSize     int
-	pollInterval  time.Duration
-	minBackoff    time.Duration
-	maxBackoff    time.Duration
 }
 
 func newConfig(opts []Option, target scope) (config, error) {
 	c := config{
-		logger:       discardLogger,
-		manualAck:    true,
-		ackWait:      DefaultAckWait,
-		maxInFlight:  DefaultMaxInFlight,
-		concurrency:  1,
-		batchSize:    DefaultBatchSize,
-		pollInterval: DefaultPollInterval,
-		minBackoff:   100 * time.Millisecond,
-		maxBackoff:   10 * time.Second,
+		logger:      discardLogger,
+		manualAck:   true,
+		ackWait:     DefaultAckWait,
+		maxInFlight: DefaultMaxInFlight,
+		concurrency: 1,
 	}
 	for _, o := range opts {
 		if o.apply == nil {
@@ -95,10 +84,6 @@ var discardLogger = slog.New(slog.DiscardHandler)
 
 func listenerOption(name string, apply func(*config) error) Option {
 	return Option{name: name, scope: forListener, apply: apply}
-}
-
-func relayOption(name string, apply func(*config) error) Option {
-	return Option{name: name, scope: forRelay, apply: apply}
 }
 
 // WithLogger sends the Publisher's or Listener's logs to l. The default
@@ -218,47 +203,6 @@ func DeadLetterSubject(subject string) Option {
 			return errors.New("empty subject")
 		}
 		c.deadSubject = subject
-		return nil
-	})
-}
-
-// Relay defaults.
-const (
-	DefaultBatchSize    = 100
-	DefaultPollInterval = time.Second
-)
-
-// BatchSize sets how many pending changes a Relay publishes per round.
-func BatchSize(n int) Option {
-	return relayOption("BatchSize", func(c *config) error {
-		if n < 1 {
-			return fmt.Errorf("batch size %d is below 1", n)
-		}
-		c.batchSize = n
-		return nil
-	})
-}
-
-// PollInterval sets how often a Relay looks for changes written by other
-// processes; its own Store's writes wake it at once.
-func PollInterval(d time.Duration) Option {
-	return relayOption("PollInterval", func(c *config) error {
-		if d <= 0 {
-			return fmt.Errorf("poll interval %v is not positive", d)
-		}
-		c.pollInterval = d
-		return nil
-	})
-}
-
-// Backoff bounds the jittered exponential wait of a Relay between failed
-// rounds (the broker or the store being down).
-func Backoff(min, max time.Duration) Option {
-	return relayOption("Backoff", func(c *config) error {
-		if min <= 0 || max < min {
-			return fmt.Errorf("backoff bounds %v..%v", min, max)
-		}
-		c.minBackoff, c.maxBackoff = min, max
 		return nil
 	})
 }

@@ -175,11 +175,11 @@ func benchStores(b *testing.B) (*mongostore.Store, *mongo.Collection) {
 	b.Helper()
 	db := testenv.Mongo(b)
 	ctx := b.Context()
-	s, err := mongostore.New(db, mongostore.WithCollection("lib"))
+	s, err := mongostore.New(newOutbox(b, db), mongostore.WithCollection("lib"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	rawIdx, err := mongostore.New(db, mongostore.WithCollection("raw"))
+	rawIdx, err := mongostore.New(newOutbox(b, db), mongostore.WithCollection("raw"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -303,7 +303,7 @@ func BenchmarkUpdate(b *testing.B) {
 func BenchmarkScale(b *testing.B) {
 	db := testenv.Mongo(b)
 	ctx := b.Context()
-	s, err := mongostore.New(db, mongostore.WithCollection("scale"))
+	s, err := mongostore.New(newOutbox(b, db), mongostore.WithCollection("scale"))
 	if err != nil {
 		b.Fatal(err)
 	}

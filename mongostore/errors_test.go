@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 
+	"github.com/ticketkit/ticketkit/internal/testenv"
 	"github.com/ticketkit/ticketkit/mongostore"
 	"github.com/ticketkit/ticketkit/tickets"
 )
@@ -38,9 +38,8 @@ func assertInternal(t *testing.T, op string, err error) {
 // and with an expired context: each fails with an EINTERNAL *tickets.Error
 // that still matches the context's error, and writes nothing.
 func TestDoneContextIsInternalAndWrapped(t *testing.T) {
-	s, _ := open(t)
+	s, ob, _ := openWithOutbox(t)
 	tk := mustCreate(t, s, newTicket("owner", "concert"))
-	<-s.Wake() // the Create's
 
 	canceled, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -60,8 +59,6 @@ func TestDoneContextIsInternalAndWrapped(t *testing.T) {
 			_, err := s.Update(c, changed, 0)
 			return err
 		}},
-		{"Pending", func(c context.Context) error { _, err := s.Pending(c, 10); return err }},
-		{"MarkPublished", func(c context.Context) error { return s.MarkPublished(c, []tickets.Change{at(tk.ID, 0)}) }},
 		{"EnsureIndexes", s.EnsureIndexes},
 	}
 	for _, done := range []struct {
@@ -77,11 +74,6 @@ func TestDoneContextIsInternalAndWrapped(t *testing.T) {
 		}
 	}
 
-	select {
-	case <-s.Wake():
-		t.Fatal("Wake fired although every write failed")
-	default:
-	}
 	got, err := s.Get(ctx(t), tk.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -89,8 +81,8 @@ func TestDoneContextIsInternalAndWrapped(t *testing.T) {
 	if got.Version != 0 || got.Title != tk.Title {
 		t.Fatalf("ticket changed by failed writes: %+v", got)
 	}
-	if p := mustPending(t, s, 10); len(p) != 1 {
-		t.Fatalf("outbox has %d changes after failed writes, want the 1 Create", len(p))
+	if p := published(t, ob); len(p) != 1 {
+		t.Fatalf("published %d events after failed writes, want the 1 Create's", len(p))
 	}
 	page, err := s.List(ctx(t), tickets.Filter{})
 	if err != nil {
@@ -102,7 +94,7 @@ func TestDoneContextIsInternalAndWrapped(t *testing.T) {
 }
 
 func TestDuplicateCreateIsConflict(t *testing.T) {
-	s, _ := open(t)
+	s, ob, _ := openWithOutbox(t)
 	tk := mustCreate(t, s, newTicket("owner", "concert"))
 	for _, id := range []string{tk.ID, strings.ToUpper(tk.ID)} {
 		dup := newTicket("other", "imposter")
@@ -112,8 +104,8 @@ func TestDuplicateCreateIsConflict(t *testing.T) {
 			t.Fatalf("Create(duplicate %s) error = %v, want ECONFLICT", id, err)
 		}
 	}
-	if p := mustPending(t, s, 10); len(p) != 1 {
-		t.Fatalf("outbox has %d changes, want only the first Create's", len(p))
+	if p := published(t, ob); len(p) != 1 {
+		t.Fatalf("published %d events, want only the first Create's", len(p))
 	}
 }
 
@@ -143,16 +135,10 @@ func TestDriverErrorIsInternal(t *testing.T) {
 }
 
 func TestNewRejectsInvalidOptions(t *testing.T) {
-	// New does no I/O, so a client that never connects is enough.
-	client, err := mongo.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
-	db := client.Database("unused")
-
+	db := testenv.Mongo(t)
+	ob := newOutbox(t, db)
 	if _, err := mongostore.New(nil); err == nil {
-		t.Error("New(nil database) succeeded")
+		t.Error("New(nil outbox) succeeded")
 	}
 	for name, opt := range map[string]mongostore.Option{
 		"nil option":           nil,
@@ -166,11 +152,11 @@ func TestNewRejectsInvalidOptions(t *testing.T) {
 	} {
 		opts := []mongostore.Option{mongostore.WithCollection("ok")}
 		opts = append(opts, opt)
-		if s, err := mongostore.New(db, opts...); err == nil || s != nil {
+		if s, err := mongostore.New(ob, opts...); err == nil || s != nil {
 			t.Errorf("New with %s: store %v, error %v; want an error", name, s, err)
 		}
 	}
-	s, err := mongostore.New(db, mongostore.WithCollection("my_tickets"), mongostore.WithLogger(slog.Default()))
+	s, err := mongostore.New(ob, mongostore.WithCollection("my_tickets"), mongostore.WithLogger(slog.Default()))
 	if err != nil || s == nil {
 		t.Fatalf("New with valid options: %v", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/mongostore"
 	"github.com/ticketkit/ticketkit/natsclient"
+	"github.com/ticketkit/ticketkit/outbox"
 	"github.com/ticketkit/ticketkit/tickets"
 )
 
@@ -25,10 +26,10 @@ import (
 // them, and TestExamples runs them against the test servers.
 
 // The transactional outbox: tickets.Service writes a ticket and its event
-// in one document, and an events.Relay publishes the event. If the broker
-// is down, the writes still succeed and the relay publishes once it is
-// back; if the process dies first, the next one publishes (at least once,
-// with the same events.MessageID).
+// in one document, and an outbox.Relay publishes the event from memory. If
+// the broker is down, the writes still succeed and the relay publishes
+// once it is back; if the process dies first, another instance takes its
+// entries over (at least once, with the same events.MessageID).
 func Example_outbox() {
 	uri, natsURL, cluster := os.Getenv("MONGO_URI"), os.Getenv("NATS_URL"), os.Getenv("NATS_CLUSTER_ID")
 	if uri == "" || natsURL == "" || cluster == "" {
@@ -46,7 +47,14 @@ func Example_outbox() {
 	db := client.Database("ticketkit_example_outbox")
 	defer db.Drop(context.Background()) // an example leaves nothing behind; a service keeps its data
 
-	store, err := mongostore.New(db)
+	// One Outbox per process: its writer lease, and the queue its
+	// writes hand their entries to.
+	ob, err := mongostore.NewOutbox(ctx, db)
+	if err != nil {
+		fmt.Println("error:", err)
+		return
+	}
+	store, err := mongostore.New(ob)
 	if err == nil {
 		err = store.EnsureIndexes(ctx)
 	}
@@ -66,7 +74,7 @@ func Example_outbox() {
 	defer nc.Close(context.Background())
 
 	// The relay runs beside the service for as long as it runs.
-	relay, err := events.NewRelay(store, nc)
+	relay, err := outbox.NewRelay(ob, nc)
 	if err != nil {
 		fmt.Println("error:", err)
 		return
@@ -96,17 +104,14 @@ func Example_outbox() {
 	}
 	fmt.Println("committed versions", created.Ticket.Version, "and", updated.Ticket.Version)
 
-	// At shutdown, after the last write: publish what is pending, then
-	// stop the relay (deferred above).
-	if err := relay.Flush(ctx); err != nil {
-		fmt.Println("error:", err)
-	}
-	pending, err := store.Pending(ctx, 10)
-	fmt.Println("pending after flush:", len(pending), err)
+	// At shutdown, after the last write: publish what is pending and
+	// retire the writer's lease, then stop the relay (deferred above).
+	err = relay.Close(ctx)
+	fmt.Println("backlog after close:", relay.Stats().Backlog, err)
 
 	// It prints:
 	// committed versions 0 and 1
-	// pending after flush: 0 <nil>
+	// backlog after close: 0 <nil>
 }
 
 // A consuming service's copy of the tickets, fed events in the order a

@@ -8,8 +8,12 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.uber.org/goleak"
 
+	"github.com/ticketkit/ticketkit/events"
+	"github.com/ticketkit/ticketkit/events/eventstest"
 	"github.com/ticketkit/ticketkit/internal/testenv"
 	"github.com/ticketkit/ticketkit/mongostore"
+	"github.com/ticketkit/ticketkit/outbox"
+	"github.com/ticketkit/ticketkit/outbox/outboxtest"
 	"github.com/ticketkit/ticketkit/tickets"
 	"github.com/ticketkit/ticketkit/tickets/storetest"
 )
@@ -20,35 +24,56 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
+// newOutbox returns a writer on db whose lease stays valid for the test
+// (nothing renews it unless a test runs a Relay).
+func newOutbox(t testing.TB, db *mongo.Database) *mongostore.Outbox {
+	t.Helper()
+	ob, err := mongostore.NewOutbox(context.Background(), db, mongostore.WithQueue(outbox.TTL(time.Hour)))
+	if err != nil {
+		t.Fatalf("NewOutbox: %v", err)
+	}
+	return ob
+}
+
 // open returns a Store, with its indexes, on a fresh database that is
 // dropped when t ends, and that database.
 func open(t *testing.T, opts ...mongostore.Option) (*mongostore.Store, *mongo.Database) {
 	t.Helper()
+	s, _, db := openWithOutbox(t, opts...)
+	return s, db
+}
+
+func openWithOutbox(t *testing.T, opts ...mongostore.Option) (*mongostore.Store, *mongostore.Outbox, *mongo.Database) {
+	t.Helper()
 	db := testenv.Mongo(t)
-	s, err := mongostore.New(db, opts...)
+	ob := newOutbox(t, db)
+	s, err := mongostore.New(ob, opts...)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
 	if err := s.EnsureIndexes(ctx(t)); err != nil {
 		t.Fatalf("EnsureIndexes: %v", err)
 	}
-	return s, db
+	return s, ob, db
 }
 
-// eachMode runs test twice: with the Store as one process uses it, and
-// with its in-process document locks off, so that the server's own
+// eachMode runs test twice: with the Store's FerretDB 1.x compatibility
+// (WithDocumentLocks), and as on MongoDB, where the server's own
 // compare-and-set alone keeps writers apart, as between processes. The
 // second mode needs a server that applies a filtered update atomically:
 // MongoDB, or FerretDB behind devservers' serializing proxy; bare FerretDB
 // 1.x fails it, as it fails internal/testenv's smoke test.
-func eachMode(t *testing.T, test func(t *testing.T, open func(*testing.T) (*mongostore.Store, *mongo.Database))) {
+func eachMode(t *testing.T, test func(t *testing.T, open func(*testing.T) (*mongostore.Store, *mongostore.Outbox))) {
 	t.Run("DocLocks", func(t *testing.T) {
-		test(t, func(t *testing.T) (*mongostore.Store, *mongo.Database) { return open(t) })
+		test(t, func(t *testing.T) (*mongostore.Store, *mongostore.Outbox) {
+			s, ob, _ := openWithOutbox(t, mongostore.WithDocumentLocks())
+			return s, ob
+		})
 	})
 	t.Run("ServerOnly", func(t *testing.T) {
-		test(t, func(t *testing.T) (*mongostore.Store, *mongo.Database) {
-			s, db := open(t)
-			return mongostore.WithoutDocLocks(s), db
+		test(t, func(t *testing.T) (*mongostore.Store, *mongostore.Outbox) {
+			s, ob, _ := openWithOutbox(t)
+			return s, ob
 		})
 	})
 }
@@ -60,12 +85,65 @@ func ctx(t *testing.T) context.Context {
 }
 
 func TestConformance(t *testing.T) {
-	eachMode(t, func(t *testing.T, open func(*testing.T) (*mongostore.Store, *mongo.Database)) {
-		storetest.Run(t, func(t *testing.T) storetest.Store {
-			s, _ := open(t)
-			return s
+	for name, opts := range map[string][]mongostore.Option{"DocLocks": {mongostore.WithDocumentLocks()}, "ServerOnly": nil} {
+		t.Run(name, func(t *testing.T) {
+			storetest.Run(t, func(t *testing.T) storetest.Store {
+				s, ob, _ := openWithOutbox(t, opts...)
+				return storetest.Store{Store: s, Outbox: ob}
+			})
 		})
-	})
+	}
+}
+
+// doc is what the outbox suite's writes store.
+type doc struct {
+	N int64 `bson:"n"`
+}
+
+// suiteStore opens instances, each a writer with its Outbox, on one
+// database.
+type suiteStore struct{ db *mongo.Database }
+
+func (s suiteStore) Open(t *testing.T, opts ...outbox.QueueOption) outboxtest.Instance {
+	ob, err := mongostore.NewOutbox(ctx(t), s.db, mongostore.WithQueue(opts...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := mongostore.NewCollection[doc](ob, "docs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.EnsureIndexes(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	return outboxtest.Instance{
+		Driver: ob,
+		Write: func(ctx context.Context, id string, v int64, evs ...events.Event) error {
+			if v == 0 {
+				return c.Insert(ctx, id, doc{}, evs...)
+			}
+			_, err := c.Update(ctx, id, v-1, doc{N: v}, evs...)
+			return err
+		},
+	}
+}
+
+// published flushes ob through a Relay and returns what it published.
+func published(t *testing.T, ob *mongostore.Outbox) []events.Outgoing {
+	t.Helper()
+	rec := eventstest.NewRecorder(nil)
+	r, err := outbox.NewRelay(ob, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Flush(ctx(t)); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	return rec.Messages()
+}
+
+func TestOutboxConformance(t *testing.T) {
+	outboxtest.Run(t, func(t *testing.T) outboxtest.Store { return suiteStore{testenv.Mongo(t)} })
 }
 
 // newTicket returns a valid new ticket with millisecond times, as the
@@ -90,17 +168,26 @@ func mustCreate(t *testing.T, s *mongostore.Store, tk tickets.Ticket) tickets.Ti
 	return tk
 }
 
-// at is a change of ticket id at version, as MarkPublished reads it: the
-// id and the version, nothing else.
-func at(id string, version int64) tickets.Change {
-	return tickets.Change{Kind: tickets.Updated, Ticket: tickets.Ticket{ID: id, Version: version}}
-}
-
-func mustPending(t *testing.T, s *mongostore.Store, limit int) []tickets.Change {
+// publishedChanges flushes ob and returns its events as the ticket
+// changes they stand for, in publish order.
+func publishedChanges(t *testing.T, ob *mongostore.Outbox) []tickets.Change {
 	t.Helper()
-	p, err := s.Pending(ctx(t), limit)
-	if err != nil {
-		t.Fatalf("Pending(%d): %v", limit, err)
+	var out []tickets.Change
+	for _, m := range published(t, ob) {
+		switch events.Subject(m.Subject) {
+		case events.SubjectTicketCreated:
+			e, err := events.Decode[events.TicketCreated](m.Data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, tickets.Change{Kind: tickets.Created, Ticket: tickets.Ticket{ID: e.ID, Title: e.Title, Price: e.Price, UserID: e.UserID, Version: e.Version}})
+		default:
+			e, err := events.Decode[events.TicketUpdated](m.Data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, tickets.Change{Kind: tickets.Updated, Ticket: tickets.Ticket{ID: e.ID, Title: e.Title, Price: e.Price, UserID: e.UserID, OrderID: e.OrderID, Version: e.Version}})
+		}
 	}
-	return p
+	return out
 }

@@ -2,270 +2,305 @@ package mongostore
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"github.com/ticketkit/ticketkit/tickets"
+	"github.com/ticketkit/ticketkit/outbox"
 )
 
-// maxPendingBatch bounds the cursor batch size of Pending.
-const maxPendingBatch = 1000
+// Collections of an Outbox, unless OutboxOptions say otherwise.
+const (
+	DefaultWritersCollection     = "outbox_writers"
+	DefaultDeadLettersCollection = "outbox_dead"
+)
 
-// pendingDoc is what Pending reads of a ticket with pending changes.
-type pendingDoc struct {
-	ID        bson.ObjectID `bson:"_id"`
-	UserID    string        `bson:"userId"`
-	CreatedAt time.Time     `bson:"createdAt"`
-	Outbox    []entry       `bson:"outbox"`
+// Outbox is the outbox.Driver of one writer (one process) on a MongoDB
+// database: its lease in the writers collection, its Queue, and the
+// Collections written through it. Make one per process with NewOutbox and
+// run an outbox.Relay on it.
+type Outbox struct {
+	db      *mongo.Database
+	writers *mongo.Collection
+	dead    *mongo.Collection
+	q       *outbox.Queue
+	log     *slog.Logger
+
+	mu    sync.Mutex
+	colls []string // the collections written through this Outbox
 }
 
-// Pending implements tickets.Outbox. It returns the changes of the tickets
-// whose changes have been pending longest first, each ticket's in version
-// order; a ticket cut off by limit contributes a prefix of its changes. A
-// limit <= 0 returns no changes.
-func (s *Store) Pending(ctx context.Context, limit int) ([]tickets.Change, error) {
-	if limit <= 0 {
-		return nil, nil
-	}
-	// Every document with pendingSince holds at least one entry, so limit
-	// documents are enough; the batch size says so without relying on it.
-	filter := bson.D{{Key: fPendingSince, Value: bson.D{{Key: "$gte", Value: bson.DateTime(0)}}}}
-	opts := options.Find().
-		SetSort(bson.D{{Key: fPendingSince, Value: 1}, {Key: fID, Value: 1}}).
-		SetProjection(bson.D{{Key: fUserID, Value: 1}, {Key: fCreatedAt, Value: 1}, {Key: fOutbox, Value: 1}}).
-		SetBatchSize(int32(min(limit, maxPendingBatch)))
-	cur, err := s.coll.Find(ctx, filter, opts)
-	if err != nil {
-		return nil, s.fail(ctx, "Pending", "", err)
-	}
-	defer cur.Close(context.WithoutCancel(ctx))
+var _ outbox.Driver = (*Outbox)(nil)
 
-	var out []tickets.Change
-	for len(out) < limit && cur.Next(ctx) {
-		var d pendingDoc
-		if err := cur.Decode(&d); err != nil {
-			return nil, s.fail(ctx, "Pending", "", err)
+// OutboxOption configures NewOutbox.
+type OutboxOption func(*outboxConfig) error
+
+type outboxConfig struct {
+	writers, dead string
+	queue         []outbox.QueueOption
+	logger        *slog.Logger
+}
+
+// WithWriters names the collection of the writers' leases.
+func WithWriters(name string) OutboxOption {
+	return func(c *outboxConfig) error {
+		if err := checkCollection(name); err != nil {
+			return err
 		}
-		// Entries are pushed in version order and popped from the front;
-		// sorting again costs nothing and keeps the no-gap promise even
-		// for a document written by hand.
-		slices.SortFunc(d.Outbox, func(a, b entry) int { return cmpInt64(a.Version, b.Version) })
-		for _, e := range d.Outbox {
-			if len(out) == limit {
-				break
-			}
-			c, err := change(d, e)
-			if err != nil {
-				return nil, s.fail(ctx, "Pending", d.ID.Hex(), err)
-			}
-			out = append(out, c)
+		c.writers = name
+		return nil
+	}
+}
+
+// WithDeadLetters names the collection where the Relay's dead letters go.
+func WithDeadLetters(name string) OutboxOption {
+	return func(c *outboxConfig) error {
+		if err := checkCollection(name); err != nil {
+			return err
+		}
+		c.dead = name
+		return nil
+	}
+}
+
+// WithQueue passes options to the writer's outbox.Queue (its TTL, how many
+// entries it holds in memory).
+func WithQueue(opts ...outbox.QueueOption) OutboxOption {
+	return func(c *outboxConfig) error { c.queue = append(c.queue, opts...); return nil }
+}
+
+// WithOutboxLogger makes the Outbox log its database errors through l.
+func WithOutboxLogger(l *slog.Logger) OutboxOption {
+	return func(c *outboxConfig) error {
+		if l == nil {
+			return errors.New("logger is nil")
+		}
+		c.logger = l
+		return nil
+	}
+}
+
+// leaseDoc is a writer's lease as stored.
+type leaseDoc struct {
+	ID        string    `bson:"_id"`
+	Beat      int64     `bson:"beat"`
+	Horizon   int64     `bson:"horizon"`
+	ClaimedBy string    `bson:"claimedBy"`
+	Colls     []string  `bson:"colls"`
+	Started   time.Time `bson:"started"`
+}
+
+// NewOutbox registers a new writer on db: it inserts the writer's lease,
+// so call it once per process, before the first write. The caller keeps
+// owning db's client.
+func NewOutbox(ctx context.Context, db *mongo.Database, opts ...OutboxOption) (*Outbox, error) {
+	if db == nil {
+		return nil, errors.New("mongostore: database is nil")
+	}
+	cfg := outboxConfig{writers: DefaultWritersCollection, dead: DefaultDeadLettersCollection, logger: slog.New(slog.DiscardHandler)}
+	for i, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("mongostore: outbox option %d is nil", i)
+		}
+		if err := o(&cfg); err != nil {
+			return nil, fmt.Errorf("mongostore: %w", err)
 		}
 	}
-	if err := cur.Err(); err != nil {
-		return nil, s.fail(ctx, "Pending", "", err)
+	id := uuid.NewString()
+	ob := &Outbox{db: db, writers: db.Collection(cfg.writers), dead: db.Collection(cfg.dead), log: cfg.logger}
+	if _, err := ob.writers.InsertOne(ctx, leaseDoc{ID: id, Started: time.Now(), Colls: []string{}}); err != nil {
+		return nil, failure(ctx, ob.log, "NewOutbox", id, err)
+	}
+	q, err := outbox.NewQueue(id, cfg.queue...)
+	if err != nil {
+		return nil, err
+	}
+	ob.q = q
+	return ob, nil
+}
+
+// register records that collection name is written through ob, so that a
+// takeover of this writer looks there.
+func (ob *Outbox) register(name string) {
+	ob.mu.Lock()
+	defer ob.mu.Unlock()
+	if !slices.Contains(ob.colls, name) {
+		ob.colls = append(ob.colls, name)
+	}
+}
+
+func (ob *Outbox) collections() []string {
+	ob.mu.Lock()
+	defer ob.mu.Unlock()
+	return slices.Clone(ob.colls)
+}
+
+// Queue implements outbox.Driver.
+func (ob *Outbox) Queue() *outbox.Queue { return ob.q }
+
+// Beat implements outbox.Driver: one update of the lease by _id (an
+// upsert, should another instance have retired it).
+func (ob *Outbox) Beat(ctx context.Context, horizon uint64) error {
+	update := bson.D{
+		{Key: "$inc", Value: bson.D{{Key: "beat", Value: int64(1)}}},
+		{Key: "$max", Value: bson.D{{Key: "horizon", Value: int64(horizon)}}},
+		{Key: "$set", Value: bson.D{{Key: "claimedBy", Value: ""}, {Key: "colls", Value: ob.collections()}}},
+	}
+	_, err := ob.writers.UpdateOne(ctx, bson.D{{Key: "_id", Value: ob.q.Writer()}}, update, options.UpdateOne().SetUpsert(true))
+	if err != nil {
+		return failure(ctx, ob.log, "Outbox.Beat", ob.q.Writer(), err)
+	}
+	return nil
+}
+
+// Writers implements outbox.Driver.
+func (ob *Outbox) Writers(ctx context.Context) ([]outbox.Lease, error) {
+	cur, err := ob.writers.Find(ctx, bson.D{})
+	if err != nil {
+		return nil, failure(ctx, ob.log, "Outbox.Writers", "", err)
+	}
+	var docs []leaseDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, failure(ctx, ob.log, "Outbox.Writers", "", err)
+	}
+	out := make([]outbox.Lease, len(docs))
+	for i, d := range docs {
+		out[i] = outbox.Lease{Writer: d.ID, Beat: d.Beat, Horizon: uint64(max(d.Horizon, 0)), ClaimedBy: d.ClaimedBy}
 	}
 	return out, nil
 }
 
-func cmpInt64(a, b int64) int {
+// Claim implements outbox.Driver with a compare-and-set on the lease.
+func (ob *Outbox) Claim(ctx context.Context, l outbox.Lease, claimant string) (bool, error) {
+	filter := bson.D{{Key: "_id", Value: l.Writer}, {Key: "beat", Value: l.Beat}, {Key: "claimedBy", Value: l.ClaimedBy}}
+	r, err := ob.writers.UpdateOne(ctx, filter, bson.D{{Key: "$set", Value: bson.D{{Key: "claimedBy", Value: claimant}}}})
+	if err != nil {
+		return false, failure(ctx, ob.log, "Outbox.Claim", l.Writer, err)
+	}
+	return r.MatchedCount == 1, nil
+}
+
+// Retire implements outbox.Driver.
+func (ob *Outbox) Retire(ctx context.Context, l outbox.Lease) (bool, error) {
+	r, err := ob.writers.DeleteOne(ctx, bson.D{{Key: "_id", Value: l.Writer}, {Key: "beat", Value: l.Beat}})
+	if err != nil {
+		return false, failure(ctx, ob.log, "Outbox.Retire", l.Writer, err)
+	}
+	return r.DeletedCount == 1, nil
+}
+
+// Recover implements outbox.Driver: in every collection the writer wrote
+// (its lease says which), the documents holding one of its entries above
+// after. On MongoDB the outbox index ({outbox.w, outbox.s}) serves it with
+// the writer's range of the index (its entries still in documents).
+func (ob *Outbox) Recover(ctx context.Context, writer string, after uint64) ([]outbox.Entry, error) {
+	colls := ob.collections()
+	var l leaseDoc
+	err := ob.writers.FindOne(ctx, bson.D{{Key: "_id", Value: writer}}).Decode(&l)
 	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-// change turns an outbox entry back into the Change it records.
-func change(d pendingDoc, e entry) (tickets.Change, error) {
-	var kind tickets.ChangeKind
-	switch e.Kind {
-	case kindCreated:
-		kind = tickets.Created
-	case kindUpdated:
-		kind = tickets.Updated
-	default:
-		return tickets.Change{}, fmt.Errorf("ticket %s: outbox entry for version %d has unknown kind %q", d.ID.Hex(), e.Version, e.Kind)
-	}
-	return tickets.Change{Kind: kind, Ticket: tickets.Ticket{
-		ID:        d.ID.Hex(),
-		Title:     e.Title,
-		Price:     tickets.Money(e.Price),
-		UserID:    d.UserID,
-		OrderID:   e.OrderID,
-		Version:   e.Version,
-		CreatedAt: d.CreatedAt.UTC(),
-		UpdatedAt: e.UpdatedAt.UTC(),
-	}}, nil
-}
-
-// maxMarkBatch bounds the tickets one MarkPublished names in one filter;
-// a larger batch is marked in parts of this size. (A variable for tests.)
-var maxMarkBatch = 500
-
-// mark is one ticket of a MarkPublished: its outbox is marked up to and
-// including version.
-type mark struct {
-	id      bson.ObjectID
-	version int64
-}
-
-// MarkPublished implements tickets.Outbox with as few writes as the state
-// of the outboxes allows, holding the document locks of the whole batch:
-//
-//  1. One UpdateMany whose filter is an $or of {_id: X, version: {$lte: v}}
-//     per ticket (see batchFilter): where the ticket's version is at most v, every entry of
-//     its outbox is (an entry is pushed with the version the same write
-//     sets, and versions only grow), so the update empties the outbox
-//     ($set outbox: []) and $unsets pendingSince, in one single-document
-//     write per ticket. That is the common case: a relay publishes every
-//     pending change of a ticket and the ticket was not updated since.
-//     When every ticket of the batch matched (an already marked one
-//     matches too, and is left as it is), that was the only round trip.
-//  2. Otherwise one Find, with an $or of {_id: X, "outbox.0.version":
-//     {$lte: v}}, reads the outboxes that still hold entries at or below
-//     their version: tickets updated since the relay read them (their
-//     newer entries must stay) and nothing else.
-//  3. Then one BulkWrite with an update per such ticket: $pullAll of
-//     exactly the entries read at or below v. Concurrent writers cannot
-//     make it wrong: an Update only pushes newer entries, which are not
-//     in the list; another MarkPublished only removes entries, and
-//     pulling what is gone is a no-op. Such a ticket keeps its newest
-//     entry, so its pendingSince stays.
-//
-// Each ticket is marked by one single-document write, so per ticket it is
-// all or nothing; across tickets it is not atomic, as tickets.Outbox
-// allows. On MongoDB neither write needs the locks (the first's filter
-// holds at the write, the second is right whatever happened since the
-// read); on FerretDB 1.x, which runs each as a read and a write back, the
-// locks keep this process's other writers out in between (see docLocks).
-// ($pull with a
-// condition would do 2 and 3 in one update on MongoDB, but FerretDB
-// matches the document and silently removes nothing, hence $pullAll of
-// exact entries; and $pop removes one entry per write.)
-//
-// Ids that are no valid ticket id, or no ticket's, are skipped.
-func (s *Store) MarkPublished(ctx context.Context, published []tickets.Change) error {
-	if err := ctx.Err(); err != nil {
-		return s.fail(ctx, "MarkPublished", "", err)
-	}
-	var marks []mark
-	index := make(map[bson.ObjectID]int)
-	for _, c := range published {
-		oid, ok := parseID(c.Ticket.ID)
-		if !ok {
-			continue
-		}
-		if i, ok := index[oid]; ok {
-			marks[i].version = max(marks[i].version, c.Ticket.Version)
-			continue
-		}
-		index[oid] = len(marks)
-		marks = append(marks, mark{id: oid, version: c.Ticket.Version})
-	}
-	for len(marks) > 0 {
-		n := min(len(marks), maxMarkBatch)
-		if err := s.markPublished(ctx, marks[:n]); err != nil {
-			return err
-		}
-		marks = marks[n:]
-	}
-	return nil
-}
-
-// batchFilter is {_id: {$in: ids}, $or: clauses}, each clause naming one
-// of ids. The $in says nothing the $or does not, but it goes first: MongoDB
-// plans it as one scan of the _id index, and FerretDB, which evaluates
-// every filter in Go on every document of the collection, rejects almost
-// all of them on it instead of trying each clause of the $or on each
-// (that made a 100-ticket batch 6 to 8 times slower than one scan).
-func batchFilter(ids []bson.ObjectID, clauses bson.A) bson.D {
-	return bson.D{{Key: fID, Value: bson.D{{Key: "$in", Value: ids}}}, {Key: "$or", Value: clauses}}
-}
-
-// markPublished marks up to maxMarkBatch distinct tickets; see
-// MarkPublished.
-func (s *Store) markPublished(ctx context.Context, marks []mark) error {
-	ids := make([]bson.ObjectID, len(marks))
-	for i, m := range marks {
-		ids[i] = m.id
-	}
-	locks, err := s.lockDocs(ctx, ids)
-	if err != nil {
-		return s.fail(ctx, "MarkPublished", "", err)
-	}
-	defer locks.unlock()
-
-	// 1. Whole outboxes.
-	whole := make(bson.A, len(marks))
-	for i, m := range marks {
-		whole[i] = bson.D{{Key: fID, Value: m.id}, {Key: fVersion, Value: bson.D{{Key: "$lte", Value: m.version}}}}
-	}
-	empty := bson.D{
-		{Key: "$set", Value: bson.D{{Key: fOutbox, Value: bson.A{}}}},
-		{Key: "$unset", Value: bson.D{{Key: fPendingSince, Value: ""}}},
-	}
-	r, err := s.coll.UpdateMany(ctx, batchFilter(ids, whole), empty)
-	if err != nil {
-		return s.fail(ctx, "MarkPublished", "", err)
-	}
-	if r.MatchedCount >= int64(len(marks)) {
-		return nil
-	}
-
-	// 2. Outboxes still holding entries at or below their version.
-	partial := make(bson.A, len(marks))
-	for i, m := range marks {
-		partial[i] = bson.D{{Key: fID, Value: m.id}, {Key: fOutbox + ".0." + fVersion, Value: bson.D{{Key: "$lte", Value: m.version}}}}
-	}
-	cur, err := s.coll.Find(ctx, batchFilter(ids, partial),
-		options.Find().SetProjection(bson.D{{Key: fOutbox, Value: 1}}))
-	if err != nil {
-		return s.fail(ctx, "MarkPublished", "", err)
-	}
-	var docs []struct {
-		ID     bson.ObjectID `bson:"_id"`
-		Outbox []bson.Raw    `bson:"outbox"`
-	}
-	if err := cur.All(ctx, &docs); err != nil {
-		return s.fail(ctx, "MarkPublished", "", err)
-	}
-
-	// 3. Pull exactly those entries.
-	version := make(map[bson.ObjectID]int64, len(marks))
-	for _, m := range marks {
-		version[m.id] = m.version
-	}
-	var pulls []mongo.WriteModel
-	for _, d := range docs {
-		var done bson.A
-		for _, e := range d.Outbox {
-			if v, ok := e.Lookup(fVersion).AsInt64OK(); ok && v <= version[d.ID] {
-				done = append(done, e)
+	case err == nil:
+		for _, c := range l.Colls {
+			if !slices.Contains(colls, c) {
+				colls = append(colls, c)
 			}
 		}
-		if len(done) == 0 {
-			continue
+	case !errors.Is(err, mongo.ErrNoDocuments):
+		return nil, failure(ctx, ob.log, "Outbox.Recover", writer, err)
+	}
+	// Dotted paths, not $elemMatch (which FerretDB 1.24 refuses with field
+	// conditions): this matches a document where one entry is the
+	// writer's and one is above after, which may be two entries, so the
+	// loop below picks the entries that are both.
+	filter := bson.D{{Key: fOutbox + "." + eWriter, Value: writer}, {Key: fOutbox + "." + eSeq, Value: bson.D{{Key: "$gt", Value: int64(after)}}}}
+	var out []outbox.Entry
+	for _, name := range colls {
+		cur, err := ob.db.Collection(name).Find(ctx, filter, options.Find().SetProjection(bson.D{{Key: fOutbox, Value: 1}}))
+		if err != nil {
+			return nil, failure(ctx, ob.log, "Outbox.Recover", writer, err)
 		}
-		pulls = append(pulls, mongo.NewUpdateOneModel().
-			SetFilter(byID(d.ID)).
-			SetUpdate(bson.D{{Key: "$pullAll", Value: bson.D{{Key: fOutbox, Value: done}}}}))
+		var docs []struct {
+			ID     bson.ObjectID `bson:"_id"`
+			Outbox []entryDoc    `bson:"outbox"`
+		}
+		if err := cur.All(ctx, &docs); err != nil {
+			return nil, failure(ctx, ob.log, "Outbox.Recover", writer, err)
+		}
+		for _, d := range docs {
+			for _, e := range d.Outbox {
+				if e.Writer == writer && e.Seq > int64(after) {
+					out = append(out, e.entry(d.ID.Hex()))
+				}
+			}
+		}
 	}
-	if len(pulls) == 0 {
-		return nil
+	return out, nil
+}
+
+// deadDoc is a dead letter as stored.
+type deadDoc struct {
+	ID        bson.ObjectID `bson:"_id"`
+	Aggregate string        `bson:"aggregate"`
+	Version   int64         `bson:"version"`
+	Subject   string        `bson:"subject"`
+	Data      []byte        `bson:"data"`
+	MessageID string        `bson:"messageId"`
+	Writer    string        `bson:"writer"`
+	Seq       int64         `bson:"seq"`
+	Cause     string        `bson:"cause"`
+	At        time.Time     `bson:"at"`
+}
+
+// DeadLetter implements outbox.Driver: one insert into the dead-letter
+// collection.
+func (ob *Outbox) DeadLetter(ctx context.Context, e outbox.Entry, cause error) error {
+	msg := ""
+	if cause != nil {
+		msg = cause.Error()
 	}
-	if _, err := s.coll.BulkWrite(ctx, pulls); err != nil {
-		return s.fail(ctx, "MarkPublished", "", err)
+	d := deadDoc{ID: bson.NewObjectID(), Aggregate: e.Aggregate, Version: e.Version, Subject: e.Subject, Data: e.Data,
+		MessageID: e.MessageID, Writer: e.Writer, Seq: int64(e.Seq), Cause: msg, At: time.Now()}
+	if _, err := ob.dead.InsertOne(ctx, d); err != nil {
+		return failure(ctx, ob.log, "Outbox.DeadLetter", e.Aggregate, err)
 	}
 	return nil
 }
 
-// Wake implements tickets.Outbox: it receives after a Create or Update
-// through this Store value succeeds. Signals coalesce.
-func (s *Store) Wake() <-chan struct{} { return s.wake }
+// Field names of an outbox entry as stored, kept short: every document
+// holds its latest entries.
+const (
+	eWriter    = "w"
+	eSeq       = "s"
+	eVersion   = "v"
+	eSubject   = "subject"
+	eData      = "data"
+	eMessageID = "mid"
+	eTime      = "at"
+)
+
+// entryDoc is one outbox entry as stored in its document.
+type entryDoc struct {
+	Writer    string    `bson:"w"`
+	Seq       int64     `bson:"s"`
+	Version   int64     `bson:"v"`
+	Subject   string    `bson:"subject"`
+	Data      []byte    `bson:"data"`
+	MessageID string    `bson:"mid"`
+	Time      time.Time `bson:"at"`
+}
+
+func toEntryDoc(e outbox.Entry) entryDoc {
+	return entryDoc{Writer: e.Writer, Seq: int64(e.Seq), Version: e.Version, Subject: e.Subject, Data: e.Data, MessageID: e.MessageID, Time: e.Time}
+}
+
+func (d entryDoc) entry(aggregate string) outbox.Entry {
+	return outbox.Entry{Aggregate: aggregate, Version: d.Version, Subject: d.Subject, Data: d.Data, MessageID: d.MessageID,
+		Writer: d.Writer, Seq: uint64(max(d.Seq, 0)), Time: d.Time.UTC()}
+}

@@ -57,14 +57,13 @@ import (
 // a third writer applies v+1 between the read and the write-back of the
 // second, that write-back sets the ticket back to v. Version v+1 was
 // acknowledged, so the replica would then stay behind for good, every
-// later event waiting for it. So a Replica holds the same process-wide
-// per-document lock as the Store for the whole write-and-recheck of an
-// event, which makes bare FerretDB correct for any number of listeners
-// and Replica values in one process. Several processes consuming into one
-// bare FerretDB 1.x server (several members of one queue group sharing a
-// database) are not protected from each other; on MongoDB, or FerretDB
-// behind a proxy that serializes writes as the tests' devservers does, the
-// guard alone keeps them correct.
+// later event waiting for it. With WithDocumentLocks a Replica holds a
+// per-document lock of its own for the whole write-and-recheck of an
+// event, which makes bare FerretDB correct for any number of listeners on
+// that Replica in one process. Several processes consuming into one bare
+// FerretDB 1.x server are not protected from each other; on MongoDB, or
+// FerretDB behind a proxy that serializes writes as the tests' devservers
+// does, the guard alone keeps them correct, and no lock is taken.
 //
 // # Errors
 //
@@ -74,13 +73,9 @@ import (
 // non-positive price) is EINVALID; OutOfOrder is a plain error wrapping
 // events.ErrOutOfOrder, which the Listener logs at debug level only.
 type Replica struct {
-	coll *mongo.Collection
-	ns   string // database.collection, for docLocks
-	log  *slog.Logger
-
-	// noDocLocks turns docLocks off, so that tests can exercise the
-	// server's own guard as separate processes rely on it.
-	noDocLocks bool
+	coll  *mongo.Collection
+	log   *slog.Logger
+	locks *docLocks // nil unless WithDocumentLocks
 }
 
 // ReplicaTicket is a ticket as a Replica keeps it.
@@ -112,11 +107,11 @@ func NewReplica(db *mongo.Database, opts ...Option) (*Replica, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Replica{
-		coll: db.Collection(cfg.collection),
-		ns:   db.Name() + "." + cfg.collection,
-		log:  cfg.logger,
-	}, nil
+	r := &Replica{coll: db.Collection(cfg.collection), log: cfg.logger}
+	if cfg.docLocks {
+		r.locks = newDocLocks()
+	}
+	return r, nil
 }
 
 // EnsureIndexes prepares the collection; call it once at startup. Every
@@ -224,11 +219,11 @@ func (r *Replica) apply(ctx context.Context, subject events.Subject, id string, 
 	attrs := func(extra ...slog.Attr) []slog.Attr {
 		return append([]slog.Attr{slog.String("subject", string(subject)), slog.String("id", oid.Hex()), slog.Int64("version", version)}, extra...)
 	}
-	doc, err := lockDocument(ctx, r.ns, oid, r.noDocLocks)
+	unlock, err := r.locks.lock(ctx, oid)
 	if err != nil {
 		return 0, r.fail(ctx, op, oid.Hex(), err)
 	}
-	defer doc.unlock()
+	defer unlock()
 	for attempt := 1; ; attempt++ {
 		written, err := r.write(ctx, replicaDoc{ID: oid, Title: title, Price: int64(price), Version: version})
 		if err != nil {

@@ -36,20 +36,20 @@ func openReplica(t *testing.T, opts ...mongostore.Option) (*mongostore.Replica, 
 	return r, db
 }
 
-// eachReplicaMode runs test with the Replica as one process uses it, and
-// with its in-process document locks off, so that the server's version
-// guard alone keeps writers apart, as between processes (see eachMode).
+// eachReplicaMode runs test with the Replica's FerretDB 1.x document locks
+// on, and with the server's version guard alone keeping writers apart, as
+// between processes (see eachMode).
 func eachReplicaMode(t *testing.T, test func(t *testing.T, open func(*testing.T, ...mongostore.Option) *mongostore.Replica)) {
 	t.Run("DocLocks", func(t *testing.T) {
 		test(t, func(t *testing.T, opts ...mongostore.Option) *mongostore.Replica {
-			r, _ := openReplica(t, opts...)
+			r, _ := openReplica(t, append(opts, mongostore.WithDocumentLocks())...)
 			return r
 		})
 	})
 	t.Run("ServerOnly", func(t *testing.T) {
 		test(t, func(t *testing.T, opts ...mongostore.Option) *mongostore.Replica {
 			r, _ := openReplica(t, opts...)
-			return mongostore.ReplicaWithoutDocLocks(r)
+			return r
 		})
 	})
 }

@@ -8,14 +8,56 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ticketkit/ticketkit/events"
+	"github.com/ticketkit/ticketkit/events/eventstest"
+	"github.com/ticketkit/ticketkit/memstore"
+	"github.com/ticketkit/ticketkit/outbox"
 	"github.com/ticketkit/ticketkit/tickets"
 )
 
 var clock = func() time.Time { return time.Date(2026, 11, 27, 13, 45, 7, 123456789, time.UTC) }
 
-func newService() (*tickets.Service, *tickets.MemoryStore) {
-	store := tickets.NewMemoryStore()
-	return tickets.NewService(store, tickets.WithClock(clock)), store
+// outboxOf is the outbox of a memstore Store, for reading back what the
+// use cases recorded.
+type outboxOf struct{ ob *memstore.Outbox }
+
+func newService() (*tickets.Service, outboxOf) {
+	store, ob, err := memstore.New()
+	if err != nil {
+		panic(err)
+	}
+	return tickets.NewService(store, tickets.WithClock(clock)), outboxOf{ob}
+}
+
+// Pending publishes what the use cases recorded so far and returns it as
+// the changes it stands for.
+func (o outboxOf) Pending(ctx context.Context, _ int) ([]tickets.Change, error) {
+	rec := eventstest.NewRecorder(nil)
+	r, err := outbox.NewRelay(o.ob, rec)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Flush(ctx); err != nil {
+		return nil, err
+	}
+	var out []tickets.Change
+	for _, m := range rec.Messages() {
+		switch events.Subject(m.Subject) {
+		case events.SubjectTicketCreated:
+			e, err := events.Decode[events.TicketCreated](m.Data)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, tickets.Change{Kind: tickets.Created, Ticket: tickets.Ticket{ID: e.ID, Title: e.Title, Price: e.Price, UserID: e.UserID, Version: e.Version}})
+		default:
+			e, err := events.Decode[events.TicketUpdated](m.Data)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, tickets.Change{Kind: tickets.Updated, Ticket: tickets.Ticket{ID: e.ID, Title: e.Title, Price: e.Price, UserID: e.UserID, OrderID: e.OrderID, Version: e.Version}})
+		}
+	}
+	return out, nil
 }
 
 func TestCreateReturnsTheTicketAndItsCreatedChange(t *testing.T) {
@@ -33,6 +75,7 @@ func TestCreateReturnsTheTicketAndItsCreatedChange(t *testing.T) {
 		t.Fatalf("times = %v, %v; want %v", tk.CreatedAt, tk.UpdatedAt, want)
 	}
 	pending, _ := store.Pending(context.Background(), 10)
+	tk.CreatedAt, tk.UpdatedAt = time.Time{}, time.Time{} // not on the wire
 	if len(pending) != 1 || pending[0].Kind != tickets.Created || pending[0].Ticket != tk {
 		t.Fatalf("outbox = %+v, want the created change", pending)
 	}
@@ -177,7 +220,7 @@ func TestReserveAndRelease(t *testing.T) {
 // racyStore loses the compare-and-set race a fixed number of times, as if
 // another writer kept getting in first.
 type racyStore struct {
-	*tickets.MemoryStore
+	*memstore.Store
 	mu    sync.Mutex
 	loses int
 	calls int
@@ -191,11 +234,15 @@ func (s *racyStore) Update(ctx context.Context, t tickets.Ticket, expected int64
 	if lose {
 		return tickets.Ticket{}, tickets.ErrConflict
 	}
-	return s.MemoryStore.Update(ctx, t, expected)
+	return s.Store.Update(ctx, t, expected)
 }
 
 func TestUseCasesRetryLostRacesBoundedly(t *testing.T) {
-	store := &racyStore{MemoryStore: tickets.NewMemoryStore(), loses: 3}
+	mem, _, err := memstore.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &racyStore{Store: mem, loses: 3}
 	svc := tickets.NewService(store)
 	tk := create(t, svc)
 	if _, err := svc.Reserve(context.Background(), tk.ID, tickets.NewID()); err != nil {
@@ -203,7 +250,7 @@ func TestUseCasesRetryLostRacesBoundedly(t *testing.T) {
 	}
 	free := create(t, svc)
 	store.calls, store.loses = 0, 100
-	_, err := svc.Update(context.Background(), free.ID, "owner", tickets.Input{Title: "x", Price: 1})
+	_, err = svc.Update(context.Background(), free.ID, "owner", tickets.Input{Title: "x", Price: 1})
 	if !errors.Is(err, tickets.ErrConflict) {
 		t.Fatalf("Update that always loses: %v, want conflict", err)
 	}

@@ -2,10 +2,11 @@ package tickets
 
 import "context"
 
-// Store keeps tickets. Every method that writes also records the resulting
-// Change in the store's Outbox in the same atomic write, so a ticket is
-// never saved without its event. Implementations are safe for concurrent
-// use and pass the conformance suite in tickets/storetest.
+// Store keeps tickets. Every method that writes also records the event of
+// the resulting Change in the store's outbox in the same atomic write, so a
+// ticket is never saved without its event (see package outbox).
+// Implementations are safe for concurrent use and pass the conformance
+// suite in tickets/storetest.
 type Store interface {
 	// Create stores t, a new ticket (Version 0, an id from NewID), and
 	// records a Created change.
@@ -30,39 +31,6 @@ type Store interface {
 	// Errors: ENOTFOUND, ECONFLICT when the stored version differs (the
 	// store is left untouched).
 	Update(ctx context.Context, t Ticket, expectedVersion int64) (Ticket, error)
-}
-
-// Outbox holds the changes a Store has committed but nobody has published
-// yet. A relay (events.Relay) publishes them and marks them published; if it
-// dies in between, they are published again (at least once).
-type Outbox interface {
-	// Pending returns up to limit unpublished changes. A ticket's changes
-	// come in version order; a ticket with several pending changes may be
-	// cut off by limit, but never with a gap.
-	Pending(ctx context.Context, limit int) ([]Change, error)
-
-	// MarkPublished removes published changes from the outbox, typically
-	// a relay's whole round at once: for each Change in published, the
-	// change of its ticket (Ticket.ID) at its Ticket.Version and every
-	// older change of that ticket. Only the ticket's id and version are
-	// read. A ticket may appear several times; its highest version counts.
-	// Marking what is not pending (already marked, or a ticket that does
-	// not exist) is not an error, and neither is an empty slice, so a relay
-	// can retry freely.
-	//
-	// Per ticket it is all or nothing: either every pending change of the
-	// ticket up to the version is removed, or none is, and changes above
-	// the version stay pending. Across tickets it need not be atomic: when
-	// it returns an error, some of the tickets may have been marked and
-	// others not; a relay marks them again, or publishes their changes
-	// again (at least once: consumers see a duplicate, never a gap).
-	MarkPublished(ctx context.Context, published []Change) error
-
-	// Wake returns a channel that receives after a write through this Store
-	// value adds a pending change, so a relay publishes promptly instead of
-	// on its next poll. Wake-ups are coalesced, and writes by other
-	// processes are only found by polling.
-	Wake() <-chan struct{}
 }
 
 // Pagination bounds for Filter.Limit.

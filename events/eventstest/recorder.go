@@ -71,6 +71,14 @@ func (r *Recorder) Messages() []events.Outgoing {
 	return slices.Clone(r.msgs)
 }
 
+// Changed returns a channel that is closed when the next message is
+// recorded, for waiting on a condition over Messages without polling.
+func (r *Recorder) Changed() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.changed
+}
+
 // Reset forgets what was recorded.
 func (r *Recorder) Reset() {
 	r.mu.Lock()

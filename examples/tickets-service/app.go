@@ -18,9 +18,11 @@ import (
 
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/events/memtransport"
+	"github.com/ticketkit/ticketkit/memstore"
 	"github.com/ticketkit/ticketkit/mongostore"
 	"github.com/ticketkit/ticketkit/natsclient"
 	"github.com/ticketkit/ticketkit/natsclient/jsclient"
+	"github.com/ticketkit/ticketkit/outbox"
 	"github.com/ticketkit/ticketkit/session"
 	"github.com/ticketkit/ticketkit/tickets"
 )
@@ -86,7 +88,7 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 // shutdown need to know about them.
 type backends struct {
 	store     tickets.Store
-	outbox    tickets.Outbox
+	outbox    outbox.Driver
 	transport events.Transport
 	checks    []check
 	closers   []func(context.Context) error // run in order by close
@@ -111,8 +113,11 @@ func (b *backends) close(ctx context.Context) error {
 // memoryBackends keep everything in the process, with the transport given
 // (tests wrap one in an eventstest.Recorder).
 func memoryBackends(t events.Transport) *backends {
-	store := tickets.NewMemoryStore()
-	return &backends{store: store, outbox: store, transport: t, closers: []func(context.Context) error{t.Close}}
+	store, ob, err := memstore.New()
+	if err != nil {
+		panic(err) // only options can fail, and there are none
+	}
+	return &backends{store: store, outbox: ob, transport: t, closers: []func(context.Context) error{t.Close}}
 }
 
 // openBackends connects to MongoDB and NATS (Streaming or JetStream, as
@@ -158,7 +163,13 @@ func openBackends(ctx context.Context, cfg config, log *slog.Logger) (*backends,
 	if err := client.Ping(ctx, nil); err != nil {
 		return giveUp(fmt.Errorf("MongoDB at %s does not answer: %w", cs.Hosts, err))
 	}
-	store, err := mongostore.New(client.Database(dbName), mongostore.WithLogger(log))
+	// One writer per process: its lease tells the other replicas it is
+	// alive, and which of its events it has published.
+	ob, err := mongostore.NewOutbox(ctx, client.Database(dbName), mongostore.WithOutboxLogger(log))
+	if err != nil {
+		return giveUp(err)
+	}
+	store, err := mongostore.New(ob, mongostore.WithLogger(log))
 	if err == nil {
 		err = store.EnsureIndexes(ctx)
 	}
@@ -173,7 +184,7 @@ func openBackends(ctx context.Context, cfg config, log *slog.Logger) (*backends,
 	}
 	return &backends{
 		store:     store,
-		outbox:    store,
+		outbox:    ob,
 		transport: broker.transport,
 		checks: []check{
 			{"mongodb", func(ctx context.Context) error { return client.Ping(ctx, nil) }},
@@ -262,7 +273,7 @@ type service struct {
 	log       *slog.Logger
 	b         *backends
 	svc       *tickets.Service
-	relay     *events.Relay
+	relay     *outbox.Relay
 	stopRelay context.CancelFunc
 	relayDone chan struct{}
 	listeners []*events.Listener
@@ -279,7 +290,7 @@ func startService(ctx context.Context, cfg config, log *slog.Logger, b *backends
 		return nil, err
 	}
 	s := &service{cfg: cfg, log: log, b: b, svc: tickets.NewService(b.store), relayDone: make(chan struct{})}
-	relay, err := events.NewRelay(b.outbox, b.transport, events.WithLogger(log), events.WithHooks(hooks))
+	relay, err := outbox.NewRelay(b.outbox, b.transport, outbox.WithLogger(log))
 	if err != nil {
 		return nil, err
 	}
@@ -363,8 +374,11 @@ func (s *service) shutdown(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	if err := s.relay.Flush(ctx); err != nil {
-		errs = append(errs, err) // MongoDB keeps it: the next start publishes it
+	// Close publishes what is left and retires this writer's lease; what
+	// it can't publish in time stays in MongoDB, and another replica takes
+	// it over once the lease goes stale.
+	if err := s.relay.Close(ctx); err != nil {
+		errs = append(errs, err)
 	}
 	s.stopRelay()
 	select {
@@ -377,6 +391,10 @@ func (s *service) shutdown(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
+
+// outboxStale is the age of the oldest unpublished event past which the
+// service reports itself not ready: its events reach the cluster that late.
+const outboxStale = 30 * time.Second
 
 // operations serves the probes.
 type operations struct{ s *service }
@@ -396,6 +414,12 @@ func (o *operations) readyz(w http.ResponseWriter, r *http.Request) {
 	ready := !o.s.stopping.Load()
 	if !ready {
 		status["shutdown"] = "in progress"
+	}
+	st := o.s.relay.Stats()
+	status["outbox"] = fmt.Sprintf("backlog %d, oldest %v", st.Backlog, st.Oldest.Round(time.Millisecond))
+	if st.Oldest > outboxStale {
+		ready = false
+		o.s.log.Warn("readiness: the outbox is behind", "backlog", st.Backlog, "oldest", st.Oldest)
 	}
 	for _, c := range o.s.b.checks {
 		if err := c.ok(ctx); err != nil {

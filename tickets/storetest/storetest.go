@@ -12,14 +12,33 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ticketkit/ticketkit/events"
+	"github.com/ticketkit/ticketkit/events/eventstest"
+	"github.com/ticketkit/ticketkit/outbox"
 	"github.com/ticketkit/ticketkit/tickets"
 )
 
-// Store is what the suite tests: a tickets.Store together with its Outbox,
-// because every write must record its change atomically.
-type Store interface {
+// Store is what the suite tests: a tickets.Store together with the
+// outbox.Driver its writes go through, because every write must record its
+// event atomically.
+type Store struct {
 	tickets.Store
-	tickets.Outbox
+	Outbox outbox.Driver
+}
+
+// published flushes the store's outbox through a Relay and returns what
+// it published, in order.
+func published(t *testing.T, s Store) []events.Outgoing {
+	t.Helper()
+	rec := eventstest.NewRecorder(nil)
+	r, err := outbox.NewRelay(s.Outbox, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Flush(ctx(t)); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	return rec.Messages()
 }
 
 // Run runs the suite. open must return an empty store each time it is
@@ -41,9 +60,6 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"ConcurrentUpdatesOneWinner", testConcurrentUpdates},
 		{"UniqueIDs", testUniqueIDs},
 		{"OutboxRecordsEveryChange", testOutboxRecords},
-		{"OutboxMarkPublishedBatch", testOutboxMarkBatch},
-		{"OutboxPendingLimitKeepsOrder", testOutboxLimit},
-		{"OutboxWakesOnWrite", testOutboxWake},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.run(t, open(t)) })
@@ -344,12 +360,8 @@ func testUpdateRejectsStale(t *testing.T, s Store) {
 		t.Fatal(err)
 	}
 	assertEqual(t, got, winner)
-	pending, err := s.Pending(ctx(t), 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(pending) != 2 {
-		t.Fatalf("outbox has %d changes after 1 create, 1 update and rejected updates; want 2", len(pending))
+	if msgs := published(t, s); len(msgs) != 2 {
+		t.Fatalf("published %d events after 1 create, 1 update and rejected updates; want 2", len(msgs))
 	}
 }
 
@@ -424,205 +436,31 @@ func testOutboxRecords(t *testing.T, s Store) {
 	reserved.OrderID = tickets.NewID()
 	a2 := mustUpdate(t, s, reserved)
 
-	pending, err := s.Pending(ctx(t), 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string][]tickets.Change{
-		a.ID: {{Kind: tickets.Created, Ticket: a}, {Kind: tickets.Updated, Ticket: a1}, {Kind: tickets.Updated, Ticket: a2}},
-		b.ID: {{Kind: tickets.Created, Ticket: b}},
-	}
-	assertPending(t, pending, want)
-
-	mustMark(t, s, at(a.ID, 1))
-	mustMark(t, s, at(b.ID, 0))
-	// Marking again, or marking what was never pending, is fine: relays retry.
-	for _, c := range []tickets.Change{at(a.ID, 1), at(b.ID, 0), at(tickets.NewID(), 3)} {
-		mustMark(t, s, c)
-	}
-	pending, err = s.Pending(ctx(t), 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	assertPending(t, pending, map[string][]tickets.Change{a.ID: {{Kind: tickets.Updated, Ticket: a2}}})
-
-	mustMark(t, s, at(a.ID, 2))
-	pending, err = s.Pending(ctx(t), 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(pending) != 0 {
-		t.Fatalf("outbox still holds %d changes after all were marked", len(pending))
-	}
-}
-
-// at is a change of ticket id at version, as MarkPublished reads it: the
-// id and the version, nothing else.
-func at(id string, version int64) tickets.Change {
-	return tickets.Change{Kind: tickets.Updated, Ticket: tickets.Ticket{ID: id, Version: version}}
-}
-
-func mustMark(t *testing.T, s Store, published ...tickets.Change) {
-	t.Helper()
-	if err := s.MarkPublished(ctx(t), published); err != nil {
-		t.Fatalf("MarkPublished(%s): %v", marks(published), err)
-	}
-}
-
-func marks(cs []tickets.Change) string {
-	out := make([]string, len(cs))
-	for i, c := range cs {
-		out[i] = fmt.Sprintf("%s@%d", c.Ticket.ID, c.Ticket.Version)
-	}
-	return "[" + strings.Join(out, " ") + "]"
-}
-
-// pendingVersions returns, per ticket, the versions Pending returns.
-func pendingVersions(t *testing.T, s Store) map[string][]int64 {
-	t.Helper()
-	pending, err := s.Pending(ctx(t), 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := make(map[string][]int64)
-	for _, c := range pending {
-		out[c.Ticket.ID] = append(out[c.Ticket.ID], c.Ticket.Version)
-	}
-	return out
-}
-
-// testOutboxMarkBatch marks several tickets in one call, the way a relay
-// marks a round: whole outboxes and parts of them, duplicates and older
-// versions of one ticket, ids of no ticket, and nothing at all.
-func testOutboxMarkBatch(t *testing.T, s Store) {
-	// history creates a ticket and updates it until its version is last.
-	history := func(title string, last int64) tickets.Ticket {
-		tk := mustCreate(t, s, newTicket("owner", title))
-		for tk.Version < last {
-			tk = mustUpdate(t, s, tk)
-		}
-		return tk
-	}
-	one := history("one change", 0)      // pending: 0
-	three := history("three changes", 2) // pending: 0 1 2
-	part := history("marked in part", 3) // pending: 0 1 2 3
-	dup := history("duplicates", 4)      // pending: 0 1 2 3 4
-	done := history("already marked", 1) // pending: 0 1
-	mustMark(t, s, at(done.ID, 1))
-	untouched := history("not in the batch", 1) // pending: 0 1
-
-	// An empty batch, and a nil one, mark nothing.
-	mustMark(t, s)
-	if err := s.MarkPublished(ctx(t), nil); err != nil {
-		t.Fatalf("MarkPublished(nil): %v", err)
-	}
-	if got := pendingVersions(t, s); len(got) != 5 || len(got[dup.ID]) != 5 {
-		t.Fatalf("after empty batches pending = %v, want 5 tickets untouched", got)
-	}
-
-	mustMark(t, s,
-		at(one.ID, 0),
-		at(dup.ID, 1),
-		at(three.ID, 2),
-		at(tickets.NewID(), 7), // no such ticket
-		at(part.ID, 1),
-		at(dup.ID, 3), // the highest version of dup counts...
-		at(done.ID, 1),
-		at(dup.ID, 2), // ...whatever the order
-		at(strings.ToUpper(part.ID), 0),
-		at(done.ID, 0),
-	)
-	got := pendingVersions(t, s)
-	want := map[string][]int64{
-		part.ID:      {2, 3},
-		dup.ID:       {4},
-		untouched.ID: {0, 1},
-	}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("pending after the batch = %v, want %v", got, want)
-	}
-
-	// The same batch again changes nothing; a newer one finishes the job,
-	// and a version beyond the newest marks everything.
-	mustMark(t, s, at(one.ID, 0), at(three.ID, 2), at(part.ID, 1), at(dup.ID, 3))
-	if got := pendingVersions(t, s); fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("pending after marking the batch again = %v, want %v", got, want)
-	}
-	mustMark(t, s, at(part.ID, 3), at(dup.ID, 1000), at(untouched.ID, 0))
-	if got := pendingVersions(t, s); fmt.Sprint(got) != fmt.Sprint(map[string][]int64{untouched.ID: {1}}) {
-		t.Fatalf("pending = %v, want only %s@1", got, untouched.ID)
-	}
-
-	// A marked ticket's next change is pending again, alone.
-	next := mustUpdate(t, s, three)
-	if got := pendingVersions(t, s); fmt.Sprint(got[three.ID]) != "[3]" || next.Version != 3 {
-		t.Fatalf("pending after a new update of a marked ticket = %v, want [3] for %s", got, three.ID)
-	}
-}
-
-// assertPending checks pending against want per ticket: same changes, in
-// version order within each ticket.
-func assertPending(t *testing.T, pending []tickets.Change, want map[string][]tickets.Change) {
-	t.Helper()
-	got := make(map[string][]tickets.Change)
-	for _, c := range pending {
-		got[c.Ticket.ID] = append(got[c.Ticket.ID], c)
-	}
-	if len(got) != len(want) {
-		t.Fatalf("pending changes for %d tickets, want %d: %+v", len(got), len(want), pending)
-	}
-	for id, w := range want {
-		g := got[id]
-		if len(g) != len(w) {
-			t.Fatalf("ticket %s: %d pending changes, want %d: %+v", id, len(g), len(w), g)
-		}
-		for i := range w {
-			if g[i].Kind != w[i].Kind {
-				t.Fatalf("ticket %s change %d kind = %v, want %v", id, i, g[i].Kind, w[i].Kind)
-			}
-			assertEqual(t, g[i].Ticket, w[i].Ticket)
-		}
-	}
-}
-
-func testOutboxLimit(t *testing.T, s Store) {
-	var created []tickets.Ticket
-	for i := range 3 {
-		tk := mustCreate(t, s, newTicket("owner", fmt.Sprint("ticket ", i)))
-		for range 2 {
-			tk = mustUpdate(t, s, tk)
-		}
-		created = append(created, tk)
-	}
-	for limit := 1; limit <= 9; limit++ {
-		pending, err := s.Pending(ctx(t), limit)
+	var want []events.Outgoing
+	for _, c := range []tickets.Change{
+		{Kind: tickets.Created, Ticket: a}, {Kind: tickets.Created, Ticket: b},
+		{Kind: tickets.Updated, Ticket: a1}, {Kind: tickets.Updated, Ticket: a2},
+	} {
+		e, err := events.FromChange(c)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(pending) != limit {
-			t.Fatalf("Pending(%d) returned %d changes, 9 are pending", limit, len(pending))
+		data, err := events.Encode(e)
+		if err != nil {
+			t.Fatal(err)
 		}
-		// Each ticket's changes start at version 0 and have no gap.
-		next := make(map[string]int64)
-		for _, c := range pending {
-			if c.Ticket.Version != next[c.Ticket.ID] {
-				t.Fatalf("Pending(%d): ticket %s version %d, want %d", limit, c.Ticket.ID, c.Ticket.Version, next[c.Ticket.ID])
-			}
-			next[c.Ticket.ID]++
+		want = append(want, events.Outgoing{Subject: string(e.Subject()), Data: data, ID: events.MessageID(e.Subject(), c.Ticket.ID, c.Ticket.Version)})
+	}
+	got := published(t, s)
+	if len(got) != len(want) {
+		t.Fatalf("published %d events, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i].Subject != want[i].Subject || string(got[i].Data) != string(want[i].Data) || got[i].ID != want[i].ID {
+			t.Errorf("event %d = %s %s %s, want %s %s %s", i, got[i].Subject, got[i].Data, got[i].ID, want[i].Subject, want[i].Data, want[i].ID)
 		}
 	}
-}
-
-func testOutboxWake(t *testing.T, s Store) {
-	// Drain a wake-up left by an earlier write, if any.
-	select {
-	case <-s.Wake():
-	default:
-	}
-	mustCreate(t, s, newTicket("owner", "wake"))
-	select {
-	case <-s.Wake():
-	case <-time.After(5 * time.Second):
-		t.Fatal("Wake did not fire after a write")
+	if again := published(t, s); len(again) != 0 {
+		t.Fatalf("a second relay published %d events again", len(again))
 	}
 }

@@ -1,0 +1,359 @@
+// Package memstore keeps a service's data in memory, with exactly the
+// semantics of mongostore: a versioned Collection for any document type,
+// whose every write carries its outbox entries; Outbox, the outbox.Driver
+// of one writer; and Store, the tickets.Store of the drop-in tickets
+// service. It is for tests, examples and a one-command local run.
+//
+// A DB is what several instances share, as they would share a database:
+// each instance makes its own Outbox on it (a writer with its lease), so
+// tests can run several relays on one store and kill one of them.
+package memstore
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ticketkit/ticketkit/events"
+	"github.com/ticketkit/ticketkit/outbox"
+	"github.com/ticketkit/ticketkit/tickets"
+)
+
+// maxEntries is how many entries a document holds before a write trims
+// those the horizons say are settled, as mongostore does.
+const maxEntries = 16
+
+// DB is an in-memory database. It is safe for concurrent use.
+type DB struct {
+	mu     sync.Mutex
+	colls  map[string]map[string]*doc
+	leases map[string]*outbox.Lease
+	dead   []DeadLetter
+}
+
+type doc struct {
+	version int64
+	value   any
+	entries []outbox.Entry
+}
+
+// DeadLetter is an entry a Relay gave up on, as the DB keeps it.
+type DeadLetter struct {
+	Entry outbox.Entry
+	Cause string
+	At    time.Time
+}
+
+// NewDB returns an empty DB.
+func NewDB() *DB {
+	return &DB{colls: make(map[string]map[string]*doc), leases: make(map[string]*outbox.Lease)}
+}
+
+// DeadLetters returns the dead letters recorded so far.
+func (db *DB) DeadLetters() []DeadLetter {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	return slices.Clone(db.dead)
+}
+
+// Outbox is one writer on a DB: the outbox.Driver of one instance.
+type Outbox struct {
+	db *DB
+	q  *outbox.Queue
+}
+
+var _ outbox.Driver = (*Outbox)(nil)
+
+// NewOutbox registers a new writer on db, with its lease.
+func (db *DB) NewOutbox(opts ...outbox.QueueOption) (*Outbox, error) {
+	id := uuid.NewString()
+	db.mu.Lock()
+	db.leases[id] = &outbox.Lease{Writer: id}
+	db.mu.Unlock()
+	q, err := outbox.NewQueue(id, opts...)
+	if err != nil {
+		db.mu.Lock()
+		delete(db.leases, id)
+		db.mu.Unlock()
+		return nil, err
+	}
+	return &Outbox{db: db, q: q}, nil
+}
+
+// Queue implements outbox.Driver.
+func (o *Outbox) Queue() *outbox.Queue { return o.q }
+
+// Beat implements outbox.Driver.
+func (o *Outbox) Beat(ctx context.Context, horizon uint64) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	o.db.mu.Lock()
+	defer o.db.mu.Unlock()
+	l, ok := o.db.leases[o.q.Writer()]
+	if !ok {
+		l = &outbox.Lease{Writer: o.q.Writer()}
+		o.db.leases[l.Writer] = l
+	}
+	l.Beat++
+	l.Horizon = max(l.Horizon, horizon)
+	l.ClaimedBy = ""
+	return nil
+}
+
+// Writers implements outbox.Driver.
+func (o *Outbox) Writers(ctx context.Context) ([]outbox.Lease, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	o.db.mu.Lock()
+	defer o.db.mu.Unlock()
+	out := make([]outbox.Lease, 0, len(o.db.leases))
+	for _, l := range o.db.leases {
+		out = append(out, *l)
+	}
+	return out, nil
+}
+
+// Claim implements outbox.Driver.
+func (o *Outbox) Claim(ctx context.Context, l outbox.Lease, claimant string) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	o.db.mu.Lock()
+	defer o.db.mu.Unlock()
+	cur, ok := o.db.leases[l.Writer]
+	if !ok || cur.Beat != l.Beat || cur.ClaimedBy != l.ClaimedBy {
+		return false, nil
+	}
+	cur.ClaimedBy = claimant
+	return true, nil
+}
+
+// Recover implements outbox.Driver.
+func (o *Outbox) Recover(ctx context.Context, writer string, after uint64) ([]outbox.Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	o.db.mu.Lock()
+	defer o.db.mu.Unlock()
+	var out []outbox.Entry
+	for _, docs := range o.db.colls {
+		for _, d := range docs {
+			for _, e := range d.entries {
+				if e.Writer == writer && e.Seq > after {
+					out = append(out, e)
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// Retire implements outbox.Driver.
+func (o *Outbox) Retire(ctx context.Context, l outbox.Lease) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	o.db.mu.Lock()
+	defer o.db.mu.Unlock()
+	cur, ok := o.db.leases[l.Writer]
+	if !ok || cur.Beat != l.Beat {
+		return false, nil
+	}
+	delete(o.db.leases, l.Writer)
+	return true, nil
+}
+
+// DeadLetter implements outbox.Driver.
+func (o *Outbox) DeadLetter(ctx context.Context, e outbox.Entry, cause error) error {
+	msg := "unknown"
+	if cause != nil {
+		msg = cause.Error()
+	}
+	o.db.mu.Lock()
+	o.db.dead = append(o.db.dead, DeadLetter{Entry: e, Cause: msg, At: time.Now()})
+	o.db.mu.Unlock()
+	return nil
+}
+
+// trimLocked drops the entries of d that the leases say are settled, once
+// d holds maxEntries of them; db.mu is held.
+func (db *DB) trimLocked(d *doc) {
+	if len(d.entries) < maxEntries {
+		return
+	}
+	d.entries = slices.DeleteFunc(d.entries, func(e outbox.Entry) bool {
+		l, ok := db.leases[e.Writer]
+		return !ok || e.Seq <= l.Horizon
+	})
+}
+
+// Record is a document of a Collection with its id and version.
+type Record[T any] struct {
+	ID      string
+	Version int64
+	Doc     T
+}
+
+// Collection is a versioned collection of T documents on a DB, written
+// through one writer's Outbox: Insert and a compare-and-set Update, each
+// with its outbox entries in the same atomic write. Ids are the cluster's
+// 24-hex ObjectIDs, read case-insensitively. It is safe for concurrent
+// use.
+type Collection[T any] struct {
+	db   *DB
+	name string
+	ob   *Outbox
+}
+
+// NewCollection returns the collection name of ob's DB, written through ob.
+func NewCollection[T any](ob *Outbox, name string) *Collection[T] {
+	return &Collection[T]{db: ob.db, name: name, ob: ob}
+}
+
+func normID(id string) (string, bool) {
+	if !tickets.ValidID(id) {
+		return "", false
+	}
+	return lower(id), true
+}
+
+func lower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'F' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+// ErrInvalidID is wrapped by the error for an id that is no 24-hex id.
+var ErrInvalidID = errors.New("memstore: invalid id")
+
+// write stamps the entries, applies mutate under the DB's lock and hands
+// the entries to the writer's Queue.
+func (c *Collection[T]) write(ctx context.Context, id string, version int64, evs []events.Event, mutate func(docs map[string]*doc, es []outbox.Entry) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	es, err := outbox.NewEntries(id, version, evs...)
+	if err != nil {
+		return &tickets.Error{Code: tickets.EINTERNAL, Message: "Internal error", Err: err}
+	}
+	if _, err := c.ob.q.Stamp(es); err != nil {
+		return &tickets.Error{Code: tickets.EINTERNAL, Message: "The service is not ready to write", Err: err}
+	}
+	c.db.mu.Lock()
+	docs, ok := c.db.colls[c.name]
+	if !ok {
+		docs = make(map[string]*doc)
+		c.db.colls[c.name] = docs
+	}
+	err = mutate(docs, es)
+	c.db.mu.Unlock()
+	if err != nil {
+		c.ob.q.Abandon(es...)
+		return err
+	}
+	c.ob.q.Commit(es...)
+	return nil
+}
+
+// Insert stores v as version 0 of id, with one outbox entry per event.
+// Errors: EINVALID for a bad id, ECONFLICT when id exists.
+func (c *Collection[T]) Insert(ctx context.Context, id string, v T, evs ...events.Event) error {
+	nid, ok := normID(id)
+	if !ok {
+		return tickets.Errorf(tickets.EINVALID, "Invalid id %q", id)
+	}
+	return c.write(ctx, nid, 0, evs, func(docs map[string]*doc, es []outbox.Entry) error {
+		if _, ok := docs[nid]; ok {
+			return tickets.Errorf(tickets.ECONFLICT, "Document %s already exists", nid)
+		}
+		docs[nid] = &doc{version: 0, value: v, entries: es}
+		return nil
+	})
+}
+
+// Update replaces id's document with v if its version is expected, sets
+// the version to expected+1 and records one outbox entry per event.
+// Errors: ENOTFOUND, ECONFLICT when the version differs (nothing written).
+func (c *Collection[T]) Update(ctx context.Context, id string, expected int64, v T, evs ...events.Event) (Record[T], error) {
+	nid, ok := normID(id)
+	if !ok {
+		return Record[T]{}, tickets.ErrNotFound
+	}
+	err := c.write(ctx, nid, expected+1, evs, func(docs map[string]*doc, es []outbox.Entry) error {
+		d, ok := docs[nid]
+		switch {
+		case !ok:
+			return tickets.ErrNotFound
+		case d.version != expected:
+			return tickets.ErrConflict
+		}
+		c.db.trimLocked(d)
+		d.version, d.value, d.entries = expected+1, v, append(d.entries, es...)
+		return nil
+	})
+	if err != nil {
+		return Record[T]{}, err
+	}
+	return Record[T]{ID: nid, Version: expected + 1, Doc: v}, nil
+}
+
+// Get returns document id.
+// Errors: ENOTFOUND, also for an id that is no valid id.
+func (c *Collection[T]) Get(ctx context.Context, id string) (Record[T], error) {
+	if err := ctx.Err(); err != nil {
+		return Record[T]{}, err
+	}
+	nid, ok := normID(id)
+	if !ok {
+		return Record[T]{}, tickets.ErrNotFound
+	}
+	c.db.mu.Lock()
+	defer c.db.mu.Unlock()
+	d, ok := c.db.colls[c.name][nid]
+	if !ok {
+		return Record[T]{}, tickets.ErrNotFound
+	}
+	return Record[T]{ID: nid, Version: d.version, Doc: d.value.(T)}, nil
+}
+
+// Scan calls fn with every document whose id is above after, in id
+// order, until fn returns false.
+func (c *Collection[T]) Scan(ctx context.Context, after string, fn func(Record[T]) bool) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c.db.mu.Lock()
+	docs := c.db.colls[c.name]
+	recs := make([]Record[T], 0, len(docs))
+	for id, d := range docs {
+		if id > after {
+			recs = append(recs, Record[T]{ID: id, Version: d.version, Doc: d.value.(T)})
+		}
+	}
+	c.db.mu.Unlock()
+	slices.SortFunc(recs, func(a, b Record[T]) int {
+		switch {
+		case a.ID < b.ID:
+			return -1
+		case a.ID > b.ID:
+			return 1
+		}
+		return 0
+	})
+	for _, r := range recs {
+		if !fn(r) {
+			break
+		}
+	}
+	return nil
+}

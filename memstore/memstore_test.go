@@ -1,0 +1,56 @@
+package memstore_test
+
+import (
+	"context"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/ticketkit/ticketkit/events"
+	"github.com/ticketkit/ticketkit/memstore"
+	"github.com/ticketkit/ticketkit/outbox"
+	"github.com/ticketkit/ticketkit/outbox/outboxtest"
+	"github.com/ticketkit/ticketkit/tickets"
+	"github.com/ticketkit/ticketkit/tickets/storetest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// doc is what the outbox suite's writes store.
+type doc struct{ N int64 }
+
+type suiteStore struct{ db *memstore.DB }
+
+func (s suiteStore) Open(t *testing.T, opts ...outbox.QueueOption) outboxtest.Instance {
+	ob, err := s.db.NewOutbox(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := memstore.NewCollection[doc](ob, "docs")
+	return outboxtest.Instance{
+		Driver: ob,
+		Write: func(ctx context.Context, id string, v int64, evs ...events.Event) error {
+			if v == 0 {
+				return c.Insert(ctx, id, doc{}, evs...)
+			}
+			_, err := c.Update(ctx, id, v-1, doc{N: v}, evs...)
+			return err
+		},
+	}
+}
+
+func TestOutboxConformance(t *testing.T) {
+	outboxtest.Run(t, func(*testing.T) outboxtest.Store { return suiteStore{memstore.NewDB()} })
+}
+
+func TestStoreConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) storetest.Store {
+		s, ob, err := memstore.New()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return storetest.Store{Store: s, Outbox: ob}
+	})
+}
+
+var _ tickets.Store = (*memstore.Store)(nil)

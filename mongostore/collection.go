@@ -1,0 +1,416 @@
+package mongostore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"strings"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/ticketkit/ticketkit/events"
+	"github.com/ticketkit/ticketkit/outbox"
+	"github.com/ticketkit/ticketkit/tickets"
+)
+
+// Field names every document of a Collection has. A document type must not
+// use them.
+const (
+	fID      = "_id"
+	fVersion = "version"
+	fOutbox  = "outbox"
+)
+
+// maxEntries is how many outbox entries a document holds before an update
+// trims the ones the writers' horizons say are settled. Entries are never
+// removed one by one as they are published: that would be a write per
+// event.
+const maxEntries = 16
+
+// Record is a document of a Collection with its id and version.
+type Record[T any] struct {
+	ID      string
+	Version int64
+	Doc     T
+}
+
+// record is a document as stored: T's fields inline beside the id, the
+// version and the outbox.
+type record[T any] struct {
+	ID      bson.ObjectID `bson:"_id"`
+	Version int64         `bson:"version"`
+	Doc     T             `bson:",inline"`
+	Outbox  []entryDoc    `bson:"outbox,omitempty"`
+}
+
+func (r record[T]) public() Record[T] {
+	return Record[T]{ID: r.ID.Hex(), Version: r.Version, Doc: r.Doc}
+}
+
+// Collection is a versioned collection of T documents, written through
+// one writer's Outbox: Insert and a compare-and-set Update, each with its
+// outbox entries in the same single-document write, so a document is
+// never saved without its events and no transaction is needed. T is a
+// struct whose bson fields are the document's, beside _id, version and
+// outbox. Ids are the cluster's 24-hex ObjectIDs, read case-insensitively.
+// It is safe for concurrent use.
+type Collection[T any] struct {
+	coll   *mongo.Collection
+	ob     *Outbox
+	log    *slog.Logger
+	locks  *docLocks
+	fields []string // T's top-level field names, for $unset of omitted ones
+}
+
+// NewCollection returns the collection name of ob's database, written
+// through ob. WithLogger and WithDocumentLocks apply. It does no I/O; call
+// EnsureIndexes once at startup.
+func NewCollection[T any](ob *Outbox, name string, opts ...Option) (*Collection[T], error) {
+	if ob == nil {
+		return nil, errors.New("mongostore: outbox is nil")
+	}
+	cfg, err := newConfig(ob.db, append([]Option{WithCollection(name)}, opts...))
+	if err != nil {
+		return nil, err
+	}
+	fields, err := topFields(reflect.TypeFor[T]())
+	if err != nil {
+		return nil, fmt.Errorf("mongostore: %w", err)
+	}
+	ob.register(cfg.collection)
+	c := &Collection[T]{coll: ob.db.Collection(cfg.collection), ob: ob, log: cfg.logger, fields: fields}
+	if cfg.docLocks {
+		c.locks = newDocLocks()
+	}
+	return c, nil
+}
+
+// topFields lists the top-level bson field names of struct type t.
+func topFields(t reflect.Type) ([]string, error) {
+	if t.Kind() != reflect.Struct {
+		return nil, fmt.Errorf("document type %v is not a struct", t)
+	}
+	var out []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, opts, _ := strings.Cut(f.Tag.Get("bson"), ",")
+		if name == "-" {
+			continue
+		}
+		if strings.Contains(opts, "inline") {
+			inner, err := topFields(f.Type)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, inner...)
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		if name == fID || name == fVersion || name == fOutbox {
+			return nil, fmt.Errorf("document type %v uses the reserved field %q", t, name)
+		}
+		out = append(out, name)
+	}
+	return out, nil
+}
+
+// Collection returns the underlying collection, for queries of the
+// service's own; write only through Insert and Update.
+func (c *Collection[T]) Collection() *mongo.Collection { return c.coll }
+
+// outboxIndex serves Outbox.Recover: a writer's entries above a sequence
+// number are a range of it.
+const outboxIndex = "outbox.w_1_outbox.s_1"
+
+// EnsureIndexes creates the outbox index and the given ones, one
+// createIndexes command at a time (FerretDB 1.24 drops the connection
+// when one command names two indexes that already exist). It is
+// idempotent.
+func (c *Collection[T]) EnsureIndexes(ctx context.Context, more ...mongo.IndexModel) error {
+	all := append([]mongo.IndexModel{{
+		Keys:    bson.D{{Key: fOutbox + "." + eWriter, Value: 1}, {Key: fOutbox + "." + eSeq, Value: 1}},
+		Options: options.Index().SetName(outboxIndex),
+	}}, more...)
+	for _, idx := range all {
+		if _, err := c.coll.Indexes().CreateOne(ctx, idx); err != nil {
+			return c.fail(ctx, "EnsureIndexes", "", err)
+		}
+	}
+	return nil
+}
+
+// Insert stores v as version 0 of id, with one outbox entry per event, in
+// one insert.
+// Errors: EINVALID for an id that is no 24-hex id, ECONFLICT when id
+// exists, EINTERNAL.
+func (c *Collection[T]) Insert(ctx context.Context, id string, v T, evs ...events.Event) error {
+	oid, ok := parseID(id)
+	if !ok {
+		return tickets.Errorf(tickets.EINVALID, "Invalid id %q", id)
+	}
+	if err := ctx.Err(); err != nil {
+		return c.fail(ctx, "Insert", oid.Hex(), err)
+	}
+	es, err := outbox.NewEntries(oid.Hex(), 0, evs...)
+	if err != nil {
+		return c.fail(ctx, "Insert", oid.Hex(), err)
+	}
+	deadline, err := c.ob.q.Stamp(es)
+	if err != nil {
+		return c.fail(ctx, "Insert", oid.Hex(), err)
+	}
+	wctx, cancel := context.WithDeadline(ctx, deadline)
+	_, err = c.coll.InsertOne(wctx, record[T]{ID: oid, Doc: v, Outbox: entryDocs(es)})
+	cancel()
+	switch {
+	case err == nil:
+		c.ob.q.Commit(es...)
+		return nil
+	case mongo.IsDuplicateKeyError(err):
+		c.ob.q.Abandon(es...)
+		c.log.LogAttrs(ctx, slog.LevelDebug, "mongostore: insert of an existing document", slog.String("id", oid.Hex()))
+		return &tickets.Error{Code: tickets.ECONFLICT, Message: "Document " + oid.Hex() + " already exists", Err: err}
+	}
+	c.writeFailed(err, es)
+	return c.fail(ctx, "Insert", oid.Hex(), err)
+}
+
+// writeFailed settles the entries of a failed write: a timeout or a lost
+// connection may have committed it, so the Queue looks it up later.
+func (c *Collection[T]) writeFailed(err error, es []outbox.Entry) {
+	if mongo.IsTimeout(err) || mongo.IsNetworkError(err) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		c.ob.q.Unsure(es...)
+		return
+	}
+	c.ob.q.Abandon(es...)
+}
+
+func entryDocs(es []outbox.Entry) []entryDoc {
+	out := make([]entryDoc, len(es))
+	for i, e := range es {
+		out[i] = toEntryDoc(e)
+	}
+	return out
+}
+
+// fieldsOf returns the $set and $unset of v's fields: T's fields that v
+// omits (omitempty) are removed from the stored document.
+func (c *Collection[T]) fieldsOf(v T) (set, unset bson.D, err error) {
+	raw, err := bson.Marshal(v)
+	if err != nil {
+		return nil, nil, err
+	}
+	elems, err := bson.Raw(raw).Elements()
+	if err != nil {
+		return nil, nil, err
+	}
+	present := make(map[string]bool, len(elems))
+	for _, e := range elems {
+		present[e.Key()] = true
+		set = append(set, bson.E{Key: e.Key(), Value: e.Value()})
+	}
+	for _, f := range c.fields {
+		if !present[f] {
+			unset = append(unset, bson.E{Key: f, Value: ""})
+		}
+	}
+	return set, unset, nil
+}
+
+// Update replaces the fields of document id with v's if its version is
+// expected, sets the version to expected+1 and appends one outbox entry
+// per event, in one update filtered on {_id, version}: a compare-and-set
+// that either happens whole or not at all. When the document's outbox is
+// full, the update instead trims the entries the writers' horizons say
+// are settled (a read of the leases and of the document, then a write
+// guarded by the version).
+// Errors: ENOTFOUND, ECONFLICT when the version differs (nothing is
+// written), EINTERNAL.
+func (c *Collection[T]) Update(ctx context.Context, id string, expected int64, v T, evs ...events.Event) (Record[T], error) {
+	oid, ok := parseID(id)
+	if !ok {
+		return Record[T]{}, tickets.ErrNotFound
+	}
+	es, err := outbox.NewEntries(oid.Hex(), expected+1, evs...)
+	if err != nil {
+		return Record[T]{}, c.fail(ctx, "Update", oid.Hex(), err)
+	}
+	set, unset, err := c.fieldsOf(v)
+	if err != nil {
+		return Record[T]{}, c.fail(ctx, "Update", oid.Hex(), err)
+	}
+	set = append(set, bson.E{Key: fVersion, Value: expected + 1})
+	unlock, err := c.locks.lock(ctx, oid)
+	if err != nil {
+		return Record[T]{}, c.fail(ctx, "Update", oid.Hex(), err)
+	}
+	defer unlock()
+
+	// The usual case: room in the outbox, one write.
+	filter := bson.D{{Key: fID, Value: oid}, {Key: fVersion, Value: expected},
+		{Key: fOutbox + "." + fmt.Sprint(maxEntries-1), Value: bson.D{{Key: "$exists", Value: false}}}}
+	update := updateDoc(set, unset, bson.E{Key: "$push", Value: bson.D{{Key: fOutbox, Value: bson.D{{Key: "$each", Value: entryDocs(es)}}}}})
+	matched, err := c.write(ctx, oid, filter, update, es)
+	if err != nil || matched {
+		return Record[T]{ID: oid.Hex(), Version: expected + 1, Doc: v}, err
+	}
+
+	// Nothing matched: no such document, another version, or a full outbox.
+	var cur struct {
+		Version int64      `bson:"version"`
+		Outbox  []entryDoc `bson:"outbox"`
+	}
+	err = c.coll.FindOne(ctx, byID(oid), options.FindOne().SetProjection(bson.D{{Key: fVersion, Value: 1}, {Key: fOutbox, Value: 1}})).Decode(&cur)
+	switch {
+	case err != nil:
+		return Record[T]{}, c.fail(ctx, "Update", oid.Hex(), err)
+	case cur.Version != expected:
+		return Record[T]{}, c.conflict(ctx, oid, expected)
+	}
+	keep, err := c.unsettled(ctx, cur.Outbox)
+	if err != nil {
+		return Record[T]{}, c.fail(ctx, "Update", oid.Hex(), err)
+	}
+	set = append(set, bson.E{Key: fOutbox, Value: append(keep, entryDocs(es)...)})
+	filter = bson.D{{Key: fID, Value: oid}, {Key: fVersion, Value: expected}}
+	matched, err = c.write(ctx, oid, filter, updateDoc(set, unset), es)
+	switch {
+	case err != nil:
+		return Record[T]{}, err
+	case !matched:
+		return Record[T]{}, c.conflict(ctx, oid, expected)
+	}
+	return Record[T]{ID: oid.Hex(), Version: expected + 1, Doc: v}, nil
+}
+
+// write stamps es and runs one guarded update carrying them; the
+// entries are handed to the Relay if it matched.
+func (c *Collection[T]) write(ctx context.Context, oid bson.ObjectID, filter, update bson.D, es []outbox.Entry) (matched bool, err error) {
+	// update holds the entry documents already; Stamp fills in the
+	// sequence numbers, so build them again after it.
+	if err := ctx.Err(); err != nil {
+		return false, c.fail(ctx, "Update", oid.Hex(), err)
+	}
+	deadline, err := c.ob.q.Stamp(es)
+	if err != nil {
+		return false, c.fail(ctx, "Update", oid.Hex(), err)
+	}
+	restamp(update, es)
+	wctx, cancel := context.WithDeadline(ctx, deadline)
+	r, err := c.coll.UpdateOne(wctx, filter, update)
+	cancel()
+	switch {
+	case err != nil:
+		c.writeFailed(err, es)
+		return false, c.fail(ctx, "Update", oid.Hex(), err)
+	case r.MatchedCount == 0:
+		c.ob.q.Abandon(es...)
+		return false, nil
+	}
+	c.ob.q.Commit(es...)
+	return true, nil
+}
+
+// restamp writes es's sequence numbers into the entry documents of update
+// ($push's $each, or $set's outbox, whose last len(es) are es).
+func restamp(update bson.D, es []outbox.Entry) {
+	for _, op := range update {
+		for _, f := range op.Value.(bson.D) {
+			if f.Key != fOutbox {
+				continue
+			}
+			var docs []entryDoc
+			switch v := f.Value.(type) {
+			case bson.D:
+				docs = v[0].Value.([]entryDoc)
+			case []entryDoc:
+				docs = v
+			}
+			for i, e := range es {
+				docs[len(docs)-len(es)+i] = toEntryDoc(e)
+			}
+		}
+	}
+}
+
+func updateDoc(set, unset bson.D, more ...bson.E) bson.D {
+	u := bson.D{{Key: "$set", Value: set}}
+	if len(unset) > 0 {
+		u = append(u, bson.E{Key: "$unset", Value: unset})
+	}
+	return append(u, more...)
+}
+
+// unsettled returns the entries of es that the writers' leases don't
+// cover: a writer with no lease has retired, every entry of it settled.
+func (c *Collection[T]) unsettled(ctx context.Context, es []entryDoc) ([]entryDoc, error) {
+	leases, err := c.ob.Writers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	horizon := make(map[string]int64, len(leases))
+	for _, l := range leases {
+		horizon[l.Writer] = int64(l.Horizon)
+	}
+	var keep []entryDoc
+	for _, e := range es {
+		if h, ok := horizon[e.Writer]; ok && e.Seq > h {
+			keep = append(keep, e)
+		}
+	}
+	return keep, nil
+}
+
+func (c *Collection[T]) conflict(ctx context.Context, oid bson.ObjectID, expected int64) error {
+	c.log.LogAttrs(ctx, slog.LevelDebug, "mongostore: update conflict", slog.String("id", oid.Hex()), slog.Int64("expectedVersion", expected))
+	return tickets.ErrConflict
+}
+
+// withoutOutbox leaves the outbox out of reads.
+var withoutOutbox = bson.D{{Key: fOutbox, Value: 0}}
+
+// Get returns document id.
+// Errors: ENOTFOUND, also for an id that is no valid id; EINTERNAL.
+func (c *Collection[T]) Get(ctx context.Context, id string) (Record[T], error) {
+	oid, ok := parseID(id)
+	if !ok {
+		return Record[T]{}, tickets.ErrNotFound
+	}
+	var r record[T]
+	if err := c.coll.FindOne(ctx, byID(oid), options.FindOne().SetProjection(withoutOutbox)).Decode(&r); err != nil {
+		return Record[T]{}, c.fail(ctx, "Get", oid.Hex(), err)
+	}
+	return r.public(), nil
+}
+
+// Find returns the documents filter selects, as opts sort and limit them,
+// without their outboxes (Find sets the projection). Build filter from
+// typed values only, so user input is never read as an operator.
+func (c *Collection[T]) Find(ctx context.Context, filter bson.D, opts ...options.Lister[options.FindOptions]) ([]Record[T], error) {
+	cur, err := c.coll.Find(ctx, filter, append(opts, options.Find().SetProjection(withoutOutbox))...)
+	if err != nil {
+		return nil, c.fail(ctx, "Find", "", err)
+	}
+	var rs []record[T]
+	if err := cur.All(ctx, &rs); err != nil {
+		return nil, c.fail(ctx, "Find", "", err)
+	}
+	out := make([]Record[T], len(rs))
+	for i, r := range rs {
+		out[i] = r.public()
+	}
+	return out, nil
+}
+
+func (c *Collection[T]) fail(ctx context.Context, op, id string, err error) error {
+	return failure(ctx, c.log, op, id, err)
+}

@@ -1,0 +1,657 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ticketkit/ticketkit/events"
+)
+
+// Relay publishes a writer's committed entries on a transport, renews the
+// writer's lease, and takes over the entries of dead writers sharing its
+// store. See the package documentation. Run it for as long as the process
+// writes; Flush and Close at shutdown.
+type Relay struct {
+	d   Driver
+	q   *Queue
+	t   events.Transport
+	cfg relayConfig
+
+	// beating is held while a beat runs, so that Close's retirement of
+	// the lease comes after the last beat, never before it.
+	beating chan struct{}
+
+	// turn is held by the one round running, Run's or Flush's; it is
+	// taken with a select on the caller's ctx, so that a round stuck on a
+	// broker never holds a Flush past its deadline.
+	turn chan struct{}
+
+	mu        sync.Mutex
+	held      map[string]*chain // aggregate → entries waiting for a retry
+	foreign   []item            // recovered entries of dead writers
+	takeovers map[string]*takeover
+	seen      map[string]seenBeat
+	progress  chan struct{} // closed and replaced when anything settles
+	failing   bool          // the last round published nothing and failed
+	okCount   uint64        // entries published, for telling a poison entry from an outage
+	beatFail  bool
+
+	published, deadLettered atomic.Uint64
+}
+
+// item is an entry on its way, with the failures counted against it.
+type item struct {
+	e        Entry
+	attempts int    // failed publishes
+	strikes  int    // failed publishes that count towards MaxAttempts
+	okSeen   uint64 // the Relay's okCount at the last attempt
+}
+
+// chain is an aggregate's entries held back behind a failed one, which
+// is first; they go out again, in order, once it is due.
+type chain struct {
+	items []item
+	due   time.Time
+}
+
+type takeover struct {
+	lease     Lease
+	remaining map[uint64]bool
+}
+
+type seenBeat struct {
+	beat  int64
+	since time.Time
+}
+
+// NewRelay returns a Relay of d's writer publishing to t.
+func NewRelay(d Driver, t events.Transport, opts ...RelayOption) (*Relay, error) {
+	if d == nil || d.Queue() == nil || t == nil {
+		return nil, errors.New("outbox: NewRelay needs a driver with a queue and a transport")
+	}
+	cfg, err := newRelayConfig(d.Queue(), opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Relay{
+		d: d, q: d.Queue(), t: t, cfg: cfg,
+		turn:      make(chan struct{}, 1),
+		beating:   make(chan struct{}, 1),
+		held:      make(map[string]*chain),
+		takeovers: make(map[string]*takeover),
+		seen:      make(map[string]seenBeat),
+		progress:  make(chan struct{}),
+	}, nil
+}
+
+// Stats is a Relay's backlog, for readiness checks, logs and metrics.
+type Stats struct {
+	// Backlog counts this writer's entries not yet settled: committed and
+	// unpublished, being written, or being looked up.
+	Backlog int
+	// Oldest is the age of the oldest of them, 0 when there are none.
+	Oldest time.Duration
+	// Held counts entries waiting for a retry after a failed publish.
+	Held int
+	// Recovering counts entries of dead writers being published.
+	Recovering int
+	// Published and DeadLettered count since the Relay was made.
+	Published, DeadLettered uint64
+}
+
+// Stats returns the Relay's current figures.
+func (r *Relay) Stats() Stats {
+	n, oldest := r.q.backlog()
+	s := Stats{Backlog: n, Published: r.published.Load(), DeadLettered: r.deadLettered.Load()}
+	if !oldest.IsZero() {
+		s.Oldest = time.Since(oldest)
+	}
+	r.mu.Lock()
+	for _, c := range r.held {
+		s.Held += len(c.items)
+	}
+	s.Recovering = len(r.foreign)
+	for _, t := range r.takeovers {
+		s.Recovering += len(t.remaining)
+	}
+	r.mu.Unlock()
+	return s
+}
+
+// Run publishes until ctx is done, then returns nil. It never gives up on
+// its own: failures are retried with backoff and logged.
+func (r *Relay) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r.beatLoop(ctx)
+	}()
+	defer wg.Wait()
+
+	backoff := r.cfg.minBackoff
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		n, failed := r.round(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		wait := time.Hour
+		switch {
+		case failed:
+			wait = jitter(backoff)
+			backoff = min(2*backoff, r.cfg.maxBackoff)
+		case n > 0:
+			backoff = r.cfg.minBackoff
+			continue
+		default:
+			backoff = r.cfg.minBackoff
+			if d, ok := r.nextDue(); ok {
+				wait = max(time.Until(d), time.Millisecond)
+			}
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-r.q.wake:
+		case <-timer.C:
+		}
+	}
+}
+
+func jitter(d time.Duration) time.Duration { return d/2 + rand.N(d) }
+
+// Flush publishes until this writer has nothing unsettled and no recovered
+// entry is left, then returns nil; or, when ctx ends first, an error
+// wrapping ctx's. It works whether Run runs or not, and returns by ctx's
+// deadline even while a round is stuck on the broker.
+func (r *Relay) Flush(ctx context.Context) error {
+	for {
+		if r.idle() {
+			return nil
+		}
+		// The round runs apart: a transport that ignores ctx must not
+		// keep Flush past its deadline.
+		result := make(chan int, 1)
+		go func() {
+			n, _ := r.round(ctx)
+			result <- n
+		}()
+		var n int
+		select {
+		case n = <-result:
+		case <-ctx.Done():
+			return r.flushErr(ctx)
+		}
+		if r.idle() {
+			return nil
+		}
+		r.mu.Lock()
+		progress := r.progress
+		r.mu.Unlock()
+		wait := 100 * time.Millisecond
+		if n > 0 {
+			wait = 0
+		} else if d, ok := r.nextDue(); ok {
+			wait = min(wait, max(time.Until(d), time.Millisecond))
+		}
+		select {
+		case <-ctx.Done():
+			return r.flushErr(ctx)
+		case <-progress:
+		case <-time.After(wait):
+		}
+	}
+}
+
+func (r *Relay) flushErr(ctx context.Context) error {
+	s := r.Stats()
+	return fmt.Errorf("outbox: flush: %w (%d entries unsettled, the oldest %v old)", ctx.Err(), s.Backlog, s.Oldest.Round(time.Millisecond))
+}
+
+// Close stops this writer from writing, flushes (see Flush), and retires
+// its lease when everything is settled, so that no other instance needs
+// to take it over. Stop Run before or after; it returns by ctx's deadline.
+func (r *Relay) Close(ctx context.Context) error {
+	r.q.close()
+	if err := r.Flush(ctx); err != nil {
+		return err
+	}
+	select { // beats after this see the Queue closed
+	case r.beating <- struct{}{}:
+		defer func() { <-r.beating }()
+	case <-ctx.Done():
+		return fmt.Errorf("outbox: close: %w", ctx.Err())
+	}
+	leases, err := r.d.Writers(ctx)
+	if err != nil {
+		return fmt.Errorf("outbox: close: %w", err)
+	}
+	for _, l := range leases {
+		if l.Writer == r.q.writer {
+			if _, err := r.d.Retire(ctx, l); err != nil {
+				return fmt.Errorf("outbox: close: retire the lease: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+func (r *Relay) idle() bool {
+	if n, _ := r.q.backlog(); n > 0 {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.held) == 0 && len(r.foreign) == 0
+}
+
+func (r *Relay) nextDue() (time.Time, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var next time.Time
+	for _, c := range r.held {
+		if next.IsZero() || c.due.Before(next) {
+			next = c.due
+		}
+	}
+	return next, !next.IsZero()
+}
+
+// round publishes one batch. It reports how many entries settled and
+// whether the batch failed as a whole.
+func (r *Relay) round(ctx context.Context) (settled int, failed bool) {
+	select {
+	case r.turn <- struct{}{}:
+	case <-ctx.Done():
+		return 0, false
+	}
+	defer func() { <-r.turn }()
+
+	batch := r.collect(time.Now())
+	if len(batch) == 0 {
+		return 0, false
+	}
+	msgs := make([]events.Outgoing, len(batch))
+	for i, it := range batch {
+		msgs[i] = it.e.Outgoing()
+	}
+	errs := r.t.PublishBatch(ctx, msgs)
+	return r.settleBatch(ctx, batch, errs)
+}
+
+// collect takes the next batch: the held chains that are due, recovered
+// entries, then fresh ones. A batch holds at most one entry per
+// aggregate, and none of an aggregate held back, so that one relay
+// publishes each aggregate's events in version order even when some fail.
+func (r *Relay) collect(now time.Time) []item {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := r.cfg.batchSize
+	var batch []item
+	in := make(map[string]bool)
+	for agg, c := range r.held {
+		if len(batch) >= n {
+			break
+		}
+		if now.Before(c.due) {
+			continue
+		}
+		batch = append(batch, c.items[0])
+		in[agg] = true
+		if c.items = c.items[1:]; len(c.items) == 0 {
+			delete(r.held, agg)
+		}
+	}
+	free := func(agg string) bool {
+		_, held := r.held[agg]
+		if held || in[agg] {
+			return false
+		}
+		in[agg] = true
+		return true
+	}
+	keep := r.foreign[:0]
+	for _, it := range r.foreign {
+		if len(batch) < n && free(it.e.Aggregate) {
+			batch = append(batch, it)
+		} else {
+			keep = append(keep, it)
+		}
+	}
+	clear(r.foreign[len(keep):])
+	r.foreign = keep
+	for _, e := range r.q.take(n-len(batch), func(agg string) bool { return !free(agg) }) {
+		batch = append(batch, item{e: e, okSeen: r.okCount})
+	}
+	return batch
+}
+
+// settleBatch records the fate of each entry of a published batch.
+func (r *Relay) settleBatch(ctx context.Context, batch []item, errs []error) (settled int, failed bool) {
+	now := time.Now()
+	errOf := func(i int) error {
+		if i >= len(errs) {
+			return errors.New("outbox: the transport returned no result")
+		}
+		return errs[i]
+	}
+	anyOK := false
+	for i := range batch {
+		if errOf(i) == nil {
+			anyOK = true
+			break
+		}
+	}
+	broken := make(map[string]*chain)
+	var done []item
+	type dead struct {
+		it  item
+		err error
+	}
+	var deadLetters []dead
+	var firstErr error
+	for i, it := range batch {
+		if c, ok := broken[it.e.Aggregate]; ok {
+			// After a failure of its aggregate: goes again, after it.
+			it.attempts, it.strikes = 0, 0
+			c.items = append(c.items, it)
+			continue
+		}
+		err := errOf(i)
+		if err == nil {
+			done = append(done, it)
+			continue
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+		it.attempts++
+		r.mu.Lock()
+		othersWent := r.okCount > it.okSeen
+		it.okSeen = r.okCount
+		r.mu.Unlock()
+		if anyOK || othersWent || events.IsPermanent(err) {
+			it.strikes++
+		}
+		if it.strikes >= r.cfg.maxAttempts || events.IsPermanent(err) {
+			deadLetters = append(deadLetters, dead{it, err})
+			continue
+		}
+		backoff := r.cfg.minBackoff << min(it.attempts-1, 20)
+		broken[it.e.Aggregate] = &chain{items: []item{it}, due: now.Add(jitter(min(backoff, r.cfg.maxBackoff)))}
+	}
+
+	for _, d := range deadLetters {
+		if err := r.deadLetter(ctx, d.it.e, d.err); err != nil {
+			// Not recorded: keep it, and try again later.
+			d.it.strikes--
+			broken[d.it.e.Aggregate] = &chain{items: append([]item{d.it}, chainItems(broken[d.it.e.Aggregate])...), due: now.Add(r.cfg.maxBackoff)}
+			continue
+		}
+		done = append(done, d.it)
+	}
+
+	r.mu.Lock()
+	for agg, c := range broken {
+		if old, ok := r.held[agg]; ok {
+			old.items = append(old.items, c.items...)
+		} else {
+			r.held[agg] = c
+		}
+	}
+	wasFailing := r.failing
+	r.failing = !anyOK && firstErr != nil
+	r.mu.Unlock()
+
+	switch {
+	case r.failing && !wasFailing:
+		r.cfg.logger.Warn("outbox relay: publishing fails; retrying with backoff", "error", firstErr)
+	case !r.failing && wasFailing && anyOK:
+		r.cfg.logger.Info("outbox relay: publishing again")
+	}
+	r.settle(done)
+	return len(done), r.failing
+}
+
+func chainItems(c *chain) []item {
+	if c == nil {
+		return nil
+	}
+	return c.items
+}
+
+func (r *Relay) deadLetter(ctx context.Context, e Entry, cause error) error {
+	if err := r.d.DeadLetter(context.WithoutCancel(ctx), e, cause); err != nil {
+		r.cfg.logger.Error("outbox relay: could not record a dead letter; keeping the entry", "aggregate", e.Aggregate, "version", e.Version, "subject", e.Subject, "error", err)
+		return err
+	}
+	r.deadLettered.Add(1)
+	r.cfg.logger.Error("outbox relay: dead-lettered an entry that could not be published",
+		"aggregate", e.Aggregate, "version", e.Version, "subject", e.Subject, "messageId", e.MessageID,
+		"writer", e.Writer, "seq", e.Seq, "bytes", len(e.Data), "error", cause)
+	if r.cfg.onDeadLetter != nil {
+		r.cfg.onDeadLetter(ctx, e, cause)
+	}
+	return nil
+}
+
+// settle records entries as done: this writer's move its horizon, a dead
+// writer's count down its takeover.
+func (r *Relay) settle(items []item) {
+	if len(items) == 0 {
+		return
+	}
+	var own []uint64
+	r.mu.Lock()
+	r.okCount += uint64(len(items))
+	for _, it := range items {
+		if it.e.Writer == r.q.writer {
+			own = append(own, it.e.Seq)
+		} else if t, ok := r.takeovers[it.e.Writer]; ok {
+			delete(t.remaining, it.e.Seq)
+		}
+	}
+	close(r.progress)
+	r.progress = make(chan struct{})
+	r.mu.Unlock()
+	r.q.settle(own...)
+	r.published.Add(uint64(len(items)))
+}
+
+// beatLoop renews the lease and watches the other writers until ctx ends.
+func (r *Relay) beatLoop(ctx context.Context) {
+	t := time.NewTicker(r.cfg.beatEvery)
+	defer t.Stop()
+	for {
+		r.beat(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// beat is one heartbeat: renew the lease with the horizon, take over dead
+// writers, retire finished takeovers, and look up what only the store
+// knows of this writer.
+func (r *Relay) beat(ctx context.Context) {
+	select {
+	case r.beating <- struct{}{}:
+		defer func() { <-r.beating }()
+	case <-ctx.Done():
+		return
+	}
+	r.q.mu.Lock()
+	closed := r.q.closed
+	r.q.mu.Unlock()
+	if closed {
+		return
+	}
+	began := time.Now()
+	err := r.d.Beat(ctx, r.q.horizonNow())
+	if err == nil {
+		r.q.renew(began)
+	}
+	if r.logBeat(err) != nil {
+		return
+	}
+	leases, err := r.d.Writers(ctx)
+	if r.logBeat(err) != nil {
+		return
+	}
+	r.watch(ctx, leases, time.Now())
+	r.retireFinished(ctx)
+	if r.q.due(time.Now()) {
+		r.lookup(ctx)
+	}
+}
+
+func (r *Relay) logBeat(err error) error {
+	if err != nil && ctxDone(err) {
+		return err
+	}
+	r.mu.Lock()
+	was := r.beatFail
+	r.beatFail = err != nil
+	r.mu.Unlock()
+	switch {
+	case err != nil && !was:
+		r.cfg.logger.Warn("outbox relay: cannot renew the writer's lease; writes stop after half the TTL", "writer", r.q.writer, "error", err)
+	case err == nil && was:
+		r.cfg.logger.Info("outbox relay: lease renewed again", "writer", r.q.writer)
+	}
+	return err
+}
+
+func ctxDone(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// watch decides which writers are dead, claims them and recovers their
+// entries. A writer is dead when its beat has not moved for the TTL on
+// this Relay's own clock.
+func (r *Relay) watch(ctx context.Context, leases []Lease, now time.Time) {
+	ttl := r.q.ttl
+	alive := make(map[string]bool, len(leases))
+	r.mu.Lock()
+	present := make(map[string]bool, len(leases))
+	for _, l := range leases {
+		present[l.Writer] = true
+		s, ok := r.seen[l.Writer]
+		if !ok || s.beat != l.Beat {
+			r.seen[l.Writer] = seenBeat{beat: l.Beat, since: now}
+			alive[l.Writer] = true
+		} else if now.Sub(s.since) < ttl {
+			alive[l.Writer] = true
+		}
+	}
+	for w := range r.seen {
+		if !present[w] {
+			delete(r.seen, w)
+		}
+	}
+	var dead []Lease
+	for _, l := range leases {
+		_, taking := r.takeovers[l.Writer]
+		if l.Writer == r.q.writer || alive[l.Writer] || taking {
+			continue
+		}
+		if l.ClaimedBy != "" && l.ClaimedBy != r.q.writer && alive[l.ClaimedBy] {
+			continue
+		}
+		dead = append(dead, l)
+	}
+	r.mu.Unlock()
+
+	for _, l := range dead {
+		ok, err := r.d.Claim(ctx, l, r.q.writer)
+		if err != nil || !ok {
+			continue
+		}
+		es, err := r.d.Recover(ctx, l.Writer, l.Horizon)
+		if err != nil {
+			r.cfg.logger.Warn("outbox relay: could not read a dead writer's entries; trying again", "dead", l.Writer, "error", err)
+			continue // still claimed by us; next beat sees it dead and claims again
+		}
+		t := &takeover{lease: l, remaining: make(map[uint64]bool, len(es))}
+		items := make([]item, 0, len(es))
+		for _, e := range sortEntries(es) {
+			if e.Writer == l.Writer && e.Seq > l.Horizon && !t.remaining[e.Seq] {
+				t.remaining[e.Seq] = true
+				items = append(items, item{e: e})
+			}
+		}
+		r.cfg.logger.Info("outbox relay: taking over a dead writer's entries", "dead", l.Writer, "horizon", l.Horizon, "entries", len(items))
+		r.mu.Lock()
+		r.takeovers[l.Writer] = t
+		r.foreign = append(r.foreign, items...)
+		r.mu.Unlock()
+		r.q.notify()
+	}
+}
+
+func (r *Relay) retireFinished(ctx context.Context) {
+	r.mu.Lock()
+	var finished []*takeover
+	for _, t := range r.takeovers {
+		if len(t.remaining) == 0 {
+			finished = append(finished, t)
+		}
+	}
+	r.mu.Unlock()
+	for _, t := range finished {
+		if _, err := r.d.Retire(ctx, t.lease); err != nil {
+			continue
+		}
+		r.cfg.logger.Info("outbox relay: dead writer's entries published; lease retired", "dead", t.lease.Writer)
+		r.mu.Lock()
+		delete(r.takeovers, t.lease.Writer)
+		r.mu.Unlock()
+	}
+}
+
+// lookup reads this writer's entries above its horizon back from the
+// store, for the writes the Queue could not hand over.
+func (r *Relay) lookup(ctx context.Context) {
+	es, err := r.d.Recover(ctx, r.q.writer, r.q.horizonNow())
+	if err != nil {
+		r.cfg.logger.Warn("outbox relay: could not read this writer's entries back", "error", err)
+		return
+	}
+	queued, dropped := r.q.found(es, time.Now())
+	if queued+dropped > 0 {
+		r.cfg.logger.Info("outbox relay: read entries back from the store", "queued", queued, "never written", dropped)
+		r.q.notify()
+	}
+}
+
+// sortEntries orders entries by aggregate, then version, so a recovered
+// aggregate's events go out in order.
+func sortEntries(es []Entry) []Entry {
+	slices.SortFunc(es, func(a, b Entry) int {
+		switch {
+		case a.Aggregate != b.Aggregate:
+			if a.Aggregate < b.Aggregate {
+				return -1
+			}
+			return 1
+		case a.Version != b.Version:
+			if a.Version < b.Version {
+				return -1
+			}
+			return 1
+		}
+		return cmpUint(a.Seq, b.Seq)
+	})
+	return es
+}
