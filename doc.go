@@ -8,17 +8,21 @@
 // dependency, with imports pointing one way:
 //
 //	tickets      the domain: Ticket, exact Money, validation, errors, the
-//	             Store and Outbox contracts, the use cases, an in-memory
-//	             Store, and its conformance suite (tickets/storetest)
+//	             Store contract, the use cases, and the Store conformance
+//	             suite (tickets/storetest)
 //	events       the cluster's wire contract, a typed Publisher and
-//	             Listener over a small Transport driver interface, the
-//	             outbox Relay, an in-memory transport (events/memtransport)
-//	             and the transport conformance suite (events/eventstest)
+//	             Listener over a small Transport driver interface, an
+//	             in-memory transport (events/memtransport) and the
+//	             transport conformance suite (events/eventstest)
+//	outbox       the transactional outbox: entries, the Relay, the Driver
+//	             interface of a store, its conformance suite (outboxtest)
+//	memstore     the in-memory store: a versioned Collection, its outbox
+//	             Driver, the tickets Store
 //	natsclient   the NATS Streaming transport: reconnects, resubscribes,
 //	             drains, and returns errors instead of exiting; its
 //	             subpackage jsclient is the JetStream transport
-//	mongostore   the Store on MongoDB: optimistic concurrency, the
-//	             transactional outbox in one document write, and a
+//	mongostore   MongoDB: the outbox Driver, a versioned Collection for
+//	             any document type, the tickets Store, and a
 //	             version-ordered replica for consuming services
 //	session      the signed-in user of a request, as the cluster's auth
 //	             service issues it (the express:sess cookie or a Bearer
@@ -26,9 +30,9 @@
 //	examples     a drop-in tickets service, a replica consumer and a
 //	             minimal publisher/listener pair
 //
-// tickets imports no infrastructure; events imports tickets; the adapters
-// import both; session imports no other ticketkit package; nothing imports
-// the examples.
+// tickets imports no infrastructure; events imports tickets; outbox
+// imports events; the adapters import them; session imports no other
+// ticketkit package; nothing imports the examples.
 //
 // Delivery is at least once and nothing is lost: a use case's change and
 // its event are committed in one write (the outbox), the relay publishes

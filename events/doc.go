@@ -29,8 +29,6 @@
 // when it is the next version (CompareVersion), acknowledges duplicates,
 // and returns ErrOutOfOrder for early ones, which leaves them to come back.
 //
-// # Outbox
-//
-// Relay publishes the changes a tickets.Store recorded in its outbox, so an
-// event is published if and only if its change was committed.
+// The outbox that publishes a store's committed events is package outbox;
+// FromChange and MessageID are the ticket-to-event mapping it uses.
 package events

@@ -1,140 +1,91 @@
-// Package mongostore implements tickets.Store and tickets.Outbox on MongoDB,
-// with the official driver (go.mongodb.org/mongo-driver/v2), and Replica,
-// the version-ordered copy of the tickets that a consuming service (the
-// orders service) keeps from the tickets events. It works on a
-// standalone mongod (no replica set needed) and on FerretDB 1.24, because it
-// uses no multi-document transactions, no change streams, no aggregation
-// pipeline updates and no $expr.
+// Package mongostore keeps a service's data on MongoDB, with the official
+// driver (go.mongodb.org/mongo-driver/v2): Outbox, the outbox.Driver of one
+// process; Collection, a versioned collection of any document type whose
+// every write carries its outbox entries; Store, the tickets.Store of the
+// drop-in tickets service on top of it; and Replica, the version-ordered
+// copy of the tickets that a consuming service keeps from the tickets
+// events. It works on a standalone mongod (no replica set needed) and on
+// FerretDB 1.24, because it uses no multi-document transactions, no change
+// streams, no aggregation pipeline updates and no $expr.
 //
-// The caller owns the *mongo.Client: New takes a *mongo.Database and never
-// connects or disconnects. Call EnsureIndexes once at startup (it is
-// idempotent); the store is correct without the indexes, only slower.
+// The caller owns the *mongo.Client: nothing here connects, disconnects or
+// drops anything. Make one Outbox per process (NewOutbox inserts its
+// lease), the collections on it, call EnsureIndexes once at startup, and
+// run an outbox.Relay on the Outbox.
 //
 // # Document layout
 //
-// Each ticket is one document in the collection ("tickets" unless
-// WithCollection says otherwise):
+// A Collection's document is T's fields beside three of its own:
 //
 //	{
-//	  _id:          ObjectId,        // Ticket.ID; ids are hex ObjectIds, read case-insensitively
-//	  title:        string,
-//	  price:        int64,           // cents, exact (tickets.Money)
-//	  userId:       string,
-//	  orderId:      string,          // absent while the ticket is not reserved
-//	  version:      int64,           // 0 at creation, +1 per update
-//	  createdAt:    date,            // BSON dates keep milliseconds
-//	  updatedAt:    date,
-//	  outbox:       [ entry, ... ],  // changes not yet published, in version order
-//	  pendingSince: date             // present exactly while outbox is not empty
+//	  _id:     ObjectId,          // ids are 24-hex ObjectIds, read case-insensitively
+//	  version: int64,             // 0 at insert, +1 per update
+//	  ...T's fields...,
+//	  outbox:  [ entry, ... ]     // the document's latest events
 //	}
 //
-// and each outbox entry is a snapshot of the ticket right after a change:
+// and each entry is one encoded event and its place in its writer's
+// sequence:
 //
-//	{kind: "created"|"updated", version: int64, title, price: int64, orderId, updatedAt: date}
+//	{w: writer id, s: seq, v: version, subject, data: binary, mid: message id, at: date}
 //
-// An entry does not repeat userId and createdAt: they never change, so
-// Pending reads them from the document. (Update could not copy them into
-// the entry anyway without a pipeline update, since the caller's ticket is
-// not trusted for them.)
+// A ticket's fields (Store) are {title, price: int64 cents, userId,
+// orderId (absent while not reserved), createdAt, updatedAt}. The writers'
+// leases are documents {_id: writer id, beat, horizon, claimedBy, colls,
+// started} in "outbox_writers", and dead letters go to "outbox_dead".
 //
-// # The outbox, without transactions
+// # The outbox, without transactions, without a write per event
 //
-// The transactional outbox pattern needs a ticket and its event to be
-// written atomically. Here both live in the same document, and MongoDB
-// applies every single-document write atomically, filter included, so no
-// transaction is needed (FerretDB 1.x needs help; see below):
+// Insert is one insert of the document with its entries. Update is one
+// update filtered on {_id, version: expected} that $sets the fields, $incs
+// nothing (it sets version+1), and $pushes the entries: either all of it
+// happens or, when another writer moved the version on, none of it
+// (ECONFLICT). MongoDB applies a single-document write atomically, filter
+// included, so the document and its events are committed together.
 //
-//   - Create inserts the ticket with its "created" entry already in outbox.
-//   - Update is one findAndModify filtered on {_id, version: expected}: it
-//     $sets the new fields, $incs version, $pushes the "updated" entry and
-//     $mins pendingSince. Either all of it happens or, when another writer
-//     moved the version on, none of it (ECONFLICT).
-//   - MarkPublished marks a batch of tickets, each up to a version v, with
-//     one UpdateMany whose filter is an $or of {_id, version: {$lte: v}}:
-//     a ticket at version v or below has nothing above v in its outbox, so
-//     the update empties outbox and $unsets pendingSince in one write.
-//     Only when some ticket was updated past v since (its newer entries
-//     must stay) does it read those outboxes (one Find) and $pullAll
-//     exactly their entries up to v (one BulkWrite, an update per ticket),
-//     which leaves the newest entry and pendingSince in place.
+// After the write, the entries go to the writer's Queue in memory, and the
+// Relay publishes them from there: the hot path reads nothing back. Nor
+// does it write anything per published event: the Relay records the
+// writer's horizon in its lease with its heartbeat (one update by _id per
+// beat). Entries therefore stay in their documents. When a document holds
+// 16 entries (the update's filter also requires "outbox.15" not to
+// exist), the update reads the document and the leases instead and $sets
+// the outbox to the entries no horizon covers plus the new ones, guarded
+// by the version. A ticket that is only created keeps its one entry.
 //
-// So an outbox that is not empty holds a run of consecutive versions ending
-// at the ticket's version (every write pushes the entry of the version it
-// sets, and entries only leave from the front), pendingSince exists exactly while a ticket has
-// unpublished changes, and holds (roughly) when the oldest of them was
-// written. Each ticket's part of every write is one single-document update,
-// so a ticket is marked all or nothing; a batch is not atomic across
-// tickets, which tickets.Outbox allows.
+// Recovery (Outbox.Recover) finds a writer's entries above its horizon
+// with {"outbox.w": W, "outbox.s": {$gt: H}}, which the {outbox.w,
+// outbox.s} index serves on MongoDB with the writer's range of the index.
+// It runs only when a writer died, a write's outcome was unknown, or the
+// Queue overflowed during an outage, never per write.
 //
-// # FerretDB 1.x and atomicity
+// # FerretDB 1.x
 //
-// The above relies on the server applying a filtered single-document
-// update atomically. MongoDB does. FerretDB 1.x (SQLite and PostgreSQL
-// backends) does not: it reads the matching document, applies the update
-// operators in Go and writes the whole document back by _id, without
-// checking the filter again. Two concurrent Updates at the same version can
-// then both succeed, and a MarkPublished racing an Update can write back
-// the document as it was before the Update, silently dropping the change
-// and its event. Only inserts (unique _id) are atomic there.
+// FerretDB 1.24 is the tests' server. What this package does about its
+// differences:
 //
-// So every Store in a process serializes its writes to each ticket
-// document (Update and MarkPublished; Create is an insert) with a
-// process-wide striped lock that honours the context: Update holds its
-// document's, MarkPublished those of every document of its batch for all
-// of its calls, taking the distinct stripes in ascending order so that two
-// batches cannot deadlock (Updates of those tickets wait for the batch,
-// a round trip or three). That makes bare
-// FerretDB correct for any number of goroutines and Store values in one
-// process; processes sharing one bare FerretDB 1.x server are not
-// protected from each other. (The FerretDB that devservers runs for the
-// tests sits behind a proxy that serializes all writes, which makes it
-// atomic like MongoDB; the tests check the Store both with and without its
-// locks.) On MongoDB the lock only queues this process's writers to a hot
-// ticket: the server's compare-and-set is what keeps separate processes
-// correct. The lock also remembers the last version this process wrote to
-// each (striped) document, so an Update that is certainly stale fails with
-// ECONFLICT without a round trip.
-//
-// The price of keeping changes in the ticket is that a ticket whose changes
-// nobody publishes grows with each update: reads of it get slower (FerretDB
-// parses the whole document even for a projection), and MongoDB's 16 MiB
-// document limit would stop its updates after some 100,000 unpublished
-// changes. A running relay keeps each outbox at a change or two.
-//
-// # Finding pending work
-//
-// Pending queries {pendingSince: {$gte: <epoch>}} sorted by
-// {pendingSince: 1, _id: 1}, which the index of the same keys serves on
-// MongoDB: the scan touches only tickets with pending changes, oldest first,
-// and stops as soon as limit changes are collected. Tickets with nothing
-// pending have no pendingSince, so they fall outside the index range no
-// matter how many there are.
-//
-// FerretDB 1.24 (SQLite backend) accepts the same indexes but pushes down
-// only a filter that is exactly {_id: X}; Pending, List and every other
-// filtered read or update are then a scan of the collection that decodes
-// each document, which is correct, only slower. That is why MarkPublished
-// names a whole batch in one $or filter: one scan per batch (two more
-// calls, one of them a scan, when some ticket was marked in part) instead
-// of one or more per ticket. Index options FerretDB lacks (partial indexes)
-// are not used.
-//
-// # FerretDB differences this package avoids
-//
-//   - $pull with a condition ({$pull: {outbox: {version: {$lte: v}}}}) and
-//     $elemMatch match the document but remove or match nothing, silently;
-//     hence $pullAll of the exact entries read, where part of an outbox
-//     goes.
-//   - findAndModify rejects a projection ("fields"), so Update reads the
-//     whole document back.
-//   - partialFilterExpression is not implemented, so the pending index is a
-//     plain one.
-//   - $unset of an array element removes the element (MongoDB sets it to
-//     null), so array elements are never $unset.
+//   - Filtered updates are not atomic: FerretDB reads the matching
+//     document, applies the operators in Go and writes the whole document
+//     back by _id, without checking the filter again (FerretDB #2168). Two
+//     Updates at one version can then both succeed. WithDocumentLocks
+//     serializes a Collection's (or Replica's) writes to each document in
+//     the process: correct for one process on a bare FerretDB 1.x, not
+//     for several. devservers, the tests' harness, puts FerretDB behind a
+//     proxy that lets one write through at a time, which makes it atomic
+//     like MongoDB; the tests run both ways. MongoDB needs no lock, and
+//     none is taken by default.
+//   - Only a filter that is exactly {_id: X} is pushed down to SQLite;
+//     anything else decodes every document in Go. And even {_id: X} is a
+//     table scan in SQLite (its unique index is on another expression), so
+//     every write of a document by _id costs a scan: the reason the outbox
+//     writes nothing per event.
+//   - $elemMatch with field conditions is refused ("unknown operator"),
+//     hence Recover's dotted paths and the filtering of entries in Go.
+//   - findAndModify rejects a projection; $pull with a condition removes
+//     nothing; $unset of an array element removes it; partial indexes are
+//     not implemented. None of them is used.
 //   - createIndexes naming several indexes that already exist panics the
 //     server's connection handler, so EnsureIndexes creates one at a time.
-//   - Updates are not atomic with their filter; see "FerretDB 1.x and
-//     atomicity" above.
 //
 // # Replicas
 //
@@ -143,10 +94,7 @@
 // events.CompareVersion: the next version is written by an insert (version
 // 0) or an update guarded by {version: v-1}; a version already held is
 // acknowledged and ignored; an early one is refused with an error wrapping
-// events.ErrOutOfOrder so the broker brings it back. Its writes take the
-// same per-document lock as the Store's, for the same FerretDB reason,
-// with the same limit: one process on bare FerretDB 1.x is safe, several
-// are not. See Replica.
+// events.ErrOutOfOrder so the broker brings it back. See Replica.
 //
 // # Errors and user input
 //

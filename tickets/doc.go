@@ -9,11 +9,11 @@
 // # Changes and the outbox
 //
 // Every use case that changes a ticket bumps its version and reports a
-// Change: the ticket as it is after the change. A Store records that Change
-// in its Outbox in the same atomic write as the ticket, so a saved ticket can
-// never lose its event; a relay (events.Relay) publishes pending changes and
-// marks them published. Stores that keep a ticket and its pending changes in
-// one document need no multi-document transactions.
+// Change: the ticket as it is after the change. A Store records the
+// Change's event in its outbox in the same atomic write as the ticket, so a
+// saved ticket can never lose its event; an outbox.Relay publishes it.
+// Stores (memstore, mongostore) keep a ticket and its events in one
+// document and need no multi-document transactions.
 //
 // # Errors
 //

@@ -29,6 +29,9 @@ type Config struct {
 	Request func(worker, i int) (*http.Request, error)
 	// Want is the status a response must have to count as a success.
 	Want int
+	// Answer, if set, gets the body of each wanted response (during the
+	// measured time and the warm-up alike).
+	Answer func(body []byte)
 	// Client sends the requests; nil means a client keeping one idle
 	// connection per worker, so that connections are reused.
 	Client *http.Client
@@ -108,7 +111,7 @@ func Run(ctx context.Context, cfg Config) Result {
 				if !start.Before(end) {
 					return
 				}
-				err := send(client, cfg.Request, w, i, want)
+				err := send(client, cfg.Request, cfg.Answer, w, i, want)
 				if start.Before(warmEnd) {
 					continue
 				}
@@ -142,7 +145,7 @@ func Run(ctx context.Context, cfg Config) Result {
 	return r
 }
 
-func send(client *http.Client, request func(worker, i int) (*http.Request, error), w, i, want int) error {
+func send(client *http.Client, request func(worker, i int) (*http.Request, error), answer func([]byte), w, i, want int) error {
 	req, err := request(w, i)
 	if err != nil {
 		return err
@@ -151,13 +154,21 @@ func send(client *http.Client, request func(worker, i int) (*http.Request, error
 	if err != nil {
 		return err
 	}
-	_, err = io.Copy(io.Discard, resp.Body)
+	var body []byte
+	if answer != nil {
+		body, err = io.ReadAll(resp.Body)
+	} else {
+		_, err = io.Copy(io.Discard, resp.Body)
+	}
 	resp.Body.Close()
 	if err != nil {
 		return err
 	}
 	if resp.StatusCode != want {
 		return fmt.Errorf("%s %s: status %d, want %d", req.Method, req.URL.Path, resp.StatusCode, want)
+	}
+	if answer != nil {
+		answer(body)
 	}
 	return nil
 }
