@@ -269,9 +269,7 @@ func (s *Store) Update(ctx context.Context, t tickets.Ticket, expectedVersion in
 	if cur.Version != expectedVersion {
 		return tickets.Ticket{}, tickets.ErrConflict
 	}
-	next := ticketOf(cur)
-	next.Title, next.Price, next.OrderID, next.UpdatedAt = t.Title, t.Price, t.OrderID, t.UpdatedAt
-	next.Version = expectedVersion + 1
+	next := tickets.Apply(ticketOf(cur), t)
 	e, err := events.FromChange(tickets.Change{Kind: tickets.Updated, Ticket: next})
 	if err != nil {
 		return tickets.Ticket{}, err

@@ -26,6 +26,7 @@ type Relay struct {
 	// beating is held while a beat runs, so that Close's retirement of
 	// the lease comes after the last beat, never before it.
 	beating chan struct{}
+	warned  time.Time // the last backlog warning; beats only
 
 	// turn is held by the one round running, Run's or Flush's; it is
 	// taken with a select on the caller's ctx, so that a round stuck on a
@@ -513,6 +514,12 @@ func (r *Relay) beat(ctx context.Context) {
 	r.retireFinished(ctx)
 	if r.q.due(time.Now()) {
 		r.lookup(ctx)
+	}
+	// An outbox falling behind hides behind fast writes: say so, every
+	// ten seconds at most, once the oldest entry is older than the TTL.
+	if n, oldest := r.q.backlog(); n > 0 && time.Since(oldest) > r.q.ttl && time.Since(r.warned) > 10*time.Second {
+		r.warned = time.Now()
+		r.cfg.logger.Warn("outbox relay: events are waiting", "backlog", n, "oldest", time.Since(oldest).Round(time.Millisecond), "held", r.Stats().Held)
 	}
 }
 

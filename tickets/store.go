@@ -33,6 +33,16 @@ type Store interface {
 	Update(ctx context.Context, t Ticket, expectedVersion int64) (Ticket, error)
 }
 
+// Apply is what a Store's Update(t, stored.Version) stores: stored with
+// the fields an update may change (Title, Price, OrderID, UpdatedAt) taken
+// from t, at the next version. ID, UserID and CreatedAt stay stored's.
+func Apply(stored, t Ticket) Ticket {
+	next := stored
+	next.Title, next.Price, next.OrderID, next.UpdatedAt = t.Title, t.Price, t.OrderID, t.UpdatedAt
+	next.Version = stored.Version + 1
+	return next
+}
+
 // Pagination bounds for Filter.Limit.
 const (
 	DefaultLimit = 20
