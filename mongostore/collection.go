@@ -258,8 +258,10 @@ func (c *Collection[T]) Update(ctx context.Context, id string, expected int64, v
 	// The usual case: room in the outbox, one write.
 	filter := bson.D{{Key: fID, Value: oid}, {Key: fVersion, Value: expected},
 		{Key: fOutbox + "." + fmt.Sprint(maxEntries-1), Value: bson.D{{Key: "$exists", Value: false}}}}
-	update := updateDoc(set, unset, bson.E{Key: "$push", Value: bson.D{{Key: fOutbox, Value: bson.D{{Key: "$each", Value: entryDocs(es)}}}}})
-	matched, err := c.write(ctx, oid, filter, update, es)
+	push := func(docs []entryDoc) bson.D {
+		return updateDoc(set, unset, bson.E{Key: "$push", Value: bson.D{{Key: fOutbox, Value: bson.D{{Key: "$each", Value: docs}}}}})
+	}
+	matched, err := c.write(ctx, oid, filter, push, es)
 	if err != nil || matched {
 		return Record[T]{ID: oid.Hex(), Version: expected + 1, Doc: v}, err
 	}
@@ -280,9 +282,11 @@ func (c *Collection[T]) Update(ctx context.Context, id string, expected int64, v
 	if err != nil {
 		return Record[T]{}, c.fail(ctx, "Update", oid.Hex(), err)
 	}
-	set = append(set, bson.E{Key: fOutbox, Value: append(keep, entryDocs(es)...)})
+	replace := func(docs []entryDoc) bson.D {
+		return updateDoc(append(set, bson.E{Key: fOutbox, Value: append(keep, docs...)}), unset)
+	}
 	filter = bson.D{{Key: fID, Value: oid}, {Key: fVersion, Value: expected}}
-	matched, err = c.write(ctx, oid, filter, updateDoc(set, unset), es)
+	matched, err = c.write(ctx, oid, filter, replace, es)
 	switch {
 	case err != nil:
 		return Record[T]{}, err
@@ -292,11 +296,9 @@ func (c *Collection[T]) Update(ctx context.Context, id string, expected int64, v
 	return Record[T]{ID: oid.Hex(), Version: expected + 1, Doc: v}, nil
 }
 
-// write stamps es and runs one guarded update carrying them; the
-// entries are handed to the Relay if it matched.
-func (c *Collection[T]) write(ctx context.Context, oid bson.ObjectID, filter, update bson.D, es []outbox.Entry) (matched bool, err error) {
-	// update holds the entry documents already; Stamp fills in the
-	// sequence numbers, so build them again after it.
+// write stamps es and runs one guarded update, built from the stamped
+// entries; they are handed to the Relay if it matched.
+func (c *Collection[T]) write(ctx context.Context, oid bson.ObjectID, filter bson.D, update func([]entryDoc) bson.D, es []outbox.Entry) (matched bool, err error) {
 	if err := ctx.Err(); err != nil {
 		return false, c.fail(ctx, "Update", oid.Hex(), err)
 	}
@@ -304,9 +306,8 @@ func (c *Collection[T]) write(ctx context.Context, oid bson.ObjectID, filter, up
 	if err != nil {
 		return false, c.fail(ctx, "Update", oid.Hex(), err)
 	}
-	restamp(update, es)
 	wctx, cancel := context.WithDeadline(ctx, deadline)
-	r, err := c.coll.UpdateOne(wctx, filter, update)
+	r, err := c.coll.UpdateOne(wctx, filter, update(entryDocs(es)))
 	cancel()
 	switch {
 	case err != nil:
@@ -318,28 +319,6 @@ func (c *Collection[T]) write(ctx context.Context, oid bson.ObjectID, filter, up
 	}
 	c.ob.q.Commit(es...)
 	return true, nil
-}
-
-// restamp writes es's sequence numbers into the entry documents of update
-// ($push's $each, or $set's outbox, whose last len(es) are es).
-func restamp(update bson.D, es []outbox.Entry) {
-	for _, op := range update {
-		for _, f := range op.Value.(bson.D) {
-			if f.Key != fOutbox {
-				continue
-			}
-			var docs []entryDoc
-			switch v := f.Value.(type) {
-			case bson.D:
-				docs = v[0].Value.([]entryDoc)
-			case []entryDoc:
-				docs = v
-			}
-			for i, e := range es {
-				docs[len(docs)-len(es)+i] = toEntryDoc(e)
-			}
-		}
-	}
 }
 
 func updateDoc(set, unset bson.D, more ...bson.E) bson.D {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.uber.org/goleak"
 
@@ -190,4 +191,65 @@ func publishedChanges(t *testing.T, ob *mongostore.Outbox) []tickets.Change {
 		}
 	}
 	return out
+}
+
+// TestFullOutboxIsTrimmed: published entries stay in their document until
+// it holds 16; the update that finds it full keeps only what no horizon
+// covers, so a document updated for ever stays small.
+func TestFullOutboxIsTrimmed(t *testing.T) {
+	db := testenv.Mongo(t)
+	ob := newOutbox(t, db)
+	c, err := mongostore.NewCollection[doc](ob, "docs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := outbox.NewRelay(ob, eventstest.NewRecorder(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := tickets.NewID()
+	ev := func(v int64) events.Event {
+		return events.TicketUpdated{ID: id, Title: "t", Price: 100, UserID: "u", Version: v}
+	}
+	if err := c.Insert(ctx(t), id, doc{}, ev(0)); err != nil {
+		t.Fatal(err)
+	}
+	entries := func() int {
+		var d struct {
+			Outbox []bson.Raw `bson:"outbox"`
+		}
+		if err := c.Collection().FindOne(ctx(t), bson.D{{Key: "_id", Value: mustOID(t, id)}}).Decode(&d); err != nil {
+			t.Fatal(err)
+		}
+		return len(d.Outbox)
+	}
+	most := 0
+	for v := int64(1); v <= 40; v++ {
+		if _, err := c.Update(ctx(t), id, v-1, doc{N: v}, ev(v)); err != nil {
+			t.Fatalf("update to %d: %v", v, err)
+		}
+		// Publish, and record the horizon as a beat would.
+		if err := r.Flush(ctx(t)); err != nil {
+			t.Fatal(err)
+		}
+		if err := ob.Beat(ctx(t), 1<<62); err != nil {
+			t.Fatal(err)
+		}
+		most = max(most, entries())
+	}
+	if most > 16 {
+		t.Fatalf("the document held %d entries, want at most 16", most)
+	}
+	got, err := c.Get(ctx(t), id)
+	if err != nil || got.Version != 40 || got.Doc.N != 40 {
+		t.Fatalf("after 40 updates: %+v, %v", got, err)
+	}
+}
+
+func mustOID(t *testing.T, id string) bson.ObjectID {
+	oid, err := bson.ObjectIDFromHex(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return oid
 }
