@@ -202,9 +202,9 @@ func entryDocs(es []outbox.Entry) []entryDoc {
 	return out
 }
 
-// fieldsOf returns the $set and $unset of v's fields: T's fields that v
-// omits (omitempty) are removed from the stored document.
-func (c *Collection[T]) fieldsOf(v T) (set, unset bson.D, err error) {
+// fieldsOf returns the $set and $unset of v's fields: the fields of its
+// type that v omits (omitempty) are removed from the stored document.
+func fieldsOf(fields []string, v any) (set, unset bson.D, err error) {
 	raw, err := bson.Marshal(v)
 	if err != nil {
 		return nil, nil, err
@@ -218,7 +218,7 @@ func (c *Collection[T]) fieldsOf(v T) (set, unset bson.D, err error) {
 		present[e.Key()] = true
 		set = append(set, bson.E{Key: e.Key(), Value: e.Value()})
 	}
-	for _, f := range c.fields {
+	for _, f := range fields {
 		if !present[f] {
 			unset = append(unset, bson.E{Key: f, Value: ""})
 		}
@@ -244,7 +244,7 @@ func (c *Collection[T]) Update(ctx context.Context, id string, expected int64, v
 	if err != nil {
 		return Record[T]{}, c.fail(ctx, "Update", oid.Hex(), err)
 	}
-	set, unset, err := c.fieldsOf(v)
+	set, unset, err := fieldsOf(c.fields, v)
 	if err != nil {
 		return Record[T]{}, c.fail(ctx, "Update", oid.Hex(), err)
 	}

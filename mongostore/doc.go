@@ -3,8 +3,8 @@
 // process; Collection, a versioned collection of any document type whose
 // every write carries its outbox entries; Store, the tickets.Store of the
 // drop-in tickets service on top of it; and Replica, the version-ordered
-// copy of the tickets that a consuming service keeps from the tickets
-// events. It works on a standalone mongod (no replica set needed) and on
+// copy of another service's aggregates that a consuming service keeps
+// from their events (TicketReplica for the tickets). It works on a standalone mongod (no replica set needed) and on
 // FerretDB 1.24, because it uses no multi-document transactions, no change
 // streams, no aggregation pipeline updates and no $expr.
 //
@@ -89,12 +89,15 @@
 //
 // # Replicas
 //
-// A Replica keeps {_id, title, price, version} per ticket and applies
-// TicketCreated and TicketUpdated events in version order with
+// A Replica[T] keeps {_id, version, ...T's fields} per aggregate of
+// another service and applies its events in version order with
 // events.CompareVersion: the next version is written by an insert (version
 // 0) or an update guarded by {version: v-1}; a version already held is
 // acknowledged and ignored; an early one is refused with an error wrapping
-// events.ErrOutOfOrder so the broker brings it back. See Replica.
+// events.ErrOutOfOrder so the broker brings it back. GetMany reads several
+// at once, for list joins. TicketReplica is the orders service's copy of
+// the tickets ({title, price}) with the ticket:created and ticket:updated
+// handlers. See Replica.
 //
 // # Errors and user input
 //

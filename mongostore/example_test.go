@@ -116,7 +116,7 @@ func Example_outbox() {
 
 // A consuming service's copy of the tickets, fed events in the order a
 // broker may deliver them: late, early and twice.
-func ExampleReplica() {
+func ExampleTicketReplica() {
 	uri := os.Getenv("MONGO_URI")
 	if uri == "" {
 		return
@@ -132,7 +132,7 @@ func ExampleReplica() {
 	db := client.Database("ticketkit_example_replica")
 	defer db.Drop(context.Background()) // an example leaves nothing behind; a service keeps its data
 
-	replica, err := mongostore.NewReplica(db)
+	replica, err := mongostore.NewTicketReplica(db)
 	if err == nil {
 		err = replica.EnsureIndexes(ctx)
 	}
@@ -171,7 +171,7 @@ func ExampleReplica() {
 // leaves early ones for redelivery. (It serves until SIGINT or SIGTERM, so
 // it is compiled but not run; examples/orders-replica is the whole
 // program.)
-func ExampleReplica_OnTicketCreated() {
+func ExampleTicketReplica_OnTicketCreated() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
@@ -182,7 +182,7 @@ func ExampleReplica_OnTicketCreated() {
 		return
 	}
 	defer client.Disconnect(context.Background())
-	replica, err := mongostore.NewReplica(client.Database("orders"), mongostore.WithLogger(logger))
+	replica, err := mongostore.NewTicketReplica(client.Database("orders"), mongostore.WithLogger(logger))
 	if err == nil {
 		err = replica.EnsureIndexes(ctx)
 	}

@@ -23,10 +23,10 @@ import (
 
 // openReplica returns a Replica, prepared, on a fresh database that is
 // dropped when t ends, and that database.
-func openReplica(t *testing.T, opts ...mongostore.Option) (*mongostore.Replica, *mongo.Database) {
+func openReplica(t *testing.T, opts ...mongostore.Option) (*mongostore.TicketReplica, *mongo.Database) {
 	t.Helper()
 	db := testenv.Mongo(t)
-	r, err := mongostore.NewReplica(db, opts...)
+	r, err := mongostore.NewTicketReplica(db, opts...)
 	if err != nil {
 		t.Fatalf("NewReplica: %v", err)
 	}
@@ -39,15 +39,15 @@ func openReplica(t *testing.T, opts ...mongostore.Option) (*mongostore.Replica, 
 // eachReplicaMode runs test with the Replica's FerretDB 1.x document locks
 // on, and with the server's version guard alone keeping writers apart, as
 // between processes (see eachMode).
-func eachReplicaMode(t *testing.T, test func(t *testing.T, open func(*testing.T, ...mongostore.Option) *mongostore.Replica)) {
+func eachReplicaMode(t *testing.T, test func(t *testing.T, open func(*testing.T, ...mongostore.Option) *mongostore.TicketReplica)) {
 	t.Run("DocLocks", func(t *testing.T) {
-		test(t, func(t *testing.T, opts ...mongostore.Option) *mongostore.Replica {
+		test(t, func(t *testing.T, opts ...mongostore.Option) *mongostore.TicketReplica {
 			r, _ := openReplica(t, append(opts, mongostore.WithDocumentLocks())...)
 			return r
 		})
 	})
 	t.Run("ServerOnly", func(t *testing.T) {
-		test(t, func(t *testing.T, opts ...mongostore.Option) *mongostore.Replica {
+		test(t, func(t *testing.T, opts ...mongostore.Option) *mongostore.TicketReplica {
 			r, _ := openReplica(t, opts...)
 			return r
 		})
@@ -97,7 +97,7 @@ func (e event) key() string {
 	return fmt.Sprintf("%s@%d", e.updated.ID, e.updated.Version)
 }
 
-func (e event) deliver(ctx context.Context, r *mongostore.Replica) error {
+func (e event) deliver(ctx context.Context, r *mongostore.TicketReplica) error {
 	if e.created != nil {
 		return r.OnTicketCreated(ctx, *e.created, events.Metadata{})
 	}
@@ -172,7 +172,7 @@ func (l *applyLog) counts() map[string]int {
 	return out
 }
 
-func mustGet(t *testing.T, r *mongostore.Replica, id string) mongostore.ReplicaTicket {
+func mustGet(t *testing.T, r *mongostore.TicketReplica, id string) mongostore.ReplicaTicket {
 	t.Helper()
 	got, err := r.Get(ctx(t), id)
 	if err != nil {
@@ -186,7 +186,7 @@ func mustGet(t *testing.T, r *mongostore.Replica, id string) mongostore.ReplicaT
 // version is applied, and redeliveries are acknowledged without undoing a
 // newer version.
 func TestReplicaAppliesInVersionOrder(t *testing.T) {
-	eachReplicaMode(t, func(t *testing.T, open func(*testing.T, ...mongostore.Option) *mongostore.Replica) {
+	eachReplicaMode(t, func(t *testing.T, open func(*testing.T, ...mongostore.Option) *mongostore.TicketReplica) {
 		r := open(t)
 		c := ctx(t)
 		h := newHistory(3)
@@ -256,7 +256,7 @@ func TestReplicaAppliesInVersionOrder(t *testing.T) {
 // its last version, every version must have been written exactly once,
 // and nothing but ErrOutOfOrder may fail.
 func TestReplicaConvergesFromShuffledDuplicates(t *testing.T) {
-	eachReplicaMode(t, func(t *testing.T, open func(*testing.T, ...mongostore.Option) *mongostore.Replica) {
+	eachReplicaMode(t, func(t *testing.T, open func(*testing.T, ...mongostore.Option) *mongostore.TicketReplica) {
 		const (
 			ticketCount = 4
 			versions    = 8 // 0..7 per ticket
@@ -379,9 +379,9 @@ func TestReplicaThroughNATSStreaming(t *testing.T) {
 		return nil
 	})
 	group := "orders-" + testenv.UniqueName(t)[2:]
-	var replica *mongostore.Replica
+	var replica *mongostore.TicketReplica
 	for i := range 2 {
-		r, err := mongostore.NewReplica(db)
+		r, err := mongostore.NewTicketReplica(db)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -470,7 +470,7 @@ func TestReplicaDocumentLayout(t *testing.T) {
 	if err := db.Collection("order_tickets").FindOne(ctx(t), bson.D{{Key: "_id", Value: oid}}).Decode(&doc); err != nil {
 		t.Fatalf("the ticket is not in the collection named by WithCollection: %v", err)
 	}
-	want := bson.D{{Key: "_id", Value: oid}, {Key: "title", Value: h.updated[0].Title}, {Key: "price", Value: int64(1234)}, {Key: "version", Value: int64(1)}}
+	want := bson.D{{Key: "_id", Value: oid}, {Key: "version", Value: int64(1)}, {Key: "title", Value: h.updated[0].Title}, {Key: "price", Value: int64(1234)}}
 	if fmt.Sprint(doc) != fmt.Sprint(want) {
 		t.Fatalf("stored document = %v, want %v", doc, want)
 	}
@@ -590,7 +590,7 @@ func TestReplicaEnsureIndexesIsIdempotent(t *testing.T) {
 			t.Fatalf("EnsureIndexes again: %v", err)
 		}
 	}
-	other, err := mongostore.NewReplica(db)
+	other, err := mongostore.NewTicketReplica(db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -604,7 +604,7 @@ func TestReplicaEnsureIndexesIsIdempotent(t *testing.T) {
 
 func TestNewReplicaRejectsInvalidOptions(t *testing.T) {
 	db := testenv.Mongo(t)
-	if _, err := mongostore.NewReplica(nil); err == nil {
+	if _, err := mongostore.NewTicketReplica(nil); err == nil {
 		t.Error("NewReplica(nil) succeeded")
 	}
 	for name, opt := range map[string]mongostore.Option{
@@ -614,7 +614,7 @@ func TestNewReplicaRejectsInvalidOptions(t *testing.T) {
 		"system name": mongostore.WithCollection("system.x"),
 		"nil logger":  mongostore.WithLogger(nil),
 	} {
-		if _, err := mongostore.NewReplica(db, opt); err == nil {
+		if _, err := mongostore.NewTicketReplica(db, opt); err == nil {
 			t.Errorf("%s: NewReplica succeeded", name)
 		}
 	}
@@ -633,5 +633,47 @@ func TestReplicaDoneContext(t *testing.T) {
 	}
 	if _, err := r.Get(ctx(t), h.id()); !errors.Is(err, tickets.ErrNotFound) {
 		t.Fatalf("Get after a cancelled apply: %v, want ENOTFOUND", err)
+	}
+}
+
+// order is an aggregate of another service, replicated generically.
+type order struct {
+	Status string `bson:"status"`
+	Ticket string `bson:"ticketId,omitempty"`
+}
+
+// TestGenericReplica: a Replica of any type applies in version order,
+// removes a field a later version omits, and reads several ids at once.
+func TestGenericReplica(t *testing.T) {
+	db := testenv.Mongo(t)
+	r, err := mongostore.NewReplica[order](db, "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.EnsureIndexes(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	a, b := tickets.NewID(), tickets.NewID()
+	apply := func(id string, v int64, o order, want events.Ordering) {
+		t.Helper()
+		got, err := r.Apply(ctx(t), id, v, o)
+		if got != want || (want == events.OutOfOrder) != errors.Is(err, events.ErrOutOfOrder) || (want != events.OutOfOrder && err != nil) {
+			t.Fatalf("Apply(%s v%d) = %v, %v; want %v", id, v, got, err, want)
+		}
+	}
+	apply(a, 1, order{Status: "cancelled"}, events.OutOfOrder)
+	apply(a, 0, order{Status: "created", Ticket: b}, events.Apply)
+	apply(a, 0, order{Status: "created", Ticket: b}, events.Duplicate)
+	apply(a, 1, order{Status: "cancelled"}, events.Apply)
+	apply(b, 0, order{Status: "created"}, events.Apply)
+	got, err := r.GetMany(ctx(t), []string{a, strings.ToUpper(b), tickets.NewID(), "bad"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[a].Version != 1 || got[a].Doc != (order{Status: "cancelled"}) || got[b].Doc.Status != "created" {
+		t.Fatalf("GetMany = %+v", got)
+	}
+	if _, err := r.Apply(ctx(t), "bad", 0, order{}); !errors.Is(err, tickets.ErrInvalid) {
+		t.Fatalf("Apply with a bad id: %v, want EINVALID", err)
 	}
 }

@@ -173,7 +173,7 @@ func replicate(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err := client.Ping(start, nil); err != nil {
 		return startupFailed(fmt.Errorf("MongoDB does not answer: %w", err))
 	}
-	replica, err := mongostore.NewReplica(client.Database(cfg.database), mongostore.WithLogger(log))
+	replica, err := mongostore.NewTicketReplica(client.Database(cfg.database), mongostore.WithLogger(log))
 	if err == nil {
 		err = replica.EnsureIndexes(start)
 	}

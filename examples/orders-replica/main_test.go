@@ -209,7 +209,7 @@ func TestReplicatesAndShutsDown(t *testing.T) {
 		return l["msg"] == "mongostore: replica ignored a duplicate event" && l["id"] == id && l["version"] == float64(0)
 	})
 
-	replica, err := mongostore.NewReplica(db)
+	replica, err := mongostore.NewTicketReplica(db)
 	if err != nil {
 		t.Fatal(err)
 	}

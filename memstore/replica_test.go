@@ -1,0 +1,43 @@
+package memstore_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/ticketkit/ticketkit/events"
+	"github.com/ticketkit/ticketkit/memstore"
+	"github.com/ticketkit/ticketkit/tickets"
+)
+
+type order struct{ Status string }
+
+func TestReplicaAppliesInVersionOrder(t *testing.T) {
+	ctx := context.Background()
+	r := memstore.NewReplica[order]()
+	a, b := tickets.NewID(), tickets.NewID()
+	apply := func(id string, v int64, o order, want events.Ordering) {
+		t.Helper()
+		got, err := r.Apply(ctx, id, v, o)
+		if got != want || (want == events.OutOfOrder) != errors.Is(err, events.ErrOutOfOrder) || (want != events.OutOfOrder && err != nil) {
+			t.Fatalf("Apply(%s v%d) = %v, %v; want %v", id, v, got, err, want)
+		}
+	}
+	apply(a, 1, order{"cancelled"}, events.OutOfOrder)
+	apply(a, 0, order{"created"}, events.Apply)
+	apply(a, 0, order{"created"}, events.Duplicate)
+	apply(a, 1, order{"cancelled"}, events.Apply)
+	apply(a, 0, order{"created"}, events.Duplicate)
+	apply(b, 0, order{"created"}, events.Apply)
+	got, err := r.GetMany(ctx, []string{strings.ToUpper(a), b, tickets.NewID(), "bad"})
+	if err != nil || len(got) != 2 || got[a].Doc.Status != "cancelled" || got[a].Version != 1 || got[b].Doc.Status != "created" {
+		t.Fatalf("GetMany = %+v, %v", got, err)
+	}
+	if _, err := r.Get(ctx, tickets.NewID()); !errors.Is(err, tickets.ErrNotFound) {
+		t.Fatalf("Get(unknown) = %v", err)
+	}
+	if _, err := r.Apply(ctx, "bad", 0, order{}); !errors.Is(err, tickets.ErrInvalid) {
+		t.Fatalf("Apply(bad id) = %v", err)
+	}
+}
