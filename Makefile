@@ -6,18 +6,38 @@
 
 DEVSERVERS := .bin/devservers
 
-.PHONY: test bench dev check devservers
+.PHONY: test bench dev check devservers postgresql
 
 ## test: run every test of the module, with -race, against fresh servers
 test: devservers
 	$(DEVSERVERS) run -- go test -race -count=1 ./...
 
 ## bench: run the benchmarks against fresh servers, then print their ratios (see BENCHMARKS.md)
-# The raw output stays in .bin/bench.txt; internal/benchcmp/benchreport
-# turns it into the tables of BENCHMARKS.md. About 7 minutes.
-bench: devservers
+# Everything on FerretDB's SQLite backend first, then what touches MongoDB
+# again on its PostgreSQL backend. The raw output stays in .bin/bench.txt
+# and .bin/bench-pg.txt; internal/benchcmp/benchreport turns each into the
+# tables of BENCHMARKS.md.
+bench: devservers postgresql
 	$(DEVSERVERS) run -- bash -c "set -o pipefail; go test -run '^$$' -bench . -benchmem -timeout 30m ./... | tee .bin/bench.txt"
-	go run ./internal/benchcmp/benchreport .bin/bench.txt
+	$(DEVSERVERS) run -mongo-backend=postgresql -- bash -c "set -o pipefail; go test -run '^$$' -bench . -benchmem -timeout 30m ./mongostore/ ./examples/tickets-service/ | tee .bin/bench-pg.txt"
+	@echo "== FerretDB on SQLite"; go run ./internal/benchcmp/benchreport .bin/bench.txt
+	@echo "== FerretDB on PostgreSQL"; go run ./internal/benchcmp/benchreport .bin/bench-pg.txt
+
+## postgresql: Debian's server binaries for FerretDB's PostgreSQL backend, installed when missing (as root)
+# devservers runs its own throwaway cluster as the postgres user; the
+# package must not create or start one of its own, so the install turns
+# off the main cluster and keeps invoke-rc.d from starting a service.
+postgresql:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		if [ "$$(id -u)" != 0 ]; then echo "make bench needs Debian's postgresql package: apt-get install postgresql, as root"; exit 1; fi; \
+		echo "Installing Debian's postgresql package (no cluster, no service)..."; \
+		mkdir -p /etc/postgresql-common; \
+		[ -e /etc/postgresql-common/createcluster.conf ] || echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.conf; \
+		policy=""; [ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; policy=1; }; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o Dpkg::Options::=--force-confold postgresql >/dev/null; rc=$$?; \
+		[ -z "$$policy" ] || rm -f /usr/sbin/policy-rc.d; \
+		exit $$rc; \
+	fi
 
 ## dev: start the servers, print their env as export lines, serve until Ctrl-C
 dev: devservers

@@ -129,7 +129,7 @@ func serveOne(kind string, args []string) int {
 	case "jetstream":
 		srv, err = startJetStream(*addr, *dir, sec, os.Stderr)
 	case "mongo":
-		srv, err = startMongo(*addr, *dir, os.Stderr)
+		srv, err = startMongo(*addr, *dir, "sqlite", os.Stderr)
 	}
 	if err != nil {
 		return fail(err)
@@ -143,6 +143,7 @@ func serveOne(kind string, args []string) int {
 func run(args []string) (code int) {
 	fs := flag.NewFlagSet("run", flag.ExitOnError)
 	verbose := fs.Bool("v", false, "stream the servers' logs to stderr")
+	backend := fs.String("mongo-backend", "sqlite", "FerretDB's backend: sqlite, or postgresql (a throwaway cluster; needs Debian's postgresql package)")
 	_ = fs.Parse(args)
 	command := fs.Args()
 
@@ -195,7 +196,7 @@ func run(args []string) (code int) {
 		return fail(err)
 	}
 	servers = append(servers, js)
-	mongo, err := startMongo("127.0.0.1:0", filepath.Join(tmp, "mongo"), logw)
+	mongo, err := startMongo("127.0.0.1:0", filepath.Join(tmp, "mongo"), *backend, logw)
 	if err != nil {
 		return fail(err)
 	}

@@ -104,20 +104,34 @@ func startJetStream(addr, dir string, sec security, logw io.Writer) (*server, er
 }
 
 // startMongo starts FerretDB, a MongoDB wire protocol server, with its
-// SQLite backend keeping one database file per MongoDB database in dir.
+// SQLite backend keeping one database file per MongoDB database in dir,
+// or (backend "postgresql") on a throwaway PostgreSQL cluster in dir.
 // Clients reach it through a serialProxy on addr.
-func startMongo(addr, dir string, logw io.Writer) (*server, error) {
+func startMongo(addr, dir, backend string, logw io.Writer) (*server, error) {
 	// Unlike the NATS servers, FerretDB does not create its directory.
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
-		Handler:   "sqlite",
-		SQLiteURL: "file:" + dir + "/", // FerretDB wants a directory URI ending in '/'
-		Logger:    slog.New(slog.NewTextHandler(logw, nil)).With("server", "mongo"),
-	})
+	cfg := ferretdb.Config{
+		Listener: ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
+		Logger:   slog.New(slog.NewTextHandler(logw, nil)).With("server", "mongo"),
+	}
+	stopBackend := func() {}
+	switch backend {
+	case "sqlite":
+		cfg.Handler, cfg.SQLiteURL = "sqlite", "file:"+dir+"/" // FerretDB wants a directory URI ending in '/'
+	case "postgresql":
+		pgURL, stop, err := startPostgres(dir+"/pg", logw)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Handler, cfg.PostgreSQLURL, stopBackend = "postgresql", pgURL, stop
+	default:
+		return nil, fmt.Errorf("unknown mongo backend %q: sqlite or postgresql", backend)
+	}
+	f, err := ferretdb.New(&cfg)
 	if err != nil {
+		stopBackend()
 		return nil, fmt.Errorf("ferretdb: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -135,14 +149,15 @@ func startMongo(addr, dir string, logw io.Writer) (*server, error) {
 		case <-done:
 		case <-time.After(10 * time.Second):
 		}
+		stopBackend()
 	}
 	// New has bound FerretDB's listener already, so its address is known.
-	backend, err := url.Parse(f.MongoDBURI())
+	ferretURL, err := url.Parse(f.MongoDBURI())
 	if err != nil {
 		stopFerret()
 		return nil, err
 	}
-	proxy, err := newSerialProxy(addr, backend.Host)
+	proxy, err := newSerialProxy(addr, ferretURL.Host)
 	if err != nil {
 		stopFerret()
 		return nil, fmt.Errorf("mongo: %w", err)
