@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/ticketkit/ticketkit/events"
 )
 
@@ -25,8 +27,8 @@ type Relay struct {
 
 	// beating is held while a beat runs, so that Close's retirement of
 	// the lease comes after the last beat, never before it.
-	beating chan struct{}
-	warned  time.Time // the last backlog warning; beats only
+	beating     chan struct{}
+	backlogWarn rate.Sometimes // at most every 10s
 
 	// turn is held by the one round running, Run's or Flush's; it is
 	// taken with a select on the caller's ctx, so that a round stuck on a
@@ -82,12 +84,13 @@ func NewRelay(d Driver, t events.Transport, opts ...RelayOption) (*Relay, error)
 	}
 	return &Relay{
 		d: d, q: d.Queue(), t: t, cfg: cfg,
-		turn:      make(chan struct{}, 1),
-		beating:   make(chan struct{}, 1),
-		held:      make(map[string]*chain),
-		takeovers: make(map[string]*takeover),
-		seen:      make(map[string]seenBeat),
-		progress:  make(chan struct{}),
+		turn:        make(chan struct{}, 1),
+		beating:     make(chan struct{}, 1),
+		held:        make(map[string]*chain),
+		takeovers:   make(map[string]*takeover),
+		seen:        make(map[string]seenBeat),
+		progress:    make(chan struct{}),
+		backlogWarn: rate.Sometimes{Interval: 10 * time.Second},
 	}, nil
 }
 
@@ -517,9 +520,10 @@ func (r *Relay) beat(ctx context.Context) {
 	}
 	// An outbox falling behind hides behind fast writes: say so, every
 	// ten seconds at most, once the oldest entry is older than the TTL.
-	if n, oldest := r.q.backlog(); n > 0 && time.Since(oldest) > r.q.ttl && time.Since(r.warned) > 10*time.Second {
-		r.warned = time.Now()
-		r.cfg.logger.Warn("outbox relay: events are waiting", "backlog", n, "oldest", time.Since(oldest).Round(time.Millisecond), "held", r.Stats().Held)
+	if n, oldest := r.q.backlog(); n > 0 && time.Since(oldest) > r.q.ttl {
+		r.backlogWarn.Do(func() {
+			r.cfg.logger.Warn("outbox relay: events are waiting", "backlog", n, "oldest", time.Since(oldest).Round(time.Millisecond), "held", r.Stats().Held)
+		})
 	}
 }
 
