@@ -43,14 +43,17 @@ postgresql:
 dev: devservers
 	$(DEVSERVERS) run
 
-## check: gofmt, go vet (in this module and in devservers/), and test servers kept out of go.mod
+## check: gofmt, go vet (here and in devservers/), no library package importing a test server, an adopter's go mod tidy (.ci/modcheck), and the API changes since the last commit (printed, not a gate)
 check:
 	@unformatted=$$(git ls-files '*.go' | xargs -r gofmt -l); \
 	if [ -n "$$unformatted" ]; then echo "gofmt -w needed on:"; echo "$$unformatted"; exit 1; fi
-	@if grep -qiE 'ferretdb|nats-streaming-server' go.mod; then \
-		echo "go.mod names a test server: keep those in devservers/ (and don't run go mod tidy here; see README)"; exit 1; fi
 	go vet ./...
 	cd devservers && go vet ./...
+	@servers=$$(go list -deps ./... | grep -E '^github.com/(nats-io/nats-server|nats-io/nats-streaming-server|FerretDB)'); \
+	if [ -n "$$servers" ]; then echo "a package of the module imports a test server (keep them in devservers/):"; echo "$$servers"; exit 1; fi
+	@go mod tidy -diff || { echo "go.mod is not tidy: run go mod tidy"; exit 1; }
+	.ci/modcheck
+	@.ci/apidiff
 
 # go build is incremental, so this costs well under a second once built.
 devservers:

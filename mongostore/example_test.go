@@ -16,6 +16,7 @@ import (
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/mongostore"
 	"github.com/ticketkit/ticketkit/natsclient"
+	"github.com/ticketkit/ticketkit/natsclient/streaming"
 	"github.com/ticketkit/ticketkit/outbox"
 	"github.com/ticketkit/ticketkit/tickets"
 )
@@ -62,7 +63,7 @@ func Example_outbox() {
 		fmt.Println("error:", err)
 		return
 	}
-	nc, err := natsclient.Connect(ctx, natsclient.Config{
+	nc, err := streaming.Connect(ctx, natsclient.Config{
 		ClusterID: cluster,
 		ClientID:  "outbox-example-" + tickets.NewID(),
 		URLs:      []string{natsURL},
@@ -190,7 +191,7 @@ func ExampleTicketReplica_OnTicketCreated() {
 		logger.Error("replica", "error", err)
 		return
 	}
-	nc, err := natsclient.Connect(ctx, natsclient.Config{
+	nc, err := streaming.Connect(ctx, natsclient.Config{
 		ClusterID: "ticketing", ClientID: "orders-1", URLs: []string{"nats://nats-srv:4222"}, Logger: logger,
 	})
 	if err != nil {

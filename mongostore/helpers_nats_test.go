@@ -14,6 +14,7 @@ import (
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/internal/testenv"
 	"github.com/ticketkit/ticketkit/natsclient"
+	"github.com/ticketkit/ticketkit/natsclient/streaming"
 )
 
 // wait bounds every wait on a condition in the tests that run a broker;
@@ -40,9 +41,9 @@ func startStan(t *testing.T) *testenv.Process {
 // verdict on a silent connection, so that an outage is noticed and
 // recovered from within the test's patience. It is closed when the test
 // ends, unless the test closes it first.
-func connectNATS(t *testing.T, p *testenv.Process, name string) *natsclient.Client {
+func connectNATS(t *testing.T, p *testenv.Process, name string) *streaming.Client {
 	t.Helper()
-	c, err := natsclient.Connect(ctxFor(t, wait), natsclient.Config{
+	c, err := streaming.Connect(ctxFor(t, wait), natsclient.Config{
 		ClusterID:    p.ClusterID(),
 		ClientID:     name + "-" + testenv.UniqueName(t)[2:],
 		URLs:         []string{p.URL()},
@@ -56,7 +57,7 @@ func connectNATS(t *testing.T, p *testenv.Process, name string) *natsclient.Clie
 		Logger:      testLogger(t, name),
 	})
 	if err != nil {
-		t.Fatalf("natsclient.Connect: %v", err)
+		t.Fatalf("streaming.Connect: %v", err)
 	}
 	t.Cleanup(func() {
 		if err := c.Close(ctxFor(t, wait)); err != nil {

@@ -3,28 +3,27 @@ package natsclient
 import (
 	"crypto/tls"
 	"log/slog"
-	"regexp"
 	"time"
-
-	"github.com/ticketkit/ticketkit/natsclient/internal/natsconn"
 )
 
-// Config configures a Client. ClusterID, ClientID and URLs are required;
-// every other field has a default, applied by Connect. jsclient.Config has
-// the same connection fields (all but ClusterID, ClientID, AckTimeout and
-// MaxPubAcksInFlight).
+// Config is the connection configuration of both transports. URLs is
+// required, and on NATS Streaming ClusterID and ClientID too; every other
+// field has a default, applied by the transport's Connect, which checks
+// the whole Config first and reports every problem at once.
 type Config struct {
-	// ClusterID is the NATS Streaming cluster id (the server's -cid).
-	ClusterID string
-	// ClientID names this connection to the server: letters, digits, '-'
-	// and '_'. The server allows one live connection per id, so two
-	// instances of a service need two ids.
-	ClientID string
 	// URLs are the NATS servers of one cluster, e.g. nats://10.0.0.1:4222.
 	// nats.go discovers the rest of the cluster from any of them.
 	URLs []string
+	// ClusterID is the NATS Streaming cluster id (the server's -cid).
+	// JetStream has none and ignores it.
+	ClusterID string
+	// ClientID names this connection: on NATS Streaming, its client id
+	// (letters, digits, '-' and '_'; the server allows one live connection
+	// per id, so two instances need two ids); on JetStream, the default
+	// Name. FromEnv defaults it to DefaultClientID().
+	ClientID string
 	// Name is the NATS connection name shown in server monitoring.
-	// Default: ClientID.
+	// Default: ClientID, or "ticketkit".
 	Name string
 
 	// Authentication: at most one of user/password, token, NKey seed file
@@ -37,23 +36,24 @@ type Config struct {
 	TLS *tls.Config
 
 	// PingInterval and PingMaxOut decide how soon a silent connection is
-	// declared lost, both for the NATS connection and for NATS Streaming's
-	// own pings (which count in whole seconds, so the interval is rounded
-	// up to one). Defaults: 5s and 3.
+	// declared lost (on NATS Streaming also for its own pings, which count
+	// whole seconds). Defaults: 5s and 3.
 	PingInterval time.Duration
 	PingMaxOut   int
 	// ConnectTimeout bounds one connection attempt, and each request to the
-	// server (subscribe, close). Default: 5s.
+	// server (subscribe, close, JetStream API calls). Default: 5s.
 	ConnectTimeout time.Duration
 	// AckTimeout is how long a published message waits for its ack before
-	// it is sent again. Default: 30s.
+	// it is sent again. Default: 30s on NATS Streaming, 10s on JetStream
+	// (where the copy carries the same Nats-Msg-Id and is dropped).
 	AckTimeout time.Duration
 	// MaxPubAcksInFlight bounds the messages published and not yet
-	// acknowledged, over all calls. Default: 16384 (stan's).
+	// acknowledged, over all calls. Default: 16384 on NATS Streaming
+	// (stan's), 4096 on JetStream.
 	MaxPubAcksInFlight int
 
 	// MinBackoff and MaxBackoff bound the jittered exponential wait between
-	// connection attempts. Defaults: 100ms and 5s.
+	// connection attempts and retries. Defaults: 100ms and 5s.
 	MinBackoff, MaxBackoff time.Duration
 
 	// PublishWait bounds how long Publish, PublishBatch and Subscribe wait
@@ -72,59 +72,12 @@ type Config struct {
 	OnStateChange func(s State, cause error)
 }
 
-// Defaults applied by Connect to zero fields.
+// Defaults both transports apply to zero fields.
 const (
-	DefaultPingInterval       = natsconn.DefaultPingInterval
-	DefaultPingMaxOut         = natsconn.DefaultPingMaxOut
-	DefaultConnectTimeout     = natsconn.DefaultConnectTimeout
-	DefaultAckTimeout         = 30 * time.Second
-	DefaultMaxPubAcksInFlight = 16384
-	DefaultMinBackoff         = natsconn.DefaultMinBackoff
-	DefaultMaxBackoff         = natsconn.DefaultMaxBackoff
-	DefaultPublishWait        = natsconn.DefaultPublishWait
+	DefaultPingInterval   = 5 * time.Second
+	DefaultPingMaxOut     = 3
+	DefaultConnectTimeout = 5 * time.Second
+	DefaultMinBackoff     = 100 * time.Millisecond
+	DefaultMaxBackoff     = 5 * time.Second
+	DefaultPublishWait    = 30 * time.Second
 )
-
-// The server's own rule for client ids.
-var clientIDPattern = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
-
-// withDefaults validates cfg and returns it with its NATS Streaming fields
-// defaulted, and its connection fields as natsconn.Settings, defaulted.
-// All problems are reported at once, so fixing a config takes one round.
-func (cfg Config) withDefaults() (Config, natsconn.Settings, error) {
-	var p natsconn.Problems
-	if cfg.ClusterID == "" {
-		p.Add("ClusterID is empty")
-	}
-	switch {
-	case cfg.ClientID == "":
-		p.Add("ClientID is empty")
-	case !clientIDPattern.MatchString(cfg.ClientID):
-		p.Add("ClientID %q may only contain letters, digits, '-' and '_'", cfg.ClientID)
-	}
-	s := cfg.settings()
-	if s.Name == "" {
-		s.Name = cfg.ClientID
-	}
-	// stan refuses 1: a single unanswered ping would close the connection.
-	s.Check(&p, 2)
-	p.Duration("AckTimeout", &cfg.AckTimeout, DefaultAckTimeout)
-	switch {
-	case cfg.MaxPubAcksInFlight == 0:
-		cfg.MaxPubAcksInFlight = DefaultMaxPubAcksInFlight
-	case cfg.MaxPubAcksInFlight < 0:
-		p.Add("MaxPubAcksInFlight %d is negative", cfg.MaxPubAcksInFlight)
-	}
-	return cfg, s, p.Err("natsclient")
-}
-
-// settings are cfg's connection fields, which jsclient.Config has too.
-func (cfg *Config) settings() natsconn.Settings {
-	return natsconn.Settings{
-		URLs: cfg.URLs, Name: cfg.Name,
-		User: cfg.User, Password: cfg.Password, Token: cfg.Token,
-		NKeySeedFile: cfg.NKeySeedFile, CredsFile: cfg.CredsFile, TLS: cfg.TLS,
-		PingInterval: cfg.PingInterval, PingMaxOut: cfg.PingMaxOut, ConnectTimeout: cfg.ConnectTimeout,
-		MinBackoff: cfg.MinBackoff, MaxBackoff: cfg.MaxBackoff, PublishWait: cfg.PublishWait,
-		Logger: cfg.Logger, OnStateChange: cfg.OnStateChange,
-	}
-}

@@ -3,7 +3,6 @@ package natsclient
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"os"
 	"strings"
 )
@@ -22,11 +21,12 @@ const (
 	EnvCredsFile = "NATS_CREDS_FILE"
 )
 
-// FromEnv builds a Config from the environment, through getenv (os.Getenv
-// in a service, a map in a test). Logger, OnStateChange, TLS and the timing
-// fields are left for the caller. The result is checked as Connect would
-// check it, every problem reported at once.
-func FromEnv(getenv func(string) string) (Config, error) {
+// FromEnv reads a Config from the environment, through getenv (os.Getenv in
+// a service, a map in a test), defaulting ClientID to DefaultClientID().
+// Logger, OnStateChange, TLS and the timing fields are left for the caller.
+// Each transport's Connect checks the result (streaming.FromEnv and
+// jsclient.FromEnv read and check it at once).
+func FromEnv(getenv func(string) string) Config {
 	cfg := Config{
 		URLs:         ParseURLs(getenv(EnvURL)),
 		ClusterID:    getenv(EnvClusterID),
@@ -40,10 +40,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if cfg.ClientID == "" {
 		cfg.ClientID = DefaultClientID()
 	}
-	if _, _, err := cfg.withDefaults(); err != nil {
-		return cfg, fmt.Errorf("%w (from %s, %s, %s)", err, EnvURL, EnvClusterID, EnvClientID)
-	}
-	return cfg, nil
+	return cfg
 }
 
 // ParseURLs reads a NATS_URL as the Node services do: a comma-separated
@@ -75,12 +72,7 @@ func DefaultClientID() string {
 	if err != nil || host == "" {
 		host = "client"
 	}
-	host = strings.Map(func(r rune) rune {
-		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
-			return r
-		}
-		return '-'
-	}, host)
+	host = SafeName(host, '-')
 	var suffix [4]byte
 	_, _ = rand.Read(suffix[:])
 	return host + "-" + hex.EncodeToString(suffix[:])

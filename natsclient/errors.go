@@ -1,99 +1,30 @@
 package natsclient
 
-import (
-	"errors"
-	"fmt"
-	"strings"
+import "errors"
 
-	"github.com/nats-io/stan.go"
-
-	"github.com/ticketkit/ticketkit/natsclient/internal/natsconn"
-)
-
-// Sentinels for errors.Is. Errors returned by this package wrap one of them
-// where one applies, and keep their cause (a context error, a nats or stan
-// error) wrapped too, so errors.Is finds either. jsclient returns the same
-// ones (but ErrClientIDRegistered), so errors.Is(err, ErrDisconnected)
-// holds whichever transport a service runs on.
+// Sentinels for errors.Is. Both transports wrap one of them where one
+// applies, and keep their cause (a context error, a nats or stan error)
+// wrapped too, so errors.Is finds either. Their texts carry no package
+// name: an error that wraps one starts with the name of the package that
+// returned it ("jsclient: publish: disconnected: ...").
 var (
 	// ErrInvalidConfig is wrapped by every error about a bad Config (or, in
 	// jsclient, a bad Stream).
-	ErrInvalidConfig = natsconn.ErrInvalidConfig
+	ErrInvalidConfig = errors.New("invalid config")
 
 	// ErrDisconnected means the call needed the server and the connection
 	// did not come back before the caller's context (or Config.PublishWait)
 	// ended. The message was not acknowledged; retrying later is safe, at
 	// the price of a possible duplicate (none on JetStream within its
 	// duplicate window, with the same Outgoing.ID).
-	ErrDisconnected = natsconn.ErrDisconnected
+	ErrDisconnected = errors.New("disconnected")
 
-	// ErrClosed is returned by calls on a Client (or Subscription) that has
+	// ErrClosed is returned by calls on a client (or subscription) that has
 	// been closed, including calls that were waiting when Close began.
-	ErrClosed = natsconn.ErrClosed
-
-	// ErrClientIDRegistered means the server still has a live connection
-	// under the same client id: another instance of the service, or a crashed
-	// one whose registration has not expired yet. Connect keeps retrying it
-	// until the id frees or ctx ends.
-	ErrClientIDRegistered = errors.New("natsclient: client ID already registered")
+	ErrClosed = errors.New("closed")
 
 	// ErrInvalidSubject is wrapped by errors about subjects that can't be
 	// one channel (empty, wildcards, empty tokens, whitespace, and on NATS
 	// Streaming '/').
-	ErrInvalidSubject = natsconn.ErrInvalidSubject
+	ErrInvalidSubject = errors.New("invalid subject")
 )
-
-// stan reports server-side refusals as plain errors.New(text), so the few
-// that matter are recognised by their text.
-const (
-	textClientIDRegistered = "clientID already registered"
-	textInvalidPubRequest  = "stan: invalid publish request" // unknown client or connection, given a valid subject
-	textUnknownClient      = "stan: unknown clientID"
-)
-
-func isClientIDRegistered(err error) bool {
-	return err != nil && strings.Contains(err.Error(), textClientIDRegistered)
-}
-
-// sessionInvalid reports an answer meaning the server no longer knows this
-// connection (it restarted without its store, or expired us during a long
-// partition): only a new connection helps.
-func sessionInvalid(err error) bool {
-	if err == nil {
-		return false
-	}
-	s := err.Error()
-	return s == textInvalidPubRequest || s == textUnknownClient
-}
-
-// retryable reports errors that a new or restored connection can cure.
-func retryable(err error) bool {
-	switch {
-	case err == nil:
-		return false
-	case natsconn.ConnRetryable(err),
-		errors.Is(err, stan.ErrTimeout),
-		errors.Is(err, stan.ErrConnectionClosed),
-		errors.Is(err, stan.ErrBadConnection),
-		errors.Is(err, stan.ErrMaxPings),
-		errors.Is(err, stan.ErrConnectReqTimeout),
-		errors.Is(err, stan.ErrSubReqTimeout),
-		errors.Is(err, stan.ErrCloseReqTimeout):
-		return true
-	}
-	return sessionInvalid(err)
-}
-
-// checkSubject applies the server's channel name rules here, so that the
-// server's "invalid publish request" can only mean an unknown connection:
-// natsconn's, and no '/', since a channel is a directory of the server's
-// file store (JetStream has no such rule).
-func checkSubject(subject string) error {
-	if err := natsconn.CheckSubject(subject); err != nil {
-		return err
-	}
-	if strings.Contains(subject, "/") {
-		return fmt.Errorf("%w: %q", ErrInvalidSubject, subject)
-	}
-	return nil
-}

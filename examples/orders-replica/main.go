@@ -44,6 +44,7 @@ import (
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/mongostore"
 	"github.com/ticketkit/ticketkit/natsclient"
+	"github.com/ticketkit/ticketkit/natsclient/streaming"
 )
 
 func main() {
@@ -105,7 +106,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	var problems []string
 	var err error
-	if c.nats, err = natsclient.FromEnv(getenv); err != nil {
+	if c.nats, err = streaming.FromEnv(getenv); err != nil {
 		problems = append(problems, err.Error())
 	}
 	if c.mongoURI == "" {
@@ -184,7 +185,7 @@ func replicate(ctx context.Context, cfg config, log *slog.Logger) error {
 
 	natsCfg := cfg.nats
 	natsCfg.Logger = log
-	nc, err := natsclient.Connect(start, natsCfg)
+	nc, err := streaming.Connect(start, natsCfg)
 	if err != nil {
 		return startupFailed(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/ticketkit/ticketkit/internal/testenv"
 	"github.com/ticketkit/ticketkit/mongostore"
 	"github.com/ticketkit/ticketkit/natsclient"
+	"github.com/ticketkit/ticketkit/natsclient/streaming"
 	"github.com/ticketkit/ticketkit/tickets"
 )
 
@@ -171,7 +172,7 @@ func TestReplicatesAndShutsDown(t *testing.T) {
 	}
 	cfg.ackWait = time.Second // an early event comes back within a second
 
-	pub, err := natsclient.Connect(ctxFor(t, wait), natsclient.Config{
+	pub, err := streaming.Connect(ctxFor(t, wait), natsclient.Config{
 		ClusterID: server.ClusterID(), ClientID: "tickets-" + testenv.UniqueName(t)[2:], URLs: []string{server.URL()},
 	})
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/ticketkit/ticketkit/events/memtransport"
 	"github.com/ticketkit/ticketkit/natsclient"
 	"github.com/ticketkit/ticketkit/natsclient/jsclient"
+	"github.com/ticketkit/ticketkit/natsclient/streaming"
 	"github.com/ticketkit/ticketkit/tickets"
 )
 
@@ -84,7 +85,7 @@ func connect(ctx context.Context, getenv func(string) string) (events.Transport,
 		if cluster == "" {
 			cluster = "test-cluster"
 		}
-		nc, err := natsclient.Connect(ctx, natsclient.Config{
+		nc, err := streaming.Connect(ctx, natsclient.Config{
 			ClusterID: cluster,
 			ClientID:  "pubsub-" + tickets.NewID(), // unique: one live connection per id
 			URLs:      []string{url},
@@ -94,7 +95,7 @@ func connect(ctx context.Context, getenv func(string) string) (events.Transport,
 		}
 		return nc, nil
 	case "jetstream":
-		if getenv(jsclient.EnvJetStreamURL) == "" && getenv(jsclient.EnvURL) == "" {
+		if getenv(jsclient.EnvJetStreamURL) == "" && getenv(natsclient.EnvURL) == "" {
 			return memtransport.New(), nil
 		}
 		cfg, err := jsclient.FromEnv(getenv)

@@ -22,6 +22,7 @@ import (
 	"github.com/ticketkit/ticketkit/mongostore"
 	"github.com/ticketkit/ticketkit/natsclient"
 	"github.com/ticketkit/ticketkit/natsclient/jsclient"
+	"github.com/ticketkit/ticketkit/natsclient/streaming"
 	"github.com/ticketkit/ticketkit/outbox"
 	"github.com/ticketkit/ticketkit/session"
 	"github.com/ticketkit/ticketkit/tickets"
@@ -217,7 +218,7 @@ func connectNATS(ctx context.Context, cfg config, log *slog.Logger) (natsBroker,
 		}
 		log.Info("connected to JetStream", "name", jcfg.Name, "streams", streams)
 		return natsBroker{js, func(context.Context) error {
-			if s := js.Status(); s != jsclient.Connected {
+			if s := js.Status(); s != natsclient.Connected {
 				return fmt.Errorf("JetStream connection is %v", s)
 			}
 			return nil
@@ -225,7 +226,7 @@ func connectNATS(ctx context.Context, cfg config, log *slog.Logger) (natsBroker,
 	default:
 		scfg := cfg.stan
 		scfg.Logger = log
-		nc, err := natsclient.Connect(ctx, scfg)
+		nc, err := streaming.Connect(ctx, scfg)
 		if err != nil {
 			return natsBroker{}, err
 		}

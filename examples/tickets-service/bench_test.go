@@ -51,6 +51,7 @@ import (
 	"github.com/ticketkit/ticketkit/internal/testenv"
 	"github.com/ticketkit/ticketkit/mongostore"
 	"github.com/ticketkit/ticketkit/natsclient"
+	"github.com/ticketkit/ticketkit/natsclient/streaming"
 	"github.com/ticketkit/ticketkit/session"
 	"github.com/ticketkit/ticketkit/tickets"
 )
@@ -298,7 +299,7 @@ func benchRealSides(b *testing.B, seed bool) (svc, floor *benchSide) {
 	}
 	svc, floor = benchStartService(b, cfg, bk)
 
-	peer, err := natsclient.Connect(ctx, natsclient.Config{ClusterID: clusterID, ClientID: testenv.UniqueName(b), URLs: []string{natsURL}})
+	peer, err := streaming.Connect(ctx, natsclient.Config{ClusterID: clusterID, ClientID: testenv.UniqueName(b), URLs: []string{natsURL}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ticketkit/ticketkit/natsclient"
 	"github.com/ticketkit/ticketkit/natsclient/jsclient"
+	"github.com/ticketkit/ticketkit/natsclient/streaming"
 )
 
 // devJWTKey signs and checks tokens when the service runs on its in-memory
@@ -125,7 +126,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		// connection, must not share one), and the auth variables.
 		if getenv(natsclient.EnvClusterID) == "" {
 			problems = append(problems, "NATS_CLUSTER_ID is required with NATS_URL")
-		} else if stan, err := natsclient.FromEnv(getenv); err != nil {
+		} else if stan, err := streaming.FromEnv(getenv); err != nil {
 			problems = append(problems, err.Error())
 		} else {
 			c.stan = stan

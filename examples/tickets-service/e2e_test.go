@@ -19,6 +19,7 @@ import (
 	"github.com/ticketkit/ticketkit/internal/testenv"
 	"github.com/ticketkit/ticketkit/natsclient"
 	"github.com/ticketkit/ticketkit/natsclient/jsclient"
+	"github.com/ticketkit/ticketkit/natsclient/streaming"
 	"github.com/ticketkit/ticketkit/tickets"
 )
 
@@ -187,7 +188,7 @@ func newPeer(t *testing.T, b broker) *peer {
 		}
 		tr = js
 	default:
-		nc, err := natsclient.Connect(ctx, natsclient.Config{ClusterID: b.env["NATS_CLUSTER_ID"], ClientID: testenv.UniqueName(t), URLs: []string{b.env["NATS_URL"]}})
+		nc, err := streaming.Connect(ctx, natsclient.Config{ClusterID: b.env["NATS_CLUSTER_ID"], ClientID: testenv.UniqueName(t), URLs: []string{b.env["NATS_URL"]}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/ticketkit/ticketkit/internal/loadgen"
 	"github.com/ticketkit/ticketkit/internal/testenv"
 	"github.com/ticketkit/ticketkit/natsclient"
+	"github.com/ticketkit/ticketkit/natsclient/streaming"
 	"github.com/ticketkit/ticketkit/session"
 )
 
@@ -86,7 +87,7 @@ func countCreated(t testing.TB, natsURL, clusterID string) *counter {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	nc, err := natsclient.Connect(ctx, natsclient.Config{ClusterID: clusterID, ClientID: testenv.UniqueName(t), URLs: []string{natsURL}})
+	nc, err := streaming.Connect(ctx, natsclient.Config{ClusterID: clusterID, ClientID: testenv.UniqueName(t), URLs: []string{natsURL}})
 	if err != nil {
 		t.Fatal(err)
 	}

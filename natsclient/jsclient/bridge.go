@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ticketkit/ticketkit/events"
+	"github.com/ticketkit/ticketkit/natsclient"
 )
 
 // BridgeConfig configures a Bridge. Every field has a default.
@@ -111,11 +112,11 @@ func startBridge(ctx context.Context, from events.Transport, to *Client, cfg Bri
 	}
 	switch {
 	case len(cfg.Subjects) == 0:
-		return nil, fmt.Errorf("jsclient: %w: bridge: no subjects", ErrInvalidConfig)
+		return nil, fmt.Errorf("jsclient: %w: bridge: no subjects", natsclient.ErrInvalidConfig)
 	case cfg.AckWait < time.Second:
-		return nil, fmt.Errorf("jsclient: %w: bridge: AckWait %v is under a second", ErrInvalidConfig, cfg.AckWait)
+		return nil, fmt.Errorf("jsclient: %w: bridge: AckWait %v is under a second", natsclient.ErrInvalidConfig, cfg.AckWait)
 	case cfg.MaxInFlight < 1:
-		return nil, fmt.Errorf("jsclient: %w: bridge: MaxInFlight %d is below 1", ErrInvalidConfig, cfg.MaxInFlight)
+		return nil, fmt.Errorf("jsclient: %w: bridge: MaxInFlight %d is below 1", natsclient.ErrInvalidConfig, cfg.MaxInFlight)
 	}
 	for _, s := range cfg.Subjects {
 		if err := checkSubject(s); err != nil {

@@ -1,6 +1,7 @@
 package jsclient_test
 
 import (
+	"github.com/ticketkit/ticketkit/natsclient/streaming"
 	"strconv"
 	"sync"
 	"testing"
@@ -15,10 +16,10 @@ import (
 )
 
 // stanClient connects to the NATS Streaming server of make test.
-func stanClient(t *testing.T) *natsclient.Client {
+func stanClient(t *testing.T) *streaming.Client {
 	t.Helper()
 	url, cluster := testenv.NATS(t)
-	c, err := natsclient.Connect(ctxFor(t), natsclient.Config{ClusterID: cluster, ClientID: testenv.UniqueName(t), URLs: []string{url}})
+	c, err := streaming.Connect(ctxFor(t), natsclient.Config{ClusterID: cluster, ClientID: testenv.UniqueName(t), URLs: []string{url}})
 	if err != nil {
 		t.Fatalf("natsclient.Connect: %v", err)
 	}
@@ -77,7 +78,7 @@ func TestBridgeRestartMidStream(t *testing.T) {
 	url := testenv.JetStreamURL(t)
 	js := rawJS(t, url)
 	stream, prefix := testStream(t, js)
-	to := connect(t, jsclient.Config{URLs: []string{url}, Streams: []jsclient.Stream{stream}})
+	to := connect(t, jsclient.Config{Config: natsclient.Config{URLs: []string{url}}, Streams: []jsclient.Stream{stream}})
 	subjects := []string{prefix + "ticket:created", prefix + "order:created"}
 	const history, total = 100, 400
 	const crashAt = 150 // NATS Streaming sequence of subjects[0] where the first bridge dies

@@ -17,21 +17,6 @@ import (
 	"github.com/ticketkit/ticketkit/natsclient/internal/natsconn"
 )
 
-// State is where a Client's connection stands: natsclient's, so that a
-// service watches either transport's connection alike.
-type State = natsclient.State
-
-const (
-	// Connected: calls go straight to the server.
-	Connected State = natsclient.Connected
-	// Reconnecting: the connection dropped and nats.go is getting it back
-	// on its own; calls wait for it within their context.
-	Reconnecting State = natsclient.Reconnecting
-	// Closed: Close was called (or, which should not happen, nats.go gave
-	// the connection up); the client does nothing any more.
-	Closed State = natsclient.Closed
-)
-
 // Client is a JetStream connection that keeps itself up. It is safe for
 // concurrent use. Create it with Connect, release it with Close.
 type Client struct {
@@ -100,49 +85,9 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 
 // dialLoop makes the first connection, retrying with backoff until ctx
 // ends. It runs once: afterwards nats.go keeps the connection (unlike
-// natsclient, which connects again whenever stan gives a session up).
+// streaming, which connects again whenever stan gives a session up).
 func (c *Client) dialLoop(ctx context.Context) error {
-	var last error
-	for attempt := 0; ; attempt++ {
-		err := c.dial(c.conn.DialTimeout(ctx))
-		if err == nil {
-			if attempt > 0 {
-				c.log.Info("jsclient: connected", "attempts", attempt+1)
-			}
-			return nil
-		}
-		if natsconn.PermanentConnectError(err) {
-			return fmt.Errorf("jsclient: connect to %s: %w", c.where, err)
-		}
-		if ctx.Err() != nil && last != nil {
-			// Cut short by the deadline, this attempt's error says nothing
-			// about the server: report the last one that had its full time.
-			return c.gaveUp(ctx, attempt+1, last)
-		}
-		wait := c.conn.Backoff(attempt)
-		if last == nil || err.Error() != last.Error() {
-			c.log.Warn("jsclient: connect failed; retrying", "attempt", attempt+1, "retry_in", wait, "error", err)
-		} else {
-			c.log.Debug("jsclient: connect failed; retrying", "attempt", attempt+1, "retry_in", wait, "error", err)
-		}
-		last = err
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-		case <-t.C:
-		}
-		// select may pick the timer when the deadline fires with it.
-		if ctx.Err() != nil {
-			return c.gaveUp(ctx, attempt+1, last)
-		}
-	}
-}
-
-// gaveUp is dialLoop's error when ctx ends: the context's error and the
-// cause of the last failed attempt, both checkable with errors.Is.
-func (c *Client) gaveUp(ctx context.Context, attempts int, last error) error {
-	return fmt.Errorf("jsclient: connect to %s: gave up after %d attempts: %w: %w", c.where, attempts, ctx.Err(), last)
+	return c.conn.Establish(ctx, natsconn.Attempts{Try: c.dial, Permanent: true, Where: c.where})
 }
 
 // dial makes one connection attempt and, on success, installs the
@@ -194,7 +139,7 @@ func (c *Client) natsOptions(dialTimeout time.Duration) ([]nats.Option, error) {
 }
 
 // Status returns the connection's state now.
-func (c *Client) Status() State { return c.conn.Status() }
+func (c *Client) Status() natsclient.State { return c.conn.Status() }
 
 // connClosed handles nats.go closing the connection. After Close that is
 // expected; otherwise (it should not happen: reconnects never stop) the

@@ -1,10 +1,9 @@
 package jsclient
 
 import (
-	"crypto/tls"
+	"cmp"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"time"
 
@@ -15,57 +14,14 @@ import (
 	"github.com/ticketkit/ticketkit/natsclient/internal/natsconn"
 )
 
-// Config configures a Client. URLs is required; every other field has a
-// default, applied by Connect. The connection fields are natsclient.Config's,
-// checked and used alike, but for Name's default and PingMaxOut, which may be
-// 1 here.
+// Config configures a Client: the connection, natsclient.Config (URLs is
+// required; Name defaults to ClientID, else DefaultName; ClusterID is
+// ignored; AckTimeout is how long a publish waits for the stream's ack
+// before it is sent again with the same Nats-Msg-Id, and may be short, and
+// PingMaxOut may be 1), and what JetStream adds. Every field but URLs has a
+// default, applied by Connect, which reports every problem at once.
 type Config struct {
-	// URLs are the NATS servers (with JetStream) of one cluster, e.g.
-	// nats://10.0.0.1:4222. nats.go discovers the rest of the cluster from
-	// any of them.
-	URLs []string
-	// Name is the NATS connection name shown in server monitoring. It
-	// needn't be unique, but a name per instance tells them apart: FromEnv
-	// defaults it to natsclient.DefaultClientID(). Default (in Connect):
-	// "ticketkit".
-	Name string
-
-	// Authentication: at most one of user/password, token, NKey seed file
-	// or credentials (JWT) file. Credentials in a URL work too.
-	User, Password string
-	Token          string
-	NKeySeedFile   string
-	CredsFile      string
-	// TLS, when set, requires TLS with this configuration.
-	TLS *tls.Config
-
-	// PingInterval and PingMaxOut decide how soon a silent connection is
-	// declared lost. Defaults: 5s and 3.
-	PingInterval time.Duration
-	PingMaxOut   int
-	// ConnectTimeout bounds one connection attempt, and each JetStream API
-	// request (stream and consumer lookups). Default: 5s.
-	ConnectTimeout time.Duration
-	// AckTimeout is how long a published message waits for the stream's ack
-	// before it is sent again (with the same Nats-Msg-Id, so the stream
-	// drops the copy if the first one was stored). Default: 10s.
-	AckTimeout time.Duration
-	// MaxPubAcksInFlight bounds the messages published and not yet
-	// acknowledged, over all calls (jetstream.WithPublishAsyncMaxPending).
-	// Default: 4096.
-	MaxPubAcksInFlight int
-
-	// MinBackoff and MaxBackoff bound the jittered exponential wait between
-	// connection attempts, reconnections, and retries of publishes and
-	// consumer set-up. Defaults: 100ms and 5s.
-	MinBackoff, MaxBackoff time.Duration
-
-	// PublishWait bounds how long Publish, PublishBatch, Subscribe and
-	// Subscription.Close wait for a lost connection to come back when their
-	// context has no deadline, so that a forgotten context.Background()
-	// can't hang a caller for ever. A context with a deadline is obeyed as
-	// it is. Default: 30s.
-	PublishWait time.Duration
+	natsclient.Config
 
 	// Streams are created, or updated to match, by Connect (and by
 	// Provision). DefaultStream captures the cluster's subjects.
@@ -82,14 +38,6 @@ type Config struct {
 	// updates (members of a queue group share one consumer: the last to
 	// subscribe sets them).
 	Consumer ConsumerSettings
-
-	// Logger receives connection events. Default: discard.
-	Logger *slog.Logger
-	// OnStateChange, when set, is called on every change of Status, in
-	// order, with the error that caused it (nil for Connected and Closed).
-	// It runs on the client's own goroutines: it must return quickly and
-	// must not call Close.
-	OnStateChange func(s State, cause error)
 }
 
 // ConsumerSettings are the JetStream consumer settings that have no
@@ -227,18 +175,12 @@ func DeadLetterStream(prefix string) Stream {
 	}
 }
 
-// Defaults applied by Connect to zero fields: natsclient's for the
-// connection, JetStream's own for publishing and consuming.
+// Defaults applied by Connect to zero fields besides natsclient's:
+// JetStream's own for publishing and consuming.
 const (
 	DefaultName               = "ticketkit"
-	DefaultPingInterval       = natsclient.DefaultPingInterval
-	DefaultPingMaxOut         = natsclient.DefaultPingMaxOut
-	DefaultConnectTimeout     = natsclient.DefaultConnectTimeout
 	DefaultAckTimeout         = 10 * time.Second
 	DefaultMaxPubAcksInFlight = 4096
-	DefaultMinBackoff         = natsclient.DefaultMinBackoff
-	DefaultMaxBackoff         = natsclient.DefaultMaxBackoff
-	DefaultPublishWait        = natsclient.DefaultPublishWait
 	DefaultPullBatch          = 256
 	DefaultPullExpiry         = 30 * time.Second
 	DefaultInactiveThreshold  = time.Minute
@@ -255,9 +197,9 @@ func DefaultNakDelays() []time.Duration {
 // All problems are reported at once, so fixing a config takes one round.
 func (cfg Config) withDefaults() (Config, natsconn.Settings, error) {
 	var p natsconn.Problems
-	s := cfg.settings()
+	s := natsconn.Settings{Config: cfg.Config}
 	if s.Name == "" {
-		s.Name = DefaultName
+		s.Name = cmp.Or(cfg.ClientID, DefaultName)
 	}
 	s.Check(&p, 1)
 
@@ -316,24 +258,12 @@ func (cfg Config) withDefaults() (Config, natsconn.Settings, error) {
 	return cfg, s, p.Err("jsclient")
 }
 
-// settings are cfg's connection fields, which natsclient.Config has too.
-func (cfg *Config) settings() natsconn.Settings {
-	return natsconn.Settings{
-		URLs: cfg.URLs, Name: cfg.Name,
-		User: cfg.User, Password: cfg.Password, Token: cfg.Token,
-		NKeySeedFile: cfg.NKeySeedFile, CredsFile: cfg.CredsFile, TLS: cfg.TLS,
-		PingInterval: cfg.PingInterval, PingMaxOut: cfg.PingMaxOut, ConnectTimeout: cfg.ConnectTimeout,
-		MinBackoff: cfg.MinBackoff, MaxBackoff: cfg.MaxBackoff, PublishWait: cfg.PublishWait,
-		Logger: cfg.Logger, OnStateChange: cfg.OnStateChange,
-	}
-}
-
 // withDefaults validates s and fills in Duplicates.
 func (s Stream) withDefaults() (Stream, error) {
 	var problems []string
 	if s.Name == "" {
 		problems = append(problems, "empty name")
-	} else if !validName(s.Name) {
+	} else if !natsclient.ValidName(s.Name) {
 		problems = append(problems, fmt.Sprintf("name %q may only contain letters, digits, '-' and '_'", s.Name))
 	}
 	if len(s.Subjects) == 0 {
@@ -397,17 +327,6 @@ func (s Stream) jetstream() jetstream.StreamConfig {
 		Discard:           jetstream.DiscardOld,
 		Duplicates:        s.Duplicates,
 	}
-}
-
-// validName is the server's rule for stream names, kept to what is also
-// safe as a directory name everywhere.
-func validName(name string) bool {
-	for _, r := range name {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
-			return false
-		}
-	}
-	return name != ""
 }
 
 // validSubject is the server's rule for a stream's subjects: dot-separated

@@ -1,10 +1,10 @@
 // Package jsclient is the JetStream driver for events, the supported
-// successor of NATS Streaming (natsclient): a Client implements
+// successor of NATS Streaming (natsclient/streaming): a Client implements
 // events.Transport on github.com/nats-io/nats.go/jetstream, so a service
 // moves from one to the other by changing the transport it builds, not its
 // publishers and listeners. It keeps its connection up by itself, like
 // natsclient, with the same connection fields in its Config, and the same
-// Status and Close. Its State and its sentinel errors (but ErrNoStream)
+// Status and Close. Its natsclient.State and its sentinel errors (but ErrNoStream)
 // are natsclient's, so errors.Is(err, natsclient.ErrDisconnected) holds
 // whichever transport a service runs on.
 //
@@ -63,15 +63,15 @@
 // # Recovery
 //
 // nats.go reconnects for ever (MaxReconnects(-1), the client's jittered
-// backoff, through auth errors); the client goes Reconnecting and back to
-// Connected (Status, Config.OnStateChange). Pull consumers ask again as
+// backoff, through auth errors); the client goes natsclient.Reconnecting and back to
+// natsclient.Connected (Status, Config.OnStateChange). Pull consumers ask again as
 // soon as the connection is back; a server that restarted with its file
 // store still has the streams, the durables and their positions, and
 // redelivers what was unacknowledged after the ack wait. Nothing in the
 // application is involved. While the connection is down, Publish,
 // PublishBatch and Subscribe wait for it, bounded by their context (or
 // Config.PublishWait when it has no deadline), then fail with an error
-// wrapping ErrDisconnected.
+// wrapping natsclient.ErrDisconnected.
 //
 // # Closing
 //

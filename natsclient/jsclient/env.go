@@ -1,6 +1,7 @@
 package jsclient
 
 import (
+	"cmp"
 	"strconv"
 	"strings"
 	"time"
@@ -11,24 +12,15 @@ import (
 
 // Environment variables read by FromEnv.
 const (
-	// EnvURL and EnvJetStreamURL hold the server URLs, comma-separated.
-	// NATS_JETSTREAM_URL wins when both are set, so that one environment
-	// can serve a NATS Streaming transport (NATS_URL) and this one, as the
-	// bridge needs and as `make test` provides.
-	EnvURL          = natsclient.EnvURL
+	// EnvJetStreamURL holds the server URLs, comma-separated, and wins
+	// over natsclient.EnvURL (NATS_URL) when both are set, so that one
+	// environment can serve a NATS Streaming transport and this one, as
+	// the bridge needs and as `make test` provides.
 	EnvJetStreamURL = "NATS_JETSTREAM_URL"
-	// EnvName is the connection name; NATS_CLIENT_ID, the NATS Streaming
-	// client id of the same service, is used when it is unset, and
-	// natsclient.DefaultClientID() (host name and a random suffix) when
-	// both are, so server monitoring tells instances apart.
-	EnvName     = "NATS_NAME"
-	EnvClientID = natsclient.EnvClientID
-	// Authentication, at most one kind: the same variables as natsclient.
-	EnvUser      = natsclient.EnvUser
-	EnvPassword  = natsclient.EnvPassword
-	EnvToken     = natsclient.EnvToken
-	EnvNKeySeed  = natsclient.EnvNKeySeed
-	EnvCredsFile = natsclient.EnvCredsFile
+	// EnvName is the connection name; by default the ClientID that
+	// natsclient.FromEnv reads (NATS_CLIENT_ID, or host name and a random
+	// suffix), so server monitoring tells instances apart.
+	EnvName = "NATS_NAME"
 	// EnvStream names the stream to provision (default TICKETS); "-"
 	// provisions none, for streams managed elsewhere: Config.Streams is
 	// then empty.
@@ -48,34 +40,22 @@ const (
 )
 
 // FromEnv builds a Config from the environment, through getenv (os.Getenv
-// in a service, a map in a test). Config.Streams is DefaultStream, tuned
-// by the NATS_STREAM variables, or empty with NATS_STREAM=- (provision
-// nothing). The connection name defaults as natsclient.FromEnv's client id
-// does, to natsclient.DefaultClientID(). Logger, OnStateChange, TLS and the
+// in a service, a map in a test): the connection as natsclient.FromEnv
+// reads it (NATS_JETSTREAM_URL before NATS_URL), and Config.Streams:
+// DefaultStream, tuned by the NATS_STREAM variables, or empty with
+// NATS_STREAM=- (provision nothing). Logger, OnStateChange, TLS and the
 // timing fields are left for the caller to set. The result is checked as
 // Connect would.
 func FromEnv(getenv func(string) string) (Config, error) {
-	var cfg Config
+	cfg := Config{Config: natsclient.FromEnv(getenv)}
 	var p natsconn.Problems
-	raw := getenv(EnvJetStreamURL)
-	if raw == "" {
-		raw = getenv(EnvURL)
+	if raw := getenv(EnvJetStreamURL); raw != "" {
+		cfg.URLs = natsclient.ParseURLs(raw)
 	}
-	cfg.URLs = natsclient.ParseURLs(raw)
 	if len(cfg.URLs) == 0 {
-		p.Add("set %s or %s", EnvJetStreamURL, EnvURL)
+		p.Add("set %s or %s", EnvJetStreamURL, natsclient.EnvURL)
 	}
-	cfg.Name = getenv(EnvName)
-	if cfg.Name == "" {
-		cfg.Name = getenv(EnvClientID)
-	}
-	if cfg.Name == "" {
-		cfg.Name = natsclient.DefaultClientID()
-	}
-	cfg.User, cfg.Password = getenv(EnvUser), getenv(EnvPassword)
-	cfg.Token = getenv(EnvToken)
-	cfg.NKeySeedFile = getenv(EnvNKeySeed)
-	cfg.CredsFile = getenv(EnvCredsFile)
+	cfg.Name = cmp.Or(getenv(EnvName), cfg.ClientID)
 
 	if name := getenv(EnvStream); name != "-" {
 		s := DefaultStream()

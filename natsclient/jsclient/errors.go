@@ -7,33 +7,15 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/ticketkit/ticketkit/natsclient"
 	"github.com/ticketkit/ticketkit/natsclient/internal/natsconn"
 )
 
-// Sentinels for errors.Is. Errors returned by this package wrap one of them
-// where one applies, and keep their cause (a context error, a nats or
-// jetstream error) wrapped too, so errors.Is finds either. All but
-// ErrNoStream are natsclient's, so a service tests for them alike on either
-// transport; natsclient documents them.
+// ErrNoStream means no stream captures the subject, so the server would
+// neither store a publish nor hold a consumer for it. It is not retried:
+// provision a stream whose Subjects match (Config.Streams). Every other
+// error wraps natsclient's sentinels (natsclient.ErrDisconnected, ...),
+// alike on both transports.
 var (
-	// ErrInvalidConfig is wrapped by every error about a bad Config or
-	// Stream.
-	ErrInvalidConfig = natsclient.ErrInvalidConfig
-
-	// ErrDisconnected: the connection (or JetStream) did not come back
-	// within the call's context (or Config.PublishWait). Retrying a publish
-	// with the same Outgoing.ID is safe: the stream drops the copy within
-	// its duplicate window.
-	ErrDisconnected = natsclient.ErrDisconnected
-
-	// ErrClosed: the Client (or Subscription) has been closed.
-	ErrClosed = natsclient.ErrClosed
-
-	// ErrInvalidSubject: a subject that can't be published or consumed as
-	// one channel.
-	ErrInvalidSubject = natsclient.ErrInvalidSubject
-
 	// ErrNoStream means no stream captures the subject, so the server
 	// would neither store a publish nor hold a consumer for it. It is not
 	// retried: provision a stream whose Subjects match (Config.Streams).

@@ -3,6 +3,7 @@ package jsclient_test
 import (
 	"context"
 	"fmt"
+	"github.com/ticketkit/ticketkit/natsclient/streaming"
 	"log"
 	"os"
 	"time"
@@ -71,7 +72,7 @@ func ExampleStartBridge() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	stanCfg := natsclient.Config{ClusterID: os.Getenv("NATS_CLUSTER_ID"), ClientID: "example-bridge", URLs: []string{os.Getenv("NATS_URL")}}
-	stan, err := natsclient.Connect(ctx, stanCfg)
+	stan, err := streaming.Connect(ctx, stanCfg)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -107,7 +108,7 @@ func ExampleStartBridge() {
 
 	// The publisher, still on NATS Streaming.
 	stanCfg.ClientID = "example-stan-publisher"
-	oldService, err := natsclient.Connect(ctx, stanCfg)
+	oldService, err := streaming.Connect(ctx, stanCfg)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package jsclient_test
 import (
 	"context"
 	"errors"
+	"github.com/ticketkit/ticketkit/natsclient"
 	"net"
 	"regexp"
 	"slices"
@@ -41,11 +42,11 @@ func TestConformance(t *testing.T) {
 			t.Errorf("delete stream %s: %v", name, err)
 		}
 	})
-	cfg := jsclient.Config{URLs: []string{url}, Streams: []jsclient.Stream{{Name: name, Subjects: []string{subjects}}}}
+	cfg := jsclient.Config{Config: natsclient.Config{URLs: []string{url}}, Streams: []jsclient.Stream{{Name: name, Subjects: []string{subjects}}}}
 	connect(t, cfg) // provisions it
 
 	eventstest.Run(t, func(t *testing.T) events.Transport {
-		c, err := jsclient.Connect(ctxFor(t), jsclient.Config{URLs: []string{url}})
+		c, err := jsclient.Connect(ctxFor(t), jsclient.Config{Config: natsclient.Config{URLs: []string{url}}})
 		if err != nil {
 			t.Fatalf("Connect: %v", err)
 		}
@@ -75,7 +76,7 @@ func TestPublishDeduplicatesByID(t *testing.T) {
 	url := testenv.JetStreamURL(t)
 	js := rawJS(t, url)
 	stream, prefix := testStream(t, js)
-	c := connect(t, jsclient.Config{URLs: []string{url}, Streams: []jsclient.Stream{stream}})
+	c := connect(t, jsclient.Config{Config: natsclient.Config{URLs: []string{url}}, Streams: []jsclient.Stream{stream}})
 	subject := prefix + string(events.SubjectTicketCreated)
 
 	id := events.MessageID(events.SubjectTicketCreated, ticketID, 0)
@@ -117,7 +118,7 @@ func TestProvisionIsIdempotent(t *testing.T) {
 	stream.Subjects = stream.Subjects[:1]
 	subject := prefix + "ticket:created"
 
-	first := connect(t, jsclient.Config{URLs: []string{url}, Streams: []jsclient.Stream{stream}})
+	first := connect(t, jsclient.Config{Config: natsclient.Config{URLs: []string{url}}, Streams: []jsclient.Stream{stream}})
 	if err := first.Publish(ctxFor(t), events.Outgoing{Subject: subject, Data: []byte(`{}`)}); err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +126,7 @@ func TestProvisionIsIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	second := connect(t, jsclient.Config{URLs: []string{url}, Streams: []jsclient.Stream{stream}})
+	second := connect(t, jsclient.Config{Config: natsclient.Config{URLs: []string{url}}, Streams: []jsclient.Stream{stream}})
 	if err := second.Provision(ctxFor(t), stream, stream); err != nil {
 		t.Fatalf("Provision again: %v", err)
 	}
@@ -155,15 +156,15 @@ func TestProvisionIsIdempotent(t *testing.T) {
 	// Storage can't change in place; a second stream can't take the subjects.
 	memory := stream
 	memory.Storage = jetstream.MemoryStorage
-	if err := second.Provision(ctxFor(t), memory); !errors.Is(err, jsclient.ErrInvalidConfig) {
+	if err := second.Provision(ctxFor(t), memory); !errors.Is(err, natsclient.ErrInvalidConfig) {
 		t.Fatalf("Provision changing storage = %v, want ErrInvalidConfig", err)
 	}
 	thief := jsclient.Stream{Name: stream.Name + "_thief", Subjects: []string{subject}}
 	t.Cleanup(func() { _ = js.DeleteStream(context.Background(), thief.Name) })
-	if err := second.Provision(ctxFor(t), thief); !errors.Is(err, jsclient.ErrInvalidConfig) {
+	if err := second.Provision(ctxFor(t), thief); !errors.Is(err, natsclient.ErrInvalidConfig) {
 		t.Fatalf("Provision of an overlapping stream = %v, want ErrInvalidConfig", err)
 	}
-	if err := second.Provision(ctxFor(t), jsclient.Stream{Name: "bad.name", Subjects: []string{"x"}}); !errors.Is(err, jsclient.ErrInvalidConfig) {
+	if err := second.Provision(ctxFor(t), jsclient.Stream{Name: "bad.name", Subjects: []string{"x"}}); !errors.Is(err, natsclient.ErrInvalidConfig) {
 		t.Fatalf("Provision of a bad name = %v, want ErrInvalidConfig", err)
 	}
 }
@@ -172,7 +173,7 @@ func TestProvisionIsIdempotent(t *testing.T) {
 // once with ErrNoStream instead of waiting out its context. So does a
 // subscription, which would never receive anything.
 func TestNoCapturingStream(t *testing.T) {
-	c := connect(t, jsclient.Config{URLs: []string{testenv.JetStreamURL(t)}})
+	c := connect(t, jsclient.Config{Config: natsclient.Config{URLs: []string{testenv.JetStreamURL(t)}}})
 	subject := testenv.UniqueName(t) + ".ticket:created"
 	start := time.Now()
 	err := c.Publish(ctxFor(t), events.Outgoing{Subject: subject, Data: []byte(`{}`), ID: "x"})
@@ -193,7 +194,7 @@ func TestNoCapturingStream(t *testing.T) {
 		t.Fatalf("failing took %v; it should not wait for a stream", d)
 	}
 	for _, bad := range []string{"", "a.*", "a.>", "a..b", "a b"} {
-		if err := c.Publish(ctxFor(t), events.Outgoing{Subject: bad}); !errors.Is(err, jsclient.ErrInvalidSubject) {
+		if err := c.Publish(ctxFor(t), events.Outgoing{Subject: bad}); !errors.Is(err, natsclient.ErrInvalidSubject) {
 			t.Errorf("Publish(%q) = %v, want ErrInvalidSubject", bad, err)
 		}
 	}
@@ -231,14 +232,16 @@ func TestConnectUnreachable(t *testing.T) {
 
 func TestConfigErrors(t *testing.T) {
 	_, err := jsclient.Connect(context.Background(), jsclient.Config{
-		URLs:       []string{"http://u:s3cret@x", "a,b"},
-		User:       "u",
-		Token:      "t",
-		MinBackoff: time.Second, MaxBackoff: time.Millisecond,
+		Config: natsclient.Config{
+			URLs:       []string{"http://u:s3cret@x", "a,b"},
+			User:       "u",
+			Token:      "t",
+			MinBackoff: time.Second, MaxBackoff: time.Millisecond,
+		},
 		Streams:  []jsclient.Stream{{Name: "a b"}, {Name: "S", Subjects: []string{"x"}, MaxAge: time.Minute, Duplicates: time.Hour}},
 		Consumer: jsclient.ConsumerSettings{MaxDeliver: 2, AckBackoff: []time.Duration{time.Second, 2 * time.Second}},
 	})
-	if !errors.Is(err, jsclient.ErrInvalidConfig) {
+	if !errors.Is(err, natsclient.ErrInvalidConfig) {
 		t.Fatalf("Connect = %v, want ErrInvalidConfig", err)
 	}
 	if strings.Contains(err.Error(), "s3cret") {
@@ -292,7 +295,7 @@ func TestFromEnv(t *testing.T) {
 		t.Fatalf("FromEnv without provisioning = %+v, %v", cfg, err)
 	}
 	env = map[string]string{"NATS_STREAM_MAX_AGE": "a week"}
-	if _, err = jsclient.FromEnv(func(k string) string { return env[k] }); !errors.Is(err, jsclient.ErrInvalidConfig) ||
+	if _, err = jsclient.FromEnv(func(k string) string { return env[k] }); !errors.Is(err, natsclient.ErrInvalidConfig) ||
 		!strings.Contains(err.Error(), "NATS_STREAM_MAX_AGE") || !strings.Contains(err.Error(), "NATS_URL") {
 		t.Fatalf("FromEnv with bad values = %v", err)
 	}
@@ -319,7 +322,7 @@ func TestDeadLetterStream(t *testing.T) {
 	if want := "DLQ_" + strings.ReplaceAll(prefix, ":", "_"); dlq.Name != want {
 		t.Fatalf("stream name %q, want %q", dlq.Name, want)
 	}
-	c := connect(t, jsclient.Config{URLs: []string{url}, Streams: []jsclient.Stream{stream, dlq}})
+	c := connect(t, jsclient.Config{Config: natsclient.Config{URLs: []string{url}}, Streams: []jsclient.Stream{stream, dlq}})
 
 	source := deadLetterProbe{}.Subject()
 	dead := make(chan events.DeadLetter, 1)
@@ -348,8 +351,8 @@ func TestDeadLetterStream(t *testing.T) {
 
 	// The workaround for the old DeadLetterStream(subject), a wildcard
 	// prefix, is refused before anything reaches the server.
-	_, err = jsclient.Connect(ctxFor(t), jsclient.Config{URLs: []string{url}, Streams: []jsclient.Stream{jsclient.DeadLetterStream(prefix + ".>")}})
-	if !errors.Is(err, jsclient.ErrInvalidConfig) || !strings.Contains(err.Error(), "invalid subject") {
+	_, err = jsclient.Connect(ctxFor(t), jsclient.Config{Config: natsclient.Config{URLs: []string{url}}, Streams: []jsclient.Stream{jsclient.DeadLetterStream(prefix + ".>")}})
+	if !errors.Is(err, natsclient.ErrInvalidConfig) || !strings.Contains(err.Error(), "invalid subject") {
 		t.Fatalf("DeadLetterStream(prefix.>): Connect = %v, want an invalid subject", err)
 	}
 }
@@ -374,9 +377,9 @@ func TestCloseIsGraceful(t *testing.T) {
 	js := rawJS(t, url)
 	stream, prefix := testStream(t, js)
 	subject := prefix + "ticket:created"
-	connect(t, jsclient.Config{URLs: []string{url}, Streams: []jsclient.Stream{stream}})
+	connect(t, jsclient.Config{Config: natsclient.Config{URLs: []string{url}}, Streams: []jsclient.Stream{stream}})
 
-	c, err := jsclient.Connect(ctxFor(t), jsclient.Config{URLs: []string{url}})
+	c, err := jsclient.Connect(ctxFor(t), jsclient.Config{Config: natsclient.Config{URLs: []string{url}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -410,7 +413,7 @@ func TestCloseIsGraceful(t *testing.T) {
 		t.Fatalf("Close returned (%v) while a callback was running", err)
 	case <-time.After(200 * time.Millisecond):
 	}
-	if c.Status() == jsclient.Closed {
+	if c.Status() == natsclient.Closed {
 		t.Fatal("Closed before the callback finished")
 	}
 	close(release)
@@ -422,10 +425,10 @@ func TestCloseIsGraceful(t *testing.T) {
 	if handled.Load() != 1 {
 		t.Fatalf("%d deliveries, want only the one running when Close began", handled.Load())
 	}
-	if c.Status() != jsclient.Closed {
+	if c.Status() != natsclient.Closed {
 		t.Fatalf("Status = %v after Close", c.Status())
 	}
-	if err := c.Publish(ctxFor(t), events.Outgoing{Subject: subject}); !errors.Is(err, jsclient.ErrClosed) {
+	if err := c.Publish(ctxFor(t), events.Outgoing{Subject: subject}); !errors.Is(err, natsclient.ErrClosed) {
 		t.Fatalf("Publish after Close = %v, want ErrClosed", err)
 	}
 	// The durable is still there, one message acknowledged, two to go.
@@ -440,7 +443,7 @@ func TestCloseIsGraceful(t *testing.T) {
 	// A new member resumes after the acknowledged message. The two pulled
 	// ahead by the closed member come back after their ack wait, as they
 	// would from NATS Streaming.
-	again := connect(t, jsclient.Config{URLs: []string{url}})
+	again := connect(t, jsclient.Config{Config: natsclient.Config{URLs: []string{url}}})
 	got := make(chan events.Metadata, 10)
 	start := time.Now()
 	sub, err := again.Subscribe(ctxFor(t), subject, events.SubscribeOptions{QueueGroup: "svc", Durable: "svc", DeliverAll: true, ManualAck: true, AckWait: 5 * time.Second, MaxInFlight: 10},
@@ -474,7 +477,7 @@ func TestConsumerRecreated(t *testing.T) {
 	js := rawJS(t, url)
 	stream, prefix := testStream(t, js)
 	subject := prefix + "ticket:created"
-	cfg := jsclient.Config{URLs: []string{url}, Streams: []jsclient.Stream{stream}, MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond}
+	cfg := jsclient.Config{Config: natsclient.Config{URLs: []string{url}, MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond}, Streams: []jsclient.Stream{stream}}
 	c := connect(t, cfg)
 	var mu sync.Mutex
 	seen := map[uint64]bool{}
@@ -551,7 +554,7 @@ func TestNakDelayAndAckWait(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			stream, prefix := testStream(t, js)
 			subject := prefix + "ticket:created"
-			cl := connect(t, jsclient.Config{URLs: []string{url}, Streams: []jsclient.Stream{stream}, Consumer: c.consumer})
+			cl := connect(t, jsclient.Config{Config: natsclient.Config{URLs: []string{url}}, Streams: []jsclient.Stream{stream}, Consumer: c.consumer})
 			deliveries := make(chan time.Time, 10)
 			sub, err := cl.Subscribe(ctxFor(t), subject, events.SubscribeOptions{QueueGroup: "svc", Durable: "svc", ManualAck: true, AckWait: c.ackWait},
 				func(m events.Message) {

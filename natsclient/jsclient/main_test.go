@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/ticketkit/ticketkit/natsclient"
 	"os"
 	"testing"
 	"time"
@@ -39,12 +40,12 @@ func ctxFor(t testing.TB) context.Context {
 
 // fast is a Config that retries quickly, for tests that break things.
 func fast(urls ...string) jsclient.Config {
-	return jsclient.Config{
+	return jsclient.Config{Config: natsclient.Config{
 		URLs:           urls,
 		MinBackoff:     10 * time.Millisecond,
 		MaxBackoff:     200 * time.Millisecond,
 		ConnectTimeout: 2 * time.Second,
-	}
+	}}
 }
 
 // connect connects with cfg and closes the client when the test ends.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ticketkit/ticketkit/natsclient"
 	"github.com/ticketkit/ticketkit/natsclient/internal/natsconn"
 )
 
@@ -14,14 +15,14 @@ import (
 // is idempotent, and safe to run from every instance of every service at
 // startup (Connect does it for Config.Streams). A change the server can't
 // apply in place (storage, or subjects another stream captures) is an
-// error wrapping ErrInvalidConfig and the server's. Transient failures
+// error wrapping natsclient.ErrInvalidConfig and the server's. Transient failures
 // (JetStream starting, no quorum) are retried until ctx ends.
 func (c *Client) Provision(ctx context.Context, streams ...Stream) error {
 	checked := make([]Stream, len(streams))
 	for i, s := range streams {
 		var err error
 		if checked[i], err = s.withDefaults(); err != nil {
-			return fmt.Errorf("jsclient: %w: stream %q: %v", ErrInvalidConfig, s.Name, err)
+			return fmt.Errorf("jsclient: %w: stream %q: %v", natsclient.ErrInvalidConfig, s.Name, err)
 		}
 	}
 	return c.provisionLoop(ctx, checked)
@@ -51,7 +52,7 @@ func (c *Client) provision(ctx context.Context, s Stream) error {
 	if err != nil {
 		var apiErr *jetstream.APIError
 		if errors.As(err, &apiErr) && apiErr.Code != 503 {
-			return fmt.Errorf("jsclient: provision stream %s: %w: %w", s.Name, ErrInvalidConfig, err)
+			return fmt.Errorf("jsclient: provision stream %s: %w: %w", s.Name, natsclient.ErrInvalidConfig, err)
 		}
 		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("%w: %w", natsconn.ErrLinkDown, err) // the request's own timeout: retry

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nuid"
 
 	"github.com/ticketkit/ticketkit/events"
+	"github.com/ticketkit/ticketkit/natsclient"
 	"github.com/ticketkit/ticketkit/natsclient/internal/natsconn"
 )
 
@@ -25,7 +26,7 @@ import (
 // While the connection is down Publish waits for it to come back, and
 // sends msg again if the connection dropped (or the ack timed out) before
 // the ack, until ctx ends (or Config.PublishWait, for a ctx without
-// deadline); then it returns an error wrapping ErrDisconnected and ctx's
+// deadline); then it returns an error wrapping natsclient.ErrDisconnected and ctx's
 // error. A subject no stream captures fails at once with ErrNoStream.
 func (c *Client) Publish(ctx context.Context, msg events.Outgoing) error {
 	return c.publish(ctx, []events.Outgoing{msg})[0]
@@ -156,7 +157,7 @@ func (c *Client) publishAsync(ctx context.Context, l *link, msg events.Outgoing,
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-c.conn.Context().Done():
-			return nil, ErrClosed
+			return nil, natsclient.ErrClosed
 		default:
 		}
 	}

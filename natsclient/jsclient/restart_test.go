@@ -3,6 +3,7 @@ package jsclient_test
 import (
 	"context"
 	"errors"
+	"github.com/ticketkit/ticketkit/natsclient"
 	"slices"
 	"sync"
 	"testing"
@@ -65,7 +66,7 @@ func TestServerRestart(t *testing.T) {
 				tt.name, upAt.Sub(downAt).Round(time.Millisecond), firstAck.Sub(downAt).Round(time.Millisecond),
 				firstDelivery.Sub(downAt).Round(time.Millisecond), len(acked), in.deliveries())
 
-			if got := states.get(); !slices.Contains(got, jsclient.Reconnecting) || got[len(got)-1] != jsclient.Connected {
+			if got := states.get(); !slices.Contains(got, natsclient.Reconnecting) || got[len(got)-1] != natsclient.Connected {
 				t.Fatalf("state changes = %v, want Reconnecting and back to Connected", got)
 			}
 			if err := l.Close(ctxFor(t)); err != nil {
@@ -78,16 +79,16 @@ func TestServerRestart(t *testing.T) {
 
 type stateLog struct {
 	mu     sync.Mutex
-	states []jsclient.State
+	states []natsclient.State
 }
 
-func (s *stateLog) add(st jsclient.State, _ error) {
+func (s *stateLog) add(st natsclient.State, _ error) {
 	s.mu.Lock()
 	s.states = append(s.states, st)
 	s.mu.Unlock()
 }
 
-func (s *stateLog) get() []jsclient.State {
+func (s *stateLog) get() []natsclient.State {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.states)
@@ -264,18 +265,18 @@ func TestCallsWhileServerDown(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	err := c.Publish(ctx, msg)
-	if !errors.Is(err, jsclient.ErrDisconnected) || !errors.Is(err, context.DeadlineExceeded) {
+	if !errors.Is(err, natsclient.ErrDisconnected) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Publish with the server down = %v, want ErrDisconnected and the deadline", err)
 	}
 	// A context without deadline is bounded by PublishWait.
 	_, err = c.Subscribe(context.Background(), string(events.SubjectTicketCreated), events.SubscribeOptions{Durable: "d", QueueGroup: "d", ManualAck: true}, func(events.Message) {})
-	if !errors.Is(err, jsclient.ErrDisconnected) {
+	if !errors.Is(err, natsclient.ErrDisconnected) {
 		t.Fatalf("Subscribe with the server down = %v, want ErrDisconnected", err)
 	}
 	if took := time.Since(start); took > 3*time.Second {
 		t.Fatalf("the calls took %v; they must give up within their bounds", took)
 	}
-	if c.Status() != jsclient.Reconnecting {
+	if c.Status() != natsclient.Reconnecting {
 		t.Fatalf("Status = %v with the server down", c.Status())
 	}
 
@@ -283,7 +284,7 @@ func TestCallsWhileServerDown(t *testing.T) {
 	if err := c.Publish(ctxFor(t), msg); err != nil {
 		t.Fatalf("Publish after the restart: %v", err)
 	}
-	if c.Status() != jsclient.Connected {
+	if c.Status() != natsclient.Connected {
 		t.Fatalf("Status = %v after the restart", c.Status())
 	}
 }

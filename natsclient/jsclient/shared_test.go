@@ -16,17 +16,17 @@ func TestStateAndSentinelsAreNatsclients(t *testing.T) {
 		t.Fatalf("Connect with an empty Config = %v, want natsclient.ErrInvalidConfig", err)
 	}
 	for _, pair := range [][2]error{
-		{jsclient.ErrInvalidConfig, natsclient.ErrInvalidConfig},
-		{jsclient.ErrDisconnected, natsclient.ErrDisconnected},
-		{jsclient.ErrClosed, natsclient.ErrClosed},
-		{jsclient.ErrInvalidSubject, natsclient.ErrInvalidSubject},
+		{natsclient.ErrInvalidConfig, natsclient.ErrInvalidConfig},
+		{natsclient.ErrDisconnected, natsclient.ErrDisconnected},
+		{natsclient.ErrClosed, natsclient.ErrClosed},
+		{natsclient.ErrInvalidSubject, natsclient.ErrInvalidSubject},
 	} {
 		if pair[0] != pair[1] {
 			t.Errorf("jsclient's %v is not natsclient's", pair[0])
 		}
 	}
-	var s natsclient.State = jsclient.Reconnecting
+	var s natsclient.State = natsclient.Reconnecting
 	if s != natsclient.Reconnecting || s.String() != "reconnecting" {
-		t.Errorf("jsclient.Reconnecting = %v", s)
+		t.Errorf("natsclient.Reconnecting = %v", s)
 	}
 }

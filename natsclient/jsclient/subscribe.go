@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ticketkit/ticketkit/events"
+	"github.com/ticketkit/ticketkit/natsclient"
 	"github.com/ticketkit/ticketkit/natsclient/internal/natsconn"
 )
 
@@ -82,7 +82,7 @@ func (c *Client) Subscribe(ctx context.Context, subject string, opts events.Subs
 		sub.stopDelivering()
 		close(sub.superDone)
 		_ = sub.stopConsuming(ctx)
-		return nil, fmt.Errorf("jsclient: subscribe %s: %w", subject, ErrClosed)
+		return nil, fmt.Errorf("jsclient: subscribe %s: %w", subject, natsclient.ErrClosed)
 	}
 	go sub.supervise()
 	return sub, nil
@@ -104,14 +104,7 @@ func ConsumerName(subject, durable string) string {
 	return readable + "_" + hex.EncodeToString(sum[:5])
 }
 
-func sanitize(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
-			return r
-		}
-		return '_'
-	}, s)
-}
+func sanitize(s string) string { return natsclient.SafeName(s, '_') }
 
 // subscription is the client's record of a subscription, which outlives
 // the consumers (and the Consume calls on them) made for it.
@@ -541,7 +534,7 @@ func (m *message) wrap(op string, err error) error {
 	case err == nil, errors.Is(err, jetstream.ErrMsgAlreadyAckd):
 		return nil
 	case errors.Is(err, nats.ErrConnectionClosed):
-		err = fmt.Errorf("%w: %w", ErrClosed, err)
+		err = fmt.Errorf("%w: %w", natsclient.ErrClosed, err)
 	}
 	return fmt.Errorf("jsclient: %s %s #%d: %w", op, m.meta.Subject, m.meta.Sequence, err)
 }

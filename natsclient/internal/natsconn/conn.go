@@ -421,3 +421,66 @@ func Wait(ctx context.Context, wg *sync.WaitGroup) error {
 		return ctx.Err()
 	}
 }
+
+// Attempts describes a driver's connection attempts for Establish.
+type Attempts struct {
+	// Try makes one attempt within dialTimeout; nil means connected.
+	Try func(dialTimeout time.Duration) error
+	// Permanent: fail at once on PermanentConnectError (a first Connect,
+	// whose settings may be wrong; a reconnect keeps trying).
+	Permanent bool
+	// Stop, if set, ends the loop with err (the client closed meanwhile).
+	Stop func(err error) bool
+	// Note, if set, may log a failed attempt its own way and report true.
+	Note func(err error, attempt int, wait time.Duration) bool
+	// Where names the servers and the client in errors.
+	Where string
+}
+
+// Establish retries a.Try with the client's jittered backoff until it
+// succeeds or ctx ends. When ctx ends, its error and the cause of the last
+// attempt that had its full time are both wrapped: an attempt cut short by
+// the deadline says nothing about the server.
+func (c *Conn[S]) Establish(ctx context.Context, a Attempts) error {
+	var last error
+	gaveUp := func(attempts int) error {
+		return fmt.Errorf("%s: connect to %s: gave up after %d attempts: %w: %w", c.pkg, a.Where, attempts, ctx.Err(), last)
+	}
+	for attempt := 0; ; attempt++ {
+		err := a.Try(c.DialTimeout(ctx))
+		switch {
+		case err == nil:
+			if attempt > 0 {
+				c.log.Info(c.pkg+": connected", "attempts", attempt+1)
+			}
+			return nil
+		case a.Stop != nil && a.Stop(err):
+			return err
+		case a.Permanent && PermanentConnectError(err):
+			return fmt.Errorf("%s: connect to %s: %w", c.pkg, a.Where, err)
+		case ctx.Err() != nil && last != nil:
+			return gaveUp(attempt + 1)
+		}
+		wait := c.Backoff(attempt)
+		if a.Note == nil || !a.Note(err, attempt, wait) {
+			level := slog.LevelDebug
+			if last == nil || err.Error() != last.Error() {
+				level = slog.LevelWarn
+			}
+			c.log.Log(context.Background(), level, c.pkg+": connect failed; retrying", "attempt", attempt+1, "retry_in", wait, "error", err)
+		}
+		last = err
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+		case <-t.C:
+		}
+		// When the timer and the deadline fire together, select may pick
+		// the timer; another attempt would get a sliver of time and its
+		// i/o timeout would hide the cause worth reporting.
+		if ctx.Err() != nil {
+			return gaveUp(attempt + 1)
+		}
+	}
+}

@@ -7,17 +7,16 @@ import (
 	"strings"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/ticketkit/ticketkit/natsclient"
 )
 
-// The sentinels both transports wrap; natsclient documents them. Their
-// texts carry no package name: every error that wraps one starts with the
-// name of the package that returned it ("jsclient: publish: disconnected:
-// ...").
+// The sentinels both transports wrap; natsclient documents them.
 var (
-	ErrInvalidConfig  = errors.New("invalid config")
-	ErrDisconnected   = errors.New("disconnected")
-	ErrClosed         = errors.New("closed")
-	ErrInvalidSubject = errors.New("invalid subject")
+	ErrInvalidConfig  = natsclient.ErrInvalidConfig
+	ErrDisconnected   = natsclient.ErrDisconnected
+	ErrClosed         = natsclient.ErrClosed
+	ErrInvalidSubject = natsclient.ErrInvalidSubject
 )
 
 // ErrLinkDown stands for the acks a dropped connection will never bring;

@@ -1,6 +1,8 @@
 package natsconn
 
 import (
+	"github.com/ticketkit/ticketkit/natsclient"
+
 	"context"
 	"errors"
 	"strings"
@@ -21,7 +23,7 @@ func TestCheckDefaultsAndReportsEveryProblem(t *testing.T) {
 		t.Fatalf("defaults not applied: %+v", s)
 	}
 
-	bad := Settings{URLs: []string{"http://u:s3cret@x"}, User: "u", Token: "t", PingMaxOut: 1, MinBackoff: time.Second, MaxBackoff: time.Millisecond, PublishWait: -1}
+	bad := Settings{Config: natsclient.Config{URLs: []string{"http://u:s3cret@x"}, User: "u", Token: "t", PingMaxOut: 1, MinBackoff: time.Second, MaxBackoff: time.Millisecond, PublishWait: -1}}
 	p = nil
 	bad.Check(&p, 2)
 	err := p.Err("x")

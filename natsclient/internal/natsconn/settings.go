@@ -2,7 +2,6 @@ package natsconn
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,41 +10,24 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/ticketkit/ticketkit/natsclient"
 )
 
-// Settings are the connection fields natsclient.Config and jsclient.Config
-// both have, and document. Each Config keeps them as fields of its own, so
-// that its users write one flat literal; it copies them here to have them
-// checked and used.
+// Settings is a transport's natsclient.Config as natsconn checks and uses
+// it (Check, Backoff, DialTimeout, Bound).
 type Settings struct {
-	URLs []string
-	Name string
-
-	User, Password string
-	Token          string
-	NKeySeedFile   string
-	CredsFile      string
-	TLS            *tls.Config
-
-	PingInterval   time.Duration
-	PingMaxOut     int
-	ConnectTimeout time.Duration
-
-	MinBackoff, MaxBackoff time.Duration
-	PublishWait            time.Duration
-
-	Logger        *slog.Logger
-	OnStateChange func(s State, cause error)
+	natsclient.Config
 }
 
-// Defaults that Check applies to zero fields.
+// Defaults that Check applies to zero fields: natsclient's.
 const (
-	DefaultPingInterval   = 5 * time.Second
-	DefaultPingMaxOut     = 3
-	DefaultConnectTimeout = 5 * time.Second
-	DefaultMinBackoff     = 100 * time.Millisecond
-	DefaultMaxBackoff     = 5 * time.Second
-	DefaultPublishWait    = 30 * time.Second
+	DefaultPingInterval   = natsclient.DefaultPingInterval
+	DefaultPingMaxOut     = natsclient.DefaultPingMaxOut
+	DefaultConnectTimeout = natsclient.DefaultConnectTimeout
+	DefaultMinBackoff     = natsclient.DefaultMinBackoff
+	DefaultMaxBackoff     = natsclient.DefaultMaxBackoff
+	DefaultPublishWait    = natsclient.DefaultPublishWait
 )
 
 // Problems collects what is wrong with a config, so that all of it is

@@ -1,26 +1,12 @@
 package natsconn
 
-import "fmt"
+import "github.com/ticketkit/ticketkit/natsclient"
 
-// State is where a client's connection stands; natsclient re-exports it
-// and its values, and documents them.
-type State int32
+// State is natsclient.State, which documents it.
+type State = natsclient.State
 
 const (
-	Connected State = iota + 1
-	Reconnecting
-	Closed
+	Connected    = natsclient.Connected
+	Reconnecting = natsclient.Reconnecting
+	Closed       = natsclient.Closed
 )
-
-func (s State) String() string {
-	switch s {
-	case Connected:
-		return "connected"
-	case Reconnecting:
-		return "reconnecting"
-	case Closed:
-		return "closed"
-	default:
-		return fmt.Sprintf("State(%d)", int32(s))
-	}
-}

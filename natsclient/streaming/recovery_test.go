@@ -1,4 +1,4 @@
-package natsclient_test
+package streaming_test
 
 import (
 	"context"
@@ -13,12 +13,13 @@ import (
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/internal/testenv"
 	"github.com/ticketkit/ticketkit/natsclient"
+	"github.com/ticketkit/ticketkit/natsclient/streaming"
 )
 
 // publisher publishes numbered messages until stopped, and remembers which
 // ones Publish returned nil for: those must all be delivered.
 type publisher struct {
-	c       *natsclient.Client
+	c       *streaming.Client
 	subject string
 	stop    chan struct{}
 	done    chan struct{}
@@ -30,7 +31,7 @@ type publisher struct {
 	changed chan struct{}
 }
 
-func startPublisher(t *testing.T, c *natsclient.Client, subject string) *publisher {
+func startPublisher(t *testing.T, c *streaming.Client, subject string) *publisher {
 	p := &publisher{c: c, subject: subject, stop: make(chan struct{}), done: make(chan struct{}), changed: make(chan struct{})}
 	go func() {
 		defer close(p.done)

@@ -1,4 +1,4 @@
-package natsclient_test
+package streaming_test
 
 import (
 	"fmt"
@@ -8,7 +8,7 @@ import (
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/events/eventstest"
 	"github.com/ticketkit/ticketkit/internal/testenv"
-	"github.com/ticketkit/ticketkit/natsclient"
+	"github.com/ticketkit/ticketkit/natsclient/streaming"
 )
 
 // The suite every events.Transport passes, on the shared server.
@@ -21,7 +21,7 @@ func TestConformance(t *testing.T) {
 		cfg := config(t, url, cluster)
 		// The suite opens several connections per test, in parallel.
 		cfg.ClientID = fmt.Sprintf("%s_%d", prefix, n.Add(1))
-		c, err := natsclient.Connect(ctxFor(t, timeout), cfg)
+		c, err := streaming.Connect(ctxFor(t, timeout), cfg)
 		if err != nil {
 			t.Fatalf("Connect: %v", err)
 		}

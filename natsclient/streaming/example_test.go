@@ -1,4 +1,4 @@
-package natsclient_test
+package streaming_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/natsclient"
+	"github.com/ticketkit/ticketkit/natsclient/streaming"
 )
 
 // A service's main: connect, consume an event type with a typed listener
@@ -24,7 +25,7 @@ func Example() {
 	// A broker that isn't up yet is waited for, within a minute or until
 	// the service is told to stop.
 	connectCtx, cancel := context.WithTimeout(ctx, time.Minute)
-	client, err := natsclient.Connect(connectCtx, natsclient.Config{
+	client, err := streaming.Connect(connectCtx, natsclient.Config{
 		ClusterID: "ticketing",
 		ClientID:  "orders-" + os.Getenv("POD_INDEX"), // one per replica
 		URLs:      []string{"nats://nats-srv:4222"},

@@ -1,4 +1,4 @@
-package natsclient_test
+package streaming_test
 
 import (
 	"context"
@@ -19,6 +19,7 @@ import (
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/internal/testenv"
 	"github.com/ticketkit/ticketkit/natsclient"
+	"github.com/ticketkit/ticketkit/natsclient/streaming"
 )
 
 func TestConfigValidation(t *testing.T) {
@@ -61,7 +62,7 @@ func TestConfigValidation(t *testing.T) {
 			// the context check, an invalid one fails before.
 			ctx, cancel := context.WithCancel(context.Background())
 			cancel()
-			c, err := natsclient.Connect(ctx, cfg)
+			c, err := streaming.Connect(ctx, cfg)
 			if c != nil {
 				t.Fatal("Connect returned a client with a cancelled context")
 			}
@@ -77,7 +78,7 @@ func TestConfigValidation(t *testing.T) {
 		})
 	}
 	t.Run("all problems at once", func(t *testing.T) {
-		_, err := natsclient.Connect(context.Background(), natsclient.Config{})
+		_, err := streaming.Connect(context.Background(), natsclient.Config{})
 		for _, want := range []string{"ClusterID", "ClientID", "URLs"} {
 			if !strings.Contains(fmt.Sprint(err), want) {
 				t.Errorf("error %q does not mention %s", err, want)
@@ -104,7 +105,7 @@ func TestConnectUnreachable(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		c, err := natsclient.Connect(ctx, cfg)
+		c, err := streaming.Connect(ctx, cfg)
 		if c != nil {
 			c.Close(context.Background())
 		}
@@ -136,7 +137,7 @@ func TestConnectWrongCluster(t *testing.T) {
 	noLeaks(t)
 	url, _ := testenv.NATS(t)
 	ctx := ctxFor(t, time.Second)
-	_, err := natsclient.Connect(ctx, config(t, url, "no-such-cluster"))
+	_, err := streaming.Connect(ctx, config(t, url, "no-such-cluster"))
 	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, stan.ErrConnectReqTimeout) {
 		t.Fatalf("Connect = %v, want deadline exceeded wrapping stan.ErrConnectReqTimeout", err)
 	}
@@ -282,8 +283,8 @@ func TestClientIDAlreadyRegistered(t *testing.T) {
 	t.Cleanup(func() { first.Close() })
 
 	t.Run("gives up when the context ends", func(t *testing.T) {
-		_, err := natsclient.Connect(ctxFor(t, time.Second), cfg)
-		if !errors.Is(err, natsclient.ErrClientIDRegistered) || !errors.Is(err, context.DeadlineExceeded) {
+		_, err := streaming.Connect(ctxFor(t, time.Second), cfg)
+		if !errors.Is(err, streaming.ErrClientIDRegistered) || !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("Connect = %v, want ErrClientIDRegistered and deadline exceeded", err)
 		}
 	})
@@ -292,12 +293,12 @@ func TestClientIDAlreadyRegistered(t *testing.T) {
 		logs := newLogs(t)
 		cfg.Logger = logs.logger()
 		type result struct {
-			c   *natsclient.Client
+			c   *streaming.Client
 			err error
 		}
 		done := make(chan result, 1)
 		go func() {
-			c, err := natsclient.Connect(ctxFor(t, timeout), cfg)
+			c, err := streaming.Connect(ctxFor(t, timeout), cfg)
 			done <- result{c, err}
 		}()
 		logs.await("client ID still registered")

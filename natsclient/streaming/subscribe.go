@@ -1,4 +1,4 @@
-package natsclient
+package streaming
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/stan.go"
 
 	"github.com/ticketkit/ticketkit/events"
+	"github.com/ticketkit/ticketkit/natsclient"
 	"github.com/ticketkit/ticketkit/natsclient/internal/natsconn"
 )
 
@@ -53,8 +54,8 @@ func (c *Client) Subscribe(ctx context.Context, subject string, opts events.Subs
 		switch {
 		case err == nil:
 			return nil
-		case !retryable(err): // ErrClosed among them
-			return fmt.Errorf("natsclient: subscribe %s: %w", subject, err)
+		case !retryable(err): // natsclient.ErrClosed among them
+			return fmt.Errorf("streaming: subscribe %s: %w", subject, err)
 		case sessionInvalid(err):
 			c.sessionLost(l.Session, err)
 		}
@@ -76,7 +77,7 @@ func (c *Client) subscribeOn(s *session, sub *subscription) error {
 	c.conn.Unlock()
 	switch {
 	case closing:
-		return ErrClosed
+		return natsclient.ErrClosed
 	case !current || s.isLost():
 		return natsconn.ErrLinkDown
 	}
@@ -91,7 +92,7 @@ func (c *Client) subscribeOn(s *session, sub *subscription) error {
 	c.conn.Unlock()
 	if closing {
 		_ = sub.ss.Close()
-		return ErrClosed
+		return natsclient.ErrClosed
 	}
 	return nil
 }
@@ -191,7 +192,7 @@ func (sub *subscription) handle(m *stan.Msg) {
 	}
 	if !sub.opts.ManualAck {
 		if err := m.Ack(); err != nil {
-			sub.c.log.Debug("natsclient: automatic ack failed; the message will be redelivered",
+			sub.c.log.Debug("streaming: automatic ack failed; the message will be redelivered",
 				"subject", sub.subject, "sequence", m.Sequence, "error", err)
 		}
 	}
@@ -202,7 +203,7 @@ func (sub *subscription) handle(m *stan.Msg) {
 // the gate first, so no new one starts.
 func (sub *subscription) drain(ctx context.Context) error {
 	if err := sub.gate.Drain(ctx); err != nil {
-		return fmt.Errorf("natsclient: close subscription to %s: callback still running: %w", sub.subject, err)
+		return fmt.Errorf("streaming: close subscription to %s: callback still running: %w", sub.subject, err)
 	}
 	return nil
 }
@@ -216,7 +217,7 @@ func (sub *subscription) drain(ctx context.Context) error {
 func (sub *subscription) Close(ctx context.Context) error {
 	if first, err := sub.close.Begin(ctx); !first {
 		if err != nil {
-			return fmt.Errorf("natsclient: close subscription to %s: %w", sub.subject, err)
+			return fmt.Errorf("streaming: close subscription to %s: %w", sub.subject, err)
 		}
 		return nil
 	}
@@ -251,11 +252,11 @@ func (c *Client) closeStanSub(ctx context.Context, subject string, ss stan.Subsc
 			// keeping durables, once it drops or replaces the connection.
 			return nil
 		case !retryable(err):
-			return fmt.Errorf("natsclient: close subscription to %s: %w", subject, err)
+			return fmt.Errorf("streaming: close subscription to %s: %w", subject, err)
 		}
 		last = err
 		l, werr := c.conn.WaitLink(ctx, "close subscription to "+subject, last)
-		if errors.Is(werr, ErrClosed) {
+		if errors.Is(werr, natsclient.ErrClosed) {
 			return nil // Client.Close closes the connection, and with it this
 		}
 		if werr != nil {
@@ -303,9 +304,9 @@ func (m *message) Ack() error {
 	}
 	if err := m.m.Ack(); err != nil {
 		if errors.Is(err, stan.ErrBadSubscription) || errors.Is(err, stan.ErrBadConnection) {
-			err = fmt.Errorf("%w: %w", ErrClosed, err)
+			err = fmt.Errorf("%w: %w", natsclient.ErrClosed, err)
 		}
-		return fmt.Errorf("natsclient: ack %s #%d: %w", m.m.Subject, m.m.Sequence, err)
+		return fmt.Errorf("streaming: ack %s #%d: %w", m.m.Subject, m.m.Sequence, err)
 	}
 	if sub.track {
 		sub.mu.Lock()

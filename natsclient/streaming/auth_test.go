@@ -1,4 +1,4 @@
-package natsclient_test
+package streaming_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/internal/testenv"
 	"github.com/ticketkit/ticketkit/natsclient"
+	"github.com/ticketkit/ticketkit/natsclient/streaming"
 )
 
 // The cases, and what is asserted of them, are testenv's: the same for
@@ -27,7 +28,7 @@ var authTransport = testenv.AuthTransport{
 		if log != nil {
 			cfg.Logger = log
 		}
-		c, err := natsclient.Connect(ctx, cfg)
+		c, err := streaming.Connect(ctx, cfg)
 		if err == nil {
 			c.Close(context.Background())
 		}
@@ -47,7 +48,7 @@ func authConfig(t *testing.T, srv *testenv.Process, creds testenv.Credentials) n
 }
 
 // roundTrip publishes a message and waits for a subscription to get it.
-func roundTrip(t *testing.T, c *natsclient.Client) {
+func roundTrip(t *testing.T, c *streaming.Client) {
 	t.Helper()
 	subject := testenv.UniqueName(t)
 	in := newInbox()

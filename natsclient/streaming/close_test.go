@@ -1,4 +1,4 @@
-package natsclient_test
+package streaming_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/internal/testenv"
 	"github.com/ticketkit/ticketkit/natsclient"
+	"github.com/ticketkit/ticketkit/natsclient/streaming"
 )
 
 func TestCloseIdempotentAndConcurrent(t *testing.T) {
@@ -20,7 +21,7 @@ func TestCloseIdempotentAndConcurrent(t *testing.T) {
 	st := newStates()
 	cfg := config(t, url, cluster)
 	cfg.OnStateChange = st.record
-	c, err := natsclient.Connect(ctxFor(t, timeout), cfg)
+	c, err := streaming.Connect(ctxFor(t, timeout), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +81,7 @@ type blocked struct {
 	acked   chan error
 }
 
-func subscribeBlocked(t *testing.T, c *natsclient.Client, subject string) *blocked {
+func subscribeBlocked(t *testing.T, c *streaming.Client, subject string) *blocked {
 	t.Helper()
 	b := &blocked{started: make(chan struct{}, 1), release: make(chan struct{}), acked: make(chan error, 1)}
 	_, err := c.Subscribe(ctxFor(t, timeout), subject, events.SubscribeOptions{
@@ -109,7 +110,7 @@ func subscribeBlocked(t *testing.T, c *natsclient.Client, subject string) *block
 }
 
 // awaitClosing waits until Close has begun: calls are refused.
-func awaitClosing(t *testing.T, c *natsclient.Client, subject string) {
+func awaitClosing(t *testing.T, c *streaming.Client, subject string) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -127,7 +128,7 @@ func awaitClosing(t *testing.T, c *natsclient.Client, subject string) {
 func TestCloseWaitsForRunningCallback(t *testing.T) {
 	noLeaks(t)
 	url, cluster := testenv.NATS(t)
-	c, err := natsclient.Connect(ctxFor(t, timeout), config(t, url, cluster))
+	c, err := streaming.Connect(ctxFor(t, timeout), config(t, url, cluster))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +177,7 @@ func TestCloseWaitsForRunningCallback(t *testing.T) {
 func TestCloseGivesUpWhenContextEnds(t *testing.T) {
 	noLeaks(t)
 	url, cluster := testenv.NATS(t)
-	c, err := natsclient.Connect(ctxFor(t, timeout), config(t, url, cluster))
+	c, err := streaming.Connect(ctxFor(t, timeout), config(t, url, cluster))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +209,7 @@ func TestDurableSurvivesClose(t *testing.T) {
 		}
 		return out
 	}
-	publish := func(c *natsclient.Client, ps []string) {
+	publish := func(c *streaming.Client, ps []string) {
 		t.Helper()
 		for _, p := range ps {
 			if err := c.Publish(ctxFor(t, timeout), events.Outgoing{Subject: subject, Data: []byte(p)}); err != nil {
@@ -218,7 +219,7 @@ func TestDurableSurvivesClose(t *testing.T) {
 	}
 
 	cfg := config(t, url, cluster)
-	first, err := natsclient.Connect(ctxFor(t, timeout), cfg)
+	first, err := streaming.Connect(ctxFor(t, timeout), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +261,7 @@ func TestCloseWhileReconnecting(t *testing.T) {
 			cfg := config(t, srv.URL(), srv.ClusterID())
 			cfg.Logger = logs.logger()
 			cfg.OnStateChange = st.record
-			c, err := natsclient.Connect(ctxFor(t, timeout), cfg)
+			c, err := streaming.Connect(ctxFor(t, timeout), cfg)
 			if err != nil {
 				t.Fatal(err)
 			}

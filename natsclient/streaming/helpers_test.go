@@ -1,4 +1,4 @@
-package natsclient_test
+package streaming_test
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/internal/testenv"
 	"github.com/ticketkit/ticketkit/natsclient"
+	"github.com/ticketkit/ticketkit/natsclient/streaming"
 )
 
 func TestMain(m *testing.M) {
@@ -55,9 +56,9 @@ func config(t *testing.T, url, clusterID string) natsclient.Config {
 }
 
 // connect connects and closes the client when the test ends.
-func connect(t *testing.T, cfg natsclient.Config) *natsclient.Client {
+func connect(t *testing.T, cfg natsclient.Config) *streaming.Client {
 	t.Helper()
-	c, err := natsclient.Connect(ctxFor(t, timeout), cfg)
+	c, err := streaming.Connect(ctxFor(t, timeout), cfg)
 	if err != nil {
 		t.Fatalf("Connect: %v", err)
 	}
@@ -175,7 +176,7 @@ func (s *states) record(st natsclient.State, _ error) {
 
 // await waits until the client's Status is want, and returns the states
 // seen so far.
-func (s *states) await(t *testing.T, c *natsclient.Client, want natsclient.State) []natsclient.State {
+func (s *states) await(t *testing.T, c *streaming.Client, want natsclient.State) []natsclient.State {
 	t.Helper()
 	deadline := time.After(timeout)
 	for {

@@ -1,4 +1,4 @@
-package natsclient
+package streaming
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/ticketkit/ticketkit/events"
+	"github.com/ticketkit/ticketkit/natsclient"
 	"github.com/ticketkit/ticketkit/natsclient/internal/natsconn"
 )
 
@@ -13,7 +14,7 @@ import (
 // stored msg. While the connection is down it waits for it to come back,
 // and sends msg again if the connection dropped before the ack, until ctx
 // ends (or Config.PublishWait, for a ctx without deadline); then it returns
-// an error wrapping ErrDisconnected and ctx's error. Sending again can store
+// an error wrapping natsclient.ErrDisconnected and ctx's error. Sending again can store
 // msg twice: delivery is at least once either way. msg.ID is not used;
 // NATS Streaming does not deduplicate.
 func (c *Client) Publish(ctx context.Context, msg events.Outgoing) error {
@@ -35,7 +36,7 @@ type ack struct {
 }
 
 // errPending marks a message sent and awaiting its ack.
-var errPending = errors.New("natsclient: awaiting ack")
+var errPending = errors.New("streaming: awaiting ack")
 
 func (c *Client) publish(ctx context.Context, msgs []events.Outgoing) []error {
 	return c.conn.Publish(ctx, msgs, checkSubject, func(ctx context.Context, l *link, todo []int, errs []error) ([]int, error) {
@@ -116,7 +117,7 @@ func (c *Client) send(ctx context.Context, l *link, msgs []events.Outgoing, todo
 			retry = append(retry, i)
 			last = err
 		default:
-			errs[i] = fmt.Errorf("natsclient: publish %s: %w", msgs[i].Subject, err)
+			errs[i] = fmt.Errorf("streaming: publish %s: %w", msgs[i].Subject, err)
 		}
 	}
 	return retry, last
@@ -139,6 +140,6 @@ func (c *Client) acquire(ctx context.Context, l *link) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-c.conn.Context().Done():
-		return ErrClosed
+		return natsclient.ErrClosed
 	}
 }

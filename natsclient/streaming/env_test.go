@@ -1,4 +1,4 @@
-package natsclient_test
+package streaming_test
 
 import (
 	"errors"
@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ticketkit/ticketkit/natsclient"
+	"github.com/ticketkit/ticketkit/natsclient/streaming"
 )
 
 func TestFromEnvReadsTheClustersManifests(t *testing.T) {
@@ -17,7 +18,7 @@ func TestFromEnvReadsTheClustersManifests(t *testing.T) {
 		"NATS_CLIENT_ID":  "tickets-depl-5d9c7-xk2p",
 		"NATS_TOKEN":      "s3cret",
 	}
-	cfg, err := natsclient.FromEnv(func(k string) string { return env[k] })
+	cfg, err := streaming.FromEnv(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +31,7 @@ func TestFromEnvReadsTheClustersManifests(t *testing.T) {
 }
 
 func TestFromEnvDefaultsTheClientIDAndReportsEveryProblem(t *testing.T) {
-	cfg, err := natsclient.FromEnv(func(k string) string {
+	cfg, err := streaming.FromEnv(func(k string) string {
 		return map[string]string{"NATS_URL": "nats://x:4222", "NATS_CLUSTER_ID": "c"}[k]
 	})
 	if err != nil {
@@ -42,7 +43,7 @@ func TestFromEnvDefaultsTheClientIDAndReportsEveryProblem(t *testing.T) {
 	if other := natsclient.DefaultClientID(); other == cfg.ClientID {
 		t.Errorf("two default client ids are equal: %s", other)
 	}
-	_, err = natsclient.FromEnv(func(string) string { return "" })
+	_, err = streaming.FromEnv(func(string) string { return "" })
 	if !errors.Is(err, natsclient.ErrInvalidConfig) || !strings.Contains(err.Error(), "ClusterID") || !strings.Contains(err.Error(), "URLs") {
 		t.Fatalf("FromEnv on an empty environment = %v, want both problems", err)
 	}

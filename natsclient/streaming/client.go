@@ -1,4 +1,4 @@
-package natsclient
+package streaming
 
 import (
 	"cmp"
@@ -15,27 +15,14 @@ import (
 	"github.com/nats-io/stan.go/pb"
 
 	"github.com/ticketkit/ticketkit/events"
+	"github.com/ticketkit/ticketkit/natsclient"
 	"github.com/ticketkit/ticketkit/natsclient/internal/natsconn"
-)
-
-// State is where a Client's connection stands; its String is "connected",
-// "reconnecting" or "closed". jsclient.Client reports the same States.
-type State = natsconn.State
-
-const (
-	// Connected: calls go straight to the server.
-	Connected State = natsconn.Connected
-	// Reconnecting: the connection dropped and the client is getting it
-	// back on its own; calls wait for it within their context.
-	Reconnecting State = natsconn.Reconnecting
-	// Closed: Close was called; the client does nothing any more.
-	Closed State = natsconn.Closed
 )
 
 // Client is a NATS Streaming connection that keeps itself up. It is safe
 // for concurrent use. Create it with Connect, release it with Close.
 type Client struct {
-	cfg   Config // for its NATS Streaming fields; the connection's are conn's
+	cfg   natsconn.Settings // checked and defaulted
 	log   *slog.Logger
 	urls  string
 	where string        // urls without credentials, for errors and logs
@@ -100,11 +87,12 @@ var _ events.Transport = (*Client)(nil)
 // attempt's dial is cut to ctx's deadline, but a request to a streaming
 // server that accepted the connection is not, so Connect can overrun the
 // deadline by up to Config.ConnectTimeout.
-func Connect(ctx context.Context, cfg Config) (*Client, error) {
-	cfg, settings, err := cfg.withDefaults()
+func Connect(ctx context.Context, config natsclient.Config) (*Client, error) {
+	settings, err := withDefaults(config)
 	if err != nil {
 		return nil, err
 	}
+	cfg := settings
 	log := settings.Logger.With("cluster", cfg.ClusterID, "client", cfg.ClientID)
 	c := &Client{
 		cfg:         cfg,
@@ -112,17 +100,17 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		urls:        strings.Join(settings.URLs, ","),
 		where:       natsconn.Redact(settings.URLs),
 		slots:       make(chan struct{}, cfg.MaxPubAcksInFlight),
-		conn:        natsconn.New[*session]("natsclient", settings, log),
+		conn:        natsconn.New[*session]("streaming", settings, log),
 		subs:        make(map[*subscription]struct{}),
 		managerDone: make(chan struct{}),
 	}
 	// The server's ping subject, which stan keeps to itself: the server
 	// derives it from the discover subject, as here.
 	c.probeSubject = stan.DefaultDiscoverPrefix + "." + cfg.ClusterID + ".pings"
-	c.probe, _ = (&pb.Ping{ConnID: []byte("natsclient-readiness-probe")}).Marshal()
+	c.probe, _ = (&pb.Ping{ConnID: []byte("streaming-readiness-probe")}).Marshal()
 	if err := ctx.Err(); err != nil {
 		c.conn.Cancel()
-		return nil, fmt.Errorf("natsclient: connect: %w", err)
+		return nil, fmt.Errorf("streaming: connect: %w", err)
 	}
 	s, err := c.establish(ctx, true)
 	if err != nil {
@@ -134,7 +122,7 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 }
 
 // Status returns the connection's state now.
-func (c *Client) Status() State { return c.conn.Status() }
+func (c *Client) Status() natsclient.State { return c.conn.Status() }
 
 // manage replaces lost sessions until Close. A NATS connection that drops
 // and comes back (a server restart with its file store) keeps its session:
@@ -151,13 +139,13 @@ func (c *Client) manage(s *session) {
 		case <-s.lost:
 		}
 		lostAt := time.Now()
-		c.log.Warn("natsclient: NATS Streaming connection lost; reconnecting in the background", "error", s.lostErr)
+		c.log.Warn("streaming: NATS Streaming connection lost; reconnecting in the background", "error", s.lostErr)
 		c.discard(s)
 		next, err := c.establish(c.conn.Context(), false)
 		if err != nil {
 			return // closing
 		}
-		c.log.Info("natsclient: NATS Streaming connection restored", "downtime", time.Since(lostAt))
+		c.log.Info("streaming: NATS Streaming connection restored", "downtime", time.Since(lostAt))
 		s = next
 	}
 }
@@ -171,31 +159,28 @@ func (c *Client) manage(s *session) {
 // makes again, and that a server may refuse while it still holds the
 // client id.
 func (c *Client) establish(ctx context.Context, first bool) (*session, error) {
-	var last error
+	var got *session
 	registered := 0 // consecutive "client ID already registered" answers
-	for attempt := 0; ; attempt++ {
-		s, err := c.dial(c.conn.DialTimeout(ctx))
-		if err == nil {
-			if err = c.install(s); err == nil {
-				return s, nil
+	err := c.conn.Establish(ctx, natsconn.Attempts{
+		Try: func(dialTimeout time.Duration) error {
+			s, err := c.dial(dialTimeout)
+			if err != nil {
+				return err
 			}
-			c.discard(s)
-			if errors.Is(err, ErrClosed) {
-				return nil, err
+			if err := c.install(s); err != nil {
+				c.discard(s)
+				return err
 			}
-		}
-		if first && natsconn.PermanentConnectError(err) {
-			return nil, fmt.Errorf("natsclient: connect to %s: %w", c.where, err)
-		}
-		if ctx.Err() != nil && last != nil {
-			// This attempt was cut short by the deadline (its dial timeout
-			// is what was left), so its error says nothing about the
-			// server: report the last attempt that had its full time.
-			return nil, c.gaveUp(ctx, attempt+1, last)
-		}
-		wait := c.conn.Backoff(attempt)
-		switch {
-		case isClientIDRegistered(err):
+			got = s
+			return nil
+		},
+		Permanent: first,
+		Stop:      func(err error) bool { return errors.Is(err, natsclient.ErrClosed) },
+		Note: func(err error, attempt int, wait time.Duration) bool {
+			if !isClientIDRegistered(err) {
+				registered = 0
+				return false
+			}
 			// Routine after a crash or during a rolling restart, and it
 			// clears by itself: worth a line per attempt, not an alarm.
 			level := slog.LevelInfo
@@ -203,36 +188,13 @@ func (c *Client) establish(ctx context.Context, first bool) (*session, error) {
 				level = slog.LevelWarn
 			}
 			registered++
-			c.log.Log(context.Background(), level, "natsclient: client ID still registered at the server (another live connection, or a crashed one not expired yet); retrying",
+			c.log.Log(context.Background(), level, "streaming: client ID still registered at the server (another live connection, or a crashed one not expired yet); retrying",
 				"attempt", attempt+1, "retry_in", wait)
-		case last == nil || err.Error() != last.Error():
-			registered = 0
-			c.log.Warn("natsclient: connect failed; retrying", "attempt", attempt+1, "retry_in", wait, "error", err)
-		default:
-			registered = 0
-			c.log.Debug("natsclient: connect failed; retrying", "attempt", attempt+1, "retry_in", wait, "error", err)
-		}
-		last = err
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-		case <-t.C:
-		}
-		// When the timer and the deadline fire together, select may pick
-		// the timer; another attempt then gets a sliver of time and its
-		// i/o timeout would hide the cause worth reporting.
-		if ctx.Err() != nil {
-			return nil, c.gaveUp(ctx, attempt+1, last)
-		}
-	}
-}
-
-// gaveUp is establish's error when ctx ends: the context's error and the
-// cause of the last failed attempt, both checkable with errors.Is.
-func (c *Client) gaveUp(ctx context.Context, attempts int, last error) error {
-	return fmt.Errorf("natsclient: connect to %s (cluster %s) as %s: gave up after %d attempts: %w: %w",
-		c.where, c.cfg.ClusterID, c.cfg.ClientID, attempts, ctx.Err(), last)
+			return true
+		},
+		Where: fmt.Sprintf("%s (cluster %s) as %s", c.where, c.cfg.ClusterID, c.cfg.ClientID),
+	})
+	return got, err
 }
 
 // dial makes one connection attempt.
@@ -285,7 +247,7 @@ func (c *Client) install(s *session) error {
 	c.conn.Lock()
 	if c.conn.ClosingLocked() {
 		c.conn.Unlock()
-		return ErrClosed
+		return natsclient.ErrClosed
 	}
 	subs := make([]*subscription, 0, len(c.subs))
 	for sub := range c.subs {
@@ -294,7 +256,7 @@ func (c *Client) install(s *session) error {
 	c.conn.Unlock()
 	for _, sub := range subs {
 		if err := sub.attach(s); err != nil {
-			return fmt.Errorf("natsclient: subscribe again to %s: %w", sub.subject, err)
+			return fmt.Errorf("streaming: subscribe again to %s: %w", sub.subject, err)
 		}
 	}
 	installed := c.conn.Install(s, func() bool {
@@ -305,7 +267,7 @@ func (c *Client) install(s *session) error {
 		return nc != nil && nc.IsConnected() && !s.isLost()
 	})
 	if !installed {
-		return ErrClosed
+		return natsclient.ErrClosed
 	}
 	return nil
 }
@@ -315,7 +277,7 @@ func (c *Client) install(s *session) error {
 // stan already gave up on it returns at once.
 func (c *Client) discard(s *session) {
 	if err := s.sc.Close(); err != nil && !s.isLost() {
-		c.log.Debug("natsclient: closing a dropped connection", "error", err)
+		c.log.Debug("streaming: closing a dropped connection", "error", err)
 	}
 }
 
@@ -371,7 +333,7 @@ func (c *Client) confirm(s *session, nc *nats.Conn) {
 			c.conn.LinkUp(s, func() bool { return c.sess == s && !s.isLost() })
 			return
 		}
-		c.log.Debug("natsclient: streaming server not answering yet", "attempt", attempt+1, "error", err)
+		c.log.Debug("streaming: streaming server not answering yet", "attempt", attempt+1, "error", err)
 		t := time.NewTimer(c.conn.Backoff(attempt))
 		select {
 		case <-t.C:
@@ -419,10 +381,10 @@ func (c *Client) Close(ctx context.Context) error {
 		}
 	}
 	if err := c.conn.WaitOps(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("natsclient: close: publishes still waiting for acks: %w", err))
+		errs = append(errs, fmt.Errorf("streaming: close: publishes still waiting for acks: %w", err))
 	}
 	if err := natsconn.Wait(ctx, &c.probes); err != nil { // they end with the conn's context
-		errs = append(errs, fmt.Errorf("natsclient: close: %w", err))
+		errs = append(errs, fmt.Errorf("streaming: close: %w", err))
 	}
 
 	if s != nil {
@@ -433,7 +395,7 @@ func (c *Client) Close(ctx context.Context) error {
 				if err := ss.Close(); err != nil && !subClosedAlready(err) {
 					told = false
 					if !retryable(err) {
-						errs = append(errs, fmt.Errorf("natsclient: close subscription to %s: %w", sub.subject, err))
+						errs = append(errs, fmt.Errorf("streaming: close subscription to %s: %w", sub.subject, err))
 					}
 				}
 			}
@@ -441,11 +403,11 @@ func (c *Client) Close(ctx context.Context) error {
 		if err := s.sc.Close(); err != nil && !s.isLost() {
 			told = false
 			if !retryable(err) {
-				errs = append(errs, fmt.Errorf("natsclient: close connection: %w", err))
+				errs = append(errs, fmt.Errorf("streaming: close connection: %w", err))
 			}
 		}
 		if !told && !s.isLost() {
-			c.log.Warn("natsclient: closed without reaching the server; it will expire the connection by itself")
+			c.log.Warn("streaming: closed without reaching the server; it will expire the connection by itself")
 		}
 	}
 	c.conn.SetClosed(nil, func() { c.sess = nil })
@@ -455,7 +417,7 @@ func (c *Client) Close(ctx context.Context) error {
 	select {
 	case <-c.managerDone:
 	case <-ctx.Done():
-		errs = append(errs, fmt.Errorf("natsclient: close: reconnect loop still running: %w", ctx.Err()))
+		errs = append(errs, fmt.Errorf("streaming: close: reconnect loop still running: %w", ctx.Err()))
 	}
 	return errors.Join(errs...)
 }

@@ -1,4 +1,4 @@
-package natsclient_test
+package streaming_test
 
 // Benchmarks of natsclient, and of the typed events API over it, against
 // raw stan.go on the same server in the same run (see internal/benchcmp):
@@ -23,6 +23,7 @@ import (
 	"github.com/ticketkit/ticketkit/internal/benchcmp"
 	"github.com/ticketkit/ticketkit/internal/testenv"
 	"github.com/ticketkit/ticketkit/natsclient"
+	"github.com/ticketkit/ticketkit/natsclient/streaming"
 	"github.com/ticketkit/ticketkit/tickets"
 )
 
@@ -43,12 +44,12 @@ var benchSubject = string(events.SubjectTicketCreated)
 // benchConns connects a natsclient Client and a raw stan.go connection to
 // the shared server, with the same in-flight bound and ack timeout, and
 // closes both when b ends.
-func benchConns(b *testing.B) (*natsclient.Client, stan.Conn) {
+func benchConns(b *testing.B) (*streaming.Client, stan.Conn) {
 	b.Helper()
 	url, cluster := testenv.NATS(b)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	c, err := natsclient.Connect(ctx, natsclient.Config{
+	c, err := streaming.Connect(ctx, natsclient.Config{
 		ClusterID: cluster, ClientID: testenv.UniqueName(b), URLs: []string{url},
 	})
 	if err != nil {
@@ -62,8 +63,8 @@ func benchConns(b *testing.B) (*natsclient.Client, stan.Conn) {
 		}
 	})
 	sc, err := stan.Connect(cluster, testenv.UniqueName(b), stan.NatsURL(url),
-		stan.MaxPubAcksInflight(natsclient.DefaultMaxPubAcksInFlight),
-		stan.PubAckWait(natsclient.DefaultAckTimeout))
+		stan.MaxPubAcksInflight(streaming.DefaultMaxPubAcksInFlight),
+		stan.PubAckWait(streaming.DefaultAckTimeout))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -195,7 +196,7 @@ func BenchmarkPublishBatch(b *testing.B) {
 }
 
 // publishBacklog stores n events on the subject for a consumer to find.
-func publishBacklog(b *testing.B, c *natsclient.Client, n int) {
+func publishBacklog(b *testing.B, c *streaming.Client, n int) {
 	b.Helper()
 	msgs := make([]events.Outgoing, n)
 	for i := range msgs {
@@ -236,7 +237,7 @@ func (c *counter) wait(b *testing.B) {
 // subscription with manual acks or with a typed Listener, running up to
 // handlers handlers at once, each taking work per message.
 type consumer struct {
-	c        *natsclient.Client
+	c        *streaming.Client
 	sc       stan.Conn
 	handlers int
 	work     time.Duration
