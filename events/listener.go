@@ -100,7 +100,7 @@ type Listener struct {
 // Listen subscribes h to the events of type E in queueGroup, durable under
 // the queue group's name unless Durable says otherwise. ctx bounds the
 // subscribe call only; the Listener runs until Close.
-func Listen[E Event](ctx context.Context, t Transport, queueGroup string, h Handler[E], opts ...Option) (*Listener, error) {
+func Listen[E Event](ctx context.Context, t Transport, queueGroup string, h Handler[E], opts ...ListenerOption) (*Listener, error) {
 	var zero E
 	subject := zero.Subject()
 	if queueGroup == "" {
@@ -109,7 +109,7 @@ func Listen[E Event](ctx context.Context, t Transport, queueGroup string, h Hand
 	if h == nil {
 		return nil, fmt.Errorf("%w: nil handler", ErrInvalidOption)
 	}
-	cfg, err := newConfig(opts, forListener)
+	cfg, err := newConfig(listenerOptions(opts))
 	if err != nil {
 		return nil, err
 	}

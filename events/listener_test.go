@@ -16,6 +16,7 @@ import (
 
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/events/memtransport"
+	"github.com/ticketkit/ticketkit/tickets"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -25,7 +26,7 @@ func noop(context.Context, events.TicketCreated, events.Metadata) error { return
 func TestOptionsAreValidated(t *testing.T) {
 	tr := memtransport.New()
 	ctx := context.Background()
-	for name, opts := range map[string][]events.Option{
+	for name, opts := range map[string][]events.ListenerOption{
 		"AckWait under a second": {events.AckWait(500 * time.Millisecond)},
 		"MaxInFlight 0":          {events.MaxInFlight(0)},
 		"Concurrency 0":          {events.Concurrency(0)},
@@ -34,7 +35,8 @@ func TestOptionsAreValidated(t *testing.T) {
 		"nil logger":             {events.WithLogger(nil)},
 		"nil dead-letter hook":   {events.OnDeadLetter(nil)},
 		"empty dead subject":     {events.DeadLetterSubject("")},
-		"zero option":            {{}},
+		"nil option":             {nil},
+		"zero Option":            {events.Option{}},
 	} {
 		if _, err := events.Listen(ctx, tr, "group", noop, opts...); !errors.Is(err, events.ErrInvalidOption) {
 			t.Errorf("Listen with %s: %v, want ErrInvalidOption", name, err)
@@ -46,8 +48,13 @@ func TestOptionsAreValidated(t *testing.T) {
 	if _, err := events.Listen[events.TicketCreated](ctx, tr, "group", nil); !errors.Is(err, events.ErrInvalidOption) {
 		t.Errorf("Listen without a handler: %v", err)
 	}
-	if _, err := events.NewPublisher[events.TicketCreated](tr, events.AckWait(time.Second)); !errors.Is(err, events.ErrInvalidOption) {
-		t.Errorf("NewPublisher with a listener option: %v", err)
+	// A listener option given to NewPublisher doesn't compile; the
+	// options both take do, and so do their nil and zero values' errors.
+	if _, err := events.NewPublisher[events.TicketCreated](tr, events.WithHooks(events.Hooks{})); err != nil {
+		t.Errorf("NewPublisher with WithHooks: %v", err)
+	}
+	if _, err := events.NewPublisher[events.TicketCreated](tr, nil); !errors.Is(err, events.ErrInvalidOption) {
+		t.Errorf("NewPublisher with a nil option: %v", err)
 	}
 }
 
@@ -262,5 +269,22 @@ func TestPermanentErrorsAreDeadLetteredAtOnce(t *testing.T) {
 	}
 	if events.Permanent(nil) != nil {
 		t.Fatal("Permanent(nil) must be nil")
+	}
+}
+
+// String never panics, whatever the value: an unknown one names its type.
+func TestEnumStrings(t *testing.T) {
+	for got, want := range map[string]string{
+		events.Acked.String():          "acked",
+		events.Dropped.String():        "dropped",
+		events.Outcome(200).String():   "Outcome(200)",
+		events.OutOfOrder.String():     "out of order",
+		events.Ordering(9).String():    "Ordering(9)",
+		tickets.ChangeKind(7).String(): "ChangeKind(7)",
+		tickets.Updated.String():       "updated",
+	} {
+		if got != want {
+			t.Errorf("String() = %q, want %q", got, want)
+		}
 	}
 }

@@ -8,31 +8,29 @@ import (
 	"time"
 )
 
-// Option configures a Publisher or a Listener. An option given to
-// a constructor it doesn't apply to makes that constructor fail, so a
-// misplaced option is an error rather than silently ignored.
-type Option struct {
+// ListenerOption configures a Listener (Listen), PublisherOption a
+// Publisher (NewPublisher). Each constructor takes only its own kind, so a
+// misplaced option doesn't compile; Option, which WithHooks returns, is
+// both. Users can't implement them: every option is made here.
+type (
+	ListenerOption  interface{ listenerOption() option }
+	PublisherOption interface{ publisherOption() option }
+)
+
+// Option configures both a Publisher and a Listener.
+type Option struct{ o option }
+
+func (o Option) listenerOption() option  { return o.o }
+func (o Option) publisherOption() option { return o.o }
+
+type option struct {
 	name  string
-	scope scope
 	apply func(*config) error
 }
 
-type scope uint8
+type listenerOnly struct{ o option }
 
-const (
-	forPublisher scope = 1 << iota
-	forListener
-	forAll = forPublisher | forListener
-)
-
-func (s scope) String() string {
-	switch s {
-	case forListener:
-		return "listeners"
-	default:
-		return "publishers"
-	}
-}
+func (o listenerOnly) listenerOption() option { return o.o }
 
 // ErrInvalidOption is wrapped by every error about a bad option.
 var ErrInvalidOption = errors.New("events: invalid option")
@@ -58,7 +56,7 @@ type config struct {
 	deadSubject   string
 }
 
-func newConfig(opts []Option, target scope) (config, error) {
+func newConfig(opts []option) (config, error) {
 	c := config{
 		logger:      discardLogger,
 		manualAck:   true,
@@ -68,10 +66,7 @@ func newConfig(opts []Option, target scope) (config, error) {
 	}
 	for _, o := range opts {
 		if o.apply == nil {
-			return c, fmt.Errorf("%w: zero Option", ErrInvalidOption)
-		}
-		if o.scope&target == 0 {
-			return c, fmt.Errorf("%w: %s applies to %v only", ErrInvalidOption, o.name, o.scope)
+			return c, fmt.Errorf("%w: nil or zero option", ErrInvalidOption)
 		}
 		if err := o.apply(&c); err != nil {
 			return c, fmt.Errorf("%w: %s: %v", ErrInvalidOption, o.name, err)
@@ -82,30 +77,53 @@ func newConfig(opts []Option, target scope) (config, error) {
 
 var discardLogger = slog.New(slog.DiscardHandler)
 
-func listenerOption(name string, apply func(*config) error) Option {
-	return Option{name: name, scope: forListener, apply: apply}
+// listenerOptions and publisherOptions unwrap the options; nil ones
+// become zero options, which newConfig rejects.
+func listenerOptions(opts []ListenerOption) []option {
+	out := make([]option, len(opts))
+	for i, o := range opts {
+		if o != nil {
+			out[i] = o.listenerOption()
+		}
+	}
+	return out
 }
 
-// WithLogger sends the Publisher's or Listener's logs to l. The default
-// discards them.
-func WithLogger(l *slog.Logger) Option {
-	return Option{name: "WithLogger", scope: forAll, apply: func(c *config) error {
+func publisherOptions(opts []PublisherOption) []option {
+	out := make([]option, len(opts))
+	for i, o := range opts {
+		if o != nil {
+			out[i] = o.publisherOption()
+		}
+	}
+	return out
+}
+
+func listenerOption(name string, apply func(*config) error) ListenerOption {
+	return listenerOnly{option{name: name, apply: apply}}
+}
+
+// WithLogger sends the Listener's logs to l. The default discards them. (A
+// Publisher logs nothing: its errors are returned.)
+func WithLogger(l *slog.Logger) ListenerOption {
+	return listenerOption("WithLogger", func(c *config) error {
 		if l == nil {
 			return errors.New("nil logger")
 		}
 		c.logger = l
 		return nil
-	}}
+	})
 }
 
-// WithHooks reports publishes and handled messages to h, for metrics.
+// WithHooks reports publishes and handled messages to h, for metrics: a
+// Publisher calls h.Published, a Listener h.Handled.
 func WithHooks(h Hooks) Option {
-	return Option{name: "WithHooks", scope: forAll, apply: func(c *config) error { c.hooks = h; return nil }}
+	return Option{option{name: "WithHooks", apply: func(c *config) error { c.hooks = h; return nil }}}
 }
 
 // Durable sets the durable name. It defaults to the queue group, as the
 // cluster's Node listeners do.
-func Durable(name string) Option {
+func Durable(name string) ListenerOption {
 	return listenerOption("Durable", func(c *config) error {
 		if name == "" {
 			return errors.New("empty durable name")
@@ -117,20 +135,20 @@ func Durable(name string) Option {
 
 // DeliverAll makes a new durable start with the oldest stored message
 // rather than the next new one. The cluster's listeners all set it.
-func DeliverAll() Option {
+func DeliverAll() ListenerOption {
 	return listenerOption("DeliverAll", func(c *config) error { c.deliverAll = true; return nil })
 }
 
 // ManualAck chooses whether the Listener acknowledges after the handler
 // (true, the default: at least once) or the transport acknowledges on
 // delivery (false: at most once, a failed handler loses the message).
-func ManualAck(manual bool) Option {
+func ManualAck(manual bool) ListenerOption {
 	return listenerOption("ManualAck", func(c *config) error { c.manualAck = manual; return nil })
 }
 
 // AckWait sets how long the broker waits for an ack before redelivering.
 // NATS Streaming refuses less than a second.
-func AckWait(d time.Duration) Option {
+func AckWait(d time.Duration) ListenerOption {
 	return listenerOption("AckWait", func(c *config) error {
 		if d < time.Second {
 			return fmt.Errorf("ack wait %v is under one second", d)
@@ -142,7 +160,7 @@ func AckWait(d time.Duration) Option {
 
 // MaxInFlight bounds the messages delivered to the listener and not yet
 // acknowledged.
-func MaxInFlight(n int) Option {
+func MaxInFlight(n int) ListenerOption {
 	return listenerOption("MaxInFlight", func(c *config) error {
 		if n < 1 {
 			return fmt.Errorf("max in flight %d is below 1", n)
@@ -155,7 +173,7 @@ func MaxInFlight(n int) Option {
 // Concurrency runs up to n handlers at once. The default, 1, keeps a
 // subject's order for a single subscriber; above 1 handlers must not rely
 // on order (versioned consumers don't).
-func Concurrency(n int) Option {
+func Concurrency(n int) ListenerOption {
 	return listenerOption("Concurrency", func(c *config) error {
 		if n < 1 {
 			return fmt.Errorf("concurrency %d is below 1", n)
@@ -171,7 +189,7 @@ func Concurrency(n int) Option {
 // failure only, return Permanent from the handler (it sees DeliveryCount).
 // It needs a transport that counts deliveries (Metadata.DeliveryCount); the
 // default, 0, never gives up.
-func MaxDeliveries(n int) Option {
+func MaxDeliveries(n int) ListenerOption {
 	return listenerOption("MaxDeliveries", func(c *config) error {
 		if n < 1 {
 			return fmt.Errorf("max deliveries %d is below 1", n)
@@ -184,7 +202,7 @@ func MaxDeliveries(n int) Option {
 // OnDeadLetter replaces the dead-letter hook, which by default logs the
 // message. If the hook returns an error the message is not acknowledged,
 // so it comes back and the hook runs again.
-func OnDeadLetter(hook func(ctx context.Context, dl DeadLetter) error) Option {
+func OnDeadLetter(hook func(ctx context.Context, dl DeadLetter) error) ListenerOption {
 	return listenerOption("OnDeadLetter", func(c *config) error {
 		if hook == nil {
 			return errors.New("nil hook")
@@ -197,7 +215,7 @@ func OnDeadLetter(hook func(ctx context.Context, dl DeadLetter) error) Option {
 // DeadLetterSubject republishes dead letters, bytes unchanged, to subject
 // on the listener's transport (and logs them), so they can be inspected and
 // replayed.
-func DeadLetterSubject(subject string) Option {
+func DeadLetterSubject(subject string) ListenerOption {
 	return listenerOption("DeadLetterSubject", func(c *config) error {
 		if subject == "" {
 			return errors.New("empty subject")

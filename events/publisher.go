@@ -30,7 +30,11 @@ const (
 )
 
 func (o Outcome) String() string {
-	return [...]string{"acked", "failed", "panicked", "dead-lettered", "dropped"}[o]
+	names := [...]string{"acked", "failed", "panicked", "dead-lettered", "dropped"}
+	if int(o) < len(names) {
+		return names[o]
+	}
+	return fmt.Sprintf("Outcome(%d)", uint8(o))
 }
 
 // Publisher publishes events of type E on E's subject.
@@ -40,10 +44,9 @@ type Publisher[E Event] struct {
 	hooks   Hooks
 }
 
-// NewPublisher returns a Publisher of E over t. Only WithHooks and
-// WithLogger apply.
-func NewPublisher[E Event](t Transport, opts ...Option) (*Publisher[E], error) {
-	c, err := newConfig(opts, forPublisher)
+// NewPublisher returns a Publisher of E over t.
+func NewPublisher[E Event](t Transport, opts ...PublisherOption) (*Publisher[E], error) {
+	c, err := newConfig(publisherOptions(opts))
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,9 @@
 package events
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Ordering is what a replica should do with a versioned event.
 type Ordering uint8
@@ -17,7 +20,11 @@ const (
 )
 
 func (o Ordering) String() string {
-	return [...]string{"apply", "duplicate", "out of order"}[o]
+	names := [...]string{"apply", "duplicate", "out of order"}
+	if int(o) < len(names) {
+		return names[o]
+	}
+	return fmt.Sprintf("Ordering(%d)", uint8(o))
 }
 
 // NoVersion is the stored version of an aggregate a replica has never

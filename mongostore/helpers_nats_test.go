@@ -74,7 +74,7 @@ func ctxFor(t *testing.T, d time.Duration) context.Context {
 }
 
 // listen subscribes h and closes the listener when the test ends.
-func listen[E events.Event](t *testing.T, tr events.Transport, group string, h events.Handler[E], opts ...events.Option) *events.Listener {
+func listen[E events.Event](t *testing.T, tr events.Transport, group string, h events.Handler[E], opts ...events.ListenerOption) *events.Listener {
 	t.Helper()
 	l, err := events.Listen(ctxFor(t, wait), tr, group, h, opts...)
 	if err != nil {

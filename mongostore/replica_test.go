@@ -389,7 +389,7 @@ func TestReplicaThroughNATSStreaming(t *testing.T) {
 			t.Fatal(err)
 		}
 		client := connectNATS(t, server, fmt.Sprint("orders-", i))
-		opts := []events.Option{events.DeliverAll(), events.AckWait(time.Second), events.Concurrency(4), events.WithHooks(hooks), deadLetter}
+		opts := []events.ListenerOption{events.DeliverAll(), events.AckWait(time.Second), events.Concurrency(4), events.WithHooks(hooks), deadLetter}
 		listen(t, client, group, r.OnTicketCreated, opts...)
 		listen(t, client, group, r.OnTicketUpdated, opts...)
 		replica = r

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -47,8 +48,10 @@ func (k ChangeKind) String() string {
 		return "created"
 	case Updated:
 		return "updated"
-	default:
+	case Unchanged:
 		return "unchanged"
+	default:
+		return "ChangeKind(" + strconv.Itoa(int(k)) + ")"
 	}
 }
 

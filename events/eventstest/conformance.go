@@ -238,9 +238,9 @@ func publish(t *testing.T, tr events.Transport, from, to int) {
 	}
 }
 
-func listen(t *testing.T, tr events.Transport, group string, h events.Handler[events.TicketCreated], opts ...events.Option) *events.Listener {
+func listen(t *testing.T, tr events.Transport, group string, h events.Handler[events.TicketCreated], opts ...events.ListenerOption) *events.Listener {
 	t.Helper()
-	l, err := events.Listen(ctx(t), tr, group, h, append([]events.Option{events.AckWait(ackWait)}, opts...)...)
+	l, err := events.Listen(ctx(t), tr, group, h, append([]events.ListenerOption{events.AckWait(ackWait)}, opts...)...)
 	if err != nil {
 		t.Fatalf("Listen(%s): %v", group, err)
 	}

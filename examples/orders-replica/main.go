@@ -192,7 +192,7 @@ func replicate(ctx context.Context, cfg config, log *slog.Logger) error {
 	closers = append(closers, nc.Close)
 	log.Info("connected to NATS Streaming", "cluster", natsCfg.ClusterID, "client", natsCfg.ClientID)
 
-	opts := []events.Option{events.DeliverAll(), events.AckWait(cfg.ackWait), events.WithLogger(log)}
+	opts := []events.ListenerOption{events.DeliverAll(), events.AckWait(cfg.ackWait), events.WithLogger(log)}
 	created, err := events.Listen(start, nc, cfg.queueGroup, replica.OnTicketCreated, opts...)
 	if err != nil {
 		return startupFailed(err)

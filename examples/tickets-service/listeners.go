@@ -27,8 +27,8 @@ import (
 //     wedge forever. Other failures (the store being down) are retried for
 //     as long as they last: giving up on them would lose reservations.
 func startListeners(ctx context.Context, cfg config, t events.Transport, svc *tickets.Service, log *slog.Logger, hooks events.Hooks) ([]*events.Listener, error) {
-	opts := func(subject events.Subject) []events.Option {
-		return []events.Option{
+	opts := func(subject events.Subject) []events.ListenerOption {
+		return []events.ListenerOption{
 			events.DeliverAll(),
 			events.AckWait(cfg.ackWait),
 			// One dead-letter subject per source subject, because the
