@@ -83,7 +83,7 @@ func (s *Store) Update(ctx context.Context, t tickets.Ticket, expectedVersion in
 	if err != nil {
 		return tickets.Ticket{}, err
 	}
-	if cur.Version != expectedVersion {
+	if cur.Version != expectedVersion || cur.Doc.UserID != t.UserID {
 		return tickets.Ticket{}, tickets.ErrConflict
 	}
 	next := tickets.Apply(cur.Doc, t)

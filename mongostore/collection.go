@@ -59,15 +59,16 @@ func (r record[T]) public() Record[T] {
 // outbox. Ids are the cluster's 24-hex ObjectIDs, read case-insensitively.
 // It is safe for concurrent use.
 type Collection[T any] struct {
-	coll   *mongo.Collection
-	ob     *Outbox
-	log    *slog.Logger
-	locks  *docLocks
-	fields []string // T's top-level field names, for $unset of omitted ones
+	coll      *mongo.Collection
+	ob        *Outbox
+	log       *slog.Logger
+	locks     *docLocks
+	fields    []string        // T's top-level field names, for $unset of omitted ones
+	immutable map[string]bool // never updated (WithImmutable)
 }
 
 // NewCollection returns the collection name of ob's database, written
-// through ob. WithLogger and WithDocumentLocks apply. It does no I/O; call
+// through ob. WithLogger, WithDocumentLocks and WithImmutable apply. It does no I/O; call
 // EnsureIndexes once at startup.
 func NewCollection[T any](ob *Outbox, name string, opts ...Option) (*Collection[T], error) {
 	if ob == nil {
@@ -82,7 +83,15 @@ func NewCollection[T any](ob *Outbox, name string, opts ...Option) (*Collection[
 		return nil, fmt.Errorf("mongostore: %w", err)
 	}
 	ob.register(cfg.collection)
-	c := &Collection[T]{coll: ob.db.Collection(cfg.collection), ob: ob, log: cfg.logger, fields: fields}
+	c := &Collection[T]{coll: ob.db.Collection(cfg.collection), ob: ob, log: cfg.logger, immutable: make(map[string]bool)}
+	for _, f := range cfg.immutable {
+		c.immutable[f] = true
+	}
+	for _, f := range fields {
+		if !c.immutable[f] {
+			c.fields = append(c.fields, f)
+		}
+	}
 	if cfg.docLocks {
 		c.locks = newDocLocks()
 	}
@@ -214,9 +223,15 @@ func fieldsOf(fields []string, v any) (set, unset bson.D, err error) {
 		return nil, nil, err
 	}
 	present := make(map[string]bool, len(elems))
+	wanted := make(map[string]bool, len(fields))
+	for _, f := range fields {
+		wanted[f] = true
+	}
 	for _, e := range elems {
 		present[e.Key()] = true
-		set = append(set, bson.E{Key: e.Key(), Value: e.Value()})
+		if wanted[e.Key()] {
+			set = append(set, bson.E{Key: e.Key(), Value: e.Value()})
+		}
 	}
 	for _, f := range fields {
 		if !present[f] {
@@ -226,16 +241,24 @@ func fieldsOf(fields []string, v any) (set, unset bson.D, err error) {
 	return set, unset, nil
 }
 
-// Update replaces the fields of document id with v's if its version is
-// expected, sets the version to expected+1 and appends one outbox entry
-// per event, in one update filtered on {_id, version}: a compare-and-set
-// that either happens whole or not at all. When the document's outbox is
+// Update replaces the fields of document id with v's (but the immutable
+// ones) if its version is expected, sets the version to expected+1 and
+// appends one outbox entry per event, in one findAndModify filtered on
+// {_id, version}: a compare-and-set that either happens whole or not at
+// all, and returns the document as stored. When the document's outbox is
 // full, the update instead trims the entries the writers' horizons say
 // are settled (a read of the leases and of the document, then a write
 // guarded by the version).
 // Errors: ENOTFOUND, ECONFLICT when the version differs (nothing is
 // written), EINTERNAL.
 func (c *Collection[T]) Update(ctx context.Context, id string, expected int64, v T, evs ...events.Event) (Record[T], error) {
+	return c.UpdateIf(ctx, id, expected, nil, v, evs...)
+}
+
+// UpdateIf is Update with guard, equality conditions on the stored
+// document's fields, added to the compare-and-set: ECONFLICT when one
+// doesn't hold. Build guard from typed values only.
+func (c *Collection[T]) UpdateIf(ctx context.Context, id string, expected int64, guard bson.D, v T, evs ...events.Event) (Record[T], error) {
 	oid, ok := parseID(id)
 	if !ok {
 		return Record[T]{}, tickets.ErrNotFound
@@ -256,17 +279,18 @@ func (c *Collection[T]) Update(ctx context.Context, id string, expected int64, v
 	defer unlock()
 
 	// The usual case: room in the outbox, one write.
-	filter := bson.D{{Key: fID, Value: oid}, {Key: fVersion, Value: expected},
-		{Key: fOutbox + "." + fmt.Sprint(maxEntries-1), Value: bson.D{{Key: "$exists", Value: false}}}}
+	cas := append(bson.D{{Key: fID, Value: oid}, {Key: fVersion, Value: expected}}, guard...)
+	filter := append(cas, bson.E{Key: fOutbox + "." + fmt.Sprint(maxEntries-1), Value: bson.D{{Key: "$exists", Value: false}}})
 	push := func(docs []entryDoc) bson.D {
 		return updateDoc(set, unset, bson.E{Key: "$push", Value: bson.D{{Key: fOutbox, Value: bson.D{{Key: "$each", Value: docs}}}}})
 	}
-	matched, err := c.write(ctx, oid, filter, push, es)
+	rec, matched, err := c.write(ctx, oid, filter, push, es)
 	if err != nil || matched {
-		return Record[T]{ID: oid.Hex(), Version: expected + 1, Doc: v}, err
+		return rec, err
 	}
 
-	// Nothing matched: no such document, another version, or a full outbox.
+	// Nothing matched: no such document, another version, a guard that
+	// fails, or a full outbox.
 	var cur struct {
 		Version int64      `bson:"version"`
 		Outbox  []entryDoc `bson:"outbox"`
@@ -275,7 +299,7 @@ func (c *Collection[T]) Update(ctx context.Context, id string, expected int64, v
 	switch {
 	case err != nil:
 		return Record[T]{}, c.fail(ctx, "Update", oid.Hex(), err)
-	case cur.Version != expected:
+	case cur.Version != expected || len(cur.Outbox) < maxEntries:
 		return Record[T]{}, c.conflict(ctx, oid, expected)
 	}
 	keep, err := c.unsettled(ctx, cur.Outbox)
@@ -285,40 +309,54 @@ func (c *Collection[T]) Update(ctx context.Context, id string, expected int64, v
 	replace := func(docs []entryDoc) bson.D {
 		return updateDoc(append(set, bson.E{Key: fOutbox, Value: append(keep, docs...)}), unset)
 	}
-	filter = bson.D{{Key: fID, Value: oid}, {Key: fVersion, Value: expected}}
-	matched, err = c.write(ctx, oid, filter, replace, es)
+	rec, matched, err = c.write(ctx, oid, cas, replace, es)
 	switch {
 	case err != nil:
 		return Record[T]{}, err
 	case !matched:
 		return Record[T]{}, c.conflict(ctx, oid, expected)
 	}
-	return Record[T]{ID: oid.Hex(), Version: expected + 1, Doc: v}, nil
+	return rec, nil
 }
 
-// write stamps es and runs one guarded update, built from the stamped
-// entries; they are handed to the Relay if it matched.
-func (c *Collection[T]) write(ctx context.Context, oid bson.ObjectID, filter bson.D, update func([]entryDoc) bson.D, es []outbox.Entry) (matched bool, err error) {
+// stored is a document as a write reads it back: without the outbox.
+type stored[T any] struct {
+	ID      bson.ObjectID `bson:"_id"`
+	Version int64         `bson:"version"`
+	Doc     T             `bson:",inline"`
+}
+
+// write stamps es and runs one guarded findAndModify, built from the
+// stamped entries, that returns the document as stored; the entries are
+// handed to the Relay if it matched.
+func (c *Collection[T]) write(ctx context.Context, oid bson.ObjectID, filter bson.D, update func([]entryDoc) bson.D, es []outbox.Entry) (Record[T], bool, error) {
 	if err := ctx.Err(); err != nil {
-		return false, c.fail(ctx, "Update", oid.Hex(), err)
+		return Record[T]{}, false, c.fail(ctx, "Update", oid.Hex(), err)
 	}
 	deadline, err := c.ob.q.Stamp(es)
 	if err != nil {
-		return false, c.fail(ctx, "Update", oid.Hex(), err)
+		return Record[T]{}, false, c.fail(ctx, "Update", oid.Hex(), err)
 	}
 	wctx, cancel := context.WithDeadline(ctx, deadline)
-	r, err := c.coll.UpdateOne(wctx, filter, update(entryDocs(es)))
+	// No projection: FerretDB rejects one on findAndModify; decoding into
+	// stored skips the outbox.
+	res := c.coll.FindOneAndUpdate(wctx, filter, update(entryDocs(es)), options.FindOneAndUpdate().SetReturnDocument(options.After))
 	cancel()
-	switch {
+	switch err := res.Err(); {
+	case errors.Is(err, mongo.ErrNoDocuments):
+		c.ob.q.Abandon(es...)
+		return Record[T]{}, false, nil
 	case err != nil:
 		c.writeFailed(err, es)
-		return false, c.fail(ctx, "Update", oid.Hex(), err)
-	case r.MatchedCount == 0:
-		c.ob.q.Abandon(es...)
-		return false, nil
+		return Record[T]{}, false, c.fail(ctx, "Update", oid.Hex(), err)
 	}
+	// Committed: the entries are the Relay's, whatever decoding says.
 	c.ob.q.Commit(es...)
-	return true, nil
+	var d stored[T]
+	if err := res.Decode(&d); err != nil {
+		return Record[T]{}, true, c.fail(ctx, "Update", oid.Hex(), err)
+	}
+	return Record[T]{ID: d.ID.Hex(), Version: d.Version, Doc: d.Doc}, true, nil
 }
 
 func updateDoc(set, unset bson.D, more ...bson.E) bson.D {

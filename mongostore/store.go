@@ -43,6 +43,7 @@ type config struct {
 	collection string
 	logger     *slog.Logger
 	docLocks   bool
+	immutable  []string
 }
 
 // newConfig checks the arguments the constructors share and applies the
@@ -115,6 +116,13 @@ func WithDocumentLocks() Option {
 	return func(c *config) error { c.docLocks = true; return nil }
 }
 
+// WithImmutable names fields of a Collection's documents that Insert sets
+// and no Update changes (an owner, a creation time): they are left out of
+// every update, whatever the document passed holds.
+func WithImmutable(fields ...string) Option {
+	return func(c *config) error { c.immutable = append(c.immutable, fields...); return nil }
+}
+
 // Store is a tickets.Store on one MongoDB collection, written through an
 // Outbox: each ticket is a document of a Collection, and each write
 // carries its ticket:created or ticket:updated entry.
@@ -156,7 +164,7 @@ func New(ob *Outbox, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	more := []Option{WithCollection(cfg.collection), WithLogger(cfg.logger)}
+	more := []Option{WithCollection(cfg.collection), WithLogger(cfg.logger), WithImmutable(fUserID, fCreatedAt)}
 	if cfg.docLocks {
 		more = append(more, WithDocumentLocks())
 	}
@@ -258,26 +266,23 @@ func (s *Store) List(ctx context.Context, f tickets.Filter) (tickets.Page, error
 	return page, nil
 }
 
-// Update implements tickets.Store: it reads the stored ticket (the event
-// carries its userId, which the caller is not trusted for), then writes
-// the change and its ticket:updated entry with one compare-and-set.
+// Update implements tickets.Store with one findAndModify: the filter
+// {_id, version: expectedVersion, userId: t.UserID} makes it a
+// compare-and-set that also proves the owner the ticket:updated entry
+// carries, userId and createdAt are never written (WithImmutable), and the
+// ticket comes back as stored.
 func (s *Store) Update(ctx context.Context, t tickets.Ticket, expectedVersion int64) (tickets.Ticket, error) {
-	cur, err := s.c.Get(ctx, t.ID)
-	if err != nil {
-		return tickets.Ticket{}, err
-	}
-	if cur.Version != expectedVersion {
-		return tickets.Ticket{}, tickets.ErrConflict
-	}
-	next := tickets.Apply(ticketOf(cur), t)
+	next := t
+	next.Version = expectedVersion + 1
 	e, err := events.FromChange(tickets.Change{Kind: tickets.Updated, Ticket: next})
 	if err != nil {
 		return tickets.Ticket{}, err
 	}
-	if _, err := s.c.Update(ctx, next.ID, expectedVersion, docOf(next), e); err != nil {
+	r, err := s.c.UpdateIf(ctx, t.ID, expectedVersion, bson.D{{Key: fUserID, Value: t.UserID}}, docOf(next), e)
+	if err != nil {
 		return tickets.Ticket{}, err
 	}
-	return next, nil
+	return ticketOf(r), nil
 }
 
 // failure maps a driver error to a *tickets.Error and logs internal ones.

@@ -24,12 +24,14 @@ type Store interface {
 	List(ctx context.Context, f Filter) (Page, error)
 
 	// Update is a compare-and-set: if the stored version of t.ID equals
-	// expectedVersion, it replaces the ticket's Title, Price, OrderID and
-	// UpdatedAt with t's, sets the version to expectedVersion+1, records an
-	// Updated change and returns the stored ticket. ID, UserID and
-	// CreatedAt never change.
-	// Errors: ENOTFOUND, ECONFLICT when the stored version differs (the
-	// store is left untouched).
+	// expectedVersion and its UserID is t.UserID, it replaces the ticket's
+	// Title, Price, OrderID and UpdatedAt with t's, sets the version to
+	// expectedVersion+1, records an Updated change and returns the stored
+	// ticket. ID, UserID and CreatedAt never change: t is the ticket as the
+	// caller read it, and the event carries its owner, so an update naming
+	// another owner is refused rather than published.
+	// Errors: ENOTFOUND, ECONFLICT when the stored version or owner differs
+	// (the store is left untouched).
 	Update(ctx context.Context, t Ticket, expectedVersion int64) (Ticket, error)
 }
 

@@ -315,9 +315,15 @@ func testUpdateIncrementsVersion(t *testing.T, s Store) {
 		tk.Title = fmt.Sprint("concert ", v)
 		tk.Price = tickets.Cents(1000 + v)
 		tk.UpdatedAt = tk.UpdatedAt.Add(time.Second)
-		// Fields that never change are ignored even when the caller sends others.
+		// An update naming another owner is refused, and changes nothing.
+		forged := tk
+		forged.UserID = "someone-else"
+		if _, err := s.Update(ctx(t), forged, v-1); !errors.Is(err, tickets.ErrConflict) {
+			t.Fatalf("Update naming another owner: %v, want ECONFLICT", err)
+		}
+		// CreatedAt never changes, whatever the caller sends.
 		attempt := tk
-		attempt.UserID, attempt.CreatedAt = "someone-else", time.Unix(0, 0).UTC()
+		attempt.CreatedAt = time.Unix(0, 0).UTC()
 		got, err := s.Update(ctx(t), attempt, v-1)
 		if err != nil {
 			t.Fatalf("Update to version %d: %v", v, err)
