@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"slices"
 	"strings"
+	"sync"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -65,6 +67,70 @@ type Collection[T any] struct {
 	locks     *docLocks
 	fields    []string        // T's top-level field names, for $unset of omitted ones
 	immutable map[string]bool // never updated (WithImmutable)
+	last      lastWrites      // documents whose outbox is one entry of ours
+}
+
+// lastWrites remembers, for the documents this writer wrote last, the one
+// entry their outbox then held, so that the next update can replace it
+// instead of appending once it is published: the outbox of a document
+// written by one instance stays one entry long. It is bounded; a
+// forgotten document is only appended to, as any other.
+type lastWrites struct {
+	mu sync.Mutex
+	m  map[bson.ObjectID]lastWrite
+}
+
+// lastWrite is a document's version as this writer wrote it, and the
+// outbox it then held: entries of this writer, these sequence numbers.
+type lastWrite struct {
+	version int64
+	seqs    []uint64
+}
+
+const maxLastWrites = 1 << 16
+
+func (l *lastWrites) get(oid bson.ObjectID) (lastWrite, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	w, ok := l.m[oid]
+	return w, ok
+}
+
+// set records that this writer wrote version of the document, whose
+// outbox then held the entries prev (of an earlier lastWrite) and es.
+func (l *lastWrites) set(oid bson.ObjectID, version int64, prev []uint64, es []outbox.Entry) {
+	seqs := slices.Clone(prev)
+	for _, e := range es {
+		seqs = append(seqs, e.Seq)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.m == nil {
+		l.m = make(map[bson.ObjectID]lastWrite)
+	}
+	if _, ok := l.m[oid]; !ok && len(l.m) >= maxLastWrites {
+		for k := range l.m { // any one: they are all recent enough
+			delete(l.m, k)
+			break
+		}
+	}
+	l.m[oid] = lastWrite{version: version, seqs: seqs}
+}
+
+// allSettled reports whether every one of this writer's seqs is settled.
+func (c *Collection[T]) allSettled(seqs []uint64) bool {
+	for _, s := range seqs {
+		if !c.ob.q.Settled(s) {
+			return false
+		}
+	}
+	return true
+}
+
+func (l *lastWrites) forget(oid bson.ObjectID) {
+	l.mu.Lock()
+	delete(l.m, oid)
+	l.mu.Unlock()
 }
 
 // NewCollection returns the collection name of ob's database, written
@@ -183,6 +249,7 @@ func (c *Collection[T]) Insert(ctx context.Context, id string, v T, evs ...event
 	switch {
 	case err == nil:
 		c.ob.q.Commit(es...)
+		c.last.set(oid, 0, nil, es)
 		return nil
 	case mongo.IsDuplicateKeyError(err):
 		c.ob.q.Abandon(es...)
@@ -278,16 +345,55 @@ func (c *Collection[T]) UpdateIf(ctx context.Context, id string, expected int64,
 	}
 	defer unlock()
 
-	// The usual case: room in the outbox, one write.
 	cas := append(bson.D{{Key: fID, Value: oid}, {Key: fVersion, Value: expected}}, guard...)
-	filter := append(cas, bson.E{Key: fOutbox + "." + fmt.Sprint(maxEntries-1), Value: bson.D{{Key: "$exists", Value: false}}})
+
+	// The usual case of one instance writing a document: its outbox is
+	// entries this writer wrote (it remembers which). Once all are
+	// published, the new entries replace them, so the outbox stays small
+	// with no write of its own; the filter proves the outbox is those
+	// entries. Until then, they are appended to.
+	lw, known := c.last.get(oid)
+	known = known && lw.version == expected && len(lw.seqs) < maxEntries
+	if known && c.allSettled(lw.seqs) {
+		filter := slices.Clone(cas)
+		for k, seq := range lw.seqs {
+			filter = append(filter,
+				bson.E{Key: fmt.Sprintf("%s.%d.%s", fOutbox, k, eWriter), Value: c.ob.q.Writer()},
+				bson.E{Key: fmt.Sprintf("%s.%d.%s", fOutbox, k, eSeq), Value: int64(seq)})
+		}
+		filter = append(filter, bson.E{Key: fmt.Sprintf("%s.%d", fOutbox, len(lw.seqs)), Value: bson.D{{Key: "$exists", Value: false}}})
+		replace := func(docs []entryDoc) bson.D {
+			return updateDoc(append(slices.Clone(set), bson.E{Key: fOutbox, Value: docs}), unset)
+		}
+		rec, matched, err := c.write(ctx, oid, filter, replace, es)
+		if err != nil || matched {
+			if matched {
+				c.last.set(oid, expected+1, nil, es)
+			}
+			return rec, err
+		}
+		known = false
+	}
+
+	// Otherwise, with room in the outbox, one write appends.
+	filter := append(slices.Clone(cas), bson.E{Key: fOutbox + "." + fmt.Sprint(maxEntries-1), Value: bson.D{{Key: "$exists", Value: false}}})
 	push := func(docs []entryDoc) bson.D {
 		return updateDoc(set, unset, bson.E{Key: "$push", Value: bson.D{{Key: fOutbox, Value: bson.D{{Key: "$each", Value: docs}}}}})
 	}
 	rec, matched, err := c.write(ctx, oid, filter, push, es)
-	if err != nil || matched {
+	switch {
+	case err != nil:
+		c.last.forget(oid)
 		return rec, err
+	case matched && known:
+		// The version it replaced was ours, so the outbox is ours too.
+		c.last.set(oid, expected+1, lw.seqs, es)
+		return rec, nil
+	case matched:
+		c.last.forget(oid)
+		return rec, nil
 	}
+	c.last.forget(oid)
 
 	// Nothing matched: no such document, another version, a guard that
 	// fails, or a full outbox.
@@ -306,15 +412,18 @@ func (c *Collection[T]) UpdateIf(ctx context.Context, id string, expected int64,
 	if err != nil {
 		return Record[T]{}, c.fail(ctx, "Update", oid.Hex(), err)
 	}
-	replace := func(docs []entryDoc) bson.D {
-		return updateDoc(append(set, bson.E{Key: fOutbox, Value: append(keep, docs...)}), unset)
+	trimmed := func(docs []entryDoc) bson.D {
+		return updateDoc(append(slices.Clone(set), bson.E{Key: fOutbox, Value: append(keep, docs...)}), unset)
 	}
-	rec, matched, err = c.write(ctx, oid, cas, replace, es)
+	rec, matched, err = c.write(ctx, oid, cas, trimmed, es)
 	switch {
 	case err != nil:
 		return Record[T]{}, err
 	case !matched:
 		return Record[T]{}, c.conflict(ctx, oid, expected)
+	}
+	if len(keep) == 0 {
+		c.last.set(oid, expected+1, nil, es)
 	}
 	return rec, nil
 }

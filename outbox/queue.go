@@ -198,6 +198,16 @@ func (q *Queue) settleLocked(seq uint64) {
 	}
 }
 
+// Settled reports whether this writer's entry seq is settled (published,
+// dead-lettered or never written), so that a store may drop it from its
+// document.
+func (q *Queue) Settled(seq uint64) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	_, open := q.open[seq]
+	return seq <= q.next && !open
+}
+
 // The Relay's side.
 
 // take removes and returns up to n ready entries in commit order, leaving

@@ -109,7 +109,7 @@ func BenchmarkPublish(b *testing.B) {
 				}
 			}
 		}},
-		benchcmp.Side{Name: "natsclient", Run: func(b *testing.B, n int) {
+		benchcmp.Side{Name: "streaming", Run: func(b *testing.B, n int) {
 			for i := range n {
 				if err := c.Publish(ctx, events.Outgoing{Subject: benchSubject, Data: mustMarshal(b, benchEvent(i))}); err != nil {
 					b.Fatal(err)
@@ -177,7 +177,7 @@ func BenchmarkPublishBatch(b *testing.B) {
 						}
 					})
 				}},
-				benchcmp.Side{Name: "natsclient", Run: func(b *testing.B, n int) {
+				benchcmp.Side{Name: "streaming", Run: func(b *testing.B, n int) {
 					msgs := make([]events.Outgoing, size)
 					batches(n, func(es []events.TicketCreated) {
 						for i, e := range es {

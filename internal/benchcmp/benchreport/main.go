@@ -26,11 +26,11 @@ var targets = []struct {
 	side  string
 	min   float64
 }{
-	{regexp.MustCompile(`^natsclient\.Publish$`), "typed", 0.95},
-	{regexp.MustCompile(`^natsclient\.Publish$`), "natsclient", 0.95},
-	{regexp.MustCompile(`^natsclient\.PublishBatch/`), "typed", 0.90},
-	{regexp.MustCompile(`^natsclient\.PublishBatch/`), "natsclient", 0.90},
-	{regexp.MustCompile(`^natsclient\.Consume$`), "typed", 0.90},
+	{regexp.MustCompile(`^streaming\.Publish$`), "typed", 0.95},
+	{regexp.MustCompile(`^streaming\.Publish$`), "streaming", 0.95},
+	{regexp.MustCompile(`^streaming\.PublishBatch/`), "typed", 0.90},
+	{regexp.MustCompile(`^streaming\.PublishBatch/`), "streaming", 0.90},
+	{regexp.MustCompile(`^streaming\.Consume$`), "typed", 0.90},
 	{regexp.MustCompile(`^mongostore\.(Create|Get|Update)$`), "lib", 0.90},
 	{regexp.MustCompile(`^tickets-service\.Service/mongo-stan/`), "service", 0.70},
 	{regexp.MustCompile(`^tickets-service\.Service/mongo-stan/`), "service-sustained", 0.70},
@@ -190,7 +190,7 @@ func report(w io.Writer, benches []*bench, extra []string) bool {
 		})
 	perSecond := func(b *bench) string {
 		var parts []string
-		for _, side := range []string{"raw", "lib", "typed", "natsclient"} {
+		for _, side := range []string{"raw", "lib", "typed", "streaming"} {
 			if ns, ok := b.get(side + "-ns/op"); ok && ns > 0 {
 				parts = append(parts, fmt.Sprintf("%s %9.0f/s (%s)", side, 1e9/ns, dur(ns)))
 			}
