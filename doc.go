@@ -18,9 +18,11 @@
 //	             interface of a store, its conformance suite (outboxtest)
 //	memstore     the in-memory store: a versioned Collection, its outbox
 //	             Driver, the tickets Store
-//	natsclient   the NATS Streaming transport: reconnects, resubscribes,
-//	             drains, and returns errors instead of exiting; its
-//	             subpackage jsclient is the JetStream transport
+//	natsclient   what the two NATS transports share (the connection
+//	             Config, State, errors); its subpackages streaming (NATS
+//	             Streaming) and jsclient (JetStream) are the transports,
+//	             which reconnect, resubscribe, drain, and return errors
+//	             instead of exiting
 //	mongostore   MongoDB: the outbox Driver, a versioned Collection for
 //	             any document type, the tickets Store, and a
 //	             version-ordered replica for consuming services
