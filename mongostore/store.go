@@ -140,18 +140,20 @@ type ticketDoc struct {
 	OrderID   string    `bson:"orderId,omitempty"`
 	CreatedAt time.Time `bson:"createdAt"`
 	UpdatedAt time.Time `bson:"updatedAt"`
+	Released  []string  `bson:"released,omitempty"`
 }
 
 func ticketOf(r Record[ticketDoc]) tickets.Ticket {
 	d := r.Doc
 	return tickets.Ticket{
 		ID: r.ID, Title: d.Title, Price: tickets.Money(d.Price), UserID: d.UserID, OrderID: d.OrderID,
-		Version: r.Version, CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(),
+		Version: r.Version, CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(), Released: d.Released,
 	}
 }
 
 func docOf(t tickets.Ticket) ticketDoc {
-	return ticketDoc{Title: t.Title, Price: int64(t.Price), UserID: t.UserID, OrderID: t.OrderID, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt}
+	return ticketDoc{Title: t.Title, Price: int64(t.Price), UserID: t.UserID, OrderID: t.OrderID,
+		CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt, Released: t.Released}
 }
 
 // New returns a Store written through ob, on ob's database. It does no

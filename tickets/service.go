@@ -2,6 +2,7 @@ package tickets
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 )
@@ -103,10 +104,14 @@ func (s *Service) Reserve(ctx context.Context, id, orderID string) (Change, erro
 	}
 	orderID = strings.ToLower(orderID)
 	return s.modify(ctx, id, func(t *Ticket) (bool, error) {
-		switch t.OrderID {
-		case orderID:
+		switch {
+		case t.OrderID == orderID:
 			return false, nil
-		case "":
+		case slices.Contains(t.Released, orderID):
+			// The order is over: this is its creation redelivered, or
+			// overtaken by its cancellation. Nothing to reserve.
+			return false, nil
+		case t.OrderID == "":
 			t.OrderID = orderID
 			return true, nil
 		default:
@@ -116,9 +121,11 @@ func (s *Service) Reserve(ctx context.Context, id, orderID string) (Change, erro
 }
 
 // Release frees ticket id if orderID holds it, for the order:cancelled
-// listener. If the ticket is free or held by another order there is nothing
-// to release (a redelivered cancellation must not free a newer order's
-// reservation), and the change is Unchanged.
+// listener, and records orderID as released (Ticket.Released), so that
+// its order:created can't reserve the ticket later: redelivered, or
+// arriving after the cancellation. A ticket held by another order stays
+// held (a redelivered cancellation must not free a newer order's
+// reservation). The change is Unchanged when there is nothing to do.
 // Errors: EINVALID, ENOTFOUND, ECONFLICT.
 func (s *Service) Release(ctx context.Context, id, orderID string) (Change, error) {
 	if !ValidID(orderID) {
@@ -126,10 +133,16 @@ func (s *Service) Release(ctx context.Context, id, orderID string) (Change, erro
 	}
 	orderID = strings.ToLower(orderID)
 	return s.modify(ctx, id, func(t *Ticket) (bool, error) {
-		if t.OrderID != orderID {
+		if slices.Contains(t.Released, orderID) {
 			return false, nil
 		}
-		t.OrderID = ""
+		if t.OrderID == orderID {
+			t.OrderID = ""
+		}
+		t.Released = append(slices.Clone(t.Released), orderID)
+		if n := len(t.Released); n > MaxReleased {
+			t.Released = t.Released[n-MaxReleased:]
+		}
 		return true, nil
 	})
 }

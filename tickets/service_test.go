@@ -3,6 +3,7 @@ package tickets_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -76,7 +77,7 @@ func TestCreateReturnsTheTicketAndItsCreatedChange(t *testing.T) {
 	}
 	pending, _ := store.Pending(context.Background(), 10)
 	tk.CreatedAt, tk.UpdatedAt = time.Time{}, time.Time{} // not on the wire
-	if len(pending) != 1 || pending[0].Kind != tickets.Created || pending[0].Ticket != tk {
+	if len(pending) != 1 || pending[0].Kind != tickets.Created || !reflect.DeepEqual(pending[0].Ticket, tk) {
 		t.Fatalf("outbox = %+v, want the created change", pending)
 	}
 }
@@ -187,17 +188,22 @@ func TestReserveAndRelease(t *testing.T) {
 	if _, err := svc.Reserve(ctx, tk.ID, other); !errors.Is(err, tickets.ErrReserved) {
 		t.Fatalf("Reserve for another order: %v, want reserved", err)
 	}
-	// A cancellation of another order must not free this reservation.
+	// A cancellation of another order must not free this reservation; it
+	// is recorded (so that order can't reserve the ticket later), and its
+	// redelivery changes nothing.
 	ch, err = svc.Release(ctx, tk.ID, other)
-	if err != nil || ch.Kind != tickets.Unchanged || ch.Ticket.OrderID != order {
-		t.Fatalf("Release by other order = %+v, %v; want unchanged", ch, err)
+	if err != nil || ch.Kind != tickets.Updated || ch.Ticket.OrderID != order || ch.Ticket.Version != 2 {
+		t.Fatalf("Release by other order = %+v, %v; want the reservation kept", ch, err)
+	}
+	if ch, err = svc.Release(ctx, tk.ID, other); err != nil || ch.Kind != tickets.Unchanged {
+		t.Fatalf("Release by other order again = %+v, %v; want unchanged", ch, err)
 	}
 	ch, err = svc.Release(ctx, tk.ID, order)
-	if err != nil || ch.Kind != tickets.Updated || ch.Ticket.OrderID != "" || ch.Ticket.Version != 2 {
+	if err != nil || ch.Kind != tickets.Updated || ch.Ticket.OrderID != "" || ch.Ticket.Version != 3 {
 		t.Fatalf("Release = %+v, %v", ch, err)
 	}
 	ch, err = svc.Release(ctx, tk.ID, order)
-	if err != nil || ch.Kind != tickets.Unchanged || ch.Ticket.Version != 2 {
+	if err != nil || ch.Kind != tickets.Unchanged || ch.Ticket.Version != 3 {
 		t.Fatalf("Release again = %+v, %v; want unchanged", ch, err)
 	}
 	for _, bad := range []string{"", "x", `{"$gt":""}`} {
@@ -212,8 +218,8 @@ func TestReserveAndRelease(t *testing.T) {
 		t.Errorf("Reserve(missing ticket): %v, want not found", err)
 	}
 	pending, _ := store.Pending(ctx, 100)
-	if len(pending) != 3 {
-		t.Fatalf("outbox has %d changes; want created, reserved, released", len(pending))
+	if len(pending) != 4 {
+		t.Fatalf("outbox has %d changes; want created, reserved, the other order's release recorded, released", len(pending))
 	}
 }
 
@@ -315,14 +321,60 @@ func TestServiceReadsThroughItsStore(t *testing.T) {
 	svc, _ := newService()
 	tk := create(t, svc)
 	got, err := svc.Get(context.Background(), tk.ID)
-	if err != nil || got != tk {
+	if err != nil || !reflect.DeepEqual(got, tk) {
 		t.Fatalf("Get = %+v, %v", got, err)
 	}
 	if _, err := svc.Get(context.Background(), tickets.NewID()); !errors.Is(err, tickets.ErrNotFound) {
 		t.Fatalf("Get(missing) = %v", err)
 	}
 	page, err := svc.List(context.Background(), tickets.Filter{Unreserved: true})
-	if err != nil || len(page.Tickets) != 1 || page.Tickets[0] != tk {
+	if err != nil || len(page.Tickets) != 1 || !reflect.DeepEqual(page.Tickets[0], tk) {
 		t.Fatalf("List = %+v, %v", page, err)
+	}
+}
+
+// An order:created that comes back after its order:cancelled (redelivered,
+// or overtaken on the other subject) must not reserve the ticket for an
+// order that is over.
+func TestReserveIgnoresReleasedOrders(t *testing.T) {
+	ctx := context.Background()
+	svc, _ := newService()
+	tk := create(t, svc)
+	order := tickets.NewID()
+	if _, err := svc.Reserve(ctx, tk.ID, order); err != nil {
+		t.Fatal(err)
+	}
+	if ch, err := svc.Release(ctx, tk.ID, order); err != nil || ch.Kind != tickets.Updated || ch.Ticket.Reserved() {
+		t.Fatalf("Release = %+v, %v", ch, err)
+	}
+	if ch, err := svc.Reserve(ctx, tk.ID, order); err != nil || ch.Kind != tickets.Unchanged || ch.Ticket.Reserved() {
+		t.Fatalf("Reserve of a released order = %+v, %v; want Unchanged, the ticket free", ch, err)
+	}
+	// The cancellation first: the creation arriving after it reserves nothing.
+	late := tickets.NewID()
+	if _, err := svc.Release(ctx, tk.ID, late); err != nil {
+		t.Fatal(err)
+	}
+	if ch, err := svc.Reserve(ctx, tk.ID, late); err != nil || ch.Kind != tickets.Unchanged || ch.Ticket.Reserved() {
+		t.Fatalf("Reserve after its own cancellation = %+v, %v; want Unchanged", ch, err)
+	}
+	// A live order still reserves it, and a stale cancellation of another
+	// order leaves that reservation alone.
+	live := tickets.NewID()
+	if ch, err := svc.Reserve(ctx, tk.ID, live); err != nil || ch.Ticket.OrderID != live {
+		t.Fatalf("Reserve(live) = %+v, %v", ch, err)
+	}
+	if ch, err := svc.Release(ctx, tk.ID, order); err != nil || ch.Ticket.OrderID != live {
+		t.Fatalf("stale Release = %+v, %v; want the live reservation kept", ch, err)
+	}
+	// The list is bounded.
+	for range 2 * tickets.MaxReleased {
+		if _, err := svc.Release(ctx, tk.ID, tickets.NewID()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, _ := svc.Get(ctx, tk.ID)
+	if len(got.Released) != tickets.MaxReleased {
+		t.Fatalf("Released holds %d orders, want %d", len(got.Released), tickets.MaxReleased)
 	}
 }

@@ -1,6 +1,9 @@
 package tickets
 
-import "context"
+import (
+	"context"
+	"slices"
+)
 
 // Store keeps tickets. Every method that writes also records the event of
 // the resulting Change in the store's outbox in the same atomic write, so a
@@ -25,7 +28,7 @@ type Store interface {
 
 	// Update is a compare-and-set: if the stored version of t.ID equals
 	// expectedVersion and its UserID is t.UserID, it replaces the ticket's
-	// Title, Price, OrderID and UpdatedAt with t's, sets the version to
+	// Title, Price, OrderID, Released and UpdatedAt with t's, sets the version to
 	// expectedVersion+1, records an Updated change and returns the stored
 	// ticket. ID, UserID and CreatedAt never change: t is the ticket as the
 	// caller read it, and the event carries its owner, so an update naming
@@ -36,11 +39,13 @@ type Store interface {
 }
 
 // Apply is what a Store's Update(t, stored.Version) stores: stored with
-// the fields an update may change (Title, Price, OrderID, UpdatedAt) taken
-// from t, at the next version. ID, UserID and CreatedAt stay stored's.
+// the fields an update may change (Title, Price, OrderID, Released,
+// UpdatedAt) taken from t, at the next version. ID, UserID and CreatedAt
+// stay stored's.
 func Apply(stored, t Ticket) Ticket {
 	next := stored
 	next.Title, next.Price, next.OrderID, next.UpdatedAt = t.Title, t.Price, t.OrderID, t.UpdatedAt
+	next.Released = slices.Clone(t.Released)
 	next.Version = stored.Version + 1
 	return next
 }

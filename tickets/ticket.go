@@ -26,7 +26,16 @@ type Ticket struct {
 	Version   int64     `json:"version"`
 	CreatedAt time.Time `json:"-"`
 	UpdatedAt time.Time `json:"-"`
+	// Released lists the latest orders released from the ticket (at most
+	// MaxReleased, the newest last), so that a redelivered order:created
+	// of a cancelled order, or one that arrives after its order:cancelled
+	// on the other subject, can't reserve the ticket again. Not on the
+	// wire.
+	Released []string `json:"-"`
 }
+
+// MaxReleased bounds Ticket.Released.
+const MaxReleased = 16
 
 // Reserved reports whether an order holds the ticket.
 func (t Ticket) Reserved() bool { return t.OrderID != "" }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -54,7 +55,7 @@ func TestCreatePublishesTicketCreated(t *testing.T) {
 	}
 
 	got := h.send("GET", "/api/tickets/"+tk.ID, "")
-	if got.status != http.StatusOK || got.ticket(t) != tk {
+	if got.status != http.StatusOK || !reflect.DeepEqual(got.ticket(t), tk) {
 		t.Errorf("GET: status %d, body %s", got.status, got.body)
 	}
 }

@@ -93,14 +93,24 @@ func TestRedeliveredOrderEventsChangeNothing(t *testing.T) {
 	h.publish(events.SubjectOrderCancelled, cancelled)
 	h.publish(events.SubjectOrderCancelled, cancelled)
 	// A late cancellation of an order that never held the ticket must not
-	// free it either.
+	// free it either; it is recorded, so that order can't reserve it.
 	h.publish(events.SubjectOrderCancelled, orderCancelled(t, tk.ID, orderB))
 	h.handled.await(t, events.SubjectOrderCancelled, events.Acked, 3)
+	// The cancelled order's creation redelivered after its cancellation
+	// (the subjects are separate, so the broker may reorder them), and
+	// B's creation after B's cancellation: neither reserves the ticket.
+	h.publish(events.SubjectOrderCreated, created)
+	h.publish(events.SubjectOrderCreated, orderCreated(t, tk.ID, orderB))
+	h.handled.await(t, events.SubjectOrderCreated, events.Acked, 4)
 
 	h.flush()
 	got := updates(t, h, tk.ID)
-	if len(got) != 2 || got[0].OrderID != orderA || got[0].Version != 1 || got[1].OrderID != "" || got[1].Version != 2 {
-		t.Errorf("published %+v, want exactly the reservation (v1) and the release (v2)", got)
+	if len(got) != 3 || got[0].OrderID != orderA || got[0].Version != 1 || got[1].OrderID != "" || got[1].Version != 2 ||
+		got[2].OrderID != "" || got[2].Version != 3 {
+		t.Errorf("published %+v, want the reservation (v1), the release (v2) and B's recorded cancellation (v3), nothing after", got)
+	}
+	if cur := h.send("GET", "/api/tickets/"+tk.ID, "").ticket(t); cur.Reserved() {
+		t.Errorf("the ticket is reserved by %s, an order that was cancelled", cur.OrderID)
 	}
 }
 

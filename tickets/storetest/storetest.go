@@ -59,6 +59,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"UpdateRejectsStaleVersion", testUpdateRejectsStale},
 		{"ConcurrentUpdatesOneWinner", testConcurrentUpdates},
 		{"UniqueIDs", testUniqueIDs},
+		{"ReleasedOrdersAreKept", testReleasedKept},
 		{"OutboxRecordsEveryChange", testOutboxRecords},
 	}
 	for _, tt := range tests {
@@ -468,5 +469,25 @@ func testOutboxRecords(t *testing.T, s Store) {
 	}
 	if again := published(t, s); len(again) != 0 {
 		t.Fatalf("a second relay published %d events again", len(again))
+	}
+}
+
+func testReleasedKept(t *testing.T, s Store) {
+	tk := mustCreate(t, s, newTicket("owner", "concert"))
+	a, b := tickets.NewID(), tickets.NewID()
+	tk.Released = []string{a, b}
+	got := mustUpdate(t, s, tk)
+	stored, err := s.Get(ctx(t), tk.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range []tickets.Ticket{got, stored} {
+		if len(x.Released) != 2 || x.Released[0] != a || x.Released[1] != b {
+			t.Fatalf("Released = %v, want [%s %s]", x.Released, a, b)
+		}
+	}
+	stored.Released = nil
+	if again := mustUpdate(t, s, stored); len(again.Released) != 0 {
+		t.Fatalf("Released after clearing = %v", again.Released)
 	}
 }
