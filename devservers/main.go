@@ -6,7 +6,7 @@
 // Usage:
 //
 //	devservers run [-v] [-- cmd args...]
-//	devservers stan      -addr 127.0.0.1:PORT -dir DIR [-cluster test-cluster] [security flags]
+//	devservers stan      -addr 127.0.0.1:PORT -dir DIR [-cluster ticketing] [security flags]
 //	devservers jetstream -addr 127.0.0.1:PORT -dir DIR [security flags]
 //	devservers mongo     -addr 127.0.0.1:PORT -dir DIR
 //	devservers creds     -dir DIR
@@ -49,7 +49,7 @@ import (
 	"time"
 )
 
-const clusterID = "test-cluster"
+const clusterID = "ticketing" // the cluster's, as its manifests name it
 
 // The environment variables `run` sets, read by internal/testenv.
 const (

@@ -4,7 +4,7 @@
 // subjects and code on both:
 //
 //   - stan (the default): NATS Streaming at NATS_URL (NATS_CLUSTER_ID
-//     defaults to test-cluster, as `make dev` serves);
+//     defaults to ticketing, the cluster's, as `make dev` serves);
 //   - jetstream: JetStream at NATS_JETSTREAM_URL, else NATS_URL, configured
 //     by jsclient.FromEnv (which provisions the cluster's stream).
 //
@@ -83,7 +83,7 @@ func connect(ctx context.Context, getenv func(string) string) (events.Transport,
 		}
 		cluster := getenv("NATS_CLUSTER_ID")
 		if cluster == "" {
-			cluster = "test-cluster"
+			cluster = "ticketing"
 		}
 		nc, err := streaming.Connect(ctx, natsclient.Config{
 			ClusterID: cluster,

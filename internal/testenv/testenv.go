@@ -5,7 +5,7 @@
 //
 //	MONGO_URI             a MongoDB (or MongoDB wire compatible) server, e.g. mongodb://127.0.0.1:27017/
 //	NATS_URL              a NATS Streaming server, e.g. nats://127.0.0.1:4222
-//	NATS_CLUSTER_ID       its cluster id; test-cluster when unset (the server's own default)
+//	NATS_CLUSTER_ID       its cluster id; ticketing when unset (the cluster's, which devservers serves)
 //	NATS_JETSTREAM_URL    a NATS server with JetStream enabled
 //	TICKETKIT_DEVSERVERS  the devservers binary, for tests that start, kill
 //	                      and restart their own servers (see StartStan), or
@@ -48,7 +48,7 @@ const (
 
 // DefaultClusterID is the NATS Streaming cluster id used when
 // NATS_CLUSTER_ID is unset, and the one of servers started by devservers.
-const DefaultClusterID = "test-cluster"
+const DefaultClusterID = "ticketing"
 
 // timeout bounds every wait on a server in this package, generous enough
 // for a loaded CI machine running tests with -race.
