@@ -1,28 +1,22 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"maps"
-	"mime"
 	"net/http"
 	"net/url"
-	"runtime/debug"
 	"slices"
 	"strconv"
-	"time"
 
+	"github.com/ticketkit/ticketkit/httpapi"
 	"github.com/ticketkit/ticketkit/session"
 	"github.com/ticketkit/ticketkit/tickets"
 )
 
-// maxBodyBytes is express.json's default limit, so a body the Node service
-// took is taken here and one it refused is refused.
-const maxBodyBytes = 100 << 10
+// maxBodyBytes is express.json's default limit, as the Node service has it.
+const maxBodyBytes = httpapi.DefaultMaxBody
 
 // api serves the routes of the Node tickets service.
 type api struct {
@@ -47,10 +41,8 @@ func (a *api) routes(ops *operations) http.Handler {
 	mux.HandleFunc("PUT /api/tickets/{id}/{$}", a.update)
 	mux.HandleFunc("GET /healthz", ops.healthz)
 	mux.HandleFunc("GET /readyz", ops.readyz)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeErrors(w, http.StatusNotFound, apiError{Message: "Not Found"})
-	})
-	return logRequests(a.log, mux)
+	mux.HandleFunc("/", httpapi.NotFound)
+	return httpapi.LogRequests(a.log, mux)
 }
 
 func (a *api) create(w http.ResponseWriter, r *http.Request) {
@@ -159,21 +151,9 @@ func (a *api) update(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, change.Ticket)
 }
 
-// requireUser answers 401 unless the request carries a valid token. It
-// calls the verifier itself, rather than reading what session.Middleware
-// found, so the routes anyone may use never check a token and a refusal
-// can be logged with its reason.
+// requireUser answers 401 unless the request carries a valid token.
 func (a *api) requireUser(w http.ResponseWriter, r *http.Request) (session.User, bool) {
-	user, err := a.auth.User(r)
-	if err != nil {
-		if !errors.Is(err, session.ErrNoSession) {
-			// The reason only: tokens are credentials and never logged.
-			a.log.Debug("rejected credentials", "path", r.URL.Path, "reason", err.Error())
-		}
-		writeErrors(w, http.StatusUnauthorized, apiError{Message: "Not authorized"})
-		return session.User{}, false
-	}
-	return user, true
+	return httpapi.RequireUser(w, r, a.auth, a.log)
 }
 
 // readInput decodes a ticket body, answering 400 or 413 itself when it
@@ -181,21 +161,20 @@ func (a *api) requireUser(w http.ResponseWriter, r *http.Request) (session.User,
 // message and a wrong type is reported as such instead of as "Invalid
 // input": this is where an operator-shaped value like {"$gt": ""} ends.
 func (a *api) readInput(w http.ResponseWriter, r *http.Request) (tickets.Input, bool) {
-	fields, problem, status := readJSONObject(w, r)
-	if problem != nil {
-		writeErrors(w, status, *problem)
+	fields, ok := httpapi.ReadObject(w, r, maxBodyBytes)
+	if !ok {
 		return tickets.Input{}, false
 	}
 	var in tickets.Input
 	bad := map[string][]apiError{}
-	if raw, ok := fields["title"]; ok && !isNull(raw) {
+	if raw, ok := fields["title"]; ok && !httpapi.IsNull(raw) {
 		if err := json.Unmarshal(raw, &in.Title); err != nil {
 			bad["title"] = []apiError{{Field: "title", Message: "Title must be a string"}}
 		}
 	}
-	if raw, ok := fields["price"]; ok && !isNull(raw) {
+	if raw, ok := fields["price"]; ok && !httpapi.IsNull(raw) {
 		if err := in.Price.UnmarshalJSON(raw); err != nil {
-			bad["price"] = fieldErrors(err, "price", "Price must be a number")
+			bad["price"] = httpapi.FieldErrors(err, "price", "Price must be a number")
 		}
 	}
 	// The domain's own rules for the fields that did decode: required,
@@ -203,7 +182,7 @@ func (a *api) readInput(w http.ResponseWriter, r *http.Request) (tickets.Input, 
 	// as "Price must be greater than 0", the Node service's message for it.
 	if err := in.Validate(); err != nil {
 		undecoded := maps.Clone(bad) // "Title is required" after "must be a string" would mislead
-		for _, p := range fieldErrors(err, "", "Invalid input") {
+		for _, p := range httpapi.FieldErrors(err, "", "Invalid input") {
 			if _, ok := undecoded[p.Field]; !ok {
 				bad[p.Field] = append(bad[p.Field], p)
 			}
@@ -225,154 +204,14 @@ func (a *api) readInput(w http.ResponseWriter, r *http.Request) (tickets.Input, 
 	return in, true
 }
 
-// readJSONObject reads a JSON object body into its raw fields. Like
-// express.json, a body that is not declared JSON is not read at all and
-// counts as empty, which the validation then reports field by field.
-func readJSONObject(w http.ResponseWriter, r *http.Request) (map[string]json.RawMessage, *apiError, int) {
-	mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if mediaType != "application/json" {
-		return nil, nil, 0
-	}
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
-	var tooLarge *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooLarge):
-		return nil, &apiError{Message: fmt.Sprintf("Request body must be at most %d KiB", maxBodyBytes>>10)}, http.StatusRequestEntityTooLarge
-	case err != nil:
-		return nil, &apiError{Message: "Could not read the request body"}, http.StatusBadRequest
-	}
-	if len(bytes.TrimSpace(data)) == 0 {
-		return nil, nil, 0
-	}
-	if !json.Valid(data) {
-		return nil, &apiError{Message: "Request body is not valid JSON"}, http.StatusBadRequest
-	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(data, &fields); err != nil || fields == nil {
-		return nil, &apiError{Message: "Request body must be a JSON object"}, http.StatusBadRequest
-	}
-	return fields, nil, 0
-}
+// fail answers err as the cluster does (httpapi.Fail).
+func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) { httpapi.Fail(w, r, a.log, err) }
 
-func isNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "null" }
-
-// fieldErrors turns a domain error into per-field messages; field and msg
-// stand in where the error names none.
-func fieldErrors(err error, field, msg string) []apiError {
-	var e *tickets.Error
-	if !errors.As(err, &e) || len(e.Fields) == 0 {
-		if errors.As(err, &e) {
-			msg = e.Message
-		}
-		return []apiError{{Field: field, Message: msg}}
-	}
-	out := make([]apiError, len(e.Fields))
-	for i, f := range e.Fields {
-		out[i] = apiError{Field: f.Field, Message: f.Message}
-	}
-	return out
-}
-
-// fail answers with the status the error's code calls for. Internal errors
-// are logged in full and answered with a generic message, so no driver
-// error, address or stack reaches a client.
-func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var status int
-	switch tickets.ErrorCode(err) {
-	case tickets.EINVALID:
-		writeErrors(w, http.StatusBadRequest, fieldErrors(err, "", tickets.ErrorMessage(err))...)
-		return
-	case tickets.ENOTFOUND:
-		writeErrors(w, http.StatusNotFound, apiError{Message: "Not Found"})
-		return
-	case tickets.ERESERVED:
-		status = http.StatusBadRequest
-	case tickets.ENOTOWNER:
-		status = http.StatusUnauthorized
-	case tickets.ECONFLICT:
-		status = http.StatusConflict
-	default:
-		a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
-		writeErrors(w, http.StatusInternalServerError, apiError{Message: "Something went wrong"})
-		return
-	}
-	writeErrors(w, status, apiError{Message: tickets.ErrorMessage(err)})
-}
-
-// apiError is one entry of the cluster's error body,
-// {"errors":[{"message":"...","field":"..."}]}.
-type apiError struct {
-	Message string `json:"message"`
-	Field   string `json:"field,omitempty"`
-}
+// Short names for the shared conventions used throughout this file.
+type apiError = httpapi.Problem
 
 func writeErrors(w http.ResponseWriter, status int, errs ...apiError) {
-	writeJSON(w, status, struct {
-		Errors []apiError `json:"errors"`
-	}{errs})
+	httpapi.WriteErrors(w, status, errs...)
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	body, err := json.Marshal(v)
-	if err != nil { // only our own types get here; they always marshal
-		status, body = http.StatusInternalServerError, []byte(`{"errors":[{"message":"Something went wrong"}]}`)
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json; charset=utf-8")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(body, '\n'))
-}
-
-// logRequests logs one line per request and turns a handler's panic into a
-// 500 in the cluster's error shape. It logs the path but no headers and no
-// query: tokens travel in headers, and nothing else here needs the query.
-func logRequests(log *slog.Logger, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w}
-		defer func() {
-			if p := recover(); p != nil {
-				if p == http.ErrAbortHandler {
-					panic(p)
-				}
-				log.Error("handler panicked", "method", r.Method, "path", r.URL.Path, "panic", p, "stack", string(debug.Stack()))
-				if rec.status == 0 {
-					writeErrors(rec, http.StatusInternalServerError, apiError{Message: "Something went wrong"})
-				}
-			}
-			log.Info("request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
-				"bytes", rec.bytes, "duration_ms", float64(time.Since(start).Microseconds())/1000)
-		}()
-		next.ServeHTTP(rec, r)
-		if rec.status == 0 {
-			rec.status = http.StatusOK
-		}
-	})
-}
-
-// statusRecorder remembers the status and size of a response, for the log.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-	bytes  int
-}
-
-func (s *statusRecorder) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusRecorder) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	n, err := s.ResponseWriter.Write(b)
-	s.bytes += n
-	return n, err
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+func writeJSON(w http.ResponseWriter, status int, v any) { httpapi.WriteJSON(w, status, v) }

@@ -259,6 +259,8 @@ func TestBodies(t *testing.T) {
 		{"huge price", "", `{"title":"x","price":1e300}`, 400, []apiError{field("price", "Price must be at most 100000000.00")}},
 		{"long title", "", `{"title":"` + strings.Repeat("é", 201) + `","price":1}`, 400, []apiError{field("title", "Title must be at most 200 characters")}},
 		{"control characters", "", `{"title":"a\u0000b","price":1}`, 400, []apiError{field("title", "Title must not contain control characters")}},
+		// Not rewritten to U+FFFD and stored with a 201, as a decoder would.
+		{"invalid UTF-8", "", "{\"title\":\"caf\xe9\",\"price\":20}", 400, []apiError{field("title", "Must be valid UTF-8")}},
 		// Like express.json, a body not declared JSON is not parsed: it is
 		// an empty body, which fails validation.
 		{"text/plain", "text/plain", `{"title":"x","price":1}`, 400, []apiError{titleRequired, priceRequired}},
