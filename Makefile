@@ -2,7 +2,7 @@
 # module in devservers/, so the servers' dependencies stay out of ours)
 # starts NATS Streaming, JetStream and a MongoDB wire server for the length
 # of one command, passes their addresses in the environment, and stops them
-# however the command ends. See internal/testenv for the variables.
+# however the command ends. See testenv for the variables.
 
 DEVSERVERS := .bin/devservers
 

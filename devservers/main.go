@@ -51,7 +51,7 @@ import (
 
 const clusterID = "ticketing" // the cluster's, as its manifests name it
 
-// The environment variables `run` sets, read by internal/testenv.
+// The environment variables `run` sets, read by testenv.
 const (
 	envMongoURI     = "MONGO_URI"
 	envNATSURL      = "NATS_URL"

@@ -5,7 +5,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/ticketkit/ticketkit/internal/testenv"
+	"github.com/ticketkit/ticketkit/testenv"
 )
 
 // TestExamples runs the examples that need servers against the test

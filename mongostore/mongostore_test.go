@@ -11,7 +11,7 @@ import (
 
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/events/eventstest"
-	"github.com/ticketkit/ticketkit/internal/testenv"
+	"github.com/ticketkit/ticketkit/testenv"
 	"github.com/ticketkit/ticketkit/mongostore"
 	"github.com/ticketkit/ticketkit/outbox"
 	"github.com/ticketkit/ticketkit/outbox/outboxtest"
@@ -63,7 +63,7 @@ func openWithOutbox(t *testing.T, opts ...mongostore.Option) (*mongostore.Store,
 // compare-and-set alone keeps writers apart, as between processes. The
 // second mode needs a server that applies a filtered update atomically:
 // MongoDB, or FerretDB behind devservers' serializing proxy; bare FerretDB
-// 1.x fails it, as it fails internal/testenv's smoke test.
+// 1.x fails it, as it fails testenv's smoke test.
 func eachMode(t *testing.T, test func(t *testing.T, open func(*testing.T) (*mongostore.Store, *mongostore.Outbox))) {
 	t.Run("DocLocks", func(t *testing.T) {
 		test(t, func(t *testing.T) (*mongostore.Store, *mongostore.Outbox) {

@@ -16,7 +16,7 @@ import (
 
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/events/memtransport"
-	"github.com/ticketkit/ticketkit/internal/testenv"
+	"github.com/ticketkit/ticketkit/testenv"
 	"github.com/ticketkit/ticketkit/mongostore"
 	"github.com/ticketkit/ticketkit/tickets"
 )

@@ -14,7 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ticketkit/ticketkit/events"
-	"github.com/ticketkit/ticketkit/internal/testenv"
+	"github.com/ticketkit/ticketkit/testenv"
 	"github.com/ticketkit/ticketkit/mongostore"
 	"github.com/ticketkit/ticketkit/natsclient"
 	"github.com/ticketkit/ticketkit/natsclient/streaming"

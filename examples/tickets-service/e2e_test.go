@@ -16,7 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ticketkit/ticketkit/events"
-	"github.com/ticketkit/ticketkit/internal/testenv"
+	"github.com/ticketkit/ticketkit/testenv"
 	"github.com/ticketkit/ticketkit/natsclient"
 	"github.com/ticketkit/ticketkit/natsclient/jsclient"
 	"github.com/ticketkit/ticketkit/natsclient/streaming"

@@ -56,7 +56,7 @@ type harness struct {
 	srv     *httptest.Server
 	rec     *eventstest.Recorder
 	logs    *logBuffer
-	handled *outcomes
+	handled *eventstest.Handled
 }
 
 type harnessOption func(cfg *config, b *backends)
@@ -74,9 +74,9 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	for _, o := range opts {
 		o(&cfg, b)
 	}
-	h := &harness{t: t, rec: rec, logs: &logBuffer{}, handled: &outcomes{changed: make(chan struct{})}}
+	h := &harness{t: t, rec: rec, logs: &logBuffer{}, handled: eventstest.NewHandled()}
 	log := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	s, err := startService(context.Background(), cfg, log, b, events.Hooks{Handled: h.handled.record})
+	s, err := startService(context.Background(), cfg, log, b, h.handled.Hooks())
 	if err != nil {
 		t.Fatalf("start: %v", err)
 	}
@@ -289,61 +289,6 @@ func (b *logBuffer) await(t *testing.T, what string, match func(map[string]any) 
 		case <-deadline:
 			t.Fatalf("no log line %s within %v; log:\n%s", what, wait, b)
 			return nil
-		}
-	}
-}
-
-// handled is one delivery a listener dealt with.
-type handled struct {
-	meta    events.Metadata
-	outcome events.Outcome
-}
-
-// outcomes records what the listeners did with each delivery (through
-// events.Hooks), so a test can wait until a message was acknowledged or
-// dead-lettered instead of sleeping.
-type outcomes struct {
-	mu      sync.Mutex
-	list    []handled
-	changed chan struct{}
-}
-
-func (o *outcomes) record(meta events.Metadata, _ time.Duration, outcome events.Outcome) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.list = append(o.list, handled{meta, outcome})
-	close(o.changed)
-	o.changed = make(chan struct{})
-}
-
-func (o *outcomes) count(subject events.Subject, outcome events.Outcome) int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	n := 0
-	for _, h := range o.list {
-		if h.meta.Subject == string(subject) && h.outcome == outcome {
-			n++
-		}
-	}
-	return n
-}
-
-// await waits until the listener of subject has dealt with n deliveries
-// with outcome in all.
-func (o *outcomes) await(t *testing.T, subject events.Subject, outcome events.Outcome, n int) {
-	t.Helper()
-	deadline := time.After(wait)
-	for {
-		o.mu.Lock()
-		changed := o.changed
-		o.mu.Unlock()
-		if o.count(subject, outcome) >= n {
-			return
-		}
-		select {
-		case <-changed:
-		case <-deadline:
-			t.Fatalf("%s: %d deliveries %v within %v, want %d", subject, o.count(subject, outcome), outcome, wait, n)
 		}
 	}
 }

@@ -87,7 +87,7 @@ func TestRedeliveredOrderEventsChangeNothing(t *testing.T) {
 	created := orderCreated(t, tk.ID, orderA)
 	h.publish(events.SubjectOrderCreated, created)
 	h.publish(events.SubjectOrderCreated, created) // what a redelivery looks like
-	h.handled.await(t, events.SubjectOrderCreated, events.Acked, 2)
+	h.handled.Await(t, events.SubjectOrderCreated, events.Acked, 2)
 
 	cancelled := orderCancelled(t, tk.ID, orderA)
 	h.publish(events.SubjectOrderCancelled, cancelled)
@@ -95,13 +95,13 @@ func TestRedeliveredOrderEventsChangeNothing(t *testing.T) {
 	// A late cancellation of an order that never held the ticket must not
 	// free it either; it is recorded, so that order can't reserve it.
 	h.publish(events.SubjectOrderCancelled, orderCancelled(t, tk.ID, orderB))
-	h.handled.await(t, events.SubjectOrderCancelled, events.Acked, 3)
+	h.handled.Await(t, events.SubjectOrderCancelled, events.Acked, 3)
 	// The cancelled order's creation redelivered after its cancellation
 	// (the subjects are separate, so the broker may reorder them), and
 	// B's creation after B's cancellation: neither reserves the ticket.
 	h.publish(events.SubjectOrderCreated, created)
 	h.publish(events.SubjectOrderCreated, orderCreated(t, tk.ID, orderB))
-	h.handled.await(t, events.SubjectOrderCreated, events.Acked, 4)
+	h.handled.Await(t, events.SubjectOrderCreated, events.Acked, 4)
 
 	h.flush()
 	got := updates(t, h, tk.ID)
@@ -119,8 +119,8 @@ func TestOrderForUnknownTicketIsAcknowledged(t *testing.T) {
 	unknown := tickets.NewID()
 	h.publish(events.SubjectOrderCreated, orderCreated(t, unknown, orderA))
 	h.publish(events.SubjectOrderCancelled, orderCancelled(t, unknown, orderA))
-	h.handled.await(t, events.SubjectOrderCreated, events.Acked, 1)
-	h.handled.await(t, events.SubjectOrderCancelled, events.Acked, 1)
+	h.handled.Await(t, events.SubjectOrderCreated, events.Acked, 1)
+	h.handled.Await(t, events.SubjectOrderCancelled, events.Acked, 1)
 	h.logs.await(t, "about the unknown ticket", func(l map[string]any) bool {
 		return l["level"] == "WARN" && l["ticket"] == unknown && strings.Contains(l["msg"].(string), "unknown ticket")
 	})
@@ -129,7 +129,7 @@ func TestOrderForUnknownTicketIsAcknowledged(t *testing.T) {
 	tk := h.create(alice, "concert", 20)
 	h.publish(events.SubjectOrderCreated, orderCreated(t, tk.ID, orderB))
 	eventstest.Await(t, h.rec, func(e events.TicketUpdated) bool { return e.ID == tk.ID && e.OrderID == orderB })
-	if n := h.handled.count(events.SubjectOrderCreated, events.Failed); n != 0 {
+	if n := h.handled.Count(events.SubjectOrderCreated, events.Failed); n != 0 {
 		t.Errorf("%d failed deliveries: the unknown ticket was retried", n)
 	}
 }
@@ -148,8 +148,8 @@ func TestPoisonMessagesAreDeadLettered(t *testing.T) {
 		h.publish(events.SubjectOrderCreated, p)
 		h.publish(events.SubjectOrderCancelled, p)
 	}
-	h.handled.await(t, events.SubjectOrderCreated, events.DeadLettered, len(poison))
-	h.handled.await(t, events.SubjectOrderCancelled, events.DeadLettered, len(poison))
+	h.handled.Await(t, events.SubjectOrderCreated, events.DeadLettered, len(poison))
+	h.handled.Await(t, events.SubjectOrderCancelled, events.DeadLettered, len(poison))
 
 	// Each is kept, bytes unchanged, on its listener's dead-letter subject.
 	for _, subject := range []events.Subject{events.SubjectOrderCreated, events.SubjectOrderCancelled} {
@@ -181,7 +181,7 @@ func TestReservedByAnotherOrderIsRetriedUntilReleased(t *testing.T) {
 	eventstest.Await(t, h.rec, func(e events.TicketUpdated) bool { return e.ID == tk.ID && e.Version == 1 })
 
 	h.publish(events.SubjectOrderCreated, orderCreated(t, tk.ID, orderB))
-	h.handled.await(t, events.SubjectOrderCreated, events.Failed, 1)
+	h.handled.Await(t, events.SubjectOrderCreated, events.Failed, 1)
 	h.publish(events.SubjectOrderCancelled, orderCancelled(t, tk.ID, orderA))
 
 	// B's redelivery, one ack wait later, finds the ticket free.
@@ -189,7 +189,7 @@ func TestReservedByAnotherOrderIsRetriedUntilReleased(t *testing.T) {
 	if e.Version != 3 {
 		t.Errorf("B's reservation is version %d, want 3 (after A's release, 2)", e.Version)
 	}
-	if n := h.handled.count(events.SubjectOrderCreated, events.DeadLettered); n != 0 {
+	if n := h.handled.Count(events.SubjectOrderCreated, events.DeadLettered); n != 0 {
 		t.Errorf("%d dead letters", n)
 	}
 }
@@ -209,8 +209,8 @@ func TestReservedByAnotherOrderCannotWedge(t *testing.T) {
 	h.publish(events.SubjectOrderCreated, orderCreated(t, other.ID, "0c0000000000000000000003"))
 	eventstest.Await(t, h.rec, func(e events.TicketUpdated) bool { return e.ID == other.ID && e.Version == 1 })
 
-	h.handled.await(t, events.SubjectOrderCreated, events.DeadLettered, 1)
-	if n := h.handled.count(events.SubjectOrderCreated, events.Failed); n != testConfig().reservedRetries-1 {
+	h.handled.Await(t, events.SubjectOrderCreated, events.DeadLettered, 1)
+	if n := h.handled.Count(events.SubjectOrderCreated, events.Failed); n != testConfig().reservedRetries-1 {
 		t.Errorf("%d failed deliveries before giving up, want %d", n, testConfig().reservedRetries-1)
 	}
 	var kept [][]byte

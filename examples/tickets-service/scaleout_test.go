@@ -22,7 +22,7 @@ import (
 
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/internal/loadgen"
-	"github.com/ticketkit/ticketkit/internal/testenv"
+	"github.com/ticketkit/ticketkit/testenv"
 	"github.com/ticketkit/ticketkit/natsclient"
 	"github.com/ticketkit/ticketkit/natsclient/streaming"
 	"github.com/ticketkit/ticketkit/session"

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/ticketkit/ticketkit/events"
-	"github.com/ticketkit/ticketkit/internal/testenv"
+	"github.com/ticketkit/ticketkit/testenv"
 	"github.com/ticketkit/ticketkit/natsclient"
 	"github.com/ticketkit/ticketkit/natsclient/streaming"
 )

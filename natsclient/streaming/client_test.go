@@ -17,7 +17,7 @@ import (
 	"github.com/nats-io/stan.go"
 
 	"github.com/ticketkit/ticketkit/events"
-	"github.com/ticketkit/ticketkit/internal/testenv"
+	"github.com/ticketkit/ticketkit/testenv"
 	"github.com/ticketkit/ticketkit/natsclient"
 	"github.com/ticketkit/ticketkit/natsclient/streaming"
 )

@@ -7,7 +7,7 @@ import (
 
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/events/eventstest"
-	"github.com/ticketkit/ticketkit/internal/testenv"
+	"github.com/ticketkit/ticketkit/testenv"
 	"github.com/ticketkit/ticketkit/natsclient/streaming"
 )
 

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/ticketkit/ticketkit/events"
-	"github.com/ticketkit/ticketkit/internal/testenv"
+	"github.com/ticketkit/ticketkit/testenv"
 	"github.com/ticketkit/ticketkit/natsclient"
 	"github.com/ticketkit/ticketkit/natsclient/streaming"
 )

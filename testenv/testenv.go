@@ -1,4 +1,7 @@
-// Package testenv gives integration tests the servers they talk to.
+// Package testenv gives integration tests the servers they talk to: the
+// module's own, and those of a service built on it, which run them under
+// `devservers run` (or against real servers) as `make test` does. It is for
+// tests only; no library package imports it.
 //
 // Tests find servers through environment variables, so they run against
 // whatever the developer points them at:

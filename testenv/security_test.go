@@ -9,7 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/stan.go"
 
-	"github.com/ticketkit/ticketkit/internal/testenv"
+	"github.com/ticketkit/ticketkit/testenv"
 )
 
 // Servers started with ServerOptions require what they say: plain nats.go

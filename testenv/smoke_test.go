@@ -16,7 +16,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.uber.org/goleak"
 
-	"github.com/ticketkit/ticketkit/internal/testenv"
+	"github.com/ticketkit/ticketkit/testenv"
 )
 
 // These tests check that the servers testenv hands out are real and
