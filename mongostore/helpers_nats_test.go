@@ -12,9 +12,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ticketkit/ticketkit/events"
-	"github.com/ticketkit/ticketkit/testenv"
 	"github.com/ticketkit/ticketkit/natsclient"
 	"github.com/ticketkit/ticketkit/natsclient/streaming"
+	"github.com/ticketkit/ticketkit/testenv"
 )
 
 // wait bounds every wait on a condition in the tests that run a broker;

@@ -1,4 +1,4 @@
 package session
 
-// MaxIDLen is the bound on a token's id, for the tests.
-const MaxIDLen = maxIDLen
+// IDLen is the length of a user id, for the tests.
+const IDLen = idLen

@@ -15,7 +15,7 @@ import (
 // ttl > 0, since the auth service's tokens have none. It is for
 // development tools and tests; the cluster's tokens come from its auth
 // service. Mint refuses what a Verifier would refuse (an empty key, an
-// empty or overlong id) and a negative ttl, rather than sign a token that
+// empty id, or one that is not 24-hex) and a negative ttl, rather than sign a token that
 // can't be used.
 func Mint(key []byte, u User, now time.Time, ttl time.Duration) (string, error) {
 	switch {
@@ -23,8 +23,8 @@ func Mint(key []byte, u User, now time.Time, ttl time.Duration) (string, error) 
 		return "", errEmptyKey
 	case u.ID == "":
 		return "", errors.New("session: the user has no id")
-	case len(u.ID) > maxIDLen:
-		return "", fmt.Errorf("session: the user's id is longer than %d bytes", maxIDLen)
+	case !validID(u.ID):
+		return "", fmt.Errorf("session: the user's id %q is not a 24-hex id", u.ID)
 	case ttl < 0:
 		return "", fmt.Errorf("session: negative ttl %v", ttl)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -19,10 +20,30 @@ import (
 // header itself.
 const CookieName = "express:sess"
 
-// maxIDLen bounds the id taken from a token. The cluster's ids are 24-hex
-// ObjectIds; the bound only stops a validly signed but absurd id from
-// being stored in every ticket and event.
-const maxIDLen = 128
+// A user id is what the auth service issues: a MongoDB ObjectId, 24
+// hexadecimal digits. Anything else in a validly signed token (an id like
+// "$where", or holding NUL or bidi controls) is refused rather than
+// stored in every ticket and event as someone's userId.
+const idLen = 24
+
+// validID reports whether id has the shape of the auth service's ids.
+func validID(id string) bool {
+	if len(id) != idLen {
+		return false
+	}
+	for i := range len(id) {
+		switch c := id[i]; {
+		case '0' <= c && c <= '9', 'a' <= c && c <= 'f', 'A' <= c && c <= 'F':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// leeway is the clock skew tolerated between the auth service and this
+// one, for iat (and an exp, when present).
+const leeway = time.Minute
 
 // User is the signed-in user, as the auth service put it in the token.
 type User struct {
@@ -75,7 +96,10 @@ func NewVerifier(key []byte) (*Verifier, error) {
 		// more ("none", or RS256 with the HMAC key as a public key) is how
 		// JWT checks get bypassed. Expiry is optional because the auth
 		// service sets none, but an exp that is present is enforced.
-		parser: jwt.NewParser(jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()})),
+		// iat, which the auth service always sets, may not be in the
+		// future beyond the clock skew.
+		parser: jwt.NewParser(jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+			jwt.WithIssuedAt(), jwt.WithLeeway(leeway)),
 	}, nil
 }
 
@@ -109,14 +133,19 @@ func invalid(cause error) error { return fmt.Errorf("%w: %w", ErrInvalid, cause)
 // verify checks the token's signature and claims.
 func (v *Verifier) verify(token string) (User, error) {
 	var c claims
-	_, err := v.parser.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return v.key, nil })
+	t, err := v.parser.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return v.key, nil })
 	switch {
 	case err != nil:
 		return User{}, invalid(err)
+	case t.Header["crit"] != nil:
+		// RFC 7515, 4.1.11: a token whose crit names extensions the
+		// recipient doesn't understand must be rejected; this one
+		// understands none.
+		return User{}, invalid(errors.New("token has a crit header naming extensions this service does not implement"))
 	case c.UserID == "":
 		return User{}, invalid(errors.New("token has no user id"))
-	case len(c.UserID) > maxIDLen:
-		return User{}, invalid(errors.New("token's user id is too long"))
+	case !validID(c.UserID):
+		return User{}, invalid(errors.New("token's user id is not a 24-hex id"))
 	}
 	return User{ID: c.UserID, Email: c.Email}, nil
 }

@@ -22,10 +22,10 @@ import (
 
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/internal/loadgen"
-	"github.com/ticketkit/ticketkit/testenv"
 	"github.com/ticketkit/ticketkit/natsclient"
 	"github.com/ticketkit/ticketkit/natsclient/streaming"
 	"github.com/ticketkit/ticketkit/session"
+	"github.com/ticketkit/ticketkit/testenv"
 )
 
 // The cluster runs every service as several replicas on one database and

@@ -13,9 +13,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ticketkit/ticketkit/events"
-	"github.com/ticketkit/ticketkit/testenv"
 	"github.com/ticketkit/ticketkit/natsclient"
 	"github.com/ticketkit/ticketkit/natsclient/streaming"
+	"github.com/ticketkit/ticketkit/testenv"
 )
 
 func TestMain(m *testing.M) {

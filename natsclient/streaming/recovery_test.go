@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/ticketkit/ticketkit/events"
-	"github.com/ticketkit/ticketkit/testenv"
 	"github.com/ticketkit/ticketkit/natsclient"
 	"github.com/ticketkit/ticketkit/natsclient/streaming"
+	"github.com/ticketkit/ticketkit/testenv"
 )
 
 // publisher publishes numbered messages until stopped, and remembers which
