@@ -3,11 +3,14 @@ package events
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -92,9 +95,12 @@ type Listener struct {
 	closing  bool
 	inflight sync.WaitGroup
 	stop     chan struct{} // closed when Close starts
-	drained  chan struct{} // closed when the last in-flight handler returns
-	subOnce  sync.Once
-	subErr   error
+
+	dlMu       sync.Mutex
+	dlFailures map[string]int // failed dead-letter attempts, where the transport counts no deliveries
+	drained    chan struct{}  // closed when the last in-flight handler returns
+	subOnce    sync.Once
+	subErr     error
 }
 
 // Listen subscribes h to the events of type E in queueGroup, durable under
@@ -243,12 +249,32 @@ func (l *Listener) run(data []byte, meta Metadata) (decodeErr, handlerErr error,
 	return decodeErr, handlerErr, false
 }
 
+// maxDeadLetterAttempts bounds how often a message comes back because its
+// dead-letter path failed: after that it is logged and acknowledged, so no
+// message is redelivered for ever.
+const maxDeadLetterAttempts = 5
+
 // giveUp hands a message to the dead-letter hook and then tells the broker
 // never to redeliver it. If the hook fails, the message stays unacknowledged
-// so nothing is lost.
+// so that a passing failure (the broker down) loses nothing; one that can't
+// pass (events.Permanent: a payload the broker refuses on the dead-letter
+// subject) or keeps failing ends the message here, logged at Error with
+// what identifies it.
 func (l *Listener) giveUp(m Message, meta Metadata, cause error, start time.Time) {
 	dl := DeadLetter{Metadata: meta, Data: m.Data(), Err: cause}
 	if err := l.cfg.deadLetter(l.ctx, dl); err != nil {
+		if IsPermanent(err) || l.deadLetterFailures(meta) >= maxDeadLetterAttempts {
+			sum := sha256.Sum256(dl.Data)
+			payload := dl.Data[:min(len(dl.Data), maxLoggedPayload)]
+			l.cfg.logger.Error("dead letter could not be recorded; acknowledged, this log line is its only record",
+				append(l.attrs(meta, err), "cause", cause, "bytes", len(dl.Data), "sha256", hex.EncodeToString(sum[:]),
+					"payload", string(payload), "truncated", len(payload) < len(dl.Data))...)
+			if l.cfg.manualAck {
+				_ = m.Term()
+			}
+			l.observe(meta, start, DeadLettered)
+			return
+		}
 		l.cfg.logger.Error("dead-letter hook failed; the message will be redelivered", l.attrs(meta, err)...)
 		if l.cfg.manualAck {
 			_ = m.Nack()
@@ -262,6 +288,23 @@ func (l *Listener) giveUp(m Message, meta Metadata, cause error, start time.Time
 		}
 	}
 	l.observe(meta, start, DeadLettered)
+}
+
+// deadLetterFailures counts the failed dead-letter attempts of a message,
+// this one included: its delivery count where the transport tells it,
+// else this Listener's own count (bounded).
+func (l *Listener) deadLetterFailures(meta Metadata) int {
+	if meta.DeliveryCount > 0 {
+		return meta.DeliveryCount
+	}
+	key := meta.Subject + "\x00" + strconv.FormatUint(meta.Sequence, 10)
+	l.dlMu.Lock()
+	defer l.dlMu.Unlock()
+	if l.dlFailures == nil || len(l.dlFailures) > 10_000 {
+		l.dlFailures = make(map[string]int)
+	}
+	l.dlFailures[key]++
+	return l.dlFailures[key]
 }
 
 // maxLoggedPayload bounds how much of a dead letter reaches the logs.

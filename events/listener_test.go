@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ticketkit/ticketkit/events/eventstest"
 	"log/slog"
 	"strings"
 	"sync"
@@ -288,3 +289,53 @@ func TestEnumStrings(t *testing.T) {
 		}
 	}
 }
+
+// A dead letter whose dead-letter path can't succeed must still end: a
+// permanent failure (a payload the broker refuses on the dead-letter
+// subject) at once, any other after a few attempts, each logged at Error.
+// Before, it stayed unacknowledged and came back every ack wait for ever.
+func TestDeadLetterPathFailuresEnd(t *testing.T) {
+	for name, hookErr := range map[string]error{
+		"permanent": events.Permanent(errors.New("maximum payload exceeded")),
+		"transient": errors.New("broker unavailable"),
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			tr := memtransport.New()
+			t.Cleanup(func() { _ = tr.Close(ctx) })
+			var logs syncBuf
+			h := eventstest.NewHandled()
+			var attempts atomic.Int64
+			l, err := events.Listen(ctx, tr, "group", noop, events.AckWait(time.Second), events.WithHooks(h.Hooks()),
+				events.WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))),
+				events.OnDeadLetter(func(context.Context, events.DeadLetter) error { attempts.Add(1); return hookErr }))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = l.Close(ctx) })
+			if err := tr.Publish(ctx, events.Outgoing{Subject: string(events.SubjectTicketCreated), Data: []byte(`{not json`)}); err != nil {
+				t.Fatal(err)
+			}
+			h.Await(t, events.SubjectTicketCreated, events.DeadLettered, 1)
+			want := int64(1)
+			if name == "transient" {
+				want = 5
+			}
+			if n := attempts.Load(); n != want {
+				t.Errorf("dead-letter hook ran %d times, want %d", n, want)
+			}
+			if !strings.Contains(logs.String(), "this log line is its only record") || !strings.Contains(logs.String(), `"sha256":`) {
+				t.Errorf("no Error line recording the message: %s", logs.String())
+			}
+		})
+	}
+}
+
+// syncBuf is a bytes.Buffer safe for a logger's concurrent writes.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }

@@ -2,6 +2,7 @@ package natsconn
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -341,6 +342,13 @@ func (c *Conn[S]) Publish(ctx context.Context, msgs []events.Outgoing, check fun
 		todo, last = send(ctx, l, todo, errs)
 		if len(todo) > 0 {
 			c.Pause(ctx, l, attempt)
+		}
+	}
+	// No retry can shrink a message to the server's limit: say so, so that
+	// a relay or a dead-letter path gives up on it instead of retrying.
+	for i, err := range errs {
+		if errors.Is(err, nats.ErrMaxPayload) && !events.IsPermanent(err) {
+			errs[i] = events.Permanent(err)
 		}
 	}
 	return errs
