@@ -187,21 +187,7 @@ func rawList(ctx context.Context, coll *mongo.Collection, f tickets.Filter) ([]t
 func benchStores(b *testing.B) (*mongostore.Store, *mongo.Collection) {
 	b.Helper()
 	db := testenv.Mongo(b)
-	ctx := b.Context()
-	s, err := mongostore.New(newOutbox(b, db), mongostore.WithCollection("lib"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	rawIdx, err := mongostore.New(newOutbox(b, db), mongostore.WithCollection("raw"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, s := range []*mongostore.Store{s, rawIdx} {
-		if err := s.EnsureIndexes(ctx); err != nil {
-			b.Fatal(err)
-		}
-	}
-	return s, db.Collection("raw")
+	return benchStoresOn(b, db, newOutbox(b, db))
 }
 
 // benchStoresRelayed is benchStores with the Store's Relay running on an
@@ -210,8 +196,7 @@ func benchStores(b *testing.B) (*mongostore.Store, *mongo.Collection) {
 func benchStoresRelayed(b *testing.B) (*mongostore.Store, *mongo.Collection) {
 	b.Helper()
 	db := testenv.Mongo(b)
-	ctx := b.Context()
-	ob, err := mongostore.NewOutbox(ctx, db, mongostore.WithQueue(outbox.TTL(time.Second)))
+	ob, err := mongostore.NewOutbox(b.Context(), db, mongostore.WithQueue(outbox.TTL(time.Second)))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -223,16 +208,22 @@ func benchStoresRelayed(b *testing.B) (*mongostore.Store, *mongo.Collection) {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = r.Run(rctx) }()
 	b.Cleanup(func() { stop(); <-done })
+	return benchStoresOn(b, db, ob)
+}
+
+func benchStoresOn(b *testing.B, db *mongo.Database, ob *mongostore.Outbox) (*mongostore.Store, *mongo.Collection) {
+	b.Helper()
 	s, err := mongostore.New(ob, mongostore.WithCollection("lib"))
 	if err != nil {
 		b.Fatal(err)
 	}
+	// The raw side's collection gets the Store's indexes too.
 	rawIdx, err := mongostore.New(newOutbox(b, db), mongostore.WithCollection("raw"))
 	if err != nil {
 		b.Fatal(err)
 	}
 	for _, s := range []*mongostore.Store{s, rawIdx} {
-		if err := s.EnsureIndexes(ctx); err != nil {
+		if err := s.EnsureIndexes(b.Context()); err != nil {
 			b.Fatal(err)
 		}
 	}
