@@ -100,7 +100,8 @@ type Listener struct {
 	dlFailures map[string]int // failed dead-letter attempts, where the transport counts no deliveries
 	drained    chan struct{}  // closed when the last in-flight handler returns
 	subOnce    sync.Once
-	subErr     error
+	subDone    chan struct{} // closed once the subscription is closed
+	subErr     error         // written before subDone closes
 }
 
 // Listen subscribes h to the events of type E in queueGroup, durable under
@@ -136,6 +137,7 @@ func Listen[E Event](ctx context.Context, t Transport, queueGroup string, h Hand
 		sem:     make(chan struct{}, cfg.concurrency),
 		stop:    make(chan struct{}),
 		drained: make(chan struct{}),
+		subDone: make(chan struct{}),
 	}
 	if cfg.deadLetter == nil {
 		cfg.deadLetter = l.logDeadLetter
@@ -372,14 +374,27 @@ func (l *Listener) Close(ctx context.Context) error {
 		l.cancel()
 		waitErr = fmt.Errorf("events: close %s: handlers still running: %w", l.subject, ctx.Err())
 	}
+	// The subscription closes in the background, and Close waits for it
+	// within ctx only: a transport may wait for a handler that ignores its
+	// context, and Close returns by ctx's deadline whatever the handler
+	// does. A later Close waits for the same closing.
 	l.subOnce.Do(func() {
-		l.subErr = l.sub.Close(context.WithoutCancel(ctx))
-		if l.subErr != nil {
-			l.subErr = fmt.Errorf("events: close %s subscription: %w", l.subject, l.subErr)
-		}
+		go func() {
+			defer close(l.subDone)
+			if err := l.sub.Close(context.WithoutCancel(ctx)); err != nil {
+				l.subErr = fmt.Errorf("events: close %s subscription: %w", l.subject, err)
+			}
+		}()
 	})
+	var subErr error
+	select {
+	case <-l.subDone:
+		subErr = l.subErr
+	case <-ctx.Done():
+		subErr = fmt.Errorf("events: close %s subscription: %w", l.subject, ctx.Err())
+	}
 	if waitErr == nil {
 		l.cancel()
 	}
-	return errors.Join(waitErr, l.subErr)
+	return errors.Join(waitErr, subErr)
 }

@@ -40,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) events.Transport) {
 		{"ConcurrentPublishers", testConcurrentPublishers},
 		{"CloseWaitsForRunningHandlers", testCloseWaits},
 		{"CloseGivesUpWhenContextEnds", testCloseGivesUp},
+		{"CloseReturnsByDeadlineWithAHandlerIgnoringCtx", testCloseHandlerIgnoresCtx},
 		{"DeliverAllForLateSubscriber", testDeliverAll},
 		{"PoisonDeadLetteredOnce", testPoison},
 		{"DeadLetterSubject", testDeadLetterSubject},
@@ -583,6 +584,52 @@ func testCloseGivesUp(t *testing.T, s *suite) {
 	got := in.await(t, "the unacknowledged event", count(1))
 	if got[0].e.Version != 0 || !got[0].meta.Redelivered {
 		t.Fatalf("got %+v, want version 0 redelivered", got[0])
+	}
+}
+
+// testCloseHandlerIgnoresCtx: a handler that ignores its context (it
+// blocks until released) must not hold Listener.Close past Close's
+// deadline, even while the transport waits for it to return.
+func testCloseHandlerIgnoresCtx(t *testing.T, s *suite) {
+	tr := s.transport()
+	started, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	l, err := events.Listen(ctx(t), tr, "group", func(context.Context, events.TicketCreated, events.Metadata) error {
+		once.Do(func() { close(started) })
+		<-release
+		return nil
+	}, events.AckWait(ackWait))
+	if err != nil {
+		t.Fatal(err)
+	}
+	released := false
+	t.Cleanup(func() {
+		if !released {
+			close(release)
+		}
+		_ = l.Close(ctx(t))
+	})
+	publish(t, tr, 0, 1)
+	select {
+	case <-started:
+	case <-time.After(timeout):
+		t.Fatal("handler did not start")
+	}
+	short, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	begin := time.Now()
+	err = l.Close(short)
+	if took := time.Since(begin); took > 2*time.Second {
+		t.Fatalf("Close took %v with a 100ms deadline", took)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Close with a handler ignoring its ctx = %v, want deadline exceeded", err)
+	}
+	// Once the handler returns, a later Close completes.
+	close(release)
+	released = true
+	if err := l.Close(ctx(t)); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Close after the handler returned = %v", err)
 	}
 }
 
