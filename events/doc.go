@@ -29,6 +29,18 @@
 // when it is the next version (CompareVersion), acknowledges duplicates,
 // and returns ErrOutOfOrder for early ones, which leaves them to come back.
 //
+// Such a refusal is not a failure: it is never counted against
+// MaxDeliveries (dead-lettering one version would leave every later one
+// of the aggregate waiting for it), the Handled hook sees it as Deferred,
+// and after WarnOutOfOrderAfter deliveries it is logged at Warn. A
+// predecessor that never comes (lost before the consumer's durable
+// existed, or dead-lettered by hand) needs a resync: apply the
+// aggregate's current state from its owner (or replay its subject into
+// a fresh durable with DeliverAll), after which the early event is a
+// Duplicate and is acknowledged. On NATS Streaming, early events wait in
+// the subscription's MaxInFlight window until then, so keep MaxInFlight
+// well above the number of aggregates that can be waiting at once.
+//
 // The outbox that publishes a store's committed events is package outbox;
 // FromChange and MessageID are the ticket-to-event mapping it uses.
 package events

@@ -96,12 +96,13 @@ type Listener struct {
 	inflight sync.WaitGroup
 	stop     chan struct{} // closed when Close starts
 
-	dlMu       sync.Mutex
-	dlFailures map[string]int // failed dead-letter attempts, where the transport counts no deliveries
-	drained    chan struct{}  // closed when the last in-flight handler returns
-	subOnce    sync.Once
-	subDone    chan struct{} // closed once the subscription is closed
-	subErr     error         // written before subDone closes
+	dlMu        sync.Mutex
+	dlFailures  map[string]int // failed dead-letter attempts, where the transport counts no deliveries
+	earlyCounts map[string]int // out-of-order refusals, likewise
+	drained     chan struct{}  // closed when the last in-flight handler returns
+	subOnce     sync.Once
+	subDone     chan struct{} // closed once the subscription is closed
+	subErr      error         // written before subDone closes
 }
 
 // Listen subscribes h to the events of type E in queueGroup, durable under
@@ -217,6 +218,19 @@ func (l *Listener) process(m Message) {
 			}
 		}
 		l.observe(meta, start, Acked)
+	case errors.Is(handlerErr, ErrOutOfOrder):
+		// Waiting for the missing version is no failure: never counted
+		// against MaxDeliveries (one dead letter would take every later
+		// version of the aggregate with it), but reported once it lasts.
+		if l.cfg.manualAck {
+			_ = m.Nack()
+		}
+		level := slog.LevelDebug
+		if l.outOfOrderDeliveries(meta) > l.cfg.warnOutOfOrder {
+			level = slog.LevelWarn
+		}
+		l.cfg.logger.Log(l.ctx, level, "event arrived before its predecessor; it will be redelivered (see events, Ordering, to resync a consumer whose predecessor never comes)", l.attrs(meta, handlerErr)...)
+		l.observe(meta, start, Deferred)
 	case errors.Is(handlerErr, errPermanent),
 		l.cfg.maxDeliveries > 0 && meta.DeliveryCount >= l.cfg.maxDeliveries:
 		l.giveUp(m, meta, handlerErr, start)
@@ -224,11 +238,7 @@ func (l *Listener) process(m Message) {
 		if l.cfg.manualAck {
 			_ = m.Nack() // a failed nack only means waiting for the ack wait
 		}
-		level := slog.LevelWarn
-		if errors.Is(handlerErr, ErrOutOfOrder) {
-			level = slog.LevelDebug
-		}
-		l.cfg.logger.Log(l.ctx, level, "handler failed; the message will be redelivered", l.attrs(meta, handlerErr)...)
+		l.cfg.logger.Warn("handler failed; the message will be redelivered", l.attrs(meta, handlerErr)...)
 		outcome := Failed
 		if panicked {
 			outcome = Panicked
@@ -292,6 +302,16 @@ func (l *Listener) giveUp(m Message, meta Metadata, cause error, start time.Time
 	l.observe(meta, start, DeadLettered)
 }
 
+// outOfOrderDeliveries counts the deliveries of a message its handler
+// refused as early: its delivery count where the transport tells it, else
+// this Listener's own count (bounded).
+func (l *Listener) outOfOrderDeliveries(meta Metadata) int {
+	if meta.DeliveryCount > 0 {
+		return meta.DeliveryCount
+	}
+	return l.count(&l.earlyCounts, meta)
+}
+
 // deadLetterFailures counts the failed dead-letter attempts of a message,
 // this one included: its delivery count where the transport tells it,
 // else this Listener's own count (bounded).
@@ -299,14 +319,20 @@ func (l *Listener) deadLetterFailures(meta Metadata) int {
 	if meta.DeliveryCount > 0 {
 		return meta.DeliveryCount
 	}
+	return l.count(&l.dlFailures, meta)
+}
+
+// count adds one to the message's count in *m (reset past 10,000 keys)
+// and returns it.
+func (l *Listener) count(m *map[string]int, meta Metadata) int {
 	key := meta.Subject + "\x00" + strconv.FormatUint(meta.Sequence, 10)
 	l.dlMu.Lock()
 	defer l.dlMu.Unlock()
-	if l.dlFailures == nil || len(l.dlFailures) > 10_000 {
-		l.dlFailures = make(map[string]int)
+	if *m == nil || len(*m) > 10_000 {
+		*m = make(map[string]int)
 	}
-	l.dlFailures[key]++
-	return l.dlFailures[key]
+	(*m)[key]++
+	return (*m)[key]
 }
 
 // maxLoggedPayload bounds how much of a dead letter reaches the logs.

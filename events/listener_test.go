@@ -339,3 +339,33 @@ type syncBuf struct {
 
 func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
 func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// An event refused as early (ErrOutOfOrder) is waited for, not failed:
+// never dead-lettered by MaxDeliveries, reported as Deferred, and logged
+// at Warn once it keeps coming back.
+func TestOutOfOrderIsDeferredNotDeadLettered(t *testing.T) {
+	ctx := context.Background()
+	tr := memtransport.New()
+	t.Cleanup(func() { _ = tr.Close(ctx) })
+	var logs syncBuf
+	h := eventstest.NewHandled()
+	l, err := events.Listen(ctx, tr, "group", func(context.Context, events.TicketCreated, events.Metadata) error {
+		return fmt.Errorf("version 5, the replica holds 3: %w", events.ErrOutOfOrder)
+	}, events.AckWait(time.Second), events.MaxDeliveries(2), events.WarnOutOfOrderAfter(2), events.WithHooks(h.Hooks()),
+		events.WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close(ctx) })
+	publishCreated(t, tr, 1)
+	h.Await(t, events.SubjectTicketCreated, events.Deferred, 3)
+	if n := h.Count(events.SubjectTicketCreated, events.DeadLettered); n != 0 {
+		t.Fatalf("an early event was dead-lettered (%d) by MaxDeliveries", n)
+	}
+	if !strings.Contains(logs.String(), `"level":"WARN","msg":"event arrived before its predecessor`) {
+		t.Fatalf("no Warn after 2 deliveries: %s", logs.String())
+	}
+	if events.Deferred.String() != "deferred" {
+		t.Errorf("Deferred.String() = %q", events.Deferred.String())
+	}
+}

@@ -43,26 +43,28 @@ const (
 )
 
 type config struct {
-	logger        *slog.Logger
-	hooks         Hooks
-	durable       string
-	deliverAll    bool
-	manualAck     bool
-	ackWait       time.Duration
-	maxInFlight   int
-	concurrency   int
-	maxDeliveries int
-	deadLetter    func(context.Context, DeadLetter) error
-	deadSubject   string
+	logger         *slog.Logger
+	hooks          Hooks
+	durable        string
+	deliverAll     bool
+	manualAck      bool
+	ackWait        time.Duration
+	maxInFlight    int
+	concurrency    int
+	maxDeliveries  int
+	deadLetter     func(context.Context, DeadLetter) error
+	deadSubject    string
+	warnOutOfOrder int
 }
 
 func newConfig(opts []option) (config, error) {
 	c := config{
-		logger:      discardLogger,
-		manualAck:   true,
-		ackWait:     DefaultAckWait,
-		maxInFlight: DefaultMaxInFlight,
-		concurrency: 1,
+		logger:         discardLogger,
+		manualAck:      true,
+		ackWait:        DefaultAckWait,
+		maxInFlight:    DefaultMaxInFlight,
+		concurrency:    1,
+		warnOutOfOrder: DefaultWarnOutOfOrderAfter,
 	}
 	for _, o := range opts {
 		if o.apply == nil {
@@ -195,6 +197,24 @@ func MaxDeliveries(n int) ListenerOption {
 			return fmt.Errorf("max deliveries %d is below 1", n)
 		}
 		c.maxDeliveries = n
+		return nil
+	})
+}
+
+// DefaultWarnOutOfOrderAfter is WarnOutOfOrderAfter's default.
+const DefaultWarnOutOfOrderAfter = 10
+
+// WarnOutOfOrderAfter logs at Warn, instead of Debug, each further
+// delivery of a message its handler keeps refusing with ErrOutOfOrder
+// after n of them: its predecessor may never come (see the package
+// documentation, Ordering, for how a consumer resyncs). The Handled hook
+// sees every such delivery as Deferred.
+func WarnOutOfOrderAfter(n int) ListenerOption {
+	return listenerOption("WarnOutOfOrderAfter", func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("warn after %d is below 1", n)
+		}
+		c.warnOutOfOrder = n
 		return nil
 	})
 }

@@ -27,10 +27,11 @@ const (
 	Panicked                    // the handler panicked: redelivery
 	DeadLettered                // undecodable, or out of deliveries
 	Dropped                     // arrived while closing: redelivery
+	Deferred                    // the handler said ErrOutOfOrder: redelivery, never dead-lettered
 )
 
 func (o Outcome) String() string {
-	names := [...]string{"acked", "failed", "panicked", "dead-lettered", "dropped"}
+	names := [...]string{"acked", "failed", "panicked", "dead-lettered", "dropped", "deferred"}
 	if int(o) < len(names) {
 		return names[o]
 	}
