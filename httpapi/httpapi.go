@@ -16,6 +16,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -90,8 +91,9 @@ func Status(code string) int {
 // Fail answers err with the status its code calls for (Status) and its
 // message; an invalid input lists its fields. Internal errors are logged
 // in full and answered with a generic message, so no driver error,
-// address or stack reaches a client. A request its client abandoned is
-// logged at Info, not as a failure.
+// address or stack reaches a client. A request that ran out of its
+// deadline (Limit) is answered 503 with Retry-After, and one its client
+// abandoned is logged at Info, not as a failure.
 func Fail(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	code := tickets.ErrorCode(err)
 	switch status := Status(code); code {
@@ -102,9 +104,16 @@ func Fail(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	case tickets.ERESERVED, tickets.ENOTOWNER, tickets.ECONFLICT:
 		WriteErrors(w, status, Problem{Message: tickets.ErrorMessage(err)})
 	default:
-		if r.Context().Err() != nil {
+		switch ctxErr := r.Context().Err(); {
+		case errors.Is(ctxErr, context.DeadlineExceeded):
+			// The request's deadline (Limit): the backends are slow.
+			log.Warn("request ran out of time", "method", r.Method, "path", r.URL.Path, "error", err)
+			w.Header().Set("Retry-After", "1")
+			WriteErrors(w, http.StatusServiceUnavailable, Problem{Message: "The service did not answer in time; try again shortly"})
+			return
+		case ctxErr != nil:
 			log.Info("request abandoned by its client", "method", r.Method, "path", r.URL.Path, "error", err)
-		} else {
+		default:
 			log.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
 		}
 		WriteErrors(w, status, Problem{Message: "Something went wrong"})

@@ -311,7 +311,7 @@ func startService(ctx context.Context, cfg config, log *slog.Logger, b *backends
 		<-s.relayDone
 		return nil, err
 	}
-	a := &api{svc: s.svc, auth: verifier, log: log}
+	a := &api{svc: s.svc, auth: verifier, log: log, timeout: cfg.requestTimeout, maxInFlight: cfg.maxInFlight}
 	s.handler = a.routes(&operations{s: s})
 	return s, nil
 }

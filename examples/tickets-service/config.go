@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/ticketkit/ticketkit/httpapi"
 	"strconv"
 	"strings"
 	"time"
@@ -50,6 +51,8 @@ type config struct {
 	deadLetters     string        // subject dead letters are republished to
 	startupTimeout  time.Duration // connecting to MongoDB and NATS
 	shutdownTimeout time.Duration // the whole shutdown sequence
+	requestTimeout  time.Duration // each API request's deadline (REQUEST_TIMEOUT)
+	maxInFlight     int           // API requests served at once; more get 503 (MAX_REQUESTS_IN_FLIGHT)
 }
 
 // Defaults of the settings that are not read from the environment.
@@ -86,8 +89,24 @@ func loadConfig(getenv func(string) string) (config, error) {
 		deadLetters:     defaultDeadLetters,
 		startupTimeout:  defaultStartupTimeout,
 		shutdownTimeout: defaultShutdownTimeout,
+		requestTimeout:  httpapi.DefaultRequestTimeout,
+		maxInFlight:     httpapi.DefaultMaxInFlight,
 	}
 	var problems []string
+	if v := getenv("REQUEST_TIMEOUT"); v != "" {
+		if d, err := time.ParseDuration(v); err != nil || d <= 0 {
+			problems = append(problems, fmt.Sprintf("REQUEST_TIMEOUT %q is not a positive duration (e.g. 10s)", v))
+		} else {
+			c.requestTimeout = d
+		}
+	}
+	if v := getenv("MAX_REQUESTS_IN_FLIGHT"); v != "" {
+		if n, err := strconv.Atoi(v); err != nil || n < 1 {
+			problems = append(problems, fmt.Sprintf("MAX_REQUESTS_IN_FLIGHT %q is not a positive number", v))
+		} else {
+			c.maxInFlight = n
+		}
+	}
 	if c.port == "" {
 		c.port = defaultPort
 	} else if n, err := strconv.Atoi(c.port); err != nil || n < 0 || n > 65535 {

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/ticketkit/ticketkit/httpapi"
 	"github.com/ticketkit/ticketkit/session"
@@ -23,6 +24,9 @@ type api struct {
 	svc  *tickets.Service
 	auth *session.Verifier
 	log  *slog.Logger
+	// Each API request's deadline, and how many run at once (httpapi.Limit).
+	timeout     time.Duration
+	maxInFlight int
 }
 
 // routes returns the service's handler. Every path and method the Node
@@ -39,10 +43,14 @@ func (a *api) routes(ops *operations) http.Handler {
 	mux.HandleFunc("GET /api/tickets/{$}", a.list)
 	mux.HandleFunc("GET /api/tickets/{id}/{$}", a.show)
 	mux.HandleFunc("PUT /api/tickets/{id}/{$}", a.update)
-	mux.HandleFunc("GET /healthz", ops.healthz)
-	mux.HandleFunc("GET /readyz", ops.readyz)
 	mux.HandleFunc("/", httpapi.NotFound)
-	return httpapi.LogRequests(a.log, mux)
+	// The probes are outside the limit: an overloaded service is alive,
+	// and says so.
+	top := http.NewServeMux()
+	top.HandleFunc("GET /healthz", ops.healthz)
+	top.HandleFunc("GET /readyz", ops.readyz)
+	top.Handle("/", httpapi.Limit(mux, a.timeout, a.maxInFlight))
+	return httpapi.LogRequests(a.log, top)
 }
 
 func (a *api) create(w http.ResponseWriter, r *http.Request) {
