@@ -291,8 +291,8 @@ func benchRealSides(b *testing.B, seed bool) (svc, floor *benchSide) {
 		b.Fatal(err)
 	}
 	unique := testenv.UniqueName(b)
-	cfg.queueGroup = "tickets-service-" + unique
-	cfg.deadLetters = "dead-letter-" + unique
+	cfg.QueueGroup = "tickets-service-" + unique
+	cfg.DeadLetters = "dead-letter-" + unique
 	bk, err := openBackends(ctx, cfg, benchLogger())
 	if err != nil {
 		b.Fatal(err)
@@ -339,7 +339,7 @@ func benchStartService(b *testing.B, cfg config, bk *backends) (svc, floor *benc
 		b.Fatal(err)
 	}
 	b.Cleanup(func() {
-		benchClose(b, "service", s.shutdown)
+		benchClose(b, "service", s.Shutdown)
 	})
 	svc = &benchSide{name: "service", created: new(atomic.Int64), published: new(atomic.Int64)}
 	floor = &benchSide{name: "floor", created: new(atomic.Int64), published: new(atomic.Int64)}

@@ -19,6 +19,7 @@ import (
 	"github.com/ticketkit/ticketkit/natsclient"
 	"github.com/ticketkit/ticketkit/natsclient/jsclient"
 	"github.com/ticketkit/ticketkit/natsclient/streaming"
+	"github.com/ticketkit/ticketkit/service"
 	"github.com/ticketkit/ticketkit/testenv"
 	"github.com/ticketkit/ticketkit/tickets"
 )
@@ -37,18 +38,18 @@ type broker struct {
 }
 
 func stanBroker(url, clusterID string) broker {
-	return broker{transportStan, map[string]string{"NATS_TRANSPORT": transportStan, "NATS_URL": url, "NATS_CLUSTER_ID": clusterID}}
+	return broker{service.TransportStan, map[string]string{"NATS_TRANSPORT": service.TransportStan, "NATS_URL": url, "NATS_CLUSTER_ID": clusterID}}
 }
 
 func jetStreamBroker(url string) broker {
-	return broker{transportJetStream, map[string]string{"NATS_TRANSPORT": transportJetStream, "NATS_JETSTREAM_URL": url}}
+	return broker{service.TransportJetStream, map[string]string{"NATS_TRANSPORT": service.TransportJetStream, "NATS_JETSTREAM_URL": url}}
 }
 
 // onEachTransport runs test as a subtest per transport, on the servers of
 // make test (a subtest whose server is not there skips).
 func onEachTransport(t *testing.T, test func(t *testing.T, b broker)) {
-	t.Run(transportStan, func(t *testing.T) { test(t, stanBroker(testenv.NATS(t))) })
-	t.Run(transportJetStream, func(t *testing.T) { test(t, jetStreamBroker(testenv.JetStreamURL(t))) })
+	t.Run(service.TransportStan, func(t *testing.T) { test(t, stanBroker(testenv.NATS(t))) })
+	t.Run(service.TransportJetStream, func(t *testing.T) { test(t, jetStreamBroker(testenv.JetStreamURL(t))) })
 }
 
 // realService starts runService on MongoDB and b, with a database, queue
@@ -79,20 +80,20 @@ func realService(t *testing.T, b broker, tune func(*config)) (string, *logBuffer
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.transport != b.transport {
-		t.Fatalf("NATS_TRANSPORT=%s: configured %q", b.transport, cfg.transport)
+	if cfg.Transport != b.transport {
+		t.Fatalf("NATS_TRANSPORT=%s: configured %q", b.transport, cfg.Transport)
 	}
 	unique := testenv.UniqueName(t)
-	cfg.queueGroup = "tickets-service-" + unique
-	cfg.deadLetters = "dead-letter-" + unique
-	cfg.shutdownTimeout = wait
+	cfg.QueueGroup = "tickets-service-" + unique
+	cfg.DeadLetters = "dead-letter-" + unique
+	cfg.ShutdownTimeout = wait
 	if tune != nil {
 		tune(&cfg)
 	}
-	if b.transport == transportJetStream {
+	if b.transport == service.TransportJetStream {
 		// Registered first, so it runs once the service has stopped.
-		dropFromJetStream(t, b, cfg.queueGroup, []events.Subject{events.SubjectOrderCreated, events.SubjectOrderCancelled},
-			deadLetterStream(cfg).Name)
+		dropFromJetStream(t, b, cfg.QueueGroup, []events.Subject{events.SubjectOrderCreated, events.SubjectOrderCancelled},
+			jsclient.DeadLetterStream(cfg.DeadLetters).Name)
 	}
 
 	logs := &logBuffer{}
@@ -174,7 +175,7 @@ func newPeer(t *testing.T, b broker) *peer {
 	defer cancel()
 	var tr events.Transport
 	switch b.transport {
-	case transportJetStream:
+	case service.TransportJetStream:
 		// Configured as any service of the cluster, which provisions
 		// the cluster's stream alike.
 		cfg, err := jsclient.FromEnv(env(b.env))
@@ -228,7 +229,7 @@ func listen[E events.Event](p *peer) *inbox[E] {
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	durable := "peer-" + testenv.UniqueName(p.t)
-	if p.b.transport == transportJetStream {
+	if p.b.transport == service.TransportJetStream {
 		var e E
 		dropFromJetStream(p.t, p.b, durable, []events.Subject{e.Subject()})
 	}
@@ -349,7 +350,7 @@ func TestEndToEndBadEventsOnRealServers(t *testing.T) { onEachTransport(t, testB
 
 func testBadEvents(t *testing.T, b broker) {
 	base, logs, cfg := realService(t, b, func(c *config) {
-		c.ackWait = time.Second
+		c.AckWait = time.Second
 		c.reservedRetries = 2
 	})
 	p := newPeer(t, b)
@@ -363,7 +364,7 @@ func testBadEvents(t *testing.T, b broker) {
 	deadLetters := &inbox[string]{changed: make(chan struct{})}
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	sub, err := p.tr.Subscribe(ctx, deadLetterSubject(cfg, events.SubjectOrderCreated), events.SubscribeOptions{DeliverAll: true}, func(m events.Message) {
+	sub, err := p.tr.Subscribe(ctx, cfg.DeadLetterSubject(string(events.SubjectOrderCreated)), events.SubscribeOptions{DeliverAll: true}, func(m events.Message) {
 		deadLetters.mu.Lock()
 		deadLetters.got = append(deadLetters.got, string(m.Data()))
 		close(deadLetters.changed)
@@ -424,11 +425,11 @@ func awaitReadiness(t *testing.T, base string, status int) {
 // saved, and the event is lost.) Each transport gets a server of its own,
 // which the test kills and restarts with its data.
 func TestEndToEndBrokerOutage(t *testing.T) {
-	t.Run(transportStan, func(t *testing.T) {
+	t.Run(service.TransportStan, func(t *testing.T) {
 		srv := testenv.StartStan(t, t.TempDir())
 		testBrokerOutage(t, srv, stanBroker(srv.URL(), srv.ClusterID()))
 	})
-	t.Run(transportJetStream, func(t *testing.T) {
+	t.Run(service.TransportJetStream, func(t *testing.T) {
 		srv := testenv.StartJetStream(t, t.TempDir())
 		testBrokerOutage(t, srv, jetStreamBroker(srv.URL()))
 	})

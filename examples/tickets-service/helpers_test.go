@@ -18,6 +18,7 @@ import (
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/events/eventstest"
 	"github.com/ticketkit/ticketkit/events/memtransport"
+	"github.com/ticketkit/ticketkit/service"
 	"github.com/ticketkit/ticketkit/session"
 	"github.com/ticketkit/ticketkit/tickets"
 )
@@ -35,16 +36,11 @@ var testKey = []byte("test-jwt-key")
 // shortest ack wait NATS Streaming allows, and few deliveries, so that
 // redelivery and dead-lettering happen within a second or two.
 func testConfig() config {
-	return config{
-		port:            "0",
-		jwtKey:          testKey,
-		queueGroup:      defaultQueueGroup,
-		ackWait:         time.Second,
-		reservedRetries: 3,
-		deadLetters:     defaultDeadLetters,
-		startupTimeout:  wait,
-		shutdownTimeout: wait,
-	}
+	c := service.Defaults(serviceName)
+	c.Port, c.JWTKey, c.DevJWTKey = "0", testKey, false
+	c.AckWait = time.Second
+	c.StartupTimeout, c.ShutdownTimeout = wait, wait
+	return config{Config: c, reservedRetries: 3}
 }
 
 // harness is the service on its in-memory backends behind an httptest
@@ -52,7 +48,7 @@ func testConfig() config {
 // listeners do observed.
 type harness struct {
 	t       *testing.T
-	s       *service
+	s       *app
 	srv     *httptest.Server
 	rec     *eventstest.Recorder
 	logs    *logBuffer
@@ -86,7 +82,7 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 		h.srv.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), wait)
 		defer cancel()
-		if err := s.shutdown(ctx); err != nil {
+		if err := s.Shutdown(ctx); err != nil {
 			t.Errorf("shutdown: %v", err)
 		}
 		if t.Failed() {
@@ -227,7 +223,7 @@ func (h *harness) flush() {
 	h.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	if err := h.s.relay.Flush(ctx); err != nil {
+	if err := h.s.Relay().Flush(ctx); err != nil {
 		h.t.Fatalf("flush: %v", err)
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
-	"time"
 
 	"github.com/ticketkit/ticketkit/httpapi"
 	"github.com/ticketkit/ticketkit/session"
@@ -24,15 +23,13 @@ type api struct {
 	svc  *tickets.Service
 	auth *session.Verifier
 	log  *slog.Logger
-	// Each API request's deadline, and how many run at once (httpapi.Limit).
-	timeout     time.Duration
-	maxInFlight int
 }
 
-// routes returns the service's handler. Every path and method the Node
-// service does not serve gets its 404, including known paths with another
-// method: the catch-all "/" matches those before ServeMux could answer 405.
-func (a *api) routes(ops *operations) http.Handler {
+// routes returns the API's handler (service.Handler adds the probes,
+// limits and request logs). Every path and method the Node service does
+// not serve gets its 404, including known paths with another method: the
+// catch-all "/" matches those before ServeMux could answer 405.
+func (a *api) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/tickets", a.create)
 	mux.HandleFunc("GET /api/tickets", a.list)
@@ -44,13 +41,7 @@ func (a *api) routes(ops *operations) http.Handler {
 	mux.HandleFunc("GET /api/tickets/{id}/{$}", a.show)
 	mux.HandleFunc("PUT /api/tickets/{id}/{$}", a.update)
 	mux.HandleFunc("/", httpapi.NotFound)
-	// The probes are outside the limit: an overloaded service is alive,
-	// and says so.
-	top := http.NewServeMux()
-	top.HandleFunc("GET /healthz", ops.healthz)
-	top.HandleFunc("GET /readyz", ops.readyz)
-	top.Handle("/", httpapi.Limit(mux, a.timeout, a.maxInFlight))
-	return httpapi.LogRequests(a.log, top)
+	return mux
 }
 
 func (a *api) create(w http.ResponseWriter, r *http.Request) {

@@ -451,7 +451,11 @@ func TestProbes(t *testing.T) {
 	if r := h.send("GET", "/readyz", ""); r.status != http.StatusOK {
 		t.Errorf("readyz: %d %s", r.status, r.body)
 	}
-	h.s.stopping.Store(true)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := h.s.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if r := h.send("GET", "/readyz", ""); r.status != http.StatusServiceUnavailable {
 		t.Errorf("readyz while stopping: %d %s", r.status, r.body)
 	}

@@ -2,11 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 
 	"github.com/ticketkit/ticketkit/events"
+	"github.com/ticketkit/ticketkit/service"
 	"github.com/ticketkit/ticketkit/tickets"
 )
 
@@ -26,34 +26,12 @@ import (
 //     dead-lettered to a subject from which it can be replayed, so it can't
 //     wedge forever. Other failures (the store being down) are retried for
 //     as long as they last: giving up on them would lose reservations.
-func startListeners(ctx context.Context, cfg config, t events.Transport, svc *tickets.Service, log *slog.Logger, hooks events.Hooks) ([]*events.Listener, error) {
-	opts := func(subject events.Subject) []events.ListenerOption {
-		return []events.ListenerOption{
-			events.DeliverAll(),
-			events.AckWait(cfg.ackWait),
-			// One dead-letter subject per source subject, because the
-			// republished message is only the payload's bytes: the subject
-			// it came from would be lost otherwise.
-			events.DeadLetterSubject(deadLetterSubject(cfg, subject)),
-			events.WithLogger(log.With("listener", string(subject))),
-			events.WithHooks(hooks),
-		}
+func startListeners(ctx context.Context, cfg config, s *service.Service, svc *tickets.Service) error {
+	log := s.Logger()
+	if err := service.Listen(ctx, s, onOrderCreated(svc, log, cfg.reservedRetries)); err != nil {
+		return err
 	}
-	created, err := events.Listen(ctx, t, cfg.queueGroup, onOrderCreated(svc, log, cfg.reservedRetries), opts(events.SubjectOrderCreated)...)
-	if err != nil {
-		return nil, err
-	}
-	cancelled, err := events.Listen(ctx, t, cfg.queueGroup, onOrderCancelled(svc, log), opts(events.SubjectOrderCancelled)...)
-	if err != nil {
-		return nil, errors.Join(err, created.Close(ctx))
-	}
-	return []*events.Listener{created, cancelled}, nil
-}
-
-// deadLetterSubject is where the listener of subject republishes what it
-// gives up on.
-func deadLetterSubject(cfg config, subject events.Subject) string {
-	return cfg.deadLetters + "." + string(subject)
+	return service.Listen(ctx, s, onOrderCancelled(svc, log))
 }
 
 func onOrderCreated(svc *tickets.Service, log *slog.Logger, reservedRetries int) events.Handler[events.OrderCreated] {

@@ -155,7 +155,7 @@ func TestPoisonMessagesAreDeadLettered(t *testing.T) {
 	for _, subject := range []events.Subject{events.SubjectOrderCreated, events.SubjectOrderCancelled} {
 		var kept []string
 		for _, m := range h.rec.Messages() {
-			if m.Subject == deadLetterSubject(testConfig(), subject) {
+			if m.Subject == testConfig().DeadLetterSubject(string(subject)) {
 				kept = append(kept, string(m.Data))
 			}
 		}
@@ -215,7 +215,7 @@ func TestReservedByAnotherOrderCannotWedge(t *testing.T) {
 	}
 	var kept [][]byte
 	for _, m := range h.rec.Messages() {
-		if m.Subject == deadLetterSubject(testConfig(), events.SubjectOrderCreated) {
+		if m.Subject == testConfig().DeadLetterSubject(string(events.SubjectOrderCreated)) {
 			kept = append(kept, m.Data)
 		}
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/ticketkit/ticketkit/events/eventstest"
 	"github.com/ticketkit/ticketkit/events/memtransport"
 	"github.com/ticketkit/ticketkit/natsclient/jsclient"
+	"github.com/ticketkit/ticketkit/service"
 	"github.com/ticketkit/ticketkit/session"
 )
 
@@ -220,16 +221,16 @@ func TestLoadConfig(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !c.inMemory() || !c.devJWTKey || string(c.jwtKey) != devJWTKey || c.port != "3000" {
+		if !c.InMemory() || !c.DevJWTKey || string(c.JWTKey) != service.DevJWTKey || c.Port != "3000" {
 			t.Errorf("config %+v", c)
 		}
-		if c.queueGroup != "tickets-service" || c.ackWait != 5*time.Second {
-			t.Errorf("listener settings %q %v, want the cluster's", c.queueGroup, c.ackWait)
+		if c.QueueGroup != "tickets-service" || c.AckWait != 5*time.Second {
+			t.Errorf("listener settings %q %v, want the cluster's", c.QueueGroup, c.AckWait)
 		}
 	})
 	t.Run("in memory honours JWT_KEY and PORT", func(t *testing.T) {
 		c, err := loadConfig(env(map[string]string{"JWT_KEY": "k", "PORT": "8080"}))
-		if err != nil || string(c.jwtKey) != "k" || c.devJWTKey || c.port != "8080" {
+		if err != nil || string(c.JWTKey) != "k" || c.DevJWTKey || c.Port != "8080" {
 			t.Errorf("config %+v, error %v", c, err)
 		}
 	})
@@ -238,30 +239,30 @@ func TestLoadConfig(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c.inMemory() || c.devJWTKey || string(c.jwtKey) != "secret" || c.stan.ClusterID != "ticketing" {
+		if c.InMemory() || c.DevJWTKey || string(c.JWTKey) != "secret" || c.Stan.ClusterID != "ticketing" {
 			t.Errorf("config %+v", c)
 		}
 		// The manifests' http:// NATS_URL, read as nats://.
-		if strings.Join(c.stan.URLs, " ") != "nats://nats-srv:4222" {
-			t.Errorf("URLs %v", c.stan.URLs)
+		if strings.Join(c.Stan.URLs, " ") != "nats://nats-srv:4222" {
+			t.Errorf("URLs %v", c.Stan.URLs)
 		}
-		if !regexp.MustCompile(`^[a-zA-Z0-9_-]+-[0-9a-f]{8}$`).MatchString(c.stan.ClientID) {
-			t.Errorf("default client id %q: want host name and random suffix, in NATS's alphabet", c.stan.ClientID)
+		if !regexp.MustCompile(`^[a-zA-Z0-9_-]+-[0-9a-f]{8}$`).MatchString(c.Stan.ClientID) {
+			t.Errorf("default client id %q: want host name and random suffix, in NATS's alphabet", c.Stan.ClientID)
 		}
 		c2, _ := loadConfig(env(servers))
-		if c2.stan.ClientID == c.stan.ClientID {
-			t.Errorf("two starts share the client id %q", c.stan.ClientID)
+		if c2.Stan.ClientID == c.Stan.ClientID {
+			t.Errorf("two starts share the client id %q", c.Stan.ClientID)
 		}
 		c3, _ := loadConfig(env(with(servers, "NATS_CLIENT_ID", "tickets-depl-abc12", "NATS_TOKEN", "s3cret")))
-		if c3.stan.ClientID != "tickets-depl-abc12" || c3.stan.Token != "s3cret" {
-			t.Errorf("NATS_CLIENT_ID or NATS_TOKEN ignored: %q, %q", c3.stan.ClientID, c3.stan.Token)
+		if c3.Stan.ClientID != "tickets-depl-abc12" || c3.Stan.Token != "s3cret" {
+			t.Errorf("NATS_CLIENT_ID or NATS_TOKEN ignored: %q, %q", c3.Stan.ClientID, c3.Stan.Token)
 		}
 	})
 	t.Run("NATS_TRANSPORT=stan is the default", func(t *testing.T) {
 		for _, v := range []string{"", "stan", " STAN "} {
 			c, err := loadConfig(env(with(servers, "NATS_TRANSPORT", v)))
-			if err != nil || c.transport != transportStan {
-				t.Errorf("NATS_TRANSPORT=%q: transport %q, error %v", v, c.transport, err)
+			if err != nil || c.Transport != service.TransportStan {
+				t.Errorf("NATS_TRANSPORT=%q: transport %q, error %v", v, c.Transport, err)
 			}
 		}
 	})
@@ -271,38 +272,38 @@ func TestLoadConfig(t *testing.T) {
 		if err != nil {
 			t.Fatal(err) // and so NATS_CLUSTER_ID is not required
 		}
-		if c.transport != transportJetStream || c.inMemory() || string(c.jwtKey) != "secret" {
+		if c.Transport != service.TransportJetStream || c.InMemory() || string(c.JWTKey) != "secret" {
 			t.Errorf("config %+v", c)
 		}
 		// The manifests' NATS_URL, read as jsclient reads it; the
 		// cluster's stream, as every service provisions it.
-		if strings.Join(c.js.URLs, " ") != "nats://nats-srv:4222" || len(c.js.Streams) != 1 || c.js.Streams[0].Name != jsclient.DefaultStreamName {
-			t.Errorf("JetStream config %+v", c.js)
+		if strings.Join(c.JetStream.URLs, " ") != "nats://nats-srv:4222" || len(c.JetStream.Streams) != 1 || c.JetStream.Streams[0].Name != jsclient.DefaultStreamName {
+			t.Errorf("JetStream config %+v", c.JetStream)
 		}
-		if !regexp.MustCompile(`^[a-zA-Z0-9_-]+-[0-9a-f]{8}$`).MatchString(c.js.Name) {
-			t.Errorf("default connection name %q: want host name and random suffix", c.js.Name)
+		if !regexp.MustCompile(`^[a-zA-Z0-9_-]+-[0-9a-f]{8}$`).MatchString(c.JetStream.Name) {
+			t.Errorf("default connection name %q: want host name and random suffix", c.JetStream.Name)
 		}
 		c, _ = loadConfig(env(with(jetstream, "NATS_CLIENT_ID", "tickets-depl-abc12", "NATS_TRANSPORT", "JetStream")))
-		if c.transport != transportJetStream || c.js.Name != "tickets-depl-abc12" {
-			t.Errorf("transport %q, connection name %q, want jetstream and NATS_CLIENT_ID", c.transport, c.js.Name)
+		if c.Transport != service.TransportJetStream || c.JetStream.Name != "tickets-depl-abc12" {
+			t.Errorf("transport %q, connection name %q, want jetstream and NATS_CLIENT_ID", c.Transport, c.JetStream.Name)
 		}
 		c, err = loadConfig(env(with(jetstream, "NATS_URL", "", "NATS_JETSTREAM_URL", "nats://js:4222", "NATS_STREAM", "-")))
-		if err != nil || strings.Join(c.js.URLs, " ") != "nats://js:4222" || len(c.js.Streams) != 0 {
-			t.Errorf("with NATS_JETSTREAM_URL and NATS_STREAM=-: %+v, error %v", c.js, err)
+		if err != nil || strings.Join(c.JetStream.URLs, " ") != "nats://js:4222" || len(c.JetStream.Streams) != 0 {
+			t.Errorf("with NATS_JETSTREAM_URL and NATS_STREAM=-: %+v, error %v", c.JetStream, err)
 		}
 	})
 	t.Run("stray variables of the other transport, or in memory", func(t *testing.T) {
 		// `make dev` exports both servers' URLs.
 		c, err := loadConfig(env(with(servers, "NATS_JETSTREAM_URL", "nats://js:4222")))
-		if err != nil || c.transport != transportStan || c.natsURL != "http://nats-srv:4222" {
+		if err != nil || c.Transport != service.TransportStan || c.NATSURL != "http://nats-srv:4222" {
 			t.Errorf("stan beside NATS_JETSTREAM_URL: %+v, error %v", c, err)
 		}
 		c, err = loadConfig(env(map[string]string{"NATS_JETSTREAM_URL": "nats://js:4222", "NATS_CLUSTER_ID": "x"}))
-		if err != nil || !c.inMemory() || !c.devJWTKey {
+		if err != nil || !c.InMemory() || !c.DevJWTKey {
 			t.Errorf("stan without NATS_URL: %+v, error %v, want in memory", c, err)
 		}
 		c, err = loadConfig(env(map[string]string{"NATS_TRANSPORT": "jetstream"}))
-		if err != nil || !c.inMemory() || !c.devJWTKey {
+		if err != nil || !c.InMemory() || !c.DevJWTKey {
 			t.Errorf("jetstream without servers: %+v, error %v, want in memory", c, err)
 		}
 	})
@@ -342,12 +343,8 @@ func TestJetStreamConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.DiscardHandler)
 	for range 2 { // the config read is not changed
-		js := jetStreamConfig(c, log)
-		if js.Logger != log {
-			t.Error("logger not set")
-		}
+		js := c.JetStreamConfig()
 		if len(js.Consumer.NakDelays) != 1 || js.Consumer.NakDelays[0] != 5*time.Second {
 			t.Errorf("NakDelays %v, want the 5s ack wait", js.Consumer.NakDelays)
 		}
@@ -355,7 +352,7 @@ func TestJetStreamConfig(t *testing.T) {
 			t.Fatalf("streams %+v, want the cluster's and the dead letters'", js.Streams)
 		}
 		if dl := js.Streams[1]; dl.Name != "DLQ_tickets-service_dead-letter" || !slices.Contains(dl.Subjects, "tickets-service:dead-letter.>") {
-			t.Errorf("dead-letter stream %+v, want its own over %s", dl, deadLetterSubject(c, events.SubjectOrderCreated))
+			t.Errorf("dead-letter stream %+v, want its own over %s", dl, c.DeadLetterSubject(string(events.SubjectOrderCreated)))
 		}
 	}
 
@@ -366,7 +363,7 @@ func TestJetStreamConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if js := jetStreamConfig(c, log); len(js.Streams) != 0 {
+	if js := c.JetStreamConfig(); len(js.Streams) != 0 {
 		t.Errorf("NATS_STREAM=-: provisions %+v", js.Streams)
 	}
 	// What decides is the config FromEnv returned, not the environment
@@ -377,8 +374,8 @@ func TestJetStreamConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.js.Streams = nil
-	if js := jetStreamConfig(c, log); len(js.Streams) != 0 {
+	c.JetStream.Streams = nil
+	if js := c.JetStreamConfig(); len(js.Streams) != 0 {
 		t.Errorf("no streams in the config read: provisions %+v", js.Streams)
 	}
 }
@@ -397,7 +394,7 @@ func TestTokenCommand(t *testing.T) {
 			}
 			verifyKey := key
 			if key == "" {
-				verifyKey = devJWTKey
+				verifyKey = service.DevJWTKey
 			}
 			v, err := session.NewVerifier([]byte(verifyKey))
 			if err != nil {
@@ -421,7 +418,7 @@ func TestTokenCommand(t *testing.T) {
 		}
 		req, _ := http.NewRequest("GET", "/", nil)
 		req.Header.Set("Authorization", "Bearer "+strings.Split(out.String(), "\n")[0])
-		v, err := session.NewVerifier([]byte(devJWTKey))
+		v, err := session.NewVerifier([]byte(service.DevJWTKey))
 		if err != nil {
 			t.Fatal(err)
 		}

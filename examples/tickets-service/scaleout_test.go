@@ -36,7 +36,7 @@ import (
 
 // instance is one replica of the service.
 type instance struct {
-	s   *service
+	s   *app
 	url string
 	bk  *backends
 }
@@ -61,7 +61,7 @@ func startInstances(t testing.TB, n int, wrap func(i int, tr events.Transport) e
 		if err != nil {
 			t.Fatal(err)
 		}
-		cfg.queueGroup, cfg.deadLetters = group, "dead-letter-"+group
+		cfg.QueueGroup, cfg.DeadLetters = group, "dead-letter-"+group
 		ctx, cancel := context.WithTimeout(context.Background(), wait)
 		bk, err := openBackends(ctx, cfg, benchLogger())
 		cancel()
@@ -69,7 +69,7 @@ func startInstances(t testing.TB, n int, wrap func(i int, tr events.Transport) e
 			t.Fatal(err)
 		}
 		if wrap != nil {
-			bk.transport = wrap(i, bk.transport)
+			bk.Transport = wrap(i, bk.Transport)
 		}
 		s, err := startService(context.Background(), cfg, benchLogger(), bk, events.Hooks{})
 		if err != nil {
@@ -177,7 +177,7 @@ func createOn(t *testing.T, ins []*instance, n int) []string {
 func stopInstance(t *testing.T, in *instance) {
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	if err := in.s.shutdown(ctx); err != nil {
+	if err := in.s.Shutdown(ctx); err != nil {
 		t.Errorf("shutdown: %v", err)
 	}
 }
@@ -247,21 +247,20 @@ func TestKilledInstanceIsTakenOver(t *testing.T) {
 
 	// The kill: the relay stops where it is, its lease stays behind.
 	dead := ins[1]
-	dead.s.stopRelay()
-	close(release)
-	<-dead.s.relayDone
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	for _, l := range dead.s.listeners {
-		_ = l.Close(ctx)
+	abandoned := make(chan error, 1)
+	go func() { abandoned <- dead.s.Abandon(ctx) }()
+	close(release)
+	if err := <-abandoned; err != nil {
+		t.Logf("abandon: %v", err) // a crash cleans nothing up either
 	}
-	_ = dead.bk.close(ctx)
 	cancel()
 	killed := time.Now()
 
 	c.await(t, ids, 30*time.Second)
 	t.Logf("the dead instance's events arrived %v after the kill", time.Since(killed).Round(time.Millisecond))
 	stopInstance(t, ins[0])
-	if st := ins[0].s.relay.Stats(); st.Recovering != 0 {
+	if st := ins[0].s.Relay().Stats(); st.Recovering != 0 {
 		t.Fatalf("takeover unfinished: %+v", st)
 	}
 }
@@ -322,7 +321,7 @@ func BenchmarkScaleOut(b *testing.B) {
 		b.ReportMetric(float64(dups)/float64(len(created))*100, fmt.Sprintf("dup%%-%d", n))
 		for _, in := range ins {
 			ctx, cancel := context.WithTimeout(context.Background(), wait)
-			_ = in.s.shutdown(ctx)
+			_ = in.s.Shutdown(ctx)
 			cancel()
 		}
 	}

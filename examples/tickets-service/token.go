@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/ticketkit/ticketkit/service"
 	"github.com/ticketkit/ticketkit/session"
 	"github.com/ticketkit/ticketkit/tickets"
 )
@@ -39,7 +40,7 @@ func tokenCommand(args []string, getenv func(string) string, stdout io.Writer) e
 	}
 	key := getenv("JWT_KEY")
 	if key == "" {
-		key = devJWTKey
+		key = service.DevJWTKey
 	}
 	token, err := session.Mint([]byte(key), session.User{ID: *id, Email: *email}, time.Now(), *ttl)
 	if err != nil {

@@ -1,0 +1,192 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
+
+	"github.com/ticketkit/ticketkit/events"
+	"github.com/ticketkit/ticketkit/events/memtransport"
+	"github.com/ticketkit/ticketkit/memstore"
+	"github.com/ticketkit/ticketkit/mongostore"
+	"github.com/ticketkit/ticketkit/natsclient"
+	"github.com/ticketkit/ticketkit/natsclient/jsclient"
+	"github.com/ticketkit/ticketkit/natsclient/streaming"
+	"github.com/ticketkit/ticketkit/outbox"
+)
+
+// Backends are a service's database and broker: either MongoDB and NATS,
+// or both in memory. A service builds its stores on Mongo or Memory,
+// whichever is set, and writes them through that outbox.
+type Backends struct {
+	Transport events.Transport
+	Outbox    outbox.Driver // Mongo.Outbox or Memory, for the relay
+
+	Mongo  *MongoBackend    // nil in memory
+	Memory *memstore.Outbox // nil on MongoDB
+
+	checks  []Check
+	closers []func(context.Context) error // run in order by Close
+}
+
+// MongoBackend is a connected database and this process's outbox writer
+// on it.
+type MongoBackend struct {
+	DB     *mongo.Database
+	Outbox *mongostore.Outbox
+}
+
+// Check is one readiness condition (see Service.Handler's /readyz).
+type Check struct {
+	Name string
+	OK   func(context.Context) error
+}
+
+// AddCheck adds a readiness condition.
+func (b *Backends) AddCheck(name string, ok func(context.Context) error) {
+	b.checks = append(b.checks, Check{name, ok})
+}
+
+// Close releases the backends, the broker before the database (see
+// Service.Shutdown), within ctx.
+func (b *Backends) Close(ctx context.Context) error {
+	var errs []error
+	for _, c := range b.closers {
+		errs = append(errs, c(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// Memory returns backends that keep everything in the process, on
+// transport t (tests wrap one in an eventstest.Recorder); nil t is a new
+// memtransport.
+func Memory(t events.Transport) *Backends {
+	if t == nil {
+		t = memtransport.New()
+	}
+	ob, err := memstore.NewDB().NewOutbox()
+	if err != nil {
+		panic(err) // only options can fail, and there are none
+	}
+	return &Backends{Transport: t, Outbox: ob, Memory: ob, closers: []func(context.Context) error{t.Close}}
+}
+
+// Open connects to MongoDB and NATS (Streaming or JetStream, as
+// cfg.Transport says), or builds the in-memory backends when cfg names
+// neither. Like the Node services, it refuses to start without the
+// database, so a wrong URI shows up as a crash loop at deploy time.
+func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Backends, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.InMemory() {
+		log.Warn("in-memory mode: MONGO_URI and NATS_URL are unset, so data and events live in this process only and are lost when it exits")
+		if cfg.DevJWTKey {
+			log.Warn("JWT_KEY is unset: using the public development key")
+		}
+		return Memory(nil), nil
+	}
+	if cfg.StartupTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cfg.StartupTimeout)
+		defer cancel()
+	}
+	cs, err := connstring.ParseAndValidate(cfg.MongoURI)
+	if err != nil {
+		return nil, fmt.Errorf("MONGO_URI: %w", err)
+	}
+	dbName := cs.Database
+	if dbName == "" {
+		dbName = cfg.Database
+	}
+	if dbName == "" {
+		return nil, errors.New("MONGO_URI names no database, and Config.Database is empty")
+	}
+	client, err := mongo.Connect(options.Client().ApplyURI(cfg.MongoURI))
+	if err != nil {
+		return nil, fmt.Errorf("MongoDB: %w", err)
+	}
+	disconnect := func(ctx context.Context) error {
+		if err := client.Disconnect(ctx); err != nil {
+			return fmt.Errorf("disconnect from MongoDB: %w", err)
+		}
+		return nil
+	}
+	// A failed start disconnects within its own bound: ctx may be over.
+	giveUp := func(err error) (*Backends, error) {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		return nil, errors.Join(err, disconnect(dctx))
+	}
+	if err := client.Ping(ctx, nil); err != nil {
+		return giveUp(fmt.Errorf("MongoDB at %s does not answer: %w", cs.Hosts, err))
+	}
+	db := client.Database(dbName)
+	// One writer per process: its lease tells the other replicas it is
+	// alive, and which of its events it has published.
+	ob, err := mongostore.NewOutbox(ctx, db, mongostore.WithOutboxLogger(log))
+	if err != nil {
+		return giveUp(err)
+	}
+	log.Info("connected to MongoDB", "hosts", cs.Hosts, "database", dbName)
+
+	t, natsCheck, err := connectNATS(ctx, cfg, log)
+	if err != nil {
+		return giveUp(err)
+	}
+	b := &Backends{
+		Transport: t,
+		Outbox:    ob,
+		Mongo:     &MongoBackend{DB: db, Outbox: ob},
+		closers:   []func(context.Context) error{t.Close, disconnect},
+	}
+	b.AddCheck("mongodb", func(ctx context.Context) error { return client.Ping(ctx, nil) })
+	b.AddCheck("nats", natsCheck)
+	return b, nil
+}
+
+// connectNATS connects to the transport cfg.Transport names. The
+// subjects, queue groups and durables are the same on both, so the rest
+// of the service doesn't know which it runs on.
+func connectNATS(ctx context.Context, cfg Config, log *slog.Logger) (events.Transport, func(context.Context) error, error) {
+	switch cfg.Transport {
+	case TransportJetStream:
+		jcfg := cfg.JetStreamConfig()
+		jcfg.Logger = log
+		js, err := jsclient.Connect(ctx, jcfg)
+		if err != nil {
+			return nil, nil, err
+		}
+		streams := make([]string, len(jcfg.Streams))
+		for i, s := range jcfg.Streams {
+			streams[i] = s.Name
+		}
+		log.Info("connected to JetStream", "name", jcfg.Name, "streams", streams)
+		return js, func(context.Context) error {
+			if s := js.Status(); s != natsclient.Connected {
+				return fmt.Errorf("JetStream connection is %v", s)
+			}
+			return nil
+		}, nil
+	default:
+		scfg := cfg.Stan
+		scfg.Logger = log
+		nc, err := streaming.Connect(ctx, scfg)
+		if err != nil {
+			return nil, nil, err
+		}
+		log.Info("connected to NATS Streaming", "cluster", scfg.ClusterID, "client", scfg.ClientID)
+		return nc, func(context.Context) error {
+			if s := nc.Status(); s != natsclient.Connected {
+				return fmt.Errorf("NATS Streaming connection is %v", s)
+			}
+			return nil
+		}, nil
+	}
+}

@@ -1,0 +1,346 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ticketkit/ticketkit/events"
+	"github.com/ticketkit/ticketkit/httpapi"
+	"github.com/ticketkit/ticketkit/outbox"
+	"github.com/ticketkit/ticketkit/session"
+)
+
+// OutboxStale is the age of the oldest unpublished event past which a
+// service reports itself not ready: its events reach the cluster that late.
+const OutboxStale = 30 * time.Second
+
+// Service is a running service's shared machinery over one set of
+// Backends: the outbox relay, the listeners, the token verifier, the
+// probes and the ordered shutdown. What is specific to the service, its
+// stores, handlers and routes, is built on it.
+type Service struct {
+	cfg      Config
+	log      *slog.Logger
+	b        *Backends
+	hooks    events.Hooks
+	verifier *session.Verifier
+
+	relay     *outbox.Relay
+	stopRelay context.CancelFunc
+	relayDone chan struct{}
+
+	mu        sync.Mutex
+	listeners []*events.Listener
+	stopping  atomic.Bool
+	shutOnce  sync.Once
+	shutErr   error
+}
+
+// Option configures Start.
+type Option func(*Service)
+
+// WithHooks gives the listeners' and the relay's measurements to h.
+func WithHooks(h events.Hooks) Option { return func(s *Service) { s.hooks = h } }
+
+// Start starts the outbox relay on b and returns the Service, which owns
+// b from then on: Shutdown closes it. Listen adds listeners, Handler
+// wraps the routes and Serve serves them.
+func Start(ctx context.Context, cfg Config, log *slog.Logger, b *Backends, opts ...Option) (*Service, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if b == nil {
+		return nil, errors.New("service: backends are nil")
+	}
+	verifier, err := session.NewVerifier(cfg.JWTKey)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{cfg: cfg, log: log, b: b, verifier: verifier, relayDone: make(chan struct{})}
+	for _, o := range opts {
+		o(s)
+	}
+	relay, err := outbox.NewRelay(b.Outbox, b.Transport, outbox.WithLogger(log))
+	if err != nil {
+		return nil, err
+	}
+	s.relay = relay
+	// The relay outlives ctx (the start-up context): it stops in
+	// Shutdown, after the last write has been flushed.
+	var relayCtx context.Context
+	relayCtx, s.stopRelay = context.WithCancel(context.WithoutCancel(ctx))
+	go func() {
+		defer close(s.relayDone)
+		_ = relay.Run(relayCtx) // returns nil when stopped; it retries failures itself
+	}()
+	return s, nil
+}
+
+// Config returns the configuration the service started with.
+func (s *Service) Config() Config { return s.cfg }
+
+// Logger returns the service's logger.
+func (s *Service) Logger() *slog.Logger { return s.log }
+
+// Backends returns the backends the service runs on.
+func (s *Service) Backends() *Backends { return s.b }
+
+// Verifier checks the cluster's session tokens with the service's JWT key.
+func (s *Service) Verifier() *session.Verifier { return s.verifier }
+
+// Relay returns the outbox relay.
+func (s *Service) Relay() *outbox.Relay { return s.relay }
+
+// Listen starts a listener of h's subject in the service's queue group,
+// with the cluster's settings: every message from the start of the
+// channel, the service's ack wait, a dead-letter subject of its own
+// (Config.DeadLetterSubject), the service's logger and hooks. opts come
+// after those, so they override them. Shutdown closes it.
+func Listen[E events.Event](ctx context.Context, s *Service, h events.Handler[E], opts ...events.ListenerOption) error {
+	var zero E
+	subject := zero.Subject()
+	all := append([]events.ListenerOption{
+		events.DeliverAll(),
+		events.AckWait(s.cfg.AckWait),
+		events.DeadLetterSubject(s.cfg.DeadLetterSubject(string(subject))),
+		events.WithLogger(s.log.With("listener", string(subject))),
+		events.WithHooks(s.hooks),
+	}, opts...)
+	l, err := events.Listen(ctx, s.b.Transport, s.cfg.QueueGroup, h, all...)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.listeners = append(s.listeners, l)
+	s.mu.Unlock()
+	return nil
+}
+
+// Handler returns the service's HTTP handler: the probes /healthz and
+// /readyz, and api behind httpapi.Limit (the request deadline and load
+// shedding of Config.RequestTimeout and MaxInFlight), all logged by
+// httpapi.LogRequests. The probes are outside the limit: an overloaded
+// service is alive, and says so.
+func (s *Service) Handler(api http.Handler) http.Handler {
+	top := http.NewServeMux()
+	top.HandleFunc("GET /healthz", s.healthz)
+	top.HandleFunc("GET /readyz", s.readyz)
+	top.Handle("/", httpapi.Limit(api, s.cfg.RequestTimeout, s.cfg.MaxInFlight))
+	return httpapi.LogRequests(s.log, top)
+}
+
+// healthz says the process serves HTTP: Kubernetes restarts it otherwise.
+func (s *Service) healthz(w http.ResponseWriter, r *http.Request) {
+	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyz says whether to route traffic here: the database answers, the
+// broker is connected, the outbox is not behind and no shutdown has
+// begun. It names failing checks but not their errors, which go to the
+// log.
+func (s *Service) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	status := map[string]string{}
+	ready := !s.stopping.Load()
+	if !ready {
+		status["shutdown"] = "in progress"
+	}
+	st := s.relay.Stats()
+	status["outbox"] = fmt.Sprintf("backlog %d, oldest %v", st.Backlog, st.Oldest.Round(time.Millisecond))
+	if st.Oldest > OutboxStale {
+		ready = false
+		s.log.Warn("readiness: the outbox is behind", "backlog", st.Backlog, "oldest", st.Oldest)
+	}
+	for _, c := range s.b.checks {
+		if err := c.OK(ctx); err != nil {
+			ready = false
+			status[c.Name] = "unavailable"
+			s.log.Warn("readiness check failed", "check", c.Name, "error", err)
+		} else {
+			status[c.Name] = "ok"
+		}
+	}
+	if !ready {
+		httpapi.WriteJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "checks": status})
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": "ok", "checks": status})
+}
+
+// Serve serves h on ln until ctx is done (or ln fails), then shuts down:
+// HTTP first, then the rest in Shutdown's order, all within
+// Config.ShutdownTimeout. It returns nil if all of it went well.
+func (s *Service) Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	s.log.Info("listening", "addr", ln.Addr().String())
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-served:
+		s.log.Error("HTTP server failed", "error", serveErr)
+	}
+	s.log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
+	defer cancel()
+
+	s.stopping.Store(true)
+	// Stop accepting and let running requests finish: their writes land
+	// in the outbox, which the relay flushes in Shutdown.
+	httpErr := srv.Shutdown(sctx)
+	if serveErr == nil {
+		select {
+		case err := <-served:
+			if !errors.Is(err, http.ErrServerClosed) {
+				serveErr = err
+			}
+		case <-sctx.Done():
+		}
+	}
+	if httpErr != nil {
+		httpErr = fmt.Errorf("drain HTTP: %w", httpErr)
+	}
+	err := errors.Join(serveErr, httpErr, s.Shutdown(sctx))
+	if err != nil {
+		s.log.Error("shutdown incomplete", "error", err)
+		return err
+	}
+	s.log.Info("stopped cleanly")
+	return nil
+}
+
+// Shutdown stops everything but HTTP, in dependency order, within ctx:
+// listeners first (their running handlers finish and write to the outbox;
+// new deliveries stay unacknowledged for another replica), then the
+// outbox is flushed so every committed change is published, then the
+// relay stops, then the broker connection and the database close. Later
+// calls return the first one's result.
+func (s *Service) Shutdown(ctx context.Context) error {
+	s.shutOnce.Do(func() { s.shutErr = s.shutdown(ctx) })
+	return s.shutErr
+}
+
+func (s *Service) shutdown(ctx context.Context) error {
+	s.stopping.Store(true)
+	var errs []error
+	s.mu.Lock()
+	listeners := s.listeners
+	s.mu.Unlock()
+	for _, l := range listeners {
+		if err := l.Close(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	// Close publishes what is left and retires this writer's lease; what
+	// it can't publish in time stays in the database, and another replica
+	// takes it over once the lease goes stale.
+	if err := s.relay.Close(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	s.stopRelay()
+	select {
+	case <-s.relayDone:
+	case <-ctx.Done():
+		errs = append(errs, fmt.Errorf("outbox relay did not stop: %w", ctx.Err()))
+	}
+	if err := s.b.Close(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Abandon stops the service as a crash would, for tests of what the
+// other replicas do then: the relay stops where it is, without flushing or
+// retiring its lease, and the listeners and backends close within ctx.
+// The Service is unusable afterwards; Shutdown returns Abandon's result.
+func (s *Service) Abandon(ctx context.Context) error {
+	s.shutOnce.Do(func() {
+		s.stopping.Store(true)
+		s.stopRelay()
+		var errs []error
+		select {
+		case <-s.relayDone:
+		case <-ctx.Done():
+			errs = append(errs, ctx.Err())
+		}
+		s.mu.Lock()
+		listeners := s.listeners
+		s.mu.Unlock()
+		for _, l := range listeners {
+			errs = append(errs, l.Close(ctx))
+		}
+		s.shutErr = errors.Join(append(errs, s.b.Close(ctx))...)
+	})
+	return s.shutErr
+}
+
+// Run is a whole service: it opens the backends cfg names, starts the
+// Service, lets build add the service's own stores, listeners and routes
+// (build returns the API handler, which Handler wraps), listens on
+// cfg.Port and serves until ctx is done. It returns nil after a clean
+// shutdown, also when ctx ended during start-up.
+func Run(ctx context.Context, cfg Config, log *slog.Logger, build func(context.Context, *Service) (http.Handler, error), opts ...Option) error {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	b, err := Open(ctx, cfg, log)
+	if err != nil {
+		return startupError(ctx, err)
+	}
+	// Cleaning up after a failed start gets the same time as a shutdown,
+	// even when the failure was ctx ending.
+	cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	s, err := Start(ctx, cfg, log, b, opts...)
+	if err != nil {
+		return startupError(ctx, errors.Join(err, b.Close(cleanup)))
+	}
+	api, err := build(ctx, s)
+	if err != nil {
+		return startupError(ctx, errors.Join(err, s.Shutdown(cleanup)))
+	}
+	ln, err := net.Listen("tcp", ":"+cfg.Port)
+	if err != nil {
+		return errors.Join(err, s.Shutdown(cleanup))
+	}
+	return s.Serve(ctx, ln, s.Handler(api))
+}
+
+// startupError is nil when start-up failed only because a signal asked
+// the service to stop: that is a clean stop, not a failure.
+func startupError(ctx context.Context, err error) error {
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return nil
+	}
+	return err
+}
+
+// NewLogger logs JSON lines, which the cluster's log collection parses, at
+// level ("debug", "info", "warn" or "error"; info when empty or unknown,
+// which it warns about).
+func NewLogger(w interface{ Write([]byte) (int, error) }, level string) *slog.Logger {
+	var l slog.Level
+	err := l.UnmarshalText([]byte(level))
+	log := slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+	if err != nil && level != "" {
+		log.Warn("LOG_LEVEL is not debug, info, warn or error; logging at info", "LOG_LEVEL", level)
+	}
+	return log
+}
