@@ -198,6 +198,9 @@ type Record[T any] struct {
 	ID      string
 	Version int64
 	Doc     T
+	// Claim is a Replica's own mark on its copy (Replica.Claim); always
+	// empty in a Collection.
+	Claim string
 }
 
 // Collection is a versioned collection of T documents on a DB, written

@@ -47,8 +47,35 @@ func (r *Replica[T]) Apply(ctx context.Context, id string, version int64, doc T)
 	case events.Duplicate:
 		return ord, nil
 	}
-	r.docs[nid] = Record[T]{ID: nid, Version: version, Doc: doc}
+	r.docs[nid] = Record[T]{ID: nid, Version: version, Doc: doc, Claim: r.docs[nid].Claim}
 	return events.Apply, nil
+}
+
+// Claim sets the claim on the copy of aggregate id to next if it is prev
+// now ("" for none), and reports whether it did; see
+// mongostore.Replica.Claim.
+// Errors: ENOTFOUND for an aggregate the replica doesn't hold, EINVALID
+// for an id that is no valid id.
+func (r *Replica[T]) Claim(ctx context.Context, id, prev, next string) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	nid, ok := normID(id)
+	if !ok {
+		return false, tickets.Errorf(tickets.EINVALID, "Invalid id %q", id)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rec, ok := r.docs[nid]
+	switch {
+	case !ok:
+		return false, tickets.ErrNotFound
+	case rec.Claim != prev:
+		return false, nil
+	}
+	rec.Claim = next
+	r.docs[nid] = rec
+	return true, nil
 }
 
 // Get returns the copy of aggregate id.

@@ -41,3 +41,29 @@ func TestReplicaAppliesInVersionOrder(t *testing.T) {
 		t.Fatalf("Apply(bad id) = %v", err)
 	}
 }
+
+func TestReplicaClaim(t *testing.T) {
+	ctx := context.Background()
+	r := memstore.NewReplica[order]()
+	id := tickets.NewID()
+	if _, err := r.Claim(ctx, id, "", "a"); !errors.Is(err, tickets.ErrNotFound) {
+		t.Fatalf("claim of an unknown copy: %v", err)
+	}
+	if _, err := r.Apply(ctx, id, 0, order{"created"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		prev, next string
+		want       bool
+	}{{"x", "a", false}, {"", "a", true}, {"", "b", false}, {"a", "b", true}} {
+		if got, err := r.Claim(ctx, id, c.prev, c.next); err != nil || got != c.want {
+			t.Fatalf("Claim(%q → %q) = %v, %v; want %v", c.prev, c.next, got, err, c.want)
+		}
+	}
+	if _, err := r.Apply(ctx, id, 1, order{"cancelled"}); err != nil {
+		t.Fatal(err)
+	}
+	if rec, err := r.Get(ctx, id); err != nil || rec.Claim != "b" || rec.Doc.Status != "cancelled" {
+		t.Fatalf("after Apply: %+v, %v; want the claim kept", rec, err)
+	}
+}

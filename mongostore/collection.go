@@ -25,6 +25,7 @@ const (
 	fID      = "_id"
 	fVersion = "version"
 	fOutbox  = "outbox"
+	fClaim   = "claim" // a Replica's own mark on a copy (Replica.Claim)
 )
 
 // maxEntries is how many outbox entries a document holds before an update
@@ -38,6 +39,9 @@ type Record[T any] struct {
 	ID      string
 	Version int64
 	Doc     T
+	// Claim is a Replica's own mark on its copy (Replica.Claim); always
+	// empty in a Collection.
+	Claim string
 }
 
 // record is a document as stored: T's fields inline beside the id, the
@@ -47,10 +51,11 @@ type record[T any] struct {
 	Version int64         `bson:"version"`
 	Doc     T             `bson:",inline"`
 	Outbox  []entryDoc    `bson:"outbox,omitempty"`
+	Claim   string        `bson:"claim,omitempty"`
 }
 
 func (r record[T]) public() Record[T] {
-	return Record[T]{ID: r.ID.Hex(), Version: r.Version, Doc: r.Doc}
+	return Record[T]{ID: r.ID.Hex(), Version: r.Version, Doc: r.Doc, Claim: r.Claim}
 }
 
 // Collection is a versioned collection of T documents, written through
@@ -190,7 +195,7 @@ func topFields(t reflect.Type) ([]string, error) {
 		if name == "" {
 			name = strings.ToLower(f.Name)
 		}
-		if name == fID || name == fVersion || name == fOutbox {
+		if name == fID || name == fVersion || name == fOutbox || name == fClaim {
 			return nil, fmt.Errorf("document type %v uses the reserved field %q", t, name)
 		}
 		out = append(out, name)

@@ -142,6 +142,51 @@ func (r *Replica[T]) GetMany(ctx context.Context, ids []string) (map[string]Reco
 	return out, nil
 }
 
+// Claim sets the claim on the copy of aggregate id to next if it is prev
+// now ("" for none), and reports whether it did. The claim is the
+// replica's own mark, which Apply leaves alone: what the service decided
+// about the aggregate, such as which of its orders reserves a ticket. It
+// is a conditional write, so of callers that read the same claim and try
+// to replace it, exactly one succeeds, on MongoDB as across processes;
+// on FerretDB 1.x that needs WithDocumentLocks, and holds only within the
+// process (see the package documentation).
+// Errors: ENOTFOUND for an aggregate the replica doesn't hold, EINVALID
+// for an id that is no valid id, EINTERNAL.
+func (r *Replica[T]) Claim(ctx context.Context, id, prev, next string) (bool, error) {
+	oid, ok := parseID(id)
+	if !ok {
+		return false, tickets.Errorf(tickets.EINVALID, "Invalid id %q", id)
+	}
+	unlock, err := r.locks.lock(ctx, oid)
+	if err != nil {
+		return false, r.fail(ctx, "Replica.Claim", oid.Hex(), err)
+	}
+	defer unlock()
+	filter := bson.D{{Key: fID, Value: oid}, {Key: fClaim, Value: prev}}
+	if prev == "" {
+		filter[1].Value = bson.D{{Key: "$exists", Value: false}}
+	}
+	update := bson.D{{Key: "$set", Value: bson.D{{Key: fClaim, Value: next}}}}
+	if next == "" {
+		update = bson.D{{Key: "$unset", Value: bson.D{{Key: fClaim, Value: ""}}}}
+	}
+	res, err := r.coll.UpdateOne(ctx, filter, update)
+	if err != nil {
+		return false, r.fail(ctx, "Replica.Claim", oid.Hex(), err)
+	}
+	if res.MatchedCount == 1 {
+		return true, nil
+	}
+	v, err := r.storedVersion(ctx, oid)
+	if err != nil {
+		return false, r.fail(ctx, "Replica.Claim", oid.Hex(), err)
+	}
+	if v == events.NoVersion {
+		return false, tickets.ErrNotFound
+	}
+	return false, nil
+}
+
 // maxApplyAttempts bounds the write-then-recheck cycle. A recheck that
 // says Apply means another process moved the aggregate to the version just
 // before ours between our write and our read, so the next write almost

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -675,5 +676,68 @@ func TestGenericReplica(t *testing.T) {
 	}
 	if _, err := r.Apply(ctx(t), "bad", 0, order{}); !errors.Is(err, tickets.ErrInvalid) {
 		t.Fatalf("Apply with a bad id: %v, want EINVALID", err)
+	}
+}
+
+// A claim is the replica's own mark: a compare-and-set that Apply leaves
+// alone, so of concurrent claimers exactly one wins.
+func TestReplicaClaim(t *testing.T) {
+	eachReplicaMode(t, func(t *testing.T, open func(*testing.T, ...mongostore.Option) *mongostore.TicketReplica) {
+		r := open(t)
+		c := ctx(t)
+		h := newHistory(2)
+		if _, err := r.Claim(c, h.id(), "", "a"); !errors.Is(err, tickets.ErrNotFound) {
+			t.Fatalf("claim of an unknown copy: %v, want ENOTFOUND", err)
+		}
+		if _, err := r.Claim(c, "$where", "", "a"); !errors.Is(err, tickets.ErrInvalid) {
+			t.Fatalf("claim of a bad id: %v, want EINVALID", err)
+		}
+		if _, err := r.ApplyCreated(c, h.created); err != nil {
+			t.Fatal(err)
+		}
+		claim := func(prev, next string, want bool) {
+			t.Helper()
+			if got, err := r.Claim(c, h.id(), prev, next); err != nil || got != want {
+				t.Fatalf("Claim(%q → %q) = %v, %v; want %v", prev, next, got, err, want)
+			}
+		}
+		claim("x", "a", false)
+		claim("", "a", true)
+		claim("", "b", false)
+		claim("a", "b", true)
+		if _, err := r.ApplyUpdated(c, h.updated[0]); err != nil {
+			t.Fatal(err)
+		}
+		rec, err := r.Replica.Get(c, h.id())
+		if err != nil || rec.Claim != "b" || rec.Version != 1 {
+			t.Fatalf("after Apply: %+v, %v; want claim b kept at version 1", rec, err)
+		}
+		claim("b", "", true)
+		claim("", "c", true)
+	})
+	// Concurrency needs the server's atomic filtered update, or on
+	// FerretDB 1.x the document locks (see the package documentation).
+	r, _ := openReplica(t, mongostore.WithDocumentLocks())
+	c := ctx(t)
+	h := newHistory(0)
+	if _, err := r.ApplyCreated(c, h.created); err != nil {
+		t.Fatal(err)
+	}
+	var wins atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			ok, err := r.Claim(c, h.id(), "", fmt.Sprint(i))
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				wins.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if n := wins.Load(); n != 1 {
+		t.Fatalf("%d of 8 concurrent claims won, want exactly 1", n)
 	}
 }
