@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
+	"github.com/ticketkit/ticketkit/orders"
 	"github.com/ticketkit/ticketkit/tickets"
 )
 
@@ -20,6 +21,24 @@ func FromChange(c tickets.Change) (Event, error) {
 	default:
 		return nil, fmt.Errorf("events: a %v change has no event", c.Kind)
 	}
+}
+
+// FromOrder maps a committed write of order o to its wire events: a new
+// order (version 0) publishes order:created, a cancelled one
+// order:cancelled, and any other change nothing (the Node orders service
+// completes an order silently). A cancelled order is never written again,
+// so each is published once.
+func FromOrder(o orders.Order) []Event {
+	switch {
+	case o.Version == 0:
+		return []Event{OrderCreated{
+			ID: o.ID, Version: 0, Status: OrderStatus(o.Status), UserID: o.UserID,
+			ExpiresAt: Time{o.ExpiresAt}, Ticket: OrderTicket{ID: o.Ticket.ID, Price: o.Ticket.Price},
+		}}
+	case o.Status == orders.Cancelled:
+		return []Event{OrderCancelled{ID: o.ID, Version: o.Version, Ticket: OrderTicketRef{ID: o.Ticket.ID}}}
+	}
+	return nil
 }
 
 // messageIDs is the namespace of the ids derived in MessageID.

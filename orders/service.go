@@ -1,0 +1,221 @@
+package orders
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ticketkit/ticketkit/tickets"
+)
+
+// Errors of the use cases beyond the tickets package's sentinels (whose
+// codes they share, so errors.Is(err, tickets.ErrReserved) holds too).
+var (
+	// ErrTicketReserved refuses an order for a ticket a live order holds.
+	ErrTicketReserved = &tickets.Error{Code: tickets.ERESERVED, Message: "Ticket is already reserved"}
+	// ErrCompleted refuses to cancel an order that was paid.
+	ErrCompleted = &tickets.Error{Code: tickets.EINVALID, Message: "Cannot cancel a completed order"}
+	// ErrPaidCancelled reports a payment for an order that was cancelled
+	// first: the order stays cancelled, and someone must refund it.
+	ErrPaidCancelled = &tickets.Error{Code: tickets.EINVALID, Message: "Payment for a cancelled order"}
+)
+
+// conflictRetries bounds the read-check-write cycles of one use case.
+const conflictRetries = 5
+
+// Service is the orders service's use cases.
+type Service struct {
+	orders  Store
+	tickets Tickets
+	now     func() time.Time
+}
+
+// NewService returns the use cases over orders and the ticket copies.
+func NewService(orders Store, tickets Tickets) *Service {
+	return &Service{orders: orders, tickets: tickets, now: time.Now}
+}
+
+// Create places an order of ticket ticketID for user userID: status
+// Created, expiring ExpirationWindow from now, published as order:created.
+// Errors: EINVALID (no ticket id), ENOTFOUND (no such ticket),
+// ERESERVED (another order holds the ticket, also when it won the race
+// for it just now), EINTERNAL.
+func (s *Service) Create(ctx context.Context, userID, ticketID string) (Placed, error) {
+	if !tickets.ValidID(ticketID) {
+		return Placed{}, &tickets.Error{Code: tickets.EINVALID, Message: "TicketId must be provided",
+			Fields: []tickets.FieldError{{Field: "ticketId", Message: "TicketId must be provided"}}}
+	}
+	t, err := s.tickets.Ticket(ctx, ticketID)
+	if err != nil {
+		return Placed{}, err
+	}
+	if held, err := s.held(ctx, t); err != nil {
+		return Placed{}, err
+	} else if held {
+		return Placed{}, ErrTicketReserved
+	}
+	now := s.now().UTC()
+	o := Order{
+		ID:        tickets.NewID(),
+		UserID:    userID,
+		Status:    Created,
+		ExpiresAt: now.Add(ExpirationWindow).Truncate(time.Millisecond),
+		Ticket:    TicketRef{ID: t.ID, Price: t.Price},
+	}
+	// Claim first, insert second: a creation that fails in between leaves
+	// a claim without an order, which held honours for HoldGrace only.
+	// Releasing it on failure would be wrong when the failure is a timeout
+	// after which the insert did land.
+	won, err := s.tickets.Hold(ctx, t.ID, t.Hold, o.ID)
+	if err != nil {
+		return Placed{}, err
+	}
+	if !won {
+		return Placed{}, ErrTicketReserved
+	}
+	if err := s.orders.Create(ctx, o); err != nil {
+		return Placed{}, err
+	}
+	t.Hold = o.ID
+	return Placed{Order: o, Ticket: t}, nil
+}
+
+// held reports whether t's claim is live (see the package documentation).
+func (s *Service) held(ctx context.Context, t Ticket) (bool, error) {
+	if t.Hold == "" {
+		return false, nil
+	}
+	o, err := s.orders.Get(ctx, t.Hold)
+	switch {
+	case tickets.ErrorCode(err) == tickets.ENOTFOUND:
+		at, ok := idTime(t.Hold)
+		return ok && s.now().Sub(at) < HoldGrace, nil
+	case err != nil:
+		return false, err
+	}
+	return o.Status.Reserves(), nil
+}
+
+// Get returns user userID's order id with its ticket.
+// Errors: ENOTFOUND, ENOTOWNER (someone else's order), EINTERNAL.
+func (s *Service) Get(ctx context.Context, userID, id string) (Placed, error) {
+	if !tickets.ValidID(id) {
+		return Placed{}, tickets.ErrNotFound
+	}
+	o, err := s.orders.Get(ctx, id)
+	if err != nil {
+		return Placed{}, err
+	}
+	if o.UserID != userID {
+		return Placed{}, tickets.ErrNotOwner
+	}
+	t, err := s.tickets.Ticket(ctx, o.Ticket.ID)
+	if tickets.ErrorCode(err) == tickets.ENOTFOUND {
+		t, err = Ticket{ID: o.Ticket.ID, Price: o.Ticket.Price}, nil
+	}
+	return Placed{Order: o, Ticket: t}, err
+}
+
+// List returns user userID's orders, oldest first, each with its ticket,
+// read in one query.
+func (s *Service) List(ctx context.Context, userID string) ([]Placed, error) {
+	os, err := s.orders.ByUser(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(os))
+	for i, o := range os {
+		ids[i] = o.Ticket.ID
+	}
+	ts, err := s.tickets.Tickets(ctx, slices.Compact(slices.Sorted(slices.Values(ids))))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Placed, len(os))
+	for i, o := range os {
+		t, ok := ts[strings.ToLower(o.Ticket.ID)]
+		if !ok {
+			t = Ticket{ID: o.Ticket.ID, Price: o.Ticket.Price}
+		}
+		out[i] = Placed{Order: o, Ticket: t}
+	}
+	return out, nil
+}
+
+// Cancel cancels user userID's order id, published as order:cancelled.
+// Cancelling a cancelled order changes nothing.
+// Errors: ENOTFOUND, ENOTOWNER, EINVALID (ErrCompleted), ECONFLICT,
+// EINTERNAL.
+func (s *Service) Cancel(ctx context.Context, userID, id string) (Change, error) {
+	if !tickets.ValidID(id) {
+		return Change{}, tickets.ErrNotFound
+	}
+	return s.modify(ctx, id, func(o *Order) (bool, error) {
+		switch {
+		case o.UserID != userID:
+			return false, tickets.ErrNotOwner
+		case o.Status == Cancelled:
+			return false, nil
+		case o.Status == Complete:
+			return false, ErrCompleted
+		}
+		o.Status = Cancelled
+		return true, nil
+	})
+}
+
+// Expire cancels order id when its payment window closed
+// (expiration:complete), published as order:cancelled, unless it is
+// complete or cancelled already: then nothing changes, so a redelivery
+// is harmless.
+// Errors: ENOTFOUND, ECONFLICT, EINTERNAL.
+func (s *Service) Expire(ctx context.Context, id string) (Change, error) {
+	return s.modify(ctx, id, func(o *Order) (bool, error) {
+		if o.Status == Complete || o.Status == Cancelled {
+			return false, nil
+		}
+		o.Status = Cancelled
+		return true, nil
+	})
+}
+
+// Pay marks order id complete (payment:created). A complete order is not
+// changed again, so a redelivery is harmless.
+// Errors: ENOTFOUND, EINVALID (ErrPaidCancelled), ECONFLICT, EINTERNAL.
+func (s *Service) Pay(ctx context.Context, id string) (Change, error) {
+	return s.modify(ctx, id, func(o *Order) (bool, error) {
+		switch o.Status {
+		case Complete:
+			return false, nil
+		case Cancelled:
+			return false, ErrPaidCancelled
+		}
+		o.Status = Complete
+		return true, nil
+	})
+}
+
+// modify runs a read-check-write cycle on order id: apply decides on the
+// fresh order whether to change it. A lost compare-and-set race starts
+// the cycle again, so every check sees the state it writes over.
+func (s *Service) modify(ctx context.Context, id string, apply func(*Order) (bool, error)) (Change, error) {
+	for attempt := 1; ; attempt++ {
+		o, err := s.orders.Get(ctx, id)
+		if err != nil {
+			return Change{}, err
+		}
+		expected := o.Version
+		changed, err := apply(&o)
+		if err != nil || !changed {
+			return Change{Order: o}, err
+		}
+		stored, err := s.orders.Update(ctx, o, expected)
+		switch {
+		case err == nil:
+			return Change{Order: stored, Changed: true}, nil
+		case tickets.ErrorCode(err) != tickets.ECONFLICT || attempt == conflictRetries:
+			return Change{}, err
+		}
+	}
+}
