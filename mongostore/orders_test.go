@@ -83,4 +83,3 @@ func TestOrderStore(t *testing.T) {
 		t.Fatalf("published %v, want 2 order:created and 1 order:cancelled (complete publishes nothing)", count)
 	}
 }
-
