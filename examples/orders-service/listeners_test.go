@@ -1,0 +1,102 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/ticketkit/ticketkit/events"
+	"github.com/ticketkit/ticketkit/events/eventstest"
+	"github.com/ticketkit/ticketkit/tickets"
+)
+
+// ticket-created-listener and ticket-updated-listener tests: the copy
+// follows the tickets service, in version order.
+func TestTicketListeners(t *testing.T) {
+	h := newHarness(t)
+	tk := h.ticket("concert", 2000)
+	upd := func(v int, title string) string {
+		return fmt.Sprintf(`{"id":"%s","title":"%s","price":25.5,"userId":"%s","version":%d}`, tk, title, alice, v)
+	}
+	// v2 before v1: deferred until v1 has arrived, then applied.
+	h.publish(events.SubjectTicketUpdated, upd(2, "v2"))
+	h.handled.Await(t, events.SubjectTicketUpdated, events.Deferred, 1)
+	h.publish(events.SubjectTicketUpdated, upd(1, "v1"))
+	h.handled.Await(t, events.SubjectTicketUpdated, events.Acked, 2)
+	o := h.order(alice, tk)
+	if o.Ticket.Title != "v2" || o.Ticket.Version != 2 || o.Ticket.Price != tickets.Cents(2550) {
+		t.Errorf("ticket %+v, want v2 at 25.50", o.Ticket)
+	}
+	// An old version again changes nothing.
+	h.publish(events.SubjectTicketUpdated, upd(1, "v1"))
+	h.handled.Await(t, events.SubjectTicketUpdated, events.Acked, 3)
+	if got := h.send("GET", "/api/orders/"+o.ID, "", alice).order(t); got.Ticket.Title != "v2" {
+		t.Errorf("after a duplicate: %+v", got.Ticket)
+	}
+}
+
+// expiration-complete-listener tests.
+func TestExpirationComplete(t *testing.T) {
+	h := newHarness(t)
+	o := h.order(alice, h.ticket("concert", 2000))
+	for i := range 2 { // the second is a redelivery: no new event
+		h.publish(events.SubjectExpirationComplete, `{"orderId":"`+o.ID+`"}`)
+		h.handled.Await(t, events.SubjectExpirationComplete, events.Acked, i+1)
+	}
+	if got := h.send("GET", "/api/orders/"+o.ID, "", alice).order(t); got.Status != "cancelled" {
+		t.Errorf("after expiration: %+v", got)
+	}
+	h.flush()
+	cancelled := eventstest.Published[events.OrderCancelled](t, h.rec)
+	if len(cancelled) != 1 || cancelled[0].ID != o.ID || cancelled[0].Ticket.ID != o.Ticket.ID {
+		t.Errorf("order:cancelled %+v, want one for %s", cancelled, o.ID)
+	}
+	// A paid order doesn't expire.
+	paid := h.order(bob, h.ticket("other", 100))
+	h.publish(events.SubjectPaymentCreated, `{"id":"`+tickets.NewID()+`","orderId":"`+paid.ID+`","stripeId":"ch_1"}`)
+	h.handled.Await(t, events.SubjectPaymentCreated, events.Acked, 1)
+	h.publish(events.SubjectExpirationComplete, `{"orderId":"`+paid.ID+`"}`)
+	h.handled.Await(t, events.SubjectExpirationComplete, events.Acked, 3)
+	if got := h.send("GET", "/api/orders/"+paid.ID, "", bob).order(t); got.Status != "complete" {
+		t.Errorf("paid order after expiration: %+v", got)
+	}
+	h.flush()
+	if n := len(eventstest.Published[events.OrderCancelled](t, h.rec)); n != 1 {
+		t.Errorf("%d order:cancelled, want still 1", n)
+	}
+	// An order this service never had: acknowledged, not redelivered for ever.
+	h.publish(events.SubjectExpirationComplete, `{"orderId":"`+tickets.NewID()+`"}`)
+	h.handled.Await(t, events.SubjectExpirationComplete, events.Acked, 4)
+}
+
+// payment-created-listener tests.
+func TestPaymentCreated(t *testing.T) {
+	h := newHarness(t)
+	o := h.order(alice, h.ticket("concert", 2000))
+	pay := `{"id":"` + tickets.NewID() + `","orderId":"` + o.ID + `","stripeId":"ch_1"}`
+	for i := range 2 {
+		h.publish(events.SubjectPaymentCreated, pay)
+		h.handled.Await(t, events.SubjectPaymentCreated, events.Acked, i+1)
+	}
+	if got := h.send("GET", "/api/orders/"+o.ID, "", alice).order(t); got.Status != "complete" || got.Version != 1 {
+		t.Errorf("after payment and its redelivery: %+v, want complete at version 1", got)
+	}
+	if r := h.send("DELETE", "/api/orders/"+o.ID, "", alice); r.status != http.StatusBadRequest {
+		t.Errorf("cancel of a paid order: %d %s", r.status, r.body)
+	}
+}
+
+// Poison events on every subject are dead-lettered, and the service keeps
+// serving.
+func TestPoisonEvents(t *testing.T) {
+	h := newHarness(t)
+	poison := []string{`not json`, `{"id":{"$gt":""}}`, `{"orderId":12}`, `{"orderId":"` + "\xff" + `"}`, `[]`, strings.Repeat("x", 1<<20-64)}
+	for _, s := range []events.Subject{events.SubjectTicketCreated, events.SubjectTicketUpdated, events.SubjectExpirationComplete, events.SubjectPaymentCreated} {
+		for _, p := range poison {
+			h.publish(s, p)
+		}
+		h.handled.Await(t, s, events.DeadLettered, len(poison))
+	}
+	h.order(alice, h.ticket("still serving", 100))
+}
