@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -24,7 +25,19 @@ import (
 	"github.com/ticketkit/ticketkit/tickets"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(removingBinaries{m}) }
+
+// removingBinaries removes what the tests built once they have run.
+type removingBinaries struct{ *testing.M }
+
+func (m removingBinaries) Run() int {
+	defer func() {
+		if binDir != "" {
+			os.RemoveAll(binDir)
+		}
+	}()
+	return m.M.Run()
+}
 
 // wait bounds every wait of these tests on something asynchronous.
 const wait = 15 * time.Second
