@@ -6,7 +6,7 @@
 
 DEVSERVERS := .bin/devservers
 
-.PHONY: test bench dev check devservers postgresql
+.PHONY: test bench dev check devservers postgresql node-check
 
 ## test: run every test of the module, with -race, against fresh servers
 test: devservers
@@ -17,6 +17,12 @@ test: devservers
 # again on its PostgreSQL backend. The raw output stays in .bin/bench.txt
 # and .bin/bench-pg.txt; internal/benchcmp/benchreport turns each into the
 # tables of BENCHMARKS.md.
+# The Node orders service's own route and listener tests, run against the
+# Go orders service as a Node peer on NATS Streaming. Needs Node and npm,
+# so it is not part of make test.
+node-check: devservers
+	$(DEVSERVERS) run -- examples/orders-service/nodecheck/run.sh
+
 bench: devservers postgresql
 	$(DEVSERVERS) run -- bash -c "set -o pipefail; go test -run '^$$' -bench . -benchmem -timeout 30m ./... | tee .bin/bench.txt"
 	$(DEVSERVERS) run -mongo-backend=postgresql -- bash -c "set -o pipefail; go test -run '^$$' -bench . -benchmem -timeout 30m ./mongostore/ ./examples/tickets-service/ | tee .bin/bench-pg.txt"
