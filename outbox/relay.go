@@ -467,8 +467,10 @@ func (r *Relay) settle(items []item) {
 	close(r.progress)
 	r.progress = make(chan struct{})
 	r.mu.Unlock()
-	r.q.settle(own...)
+	// Counted before they settle: a Flush that returns once they have
+	// must find them in Stats.
 	r.published.Add(uint64(len(items)))
+	r.q.settle(own...)
 }
 
 // beatLoop renews the lease and watches the other writers until ctx ends.
