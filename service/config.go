@@ -68,7 +68,7 @@ type Config struct {
 	DeadLetters string        // prefix of the dead-letter subjects; Name+":dead-letter" by default
 
 	StartupTimeout  time.Duration // connecting to MongoDB and NATS
-	ShutdownTimeout time.Duration // the whole shutdown sequence
+	ShutdownTimeout time.Duration // the whole shutdown sequence (SHUTDOWN_TIMEOUT)
 	RequestTimeout  time.Duration // each API request's deadline (REQUEST_TIMEOUT)
 	MaxInFlight     int           // API requests served at once; more get 503 (MAX_REQUESTS_IN_FLIGHT)
 }
@@ -98,7 +98,8 @@ func Defaults(name string) Config {
 // FromEnv reads the configuration of service name from the environment:
 // PORT, MONGO_URI, NATS_URL, NATS_TRANSPORT, NATS_CLUSTER_ID,
 // NATS_CLIENT_ID (and the other variables natsclient and jsclient read),
-// JWT_KEY, REQUEST_TIMEOUT and MAX_REQUESTS_IN_FLIGHT. Every problem is
+// JWT_KEY, REQUEST_TIMEOUT, MAX_REQUESTS_IN_FLIGHT and SHUTDOWN_TIMEOUT
+// (the whole shutdown sequence; keep it under the pod's grace period). Every problem is
 // reported at once, so a broken manifest takes one round to fix.
 func FromEnv(name string, getenv func(string) string) (Config, error) {
 	c := Defaults(name)
@@ -110,6 +111,13 @@ func FromEnv(name string, getenv func(string) string) (Config, error) {
 			problems = append(problems, fmt.Sprintf("REQUEST_TIMEOUT %q is not a positive duration (e.g. 10s)", v))
 		} else {
 			c.RequestTimeout = d
+		}
+	}
+	if v := getenv("SHUTDOWN_TIMEOUT"); v != "" {
+		if d, err := time.ParseDuration(v); err != nil || d <= 0 {
+			problems = append(problems, fmt.Sprintf("SHUTDOWN_TIMEOUT %q is not a positive duration (e.g. 20s)", v))
+		} else {
+			c.ShutdownTimeout = d
 		}
 	}
 	if v := getenv("MAX_REQUESTS_IN_FLIGHT"); v != "" {

@@ -72,13 +72,13 @@ func TestShutdownReturnsByItsDeadline(t *testing.T) {
 // FromEnv reads the cluster's variables and names everything after the
 // service; what a service doesn't set gets the cluster's defaults.
 func TestFromEnv(t *testing.T) {
-	env := map[string]string{"MONGO_URI": "mongodb://m/", "NATS_URL": "http://n:4222", "NATS_CLUSTER_ID": "ticketing", "JWT_KEY": "k", "REQUEST_TIMEOUT": "3s"}
+	env := map[string]string{"MONGO_URI": "mongodb://m/", "NATS_URL": "http://n:4222", "NATS_CLUSTER_ID": "ticketing", "JWT_KEY": "k", "REQUEST_TIMEOUT": "3s", "SHUTDOWN_TIMEOUT": "7s"}
 	c, err := service.FromEnv("payments-service", func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.QueueGroup != "payments-service" || c.DeadLetterSubject("order:created") != "payments-service:dead-letter.order:created" ||
-		c.AckWait != 5*time.Second || c.RequestTimeout != 3*time.Second || c.InMemory() || c.Transport != service.TransportStan || c.Stan.ClusterID != "ticketing" {
+		c.AckWait != 5*time.Second || c.RequestTimeout != 3*time.Second || c.ShutdownTimeout != 7*time.Second || c.InMemory() || c.Transport != service.TransportStan || c.Stan.ClusterID != "ticketing" {
 		t.Errorf("config %+v", c)
 	}
 	c, err = service.FromEnv("payments-service", func(string) string { return "" })

@@ -35,6 +35,7 @@ type Process struct {
 
 	cmd    *exec.Cmd
 	exited chan struct{} // closed once cmd has been waited for
+	frozen bool          // SIGSTOPped by Freeze
 }
 
 // StartStan starts a NATS Streaming server (cluster id DefaultClusterID)
@@ -69,6 +70,33 @@ func (p *Process) URL() string { return p.url }
 // ClusterID is the NATS Streaming cluster id; empty for other servers.
 func (p *Process) ClusterID() string { return p.clusterID }
 
+// Freeze pauses the server (SIGSTOP), as a hung host or a long GC pause
+// would: its connections stay open and its port accepts, but nothing is
+// answered until Thaw. Stop, Restart and Kill work on a frozen server.
+func (p *Process) Freeze() {
+	p.t.Helper()
+	if !p.running() {
+		p.t.Fatalf("testenv: Freeze of a %s server that is not running", p.kind)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		p.t.Fatalf("testenv: freeze %s server: %v", p.kind, err)
+	}
+	p.frozen = true
+}
+
+// Thaw resumes a frozen server (SIGCONT).
+func (p *Process) Thaw() {
+	p.t.Helper()
+	if !p.frozen || !p.running() {
+		p.frozen = false
+		return
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		p.t.Fatalf("testenv: thaw %s server: %v", p.kind, err)
+	}
+	p.frozen = false
+}
+
 // Stop asks the server to shut down (SIGTERM) and waits until it has.
 // The test fails if the server does not exit cleanly.
 func (p *Process) Stop() {
@@ -76,6 +104,7 @@ func (p *Process) Stop() {
 	if !p.running() {
 		return
 	}
+	p.Thaw()
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.exited:

@@ -345,6 +345,36 @@ func (c *Client) confirm(s *session, nc *nats.Conn) {
 	}
 }
 
+// tellServer closes the subscriptions (keeping their durables) and the
+// connection on the server, returning what failed.
+func (c *Client) tellServer(s *session, subs []*subscription, nc *nats.Conn) []error {
+	var errs []error
+	told := true
+	// Closed by Close at its deadline: the failures that follow are ours.
+	cut := func() bool { return nc == nil || nc.IsClosed() }
+	for _, sub := range subs {
+		if ss := sub.current(s); ss != nil {
+			// Close, not Unsubscribe: a durable must outlive us.
+			if err := ss.Close(); err != nil && !subClosedAlready(err) {
+				told = false
+				if !retryable(err) && !cut() {
+					errs = append(errs, fmt.Errorf("streaming: close subscription to %s: %w", sub.subject, err))
+				}
+			}
+		}
+	}
+	if err := s.sc.Close(); err != nil && !s.isLost() {
+		told = false
+		if !retryable(err) && !cut() {
+			errs = append(errs, fmt.Errorf("streaming: close connection: %w", err))
+		}
+	}
+	if !told && !s.isLost() && !cut() {
+		c.log.Warn("streaming: closed without reaching the server; it will expire the connection by itself")
+	}
+	return errs
+}
+
 // Close shuts the client down gracefully: deliveries stop (messages that
 // arrive meanwhile stay unacknowledged, for redelivery), running callbacks
 // finish, publishes get their acks, subscriptions are closed without
@@ -388,26 +418,24 @@ func (c *Client) Close(ctx context.Context) error {
 	}
 
 	if s != nil {
-		told := true
-		for _, sub := range subs {
-			if ss := sub.current(s); ss != nil {
-				// Close, not Unsubscribe: a durable must outlive us.
-				if err := ss.Close(); err != nil && !subClosedAlready(err) {
-					told = false
-					if !retryable(err) {
-						errs = append(errs, fmt.Errorf("streaming: close subscription to %s: %w", sub.subject, err))
-					}
-				}
+		// stan.go waits up to ConnectTimeout for each of these answers,
+		// whatever ctx says; a server that hangs (frozen, not gone) would
+		// hold Close for seconds per subscription. At the deadline the
+		// NATS connection is closed under them, which ends them at once:
+		// the server expires the client by itself.
+		nc := s.sc.NatsConn()
+		told := make(chan []error, 1)
+		go func() { told <- c.tellServer(s, subs, nc) }()
+		select {
+		case more := <-told:
+			errs = append(errs, more...)
+		case <-ctx.Done():
+			if nc != nil {
+				nc.Close()
 			}
-		}
-		if err := s.sc.Close(); err != nil && !s.isLost() {
-			told = false
-			if !retryable(err) {
-				errs = append(errs, fmt.Errorf("streaming: close connection: %w", err))
-			}
-		}
-		if !told && !s.isLost() {
-			c.log.Warn("streaming: closed without reaching the server; it will expire the connection by itself")
+			<-told
+			c.log.Warn("streaming: the server did not answer the close in time; it will expire the connection by itself")
+			errs = append(errs, fmt.Errorf("streaming: close: the server did not answer: %w", ctx.Err()))
 		}
 	}
 	c.conn.SetClosed(nil, func() { c.sess = nil })

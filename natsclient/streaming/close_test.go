@@ -282,3 +282,32 @@ func TestCloseWhileReconnecting(t *testing.T) {
 		})
 	}
 }
+
+// Close while the server is frozen (SIGSTOP: the connection stays up and
+// nothing answers) returns by its deadline: stan.go's own waits for the
+// server's answers, a connect timeout per subscription, don't hold it.
+func TestCloseWithAFrozenServer(t *testing.T) {
+	noLeaks(t)
+	srv := testenv.StartStan(t, t.TempDir())
+	c := connect(t, config(t, srv.URL(), srv.ClusterID()))
+	for i := range 3 {
+		if _, err := c.Subscribe(ctxFor(t, timeout), testenv.UniqueName(t), events.SubscribeOptions{Durable: fmt.Sprint("d", i)}, func(events.Message) {}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv.Freeze()
+	defer srv.Thaw()
+	const deadline = 500 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- c.Close(ctx) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Close with a frozen server: %v, want the deadline's error", err)
+		}
+	case <-time.After(deadline + time.Second): // slack for a loaded machine, well below a request timeout per subscription
+		t.Fatalf("Close with a frozen server did not return within a second of its %v deadline", deadline)
+	}
+}
