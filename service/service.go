@@ -188,7 +188,8 @@ func (s *Service) Serve(ctx context.Context, ln net.Listener, h http.Handler) er
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	// net/http refuses some requests before any handler: log those too.
+	go func() { served <- srv.Serve(httpapi.LogRejections(ln, s.log)) }()
 	s.log.Info("listening", "addr", ln.Addr().String())
 
 	var serveErr error

@@ -70,6 +70,16 @@ func TestRunShutsDownCleanly(t *testing.T) {
 	if r := send(t, base, "GET", "/readyz", ""); r.status != http.StatusOK {
 		t.Errorf("readyz: %d %s", r.status, r.body)
 	}
+	// A request net/http refuses by itself is logged, with its sender.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprint(conn, "POST /api/tickets HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n")
+	logs.await(t, "the 501 net/http answered", func(l map[string]any) bool {
+		return l["level"] == "WARN" && l["status"] == float64(501) && l["remote"] == conn.LocalAddr().String()
+	})
+	conn.Close()
 	http.DefaultClient.CloseIdleConnections()
 
 	stop()
