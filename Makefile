@@ -6,7 +6,7 @@
 
 DEVSERVERS := .bin/devservers
 
-.PHONY: test bench dev check devservers postgresql node-check
+.PHONY: test bench dev check devservers postgresql node-check soak
 
 ## test: run every test of the module, with -race, against fresh servers
 test: devservers
@@ -22,6 +22,12 @@ test: devservers
 # so it is not part of make test.
 node-check: devservers
 	$(DEVSERVERS) run -- examples/orders-service/nodecheck/run.sh
+
+# The tickets service under a mixed load on the real servers, reporting
+# every 30s and failing on answers outside its deadline or on growth:
+# SOAK_DURATION (5m), SOAK_RATE (50 req/s), SOAK_TICKETS (3300 seeded).
+soak: devservers
+	$(DEVSERVERS) run -- go test -tags soak -run '^TestSoak$$' -count=1 -timeout 0 -v ./examples/tickets-service/
 
 bench: devservers postgresql
 	$(DEVSERVERS) run -- bash -c "set -o pipefail; go test -run '^$$' -bench . -benchmem -timeout 30m ./... | tee .bin/bench.txt"

@@ -83,6 +83,8 @@ func Status(code string) int {
 		return http.StatusUnauthorized
 	case tickets.ECONFLICT:
 		return http.StatusConflict
+	case tickets.EUNAVAILABLE:
+		return http.StatusServiceUnavailable
 	default:
 		return http.StatusInternalServerError
 	}
@@ -102,6 +104,11 @@ func Fail(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	case tickets.ENOTFOUND:
 		WriteErrors(w, status, Problem{Message: "Not Found"})
 	case tickets.ERESERVED, tickets.ENOTOWNER, tickets.ECONFLICT:
+		WriteErrors(w, status, Problem{Message: tickets.ErrorMessage(err)})
+	case tickets.EUNAVAILABLE:
+		// Overload or an outage of a backend: shed, don't alarm.
+		log.Warn("request refused: a backend is unavailable", "method", r.Method, "path", r.URL.Path, "error", err)
+		w.Header().Set("Retry-After", "1")
 		WriteErrors(w, status, Problem{Message: tickets.ErrorMessage(err)})
 	default:
 		switch ctxErr := r.Context().Err(); {

@@ -81,12 +81,16 @@ func TestFail(t *testing.T) {
 		{tickets.ErrConflict, 409, tickets.ErrConflict.Message},
 		{tickets.Errorf(tickets.EINVALID, "Price must be greater than 0"), 400, "Price must be greater than 0"},
 		{errors.New("mongo: connection refused at 10.0.0.7"), 500, "Something went wrong"},
+		{tickets.ErrUnavailable, 503, tickets.ErrUnavailable.Message},
 	} {
 		rec := httptest.NewRecorder()
 		httpapi.Fail(rec, httptest.NewRequest(http.MethodGet, "/x", nil), log, tc.err)
 		b := decode(t, rec)
 		if rec.Code != tc.status || len(b.Errors) != 1 || b.Errors[0].Message != tc.message {
 			t.Errorf("Fail(%v) = %d %s, want %d %q", tc.err, rec.Code, rec.Body, tc.status, tc.message)
+		}
+		if (tc.status == 503) != (rec.Header().Get("Retry-After") != "") {
+			t.Errorf("Fail(%v): Retry-After %q", tc.err, rec.Header().Get("Retry-After"))
 		}
 	}
 	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "10.0.0.7") {

@@ -250,7 +250,7 @@ func (c *Collection[T]) write(ctx context.Context, id string, version int64, evs
 		return &tickets.Error{Code: tickets.EINTERNAL, Message: "Internal error", Err: err}
 	}
 	if _, err := c.ob.q.Stamp(es); err != nil {
-		return &tickets.Error{Code: tickets.EINTERNAL, Message: "The service is not ready to write", Err: err}
+		return &tickets.Error{Code: tickets.EUNAVAILABLE, Message: "The service is not ready to write", Err: err}
 	}
 	c.db.mu.Lock()
 	docs, ok := c.db.colls[c.name]

@@ -12,6 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/ticketkit/ticketkit/mongostore"
+	"github.com/ticketkit/ticketkit/outbox"
 	"github.com/ticketkit/ticketkit/testenv"
 	"github.com/ticketkit/ticketkit/tickets"
 )
@@ -159,5 +160,27 @@ func TestNewRejectsInvalidOptions(t *testing.T) {
 	s, err := mongostore.New(ob, mongostore.WithCollection("my_tickets"), mongostore.WithLogger(slog.Default()))
 	if err != nil || s == nil {
 		t.Fatalf("New with valid options: %v", err)
+	}
+}
+
+// A writer whose lease lapsed (nothing renewed it: under load, the
+// database kept its beat waiting) refuses to write, as unavailable, not
+// as an internal error: the HTTP layer answers 503 with Retry-After.
+func TestWriteWithALapsedLeaseIsUnavailable(t *testing.T) {
+	db := testenv.Mongo(t)
+	ob, err := mongostore.NewOutbox(context.Background(), db, mongostore.WithQueue(outbox.TTL(200*time.Millisecond)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := mongostore.New(ob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No relay renews the lease: past its TTL it has lapsed for sure
+	// (writes stop at half of it).
+	time.Sleep(200 * time.Millisecond)
+	err = s.Create(ctx(t), newTicket(tickets.NewID(), "late"))
+	if tickets.ErrorCode(err) != tickets.EUNAVAILABLE || !errors.Is(err, outbox.ErrLeaseExpired) {
+		t.Fatalf("write after the lease lapsed: %v, want EUNAVAILABLE wrapping ErrLeaseExpired", err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/ticketkit/ticketkit/events"
+	"github.com/ticketkit/ticketkit/outbox"
 	"github.com/ticketkit/ticketkit/tickets"
 )
 
@@ -302,9 +303,17 @@ func failure(ctx context.Context, log *slog.Logger, op, id string, err error) er
 	case mongo.IsDuplicateKeyError(err):
 		return &tickets.Error{Code: tickets.ECONFLICT, Message: "The document already exists", Err: err}
 	}
-	cause, msg, level := err, "Database error", slog.LevelError
+	cause, msg, level, code := err, "Database error", slog.LevelError, tickets.EINTERNAL
 	ctxErr := ctx.Err()
 	switch {
+	case ctxErr == nil && (errors.Is(err, outbox.ErrLeaseExpired) || errors.Is(err, outbox.ErrClosed)):
+		// This writer can't write now: its lease lapsed under load (or
+		// the relay stopped). Nothing was written.
+		msg, level, code = "The service is busy; try again shortly", slog.LevelWarn, tickets.EUNAVAILABLE
+	case ctxErr == nil && (mongo.IsTimeout(err) || mongo.IsNetworkError(err) || errors.Is(err, context.DeadlineExceeded)):
+		// The database is slow or gone; the write's outcome, if any, is
+		// the outbox's to find out (Unsure).
+		msg, level, code = "The database did not answer in time", slog.LevelWarn, tickets.EUNAVAILABLE
 	case ctxErr != nil:
 		if !errors.Is(err, ctxErr) {
 			cause = fmt.Errorf("%w: %w", ctxErr, err)
@@ -313,13 +322,11 @@ func failure(ctx context.Context, log *slog.Logger, op, id string, err error) er
 		if errors.Is(ctxErr, context.DeadlineExceeded) {
 			msg = "The database did not answer in time"
 		}
-	case mongo.IsTimeout(err):
-		msg = "The database did not answer in time"
 	}
 	attrs := []slog.Attr{slog.String("op", op), slog.Any("error", cause)}
 	if id != "" {
 		attrs = append(attrs, slog.String("id", id))
 	}
 	log.LogAttrs(context.WithoutCancel(ctx), level, "mongostore: "+op+" failed", attrs...)
-	return &tickets.Error{Code: tickets.EINTERNAL, Message: msg, Err: cause}
+	return &tickets.Error{Code: code, Message: msg, Err: cause}
 }

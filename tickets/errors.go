@@ -13,7 +13,12 @@ const (
 	ECONFLICT = "conflict"  // the stored version moved on (optimistic concurrency)
 	ERESERVED = "reserved"  // the ticket is reserved by an order
 	ENOTOWNER = "not_owner" // the user does not own the ticket
-	EINTERNAL = "internal"  // anything else: not the caller's fault
+	// EUNAVAILABLE: the backends can't take the call now (overloaded,
+	// unreachable, or this writer's outbox lease lapsed); retrying
+	// shortly may work, and nothing was changed or its outcome is
+	// recovered by the outbox.
+	EUNAVAILABLE = "unavailable"
+	EINTERNAL    = "internal" // anything else: not the caller's fault
 )
 
 // Error is the package's one error type: a code for programs and a message
@@ -36,11 +41,12 @@ type FieldError struct {
 // Sentinels for errors.Is. Every *Error matches the sentinel of its code, so
 // errors.Is(err, ErrNotFound) holds whatever the message says.
 var (
-	ErrInvalid  = &Error{Code: EINVALID, Message: "Invalid input"}
-	ErrNotFound = &Error{Code: ENOTFOUND, Message: "Not Found"}
-	ErrConflict = &Error{Code: ECONFLICT, Message: "The ticket was changed by someone else; reload and try again"}
-	ErrReserved = &Error{Code: ERESERVED, Message: "Cannot edit a reserved ticket"}
-	ErrNotOwner = &Error{Code: ENOTOWNER, Message: "Not authorized"}
+	ErrInvalid     = &Error{Code: EINVALID, Message: "Invalid input"}
+	ErrNotFound    = &Error{Code: ENOTFOUND, Message: "Not Found"}
+	ErrConflict    = &Error{Code: ECONFLICT, Message: "The ticket was changed by someone else; reload and try again"}
+	ErrReserved    = &Error{Code: ERESERVED, Message: "Cannot edit a reserved ticket"}
+	ErrNotOwner    = &Error{Code: ENOTOWNER, Message: "Not authorized"}
+	ErrUnavailable = &Error{Code: EUNAVAILABLE, Message: "The service is busy; try again shortly"}
 )
 
 // Errorf returns an *Error with the given code and a formatted message.
