@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/nats-io/stan.go"
+
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/natsclient"
 	"github.com/ticketkit/ticketkit/natsclient/internal/natsconn"
@@ -53,6 +55,7 @@ func (c *Client) send(ctx context.Context, l *link, msgs []events.Outgoing, todo
 	// channel has room for all of them, so stan's goroutines never block.
 	acks := make(chan ack, len(todo))
 	sent := 0
+	var order []int // msgs' indices in the order they went out on l
 	for k, i := range todo {
 		if err := c.acquire(ctx, l); err != nil {
 			for _, j := range todo[k:] {
@@ -76,6 +79,7 @@ func (c *Client) send(ctx context.Context, l *link, msgs []events.Outgoing, todo
 			continue
 		}
 		errs[i] = errPending
+		order = append(order, i)
 		sent++
 	}
 
@@ -101,6 +105,8 @@ func (c *Client) send(ctx context.Context, l *link, msgs []events.Outgoing, todo
 		}
 	}
 
+	c.storedBeforeAcked(order, errs)
+
 	retry = todo[:0]
 	for _, i := range todo {
 		err := errs[i]
@@ -121,6 +127,32 @@ func (c *Client) send(ctx context.Context, l *link, msgs []events.Outgoing, todo
 		}
 	}
 	return retry, last
+}
+
+// storedBeforeAcked settles the messages whose ack timed out but that
+// went out on the link before one the server did acknowledge. The server
+// stores a connection's publishes in the order it reads them, so those
+// were stored: their acks came too late (a server paused past the ack
+// timeout answers everything at once when it resumes) and stan.go dropped
+// them. Sending them again would only store them twice; NATS Streaming
+// can't deduplicate, unlike JetStream with its message ids.
+func (c *Client) storedBeforeAcked(order []int, errs []error) {
+	last := -1
+	for k, i := range order {
+		if errs[i] == nil {
+			last = k
+		}
+	}
+	n := 0
+	for _, i := range order[:last+1] {
+		if errors.Is(errs[i], stan.ErrTimeout) {
+			errs[i] = nil
+			n++
+		}
+	}
+	if n > 0 {
+		c.log.Info("streaming: acks timed out for messages sent before acknowledged ones; taken as stored, not sent again", "messages", n)
+	}
 }
 
 // acquire takes a slot for one unacknowledged message. Keeping our own
