@@ -43,6 +43,9 @@ type Outgoing struct {
 	// means the publisher has none; a deduplicating driver then makes one
 	// for its own resends.
 	ID string
+	// Header travels beside Data on transports that carry headers
+	// (CarriesHeaders); the others drop it.
+	Header Header
 }
 
 // SubscribeOptions are the subscription settings a Transport honours.
@@ -91,6 +94,9 @@ type Metadata struct {
 	DeliveryCount int
 	// Timestamp is when the server stored the message.
 	Timestamp time.Time
+	// Header is the message's headers; nil on a transport that carries
+	// none (CarriesHeaders).
+	Header Header
 }
 
 // Subscription is a Transport's live subscription.

@@ -1,9 +1,11 @@
 package eventstest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"sync"
@@ -44,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) events.Transport) {
 		{"DeliverAllForLateSubscriber", testDeliverAll},
 		{"PoisonDeadLetteredOnce", testPoison},
 		{"DeadLetterSubject", testDeadLetterSubject},
+		{"Headers", testHeaders},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -87,6 +90,9 @@ func ctx(t *testing.T) context.Context {
 	t.Cleanup(cancel)
 	return c
 }
+
+// CarriesHeaders passes the inner transport's answer on.
+func (p prefixed) CarriesHeaders() bool { return events.CarriesHeaders(p.Transport) }
 
 // prefixed moves every subject under a prefix, so tests don't see each
 // other's messages on a shared broker.
@@ -721,4 +727,44 @@ func testDeadLetterSubject(t *testing.T, s *suite) {
 		t.Fatal("nothing arrived on the dead-letter subject")
 	}
 	in.quiet(t, 0)
+}
+
+// A transport that carries headers delivers them beside the payload; one
+// that doesn't (CarriesHeaders false: NATS Streaming) delivers none, and
+// the payload unchanged: headers are never folded into it.
+func testHeaders(t *testing.T, s *suite) {
+	tr := s.transport()
+	carries := events.CarriesHeaders(tr)
+	subject := "headers"
+	got := make(chan events.Message, 4)
+	sub, err := tr.Subscribe(ctx(t), subject, events.SubscribeOptions{DeliverAll: true, AckWait: ackWait, MaxInFlight: 16}, func(m events.Message) { got <- m })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Close(context.Background()) })
+	data := []byte(`{"id":"x","version":0}`)
+	h := events.Header{"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", events.HeaderCorrelationID: "c-1"}
+	if err := tr.Publish(ctx(t), events.Outgoing{Subject: subject, Data: data, Header: h}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Publish(ctx(t), events.Outgoing{Subject: subject, Data: data}); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []events.Header{h, nil} {
+		select {
+		case m := <-got:
+			if !bytes.Equal(m.Data(), data) {
+				t.Fatalf("message %d: payload %q, want %q unchanged", i, m.Data(), data)
+			}
+			gotH := m.Metadata().Header
+			switch {
+			case !carries && len(gotH) != 0:
+				t.Fatalf("message %d: headers %v from a transport that says it carries none", i, gotH)
+			case carries && !maps.Equal(gotH, want):
+				t.Fatalf("message %d: headers %v, want %v", i, gotH, want)
+			}
+		case <-time.After(timeout):
+			t.Fatalf("message %d never arrived", i)
+		}
+	}
 }

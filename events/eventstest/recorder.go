@@ -133,3 +133,7 @@ func Await[E events.Event](t testing.TB, r *Recorder, match func(E) bool) E {
 		}
 	}
 }
+
+// CarriesHeaders implements events.HeaderCarrier as the inner transport
+// does.
+func (r *Recorder) CarriesHeaders() bool { return events.CarriesHeaders(r.Transport) }

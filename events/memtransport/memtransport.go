@@ -34,8 +34,9 @@ type Broker struct {
 }
 
 type stored struct {
-	data []byte
-	ts   time.Time
+	data   []byte
+	ts     time.Time
+	header events.Header
 }
 
 // groupKey identifies consumer state: a durable, a queue group, or (with
@@ -87,6 +88,10 @@ type Transport struct {
 
 var _ events.Transport = (*Transport)(nil)
 
+// CarriesHeaders implements events.HeaderCarrier: headers travel, as on
+// JetStream.
+func (t *Transport) CarriesHeaders() bool { return true }
+
 // Broker returns the broker t is connected to.
 func (t *Transport) Broker() *Broker { return t.b }
 
@@ -105,7 +110,7 @@ func (t *Transport) Publish(ctx context.Context, msg events.Outgoing) error {
 	if msg.Subject == "" {
 		return errors.New("memtransport: empty subject")
 	}
-	b.subjects[msg.Subject] = append(b.subjects[msg.Subject], stored{data: slices.Clone(msg.Data), ts: time.Now()})
+	b.subjects[msg.Subject] = append(b.subjects[msg.Subject], stored{data: slices.Clone(msg.Data), ts: time.Now(), header: msg.Header.Clone()})
 	for _, g := range b.groups {
 		if g.key.subject == msg.Subject {
 			b.pump(g)
@@ -283,6 +288,7 @@ func (s *subscription) assign(d *delivery, m stored, now time.Time) {
 		Redelivered:   d.count > 1,
 		DeliveryCount: d.count,
 		Timestamp:     m.ts,
+		Header:        m.header.Clone(),
 	}})
 	select {
 	case s.wake <- struct{}{}:

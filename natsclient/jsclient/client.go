@@ -221,3 +221,7 @@ func (c *Client) Close(ctx context.Context) error {
 	c.conn.SetClosed(nil, nil)
 	return errors.Join(errs...)
 }
+
+// CarriesHeaders implements events.HeaderCarrier: JetStream messages
+// carry headers.
+func (c *Client) CarriesHeaders() bool { return true }

@@ -143,6 +143,9 @@ func (c *Client) send(ctx context.Context, l *link, msgs []events.Outgoing, ids 
 func (c *Client) publishAsync(ctx context.Context, l *link, msg events.Outgoing, id string) (jetstream.PubAckFuture, error) {
 	for {
 		m := &nats.Msg{Subject: msg.Subject, Data: msg.Data, Header: nats.Header{}}
+		for k, v := range msg.Header {
+			m.Header.Set(k, v)
+		}
 		f, err := c.js.PublishMsgAsync(m,
 			jetstream.WithMsgID(id),
 			jetstream.WithRetryAttempts(0), // ours retry, with backoff and ctx

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -300,6 +301,7 @@ func (s *subscription) handle(msg jetstream.Msg) {
 	} else {
 		m.meta = events.Metadata{Subject: msg.Subject()}
 	}
+	m.meta.Header = headerOf(msg.Headers())
 	if !s.opts.ManualAck {
 		if err := msg.Ack(); err != nil {
 			s.c.log.Debug("jsclient: automatic ack failed; the message will be redelivered",
@@ -307,6 +309,22 @@ func (s *subscription) handle(msg jetstream.Msg) {
 		}
 	}
 	s.deliver(m)
+}
+
+// headerOf is a message's headers as events has them: the application's,
+// without the broker's own Nats-* ones (the message id, for instance).
+func headerOf(h nats.Header) events.Header {
+	var out events.Header
+	for k, vs := range h {
+		if len(vs) == 0 || strings.HasPrefix(k, "Nats-") {
+			continue
+		}
+		if out == nil {
+			out = events.Header{}
+		}
+		out[k] = vs[0]
+	}
+	return out
 }
 
 // release hands a message that arrived while stopping back to the server,

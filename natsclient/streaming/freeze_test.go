@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ticketkit/ticketkit/events"
+	"github.com/ticketkit/ticketkit/natsclient/streaming"
 	"github.com/ticketkit/ticketkit/testenv"
 )
 
@@ -78,5 +79,15 @@ func TestPausedServerStoresAPartlyAcknowledgedBatchOnce(t *testing.T) {
 	}
 	if len(stored) != n || twice != 0 {
 		t.Fatalf("%d distinct messages stored, %d of them more than once; want %d, each once", len(stored), twice, n)
+	}
+}
+
+// NATS Streaming has no headers, and says so: events.CarriesHeaders is
+// false, and the conformance suite's Headers case checks that none arrive
+// and the payload is untouched.
+func TestCarriesNoHeaders(t *testing.T) {
+	var c *streaming.Client
+	if events.CarriesHeaders(c) {
+		t.Fatal("NATS Streaming claims to carry headers")
 	}
 }

@@ -175,3 +175,10 @@ func (c *Client) acquire(ctx context.Context, l *link) error {
 		return natsclient.ErrClosed
 	}
 }
+
+// CarriesHeaders implements events.HeaderCarrier: NATS Streaming messages
+// are only their payload, which stays the bytes the Node services expect,
+// so Outgoing.Header is dropped and Metadata.Header is always nil. Trace
+// context and correlation ids don't cross NATS Streaming; on JetStream
+// they do.
+func (c *Client) CarriesHeaders() bool { return false }
