@@ -11,8 +11,12 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Handler handles one event. Returning nil acknowledges the message; an
@@ -207,7 +211,13 @@ func (l *Listener) process(m Message) {
 	if l.cfg.hooks.Handled != nil {
 		start = time.Now() // only a hook wants the duration
 	}
-	decodeErr, handlerErr, panicked := l.run(m.Data(), meta)
+	// The consumer span continues the publisher's trace (headers permit),
+	// and the handler's ctx carries it: its own publishes and outbox
+	// writes continue the trace in turn.
+	ctx, span := startSpan(ExtractContext(l.ctx, meta.Header), TracerName, string(l.subject), "process", trace.SpanKindConsumer,
+		attribute.Int64("messaging.message.delivery_count", int64(meta.DeliveryCount)))
+	decodeErr, handlerErr, panicked := l.run(ctx, m.Data(), meta)
+	defer func() { EndSpan(span, errors.Join(decodeErr, handlerErr)) }()
 	switch {
 	case decodeErr != nil:
 		l.giveUp(m, meta, decodeErr, start)
@@ -249,7 +259,7 @@ func (l *Listener) process(m Message) {
 
 // run calls the handler, turning a panic into an error so one bad event
 // can't take the service down.
-func (l *Listener) run(data []byte, meta Metadata) (decodeErr, handlerErr error, panicked bool) {
+func (l *Listener) run(ctx context.Context, data []byte, meta Metadata) (decodeErr, handlerErr error, panicked bool) {
 	defer func() {
 		if r := recover(); r != nil {
 			panicked = true
@@ -257,7 +267,7 @@ func (l *Listener) run(data []byte, meta Metadata) (decodeErr, handlerErr error,
 			l.cfg.logger.Error("handler panicked", append(l.attrs(meta, handlerErr), "stack", string(debug.Stack()))...)
 		}
 	}()
-	decodeErr, handlerErr = l.call(l.ctx, data, meta)
+	decodeErr, handlerErr = l.call(ctx, data, meta)
 	return decodeErr, handlerErr, false
 }
 
@@ -353,12 +363,42 @@ func (l *Listener) republish(ctx context.Context, dl DeadLetter) error {
 	// The ID is the source message's, so a hook run twice for one message
 	// (its first ack lost) is deduplicated by brokers that can.
 	id := MessageID(Subject(l.cfg.deadSubject), dl.Subject, int64(dl.Sequence))
-	err := l.transport.Publish(ctx, Outgoing{Subject: l.cfg.deadSubject, Data: dl.Data, ID: id})
+	err := l.transport.Publish(ctx, Outgoing{Subject: l.cfg.deadSubject, Data: dl.Data, ID: id, Header: deadLetterHeader(dl)})
 	if err != nil {
 		return fmt.Errorf("events: republish dead letter to %s: %w", l.cfg.deadSubject, err)
 	}
 	return nil
 }
+
+// deadLetterHeader says where a dead letter came from and why, on a
+// transport that carries headers (on NATS Streaming, only the dead-letter
+// subject tells the source, hence one per source subject there). The
+// source message's own headers, its trace context among them, come along.
+func deadLetterHeader(dl DeadLetter) Header {
+	h := dl.Header.Clone()
+	if h == nil {
+		h = Header{}
+	}
+	h.Set(HeaderDeadSubject, dl.Subject)
+	h.Set(HeaderDeadSequence, strconv.FormatUint(dl.Sequence, 10))
+	h.Set(HeaderDeadDelivery, strconv.Itoa(dl.DeliveryCount))
+	if dl.Err != nil {
+		reason := dl.Err.Error()
+		if len(reason) > maxHeaderReason {
+			reason = reason[:maxHeaderReason]
+		}
+		h.Set(HeaderDeadError, strings.ToValidUTF8(strings.Map(func(r rune) rune {
+			if r == '\r' || r == '\n' {
+				return ' '
+			}
+			return r
+		}, reason), "?"))
+	}
+	return h
+}
+
+// maxHeaderReason bounds the error a dead letter's header carries.
+const maxHeaderReason = 512
 
 func (l *Listener) attrs(meta Metadata, err error) []any {
 	return []any{"subject", meta.Subject, "sequence", meta.Sequence, "delivery", meta.DeliveryCount, "error", err}

@@ -30,6 +30,13 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/session"
 	"github.com/ticketkit/ticketkit/tickets"
 )
@@ -223,18 +230,25 @@ func IsNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "
 func LogRequests(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		ctx, span := startRequest(r)
+		r = r.WithContext(ctx)
+		if id := events.CorrelationID(ctx); id != "" {
+			w.Header().Set(events.HeaderCorrelationID, id)
+		}
 		rec := &statusRecorder{ResponseWriter: w}
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
+					span.End()
 					panic(p)
 				}
-				log.Error("handler panicked", "method", r.Method, "path", r.URL.Path, "panic", p, "stack", string(debug.Stack()))
+				log.ErrorContext(ctx, "handler panicked", "method", r.Method, "path", r.URL.Path, "panic", p, "stack", string(debug.Stack()))
 				if rec.status == 0 {
 					WriteErrors(rec, http.StatusInternalServerError, Problem{Message: "Something went wrong"})
 				}
 			}
-			log.Info("request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
+			endRequest(span, rec.status)
+			log.InfoContext(ctx, "request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
 				"bytes", rec.bytes, "duration_ms", float64(time.Since(start).Microseconds())/1000)
 		}()
 		next.ServeHTTP(rec, r)
@@ -242,6 +256,53 @@ func LogRequests(log *slog.Logger, next http.Handler) http.Handler {
 			rec.status = http.StatusOK
 		}
 	})
+}
+
+// TracerName is the instrumentation scope of the request spans.
+const TracerName = "github.com/ticketkit/ticketkit/httpapi"
+
+// startRequest starts the request's server span, continuing the caller's
+// trace (a traceparent header), through the global TracerProvider, and
+// picks its correlation id: the caller's X-Correlation-Id (or
+// X-Request-Id), else the trace id when a tracer runs, else none. Both
+// reach the outbox entries the request writes (outbox.Capture).
+func startRequest(r *http.Request) (context.Context, trace.Span) {
+	ctx := propagation.TraceContext{}.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+	ctx, span := otel.Tracer(TracerName).Start(ctx, "HTTP "+r.Method, trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("url.path", r.URL.Path)))
+	id := r.Header.Get(events.HeaderCorrelationID)
+	if id == "" {
+		id = r.Header.Get("X-Request-Id")
+	}
+	if !validCorrelationID(id) {
+		id = ""
+		if sc := span.SpanContext(); sc.IsValid() {
+			id = sc.TraceID().String()
+		}
+	}
+	return events.WithCorrelationID(ctx, id), span
+}
+
+func endRequest(span trace.Span, status int) {
+	span.SetAttributes(attribute.Int("http.response.status_code", status))
+	if status >= 500 {
+		span.SetStatus(codes.Error, http.StatusText(status))
+	}
+	span.End()
+}
+
+// validCorrelationID accepts what can travel as a header and a log field
+// unchanged: 1 to 128 printable ASCII characters.
+func validCorrelationID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < 0x21 || id[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 // statusRecorder remembers the status and size of a response, for the log.

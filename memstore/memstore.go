@@ -249,6 +249,7 @@ func (c *Collection[T]) write(ctx context.Context, id string, version int64, evs
 	if err != nil {
 		return &tickets.Error{Code: tickets.EINTERNAL, Message: "Internal error", Err: err}
 	}
+	outbox.Capture(ctx, es)
 	if _, err := c.ob.q.Stamp(es); err != nil {
 		return &tickets.Error{Code: tickets.EUNAVAILABLE, Message: "The service is not ready to write", Err: err}
 	}

@@ -244,6 +244,7 @@ func (c *Collection[T]) Insert(ctx context.Context, id string, v T, evs ...event
 	if err != nil {
 		return c.fail(ctx, "Insert", oid.Hex(), err)
 	}
+	outbox.Capture(ctx, es)
 	deadline, err := c.ob.q.Stamp(es)
 	if err != nil {
 		return c.fail(ctx, "Insert", oid.Hex(), err)
@@ -339,6 +340,7 @@ func (c *Collection[T]) UpdateIf(ctx context.Context, id string, expected int64,
 	if err != nil {
 		return Record[T]{}, c.fail(ctx, "Update", oid.Hex(), err)
 	}
+	outbox.Capture(ctx, es)
 	set, unset, err := fieldsOf(c.fields, v)
 	if err != nil {
 		return Record[T]{}, c.fail(ctx, "Update", oid.Hex(), err)

@@ -294,13 +294,16 @@ type entryDoc struct {
 	Data      []byte    `bson:"data"`
 	MessageID string    `bson:"mid"`
 	Time      time.Time `bson:"at"`
+	// Header is the writing request's trace context and correlation id
+	// (outbox.Capture).
+	Header map[string]string `bson:"h,omitempty"`
 }
 
 func toEntryDoc(e outbox.Entry) entryDoc {
-	return entryDoc{Writer: e.Writer, Seq: int64(e.Seq), Version: e.Version, Subject: e.Subject, Data: e.Data, MessageID: e.MessageID, Time: e.Time}
+	return entryDoc{Writer: e.Writer, Seq: int64(e.Seq), Version: e.Version, Subject: e.Subject, Data: e.Data, MessageID: e.MessageID, Time: e.Time, Header: e.Header}
 }
 
 func (d entryDoc) entry(aggregate string) outbox.Entry {
 	return outbox.Entry{Aggregate: aggregate, Version: d.Version, Subject: d.Subject, Data: d.Data, MessageID: d.MessageID,
-		Writer: d.Writer, Seq: uint64(max(d.Seq, 0)), Time: d.Time.UTC()}
+		Writer: d.Writer, Seq: uint64(max(d.Seq, 0)), Time: d.Time.UTC(), Header: d.Header}
 }

@@ -1,8 +1,11 @@
 package outbox
 
 import (
+	"context"
 	"errors"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ticketkit/ticketkit/events"
 )
@@ -27,6 +30,29 @@ type Entry struct {
 	Seq    uint64
 	// Time is when the writer reserved Seq, by its own clock.
 	Time time.Time
+
+	// Header is what Capture took from the writing request's context:
+	// its trace context and correlation id, for the relay to publish the
+	// entry in that trace. Nil when there was none.
+	Header events.Header
+}
+
+// TracerName is the instrumentation scope of the relay's spans.
+const TracerName = "github.com/ticketkit/ticketkit/outbox"
+
+// Capture stores ctx's trace context and correlation id in es, as a store
+// does when it writes them: the relay's publish, later and maybe from
+// another instance, continues that trace. Without either it stores
+// nothing, and costs next to nothing.
+func Capture(ctx context.Context, es []Entry) {
+	if !trace.SpanContextFromContext(ctx).IsValid() && events.CorrelationID(ctx) == "" {
+		return
+	}
+	h := events.Header{}
+	events.InjectContext(ctx, h)
+	for i := range es {
+		es[i].Header = h.Clone()
+	}
 }
 
 // ErrNoEvent is wrapped by NewEntry's error for a nil event.
@@ -67,5 +93,5 @@ func NewEntries(aggregate string, version int64, es ...events.Event) ([]Entry, e
 
 // Outgoing is the entry as a transport publishes it.
 func (e Entry) Outgoing() events.Outgoing {
-	return events.Outgoing{Subject: e.Subject, Data: e.Data, ID: e.MessageID}
+	return events.Outgoing{Subject: e.Subject, Data: e.Data, ID: e.MessageID, Header: e.Header}
 }

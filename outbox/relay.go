@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 
 	"github.com/ticketkit/ticketkit/events"
@@ -285,10 +286,29 @@ func (r *Relay) round(ctx context.Context) (settled int, failed bool) {
 		return 0, false
 	}
 	msgs := make([]events.Outgoing, len(batch))
+	var spans []trace.Span
 	for i, it := range batch {
 		msgs[i] = it.e.Outgoing()
+		if len(it.e.Header) == 0 {
+			continue // written outside any trace: nothing to continue
+		}
+		// A producer span in the trace of the request that wrote the
+		// entry, seconds ago and maybe on another instance.
+		if spans == nil {
+			spans = make([]trace.Span, len(batch))
+		}
+		msgs[i].Header, spans[i] = events.StartPublishSpan(events.ExtractContext(context.Background(), it.e.Header), TracerName, it.e.Subject, it.e.Header)
 	}
 	errs := r.t.PublishBatch(ctx, msgs)
+	for i, span := range spans {
+		if span != nil {
+			var err error
+			if i < len(errs) {
+				err = errs[i]
+			}
+			events.EndSpan(span, err)
+		}
+	}
 	return r.settleBatch(ctx, batch, errs)
 }
 

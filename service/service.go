@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/httpapi"
@@ -335,13 +338,38 @@ func startupError(ctx context.Context, err error) error {
 
 // NewLogger logs JSON lines, which the cluster's log collection parses, at
 // level ("debug", "info", "warn" or "error"; info when empty or unknown,
-// which it warns about).
-func NewLogger(w interface{ Write([]byte) (int, error) }, level string) *slog.Logger {
+// which it warns about). A line logged with a context names its trace
+// and span (trace_id, span_id) and its correlation id, when it has them.
+func NewLogger(w io.Writer, level string) *slog.Logger {
 	var l slog.Level
 	err := l.UnmarshalText([]byte(level))
-	log := slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+	log := slog.New(TraceHandler(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})))
 	if err != nil && level != "" {
 		log.Warn("LOG_LEVEL is not debug, info, warn or error; logging at info", "LOG_LEVEL", level)
 	}
 	return log
+}
+
+// TraceHandler wraps h so that each record logged with a context gets
+// that context's trace_id, span_id and correlation_id.
+func TraceHandler(h slog.Handler) slog.Handler { return traceHandler{h} }
+
+type traceHandler struct{ slog.Handler }
+
+func (h traceHandler) Handle(ctx context.Context, r slog.Record) error {
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		r.AddAttrs(slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
+	}
+	if id := events.CorrelationID(ctx); id != "" {
+		r.AddAttrs(slog.String("correlation_id", id))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h traceHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return traceHandler{h.Handler.WithAttrs(as)}
+}
+
+func (h traceHandler) WithGroup(name string) slog.Handler {
+	return traceHandler{h.Handler.WithGroup(name)}
 }

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/ticketkit/ticketkit/events"
+	"github.com/ticketkit/ticketkit/events/memtransport"
+	"github.com/ticketkit/ticketkit/memstore"
+	"github.com/ticketkit/ticketkit/service"
+)
+
+// One trace from a request to another service's handling of its event:
+// POST /api/tickets (the server span) writes the ticket and its
+// ticket:created to the outbox, with the request's trace context; the
+// relay publishes it later in a producer span, a child of the request's;
+// and the orders service's ticket listener (its copy of the tickets, as
+// examples/orders-service keeps it) handles it in a consumer span, a child
+// of the producer's, whose context its handler gets.
+func TestOneTraceFromRequestToAnotherServicesHandler(t *testing.T) {
+	exporter := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exporter))
+	otel.SetTracerProvider(tp)
+	t.Cleanup(func() {
+		otel.SetTracerProvider(noop.NewTracerProvider())
+		_ = tp.Shutdown(context.Background())
+	})
+	ctx := context.Background()
+	broker := memtransport.NewBroker()
+
+	tickets, err := startService(ctx, testConfig(), nil, memoryBackends(broker.Connect()), events.Hooks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(tickets.handler)
+	orders, err := service.Start(ctx, service.Defaults("orders-service"), nil, service.Memory(broker.Connect()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		srv.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		if err := orders.Shutdown(ctx); err != nil {
+			t.Error(err)
+		}
+		if err := tickets.Shutdown(ctx); err != nil {
+			t.Error(err)
+		}
+	})
+	copies := memstore.NewTicketReplica()
+	handled := make(chan context.Context, 1)
+	err = service.Listen(ctx, orders, func(ctx context.Context, e events.TicketCreated, m events.Metadata) error {
+		err := copies.OnTicketCreated(ctx, e, m)
+		handled <- ctx
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	r := send(t, srv.URL, "POST", "/api/tickets", `{"title":"traced","price":20}`, as(t, alice)...)
+	if r.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	var hctx context.Context
+	select {
+	case hctx = <-handled:
+	case <-time.After(wait):
+		t.Fatal("the orders side never handled ticket:created")
+	}
+
+	byKind := map[trace.SpanKind][]tracetest.SpanStub{}
+	for _, s := range exporter.GetSpans() {
+		byKind[s.SpanKind] = append(byKind[s.SpanKind], s)
+	}
+	one := func(kind trace.SpanKind, name string) tracetest.SpanStub {
+		t.Helper()
+		for _, s := range byKind[kind] {
+			if s.Name == name {
+				return s
+			}
+		}
+		t.Fatalf("no %v span %q among %v", kind, name, exporter.GetSpans())
+		return tracetest.SpanStub{}
+	}
+	request := one(trace.SpanKindServer, "HTTP POST")
+	publish := one(trace.SpanKindProducer, "ticket:created send")
+	process := one(trace.SpanKindConsumer, "ticket:created process")
+	traceID := request.SpanContext.TraceID()
+	for _, s := range []tracetest.SpanStub{publish, process} {
+		if s.SpanContext.TraceID() != traceID {
+			t.Errorf("%s is in trace %s, want the request's %s", s.Name, s.SpanContext.TraceID(), traceID)
+		}
+	}
+	if publish.Parent.SpanID() != request.SpanContext.SpanID() {
+		t.Errorf("the publish's parent is %s, want the request %s", publish.Parent.SpanID(), request.SpanContext.SpanID())
+	}
+	if process.Parent.SpanID() != publish.SpanContext.SpanID() || !process.Parent.IsRemote() {
+		t.Errorf("the handling's parent is %s (remote %v), want the publish %s across the broker", process.Parent.SpanID(), process.Parent.IsRemote(), publish.SpanContext.SpanID())
+	}
+	if got := oteltraceSpanID(hctx); got != process.SpanContext.SpanID().String() {
+		t.Errorf("the handler's ctx is in span %s, want the consumer span %s", got, process.SpanContext.SpanID())
+	}
+	// The correlation id (here the trace id: the client sent none) goes
+	// back to the client and along with the event.
+	if id := events.CorrelationID(hctx); id != traceID.String() {
+		t.Errorf("the handler's correlation id %q, want %s", id, traceID)
+	}
+	if id := r.header.Get(events.HeaderCorrelationID); id != traceID.String() {
+		t.Errorf("the response's correlation id %q, want %s", id, traceID)
+	}
+}
+
+func oteltraceSpanID(ctx context.Context) string { return trace.SpanContextFromContext(ctx).SpanID().String() }
