@@ -121,4 +121,6 @@ func TestOneTraceFromRequestToAnotherServicesHandler(t *testing.T) {
 	}
 }
 
-func oteltraceSpanID(ctx context.Context) string { return trace.SpanContextFromContext(ctx).SpanID().String() }
+func oteltraceSpanID(ctx context.Context) string {
+	return trace.SpanContextFromContext(ctx).SpanID().String()
+}
