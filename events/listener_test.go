@@ -369,3 +369,42 @@ func TestOutOfOrderIsDeferredNotDeadLettered(t *testing.T) {
 		t.Errorf("Deferred.String() = %q", events.Deferred.String())
 	}
 }
+
+// A dead letter republished on a transport that carries headers says
+// where it came from and why; the hook gets the same facts.
+func TestDeadLetterExplainsItself(t *testing.T) {
+	ctx := context.Background()
+	tr := memtransport.New()
+	defer tr.Close(ctx)
+	got := make(chan events.Message, 1)
+	sub, err := tr.Subscribe(ctx, "dead.ticket:created", events.SubscribeOptions{DeliverAll: true, AckWait: time.Second, MaxInFlight: 1}, func(m events.Message) { got <- m })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close(ctx)
+	hooked := make(chan events.DeadLetter, 1)
+	l, err := events.Listen(ctx, tr, "g", func(context.Context, events.TicketCreated, events.Metadata) error { return nil },
+		events.DeadLetterSubject("dead.ticket:created"),
+		events.OnDeadLetter(func(_ context.Context, dl events.DeadLetter) error { hooked <- dl; return nil }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close(ctx)
+	if err := tr.Publish(ctx, events.Outgoing{Subject: "ticket:created", Data: []byte("not json"), Header: events.Header{"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-got:
+		h := m.Metadata().Header
+		if string(m.Data()) != "not json" || h.Get(events.HeaderDeadSubject) != "ticket:created" || h.Get(events.HeaderDeadSequence) != "1" ||
+			h.Get(events.HeaderDeadDelivery) != "1" || !strings.Contains(h.Get(events.HeaderDeadError), "undecodable") || h.Get("traceparent") == "" {
+			t.Fatalf("dead letter %q with headers %v", m.Data(), h)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no dead letter")
+	}
+	dl := <-hooked
+	if dl.Subject != "ticket:created" || dl.Sequence != 1 || dl.DeliveryCount != 1 || !errors.Is(dl.Err, events.ErrDecode) {
+		t.Fatalf("hook got %+v", dl)
+	}
+}
