@@ -88,6 +88,7 @@ type Listener struct {
 	subject   Subject
 	transport Transport
 	cfg       config
+	metrics   handlerMetrics
 	call      func(ctx context.Context, data []byte, meta Metadata) (decodeErr, handlerErr error)
 	sub       Subscription
 
@@ -139,6 +140,7 @@ func Listen[E Event](ctx context.Context, t Transport, queueGroup string, h Hand
 			}
 			return nil, h(ctx, e, meta)
 		},
+		metrics: newHandlerMetrics(),
 		sem:     make(chan struct{}, cfg.concurrency),
 		stop:    make(chan struct{}),
 		drained: make(chan struct{}),
@@ -207,10 +209,7 @@ func (l *Listener) deliver(m Message) {
 func (l *Listener) process(m Message) {
 	defer l.inflight.Done()
 	meta := m.Metadata()
-	var start time.Time
-	if l.cfg.hooks.Handled != nil {
-		start = time.Now() // only a hook wants the duration
-	}
+	start := time.Now()
 	// The consumer span continues the publisher's trace (headers permit),
 	// and the handler's ctx carries it: its own publishes and outbox
 	// writes continue the trace in turn.
@@ -407,11 +406,12 @@ func (l *Listener) attrs(meta Metadata, err error) []any {
 // observe reports a delivery's outcome to the Handled hook, timed from
 // start (zero: no duration).
 func (l *Listener) observe(meta Metadata, start time.Time, o Outcome) {
+	var d time.Duration
+	if !start.IsZero() {
+		d = time.Since(start)
+	}
+	l.metrics.record(string(l.subject), d, o)
 	if l.cfg.hooks.Handled != nil {
-		var d time.Duration
-		if !start.IsZero() {
-			d = time.Since(start)
-		}
 		l.cfg.hooks.Handled(meta, d, o)
 	}
 }

@@ -47,6 +47,7 @@ type Relay struct {
 	beatFail  bool
 
 	published, deadLettered atomic.Uint64
+	metrics                 relayMetrics
 }
 
 // item is an entry on its way, with the failures counted against it.
@@ -83,7 +84,7 @@ func NewRelay(d Driver, t events.Transport, opts ...RelayOption) (*Relay, error)
 	if err != nil {
 		return nil, err
 	}
-	return &Relay{
+	r := &Relay{
 		d: d, q: d.Queue(), t: t, cfg: cfg,
 		turn:        make(chan struct{}, 1),
 		beating:     make(chan struct{}, 1),
@@ -92,7 +93,9 @@ func NewRelay(d Driver, t events.Transport, opts ...RelayOption) (*Relay, error)
 		seen:        make(map[string]seenBeat),
 		progress:    make(chan struct{}),
 		backlogWarn: rate.Sometimes{Interval: 10 * time.Second},
-	}, nil
+	}
+	r.metrics = newRelayMetrics(r)
+	return r, nil
 }
 
 // Stats is a Relay's backlog, for readiness checks, logs and metrics.
@@ -227,6 +230,7 @@ func (r *Relay) flushErr(ctx context.Context) error {
 // to take it over. Stop Run before or after; it returns by ctx's deadline.
 func (r *Relay) Close(ctx context.Context) error {
 	r.q.close()
+	defer r.metrics.close()
 	if err := r.Flush(ctx); err != nil {
 		return err
 	}
@@ -299,7 +303,9 @@ func (r *Relay) round(ctx context.Context) (settled int, failed bool) {
 		}
 		msgs[i].Header, spans[i] = events.StartPublishSpan(events.ExtractContext(context.Background(), it.e.Header), TracerName, it.e.Subject, it.e.Header)
 	}
+	start := time.Now()
 	errs := r.t.PublishBatch(ctx, msgs)
+	r.metrics.published(time.Since(start), errs)
 	for i, span := range spans {
 		if span != nil {
 			var err error

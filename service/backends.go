@@ -136,15 +136,16 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Backends, error) 
 	}
 	log.Info("connected to MongoDB", "hosts", cs.Hosts, "database", dbName)
 
-	t, natsCheck, err := connectNATS(ctx, cfg, log)
+	cm := newConnMetrics(cfg.Transport)
+	t, natsCheck, err := connectNATS(ctx, cfg, log, cm)
 	if err != nil {
-		return giveUp(err)
+		return giveUp(errors.Join(err, cm.close(ctx)))
 	}
 	b := &Backends{
 		Transport: t,
 		Outbox:    ob,
 		Mongo:     &MongoBackend{DB: db, Outbox: ob},
-		closers:   []func(context.Context) error{t.Close, disconnect},
+		closers:   []func(context.Context) error{t.Close, disconnect, cm.close},
 	}
 	b.AddCheck("mongodb", func(ctx context.Context) error { return client.Ping(ctx, nil) })
 	b.AddCheck("nats", natsCheck)
@@ -154,11 +155,12 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Backends, error) 
 // connectNATS connects to the transport cfg.Transport names. The
 // subjects, queue groups and durables are the same on both, so the rest
 // of the service doesn't know which it runs on.
-func connectNATS(ctx context.Context, cfg Config, log *slog.Logger) (events.Transport, func(context.Context) error, error) {
+func connectNATS(ctx context.Context, cfg Config, log *slog.Logger, cm *connMetrics) (events.Transport, func(context.Context) error, error) {
 	switch cfg.Transport {
 	case TransportJetStream:
 		jcfg := cfg.JetStreamConfig()
 		jcfg.Logger = log
+		jcfg.OnStateChange = cm.observe(jcfg.OnStateChange)
 		js, err := jsclient.Connect(ctx, jcfg)
 		if err != nil {
 			return nil, nil, err
@@ -177,6 +179,7 @@ func connectNATS(ctx context.Context, cfg Config, log *slog.Logger) (events.Tran
 	default:
 		scfg := cfg.Stan
 		scfg.Logger = log
+		scfg.OnStateChange = cm.observe(scfg.OnStateChange)
 		nc, err := streaming.Connect(ctx, scfg)
 		if err != nil {
 			return nil, nil, err

@@ -33,6 +33,7 @@ type Service struct {
 	log      *slog.Logger
 	b        *Backends
 	hooks    events.Hooks
+	metrics  http.Handler
 	verifier *session.Verifier
 
 	relay     *outbox.Relay
@@ -51,6 +52,11 @@ type Option func(*Service)
 
 // WithHooks gives the listeners' and the relay's measurements to h.
 func WithHooks(h events.Hooks) Option { return func(s *Service) { s.hooks = h } }
+
+// WithMetricsHandler serves h at GET /metrics, beside the probes and
+// outside the request limit (a scrape of an overloaded service must get
+// through): a Prometheus exporter's handler, say.
+func WithMetricsHandler(h http.Handler) Option { return func(s *Service) { s.metrics = h } }
 
 // Start starts the outbox relay on b and returns the Service, which owns
 // b from then on: Shutdown closes it. Listen adds listeners, Handler
@@ -135,6 +141,9 @@ func (s *Service) Handler(api http.Handler) http.Handler {
 	top := http.NewServeMux()
 	top.HandleFunc("GET /healthz", s.healthz)
 	top.HandleFunc("GET /readyz", s.readyz)
+	if s.metrics != nil {
+		top.Handle("GET /metrics", s.metrics)
+	}
 	top.Handle("/", httpapi.Limit(api, s.cfg.RequestTimeout, s.cfg.MaxInFlight))
 	return httpapi.LogRequests(s.log, top)
 }

@@ -6,7 +6,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"time"
 
+	"github.com/ticketkit/ticketkit/examples/internal/telemetry"
 	"github.com/ticketkit/ticketkit/memstore"
 	"github.com/ticketkit/ticketkit/mongostore"
 	"github.com/ticketkit/ticketkit/orders"
@@ -28,13 +31,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	log := service.NewLogger(stdout, getenv("LOG_LEVEL"))
+	metrics, stopTelemetry, err := telemetry.Setup(serviceName, getenv, os.Stderr)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = stopTelemetry(ctx) // what the exporters still hold
+	}()
 	return service.Run(ctx, cfg, log, func(ctx context.Context, s *service.Service) (http.Handler, error) {
 		a, err := build(ctx, s)
 		if err != nil {
 			return nil, err
 		}
 		return a.api, nil
-	})
+	}, service.WithMetricsHandler(metrics))
 }
 
 func loadConfig(getenv func(string) string) (service.Config, error) {

@@ -8,8 +8,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"time"
 
 	"github.com/ticketkit/ticketkit/events"
+	"github.com/ticketkit/ticketkit/examples/internal/telemetry"
 	"github.com/ticketkit/ticketkit/memstore"
 	"github.com/ticketkit/ticketkit/mongostore"
 	"github.com/ticketkit/ticketkit/service"
@@ -29,11 +32,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	return runService(ctx, cfg, service.NewLogger(stdout, getenv("LOG_LEVEL")))
+	metrics, stopTelemetry, err := telemetry.Setup(serviceName, getenv, os.Stderr)
+	if err != nil {
+		return err
+	}
+	defer flushTelemetry(stopTelemetry)
+	return runService(ctx, cfg, service.NewLogger(stdout, getenv("LOG_LEVEL")), service.WithMetricsHandler(metrics))
+}
+
+// flushTelemetry sends what the exporters still hold, within a bound.
+func flushTelemetry(stop func(context.Context) error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = stop(ctx)
 }
 
 // runService starts the service as cfg says and serves until ctx is done.
-func runService(ctx context.Context, cfg config, log *slog.Logger) error {
+func runService(ctx context.Context, cfg config, log *slog.Logger, opts ...service.Option) error {
 	return service.Run(ctx, cfg.Config, log, func(ctx context.Context, s *service.Service) (http.Handler, error) {
 		store, err := ticketStore(ctx, s.Backends(), log)
 		if err != nil {
@@ -44,7 +59,7 @@ func runService(ctx context.Context, cfg config, log *slog.Logger) error {
 			return nil, err
 		}
 		return a.api, nil
-	})
+	}, opts...)
 }
 
 // backends are the shared ones and the tickets store on them.

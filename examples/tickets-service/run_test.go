@@ -16,6 +16,10 @@ import (
 
 	"go.uber.org/goleak"
 
+	"go.opentelemetry.io/otel"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
+
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/events/eventstest"
 	"github.com/ticketkit/ticketkit/events/memtransport"
@@ -436,4 +440,48 @@ func TestTokenCommand(t *testing.T) {
 			t.Errorf("user %+v, error %v", u, err)
 		}
 	})
+}
+
+// Configured, the service exports its metrics at /metrics and traces its
+// requests, whose log lines then name their trace.
+func TestRunExportsTelemetry(t *testing.T) {
+	t.Cleanup(func() {
+		otel.SetMeterProvider(metricnoop.NewMeterProvider())
+		otel.SetTracerProvider(tracenoop.NewTracerProvider())
+	})
+	logs := &logBuffer{}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"tickets-service"}, env(map[string]string{
+			"PORT": "0", "JWT_KEY": string(testKey), "OTEL_METRICS_EXPORTER": "prometheus", "OTEL_TRACES_EXPORTER": "console",
+		}), logs)
+	}()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+	base := listening(t, logs)
+	if r := send(t, base, "POST", "/api/tickets", `{"title":"measured","price":20}`, as(t, alice)...); r.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	line := logs.await(t, "the request's log line", func(l map[string]any) bool { return l["msg"] == "request" && l["method"] == "POST" })
+	if id, _ := line["trace_id"].(string); len(id) != 32 || line["correlation_id"] != id {
+		t.Errorf("request log line %v: want its trace id, and it as the correlation id", line)
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		r := send(t, base, "GET", "/metrics", "")
+		body := string(r.body)
+		if r.status == http.StatusOK && strings.Contains(body, `ticketkit_outbox_entries_total{`) && strings.Contains(body, `outcome="published"`) &&
+			strings.Contains(body, "ticketkit_outbox_backlog") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics: %d, without the outbox's metrics:\n%s", r.status, body)
+		}
+		time.Sleep(50 * time.Millisecond) // the relay publishes on its own schedule
+	}
 }

@@ -1,0 +1,42 @@
+package events
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// Metrics are OpenTelemetry instruments on the global MeterProvider
+// (otel.SetMeterProvider), which records nothing until the application
+// configures one; an exporter (Prometheus, OTLP) is the application's
+// choice. OpenTelemetry rather than the Prometheus client, because the
+// same API carries the traces, and the application picks the backend.
+
+// MeterName is the instrumentation scope of this package's instruments.
+const MeterName = "github.com/ticketkit/ticketkit/events"
+
+// handlerMetrics are a Listener's instruments.
+type handlerMetrics struct {
+	duration metric.Float64Histogram
+}
+
+func newHandlerMetrics() handlerMetrics {
+	// An instrument that fails to register is a no-op one: metrics never
+	// stop a listener.
+	d, _ := otel.Meter(MeterName).Float64Histogram("ticketkit.handler.duration",
+		metric.WithUnit("s"),
+		metric.WithDescription("Time from delivery to the listener's decision, by subject and outcome (acked, failed, panicked, dead-lettered, dropped, deferred)"))
+	return handlerMetrics{duration: d}
+}
+
+func (m handlerMetrics) record(subject string, d time.Duration, o Outcome) {
+	if m.duration == nil {
+		return
+	}
+	m.duration.Record(context.Background(), d.Seconds(), metric.WithAttributes(
+		attribute.String("messaging.destination.name", subject),
+		attribute.String("outcome", o.String())))
+}
