@@ -63,6 +63,8 @@ check:
 	cd devservers && go vet ./...
 	@servers=$$(go list -deps ./... | grep -E '^github.com/(nats-io/nats-server|nats-io/nats-streaming-server|FerretDB)'); \
 	if [ -n "$$servers" ]; then echo "a package of the module imports a test server (keep them in devservers/):"; echo "$$servers"; exit 1; fi
+	@sdk=$$(go list -deps $$(go list ./... | grep -v /examples/) | grep -E '^go.opentelemetry.io/otel/(sdk|exporters)|^github.com/prometheus/'); \
+	if [ -n "$$sdk" ]; then echo "a library package links the OpenTelemetry SDK or an exporter (the API only; those are the examples'):"; echo "$$sdk"; exit 1; fi
 	@go mod tidy -diff || { echo "go.mod is not tidy: run go mod tidy"; exit 1; }
 	.ci/modcheck
 	@.ci/apidiff
