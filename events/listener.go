@@ -89,6 +89,8 @@ type Listener struct {
 	transport Transport
 	cfg       config
 	metrics   handlerMetrics
+	tracer    trace.Tracer
+	spanName  string
 	call      func(ctx context.Context, data []byte, meta Metadata) (decodeErr, handlerErr error)
 	sub       Subscription
 
@@ -140,11 +142,13 @@ func Listen[E Event](ctx context.Context, t Transport, queueGroup string, h Hand
 			}
 			return nil, h(ctx, e, meta)
 		},
-		metrics: newHandlerMetrics(),
-		sem:     make(chan struct{}, cfg.concurrency),
-		stop:    make(chan struct{}),
-		drained: make(chan struct{}),
-		subDone: make(chan struct{}),
+		metrics:  newHandlerMetrics(string(subject)),
+		tracer:   Tracer(TracerName),
+		spanName: string(subject) + " process",
+		sem:      make(chan struct{}, cfg.concurrency),
+		stop:     make(chan struct{}),
+		drained:  make(chan struct{}),
+		subDone:  make(chan struct{}),
 	}
 	if cfg.deadLetter == nil {
 		cfg.deadLetter = l.logDeadLetter
@@ -213,7 +217,7 @@ func (l *Listener) process(m Message) {
 	// The consumer span continues the publisher's trace (headers permit),
 	// and the handler's ctx carries it: its own publishes and outbox
 	// writes continue the trace in turn.
-	ctx, span := startSpan(ExtractContext(l.ctx, meta.Header), TracerName, string(l.subject), "process", trace.SpanKindConsumer,
+	ctx, span := startSpan(ExtractContext(l.ctx, meta.Header), l.tracer, l.spanName, string(l.subject), "process", consumerKind,
 		attribute.Int64("messaging.message.delivery_count", int64(meta.DeliveryCount)))
 	decodeErr, handlerErr, panicked := l.run(ctx, m.Data(), meta)
 	defer func() { EndSpan(span, errors.Join(decodeErr, handlerErr)) }()
@@ -410,7 +414,7 @@ func (l *Listener) observe(meta Metadata, start time.Time, o Outcome) {
 	if !start.IsZero() {
 		d = time.Since(start)
 	}
-	l.metrics.record(string(l.subject), d, o)
+	l.metrics.record(d, o)
 	if l.cfg.hooks.Handled != nil {
 		l.cfg.hooks.Handled(meta, d, o)
 	}

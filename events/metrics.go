@@ -18,25 +18,31 @@ import (
 // MeterName is the instrumentation scope of this package's instruments.
 const MeterName = "github.com/ticketkit/ticketkit/events"
 
-// handlerMetrics are a Listener's instruments.
+// handlerMetrics are a Listener's instruments, with their attribute sets
+// made once, so that recording allocates nothing.
 type handlerMetrics struct {
-	duration metric.Float64Histogram
+	duration  metric.Float64Histogram
+	byOutcome map[Outcome]metric.RecordOption
 }
 
-func newHandlerMetrics() handlerMetrics {
+func newHandlerMetrics(subject string) handlerMetrics {
 	// An instrument that fails to register is a no-op one: metrics never
 	// stop a listener.
 	d, _ := otel.Meter(MeterName).Float64Histogram("ticketkit.handler.duration",
 		metric.WithUnit("s"),
 		metric.WithDescription("Time from delivery to the listener's decision, by subject and outcome (acked, failed, panicked, dead-lettered, dropped, deferred)"))
-	return handlerMetrics{duration: d}
+	m := handlerMetrics{duration: d, byOutcome: map[Outcome]metric.RecordOption{}}
+	for _, o := range []Outcome{Acked, Failed, Panicked, DeadLettered, Dropped, Deferred} {
+		m.byOutcome[o] = metric.WithAttributeSet(attribute.NewSet(
+			attribute.String("messaging.destination.name", subject),
+			attribute.String("outcome", o.String())))
+	}
+	return m
 }
 
-func (m handlerMetrics) record(subject string, d time.Duration, o Outcome) {
+func (m handlerMetrics) record(d time.Duration, o Outcome) {
 	if m.duration == nil {
 		return
 	}
-	m.duration.Record(context.Background(), d.Seconds(), metric.WithAttributes(
-		attribute.String("messaging.destination.name", subject),
-		attribute.String("outcome", o.String())))
+	m.duration.Record(context.Background(), d.Seconds(), m.byOutcome[o])
 }

@@ -62,27 +62,40 @@ func ExtractContext(ctx context.Context, h Header) context.Context {
 	return WithCorrelationID(ctx, h.Get(HeaderCorrelationID))
 }
 
-// startSpan starts a messaging span on subject through the global
-// TracerProvider.
-func startSpan(ctx context.Context, scope, subject, op string, kind trace.SpanKind, extra ...attribute.KeyValue) (context.Context, trace.Span) {
-	attrs := append([]attribute.KeyValue{
-		attribute.String("messaging.system", "nats"),
-		attribute.String("messaging.destination.name", subject),
-		attribute.String("messaging.operation.type", op),
-	}, extra...)
-	if id := CorrelationID(ctx); id != "" {
-		attrs = append(attrs, attribute.String("ticketkit.correlation_id", id))
+var (
+	producerKind = trace.WithSpanKind(trace.SpanKindProducer)
+	consumerKind = trace.WithSpanKind(trace.SpanKindConsumer)
+)
+
+// Tracer is scope's tracer on the global TracerProvider. Take it once
+// and keep it (a Relay or a Listener does): it follows a provider set
+// later, and looking it up per message would cost a lock each time.
+func Tracer(scope string) trace.Tracer { return otel.Tracer(scope) }
+
+// startSpan starts the messaging span name (subject and operation) on
+// tracer. Attributes are built only for a span that records: with no
+// provider configured, a span costs next to nothing.
+func startSpan(ctx context.Context, tracer trace.Tracer, name, subject, op string, kind trace.SpanStartOption, extra ...attribute.KeyValue) (context.Context, trace.Span) {
+	ctx, span := tracer.Start(ctx, name, kind)
+	if span.IsRecording() {
+		span.SetAttributes(
+			attribute.String("messaging.system", "nats"),
+			attribute.String("messaging.destination.name", subject),
+			attribute.String("messaging.operation.type", op))
+		span.SetAttributes(extra...)
+		if id := CorrelationID(ctx); id != "" {
+			span.SetAttributes(attribute.String("ticketkit.correlation_id", id))
+		}
 	}
-	return otel.Tracer(scope).Start(ctx, subject+" "+op, trace.WithSpanKind(kind), trace.WithAttributes(attrs...))
+	return ctx, span
 }
 
-// StartPublishSpan starts the producer span of a publish on subject, a
-// child of ctx's span, and returns the headers to publish with: h with
-// the producer span's context in place of ctx's. End the span once the
-// broker has answered (EndSpan). scope names the instrumentation (the
-// outbox relay's, say).
-func StartPublishSpan(ctx context.Context, scope, subject string, h Header) (Header, trace.Span) {
-	ctx, span := startSpan(ctx, scope, subject, "send", trace.SpanKindProducer)
+// StartPublishSpan starts the producer span of a publish on subject, on
+// tracer, a child of ctx's span, and returns the headers to publish with:
+// h with the producer span's context in place of ctx's. End the span once
+// the broker has answered (EndSpan).
+func StartPublishSpan(ctx context.Context, tracer trace.Tracer, subject string, h Header) (Header, trace.Span) {
+	ctx, span := startSpan(ctx, tracer, subject+" send", subject, "send", producerKind)
 	if !span.SpanContext().IsValid() && CorrelationID(ctx) == "" {
 		return h, span
 	}

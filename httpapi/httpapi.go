@@ -228,10 +228,15 @@ func IsNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "
 // path but no headers and no query: tokens travel in headers, and
 // nothing else needs the query.
 func LogRequests(log *slog.Logger, next http.Handler) http.Handler {
+	tracer := otel.Tracer(TracerName) // once: it follows a provider set later
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		ctx, span := startRequest(r)
-		r = r.WithContext(ctx)
+		ctx, span := startRequest(tracer, r)
+		if span.SpanContext().IsValid() || events.CorrelationID(ctx) != "" {
+			r = r.WithContext(ctx)
+		} else {
+			ctx = r.Context() // nothing to carry: spare the request a copy
+		}
 		if id := events.CorrelationID(ctx); id != "" {
 			w.Header().Set(events.HeaderCorrelationID, id)
 		}
@@ -266,10 +271,17 @@ const TracerName = "github.com/ticketkit/ticketkit/httpapi"
 // picks its correlation id: the caller's X-Correlation-Id (or
 // X-Request-Id), else the trace id when a tracer runs, else none. Both
 // reach the outbox entries the request writes (outbox.Capture).
-func startRequest(r *http.Request) (context.Context, trace.Span) {
-	ctx := propagation.TraceContext{}.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-	ctx, span := otel.Tracer(TracerName).Start(ctx, "HTTP "+r.Method, trace.WithSpanKind(trace.SpanKindServer),
-		trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("url.path", r.URL.Path)))
+func startRequest(tracer trace.Tracer, r *http.Request) (context.Context, trace.Span) {
+	ctx := r.Context()
+	if r.Header.Get("traceparent") != "" {
+		ctx = propagation.TraceContext{}.Extract(ctx, propagation.HeaderCarrier(r.Header))
+	}
+	// The method is the span's name, as OpenTelemetry's HTTP conventions
+	// have it without a route; attributes only for a span that records.
+	ctx, span := tracer.Start(ctx, r.Method, serverKind)
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("http.request.method", r.Method), attribute.String("url.path", r.URL.Path))
+	}
 	id := r.Header.Get(events.HeaderCorrelationID)
 	if id == "" {
 		id = r.Header.Get("X-Request-Id")
@@ -283,7 +295,13 @@ func startRequest(r *http.Request) (context.Context, trace.Span) {
 	return events.WithCorrelationID(ctx, id), span
 }
 
+var serverKind = trace.WithSpanKind(trace.SpanKindServer)
+
 func endRequest(span trace.Span, status int) {
+	if !span.IsRecording() {
+		span.End()
+		return
+	}
 	span.SetAttributes(attribute.Int("http.response.status_code", status))
 	if status >= 500 {
 		span.SetStatus(codes.Error, http.StatusText(status))

@@ -48,6 +48,7 @@ type Relay struct {
 
 	published, deadLettered atomic.Uint64
 	metrics                 relayMetrics
+	tracer                  trace.Tracer
 }
 
 // item is an entry on its way, with the failures counted against it.
@@ -95,6 +96,7 @@ func NewRelay(d Driver, t events.Transport, opts ...RelayOption) (*Relay, error)
 		backlogWarn: rate.Sometimes{Interval: 10 * time.Second},
 	}
 	r.metrics = newRelayMetrics(r)
+	r.tracer = events.Tracer(TracerName)
 	return r, nil
 }
 
@@ -301,7 +303,7 @@ func (r *Relay) round(ctx context.Context) (settled int, failed bool) {
 		if spans == nil {
 			spans = make([]trace.Span, len(batch))
 		}
-		msgs[i].Header, spans[i] = events.StartPublishSpan(events.ExtractContext(context.Background(), it.e.Header), TracerName, it.e.Subject, it.e.Header)
+		msgs[i].Header, spans[i] = events.StartPublishSpan(events.ExtractContext(context.Background(), it.e.Header), r.tracer, it.e.Subject, it.e.Header)
 	}
 	start := time.Now()
 	errs := r.t.PublishBatch(ctx, msgs)

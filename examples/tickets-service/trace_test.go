@@ -93,7 +93,7 @@ func TestOneTraceFromRequestToAnotherServicesHandler(t *testing.T) {
 		t.Fatalf("no %v span %q among %v", kind, name, exporter.GetSpans())
 		return tracetest.SpanStub{}
 	}
-	request := one(trace.SpanKindServer, "HTTP POST")
+	request := one(trace.SpanKindServer, "POST")
 	publish := one(trace.SpanKindProducer, "ticket:created send")
 	process := one(trace.SpanKindConsumer, "ticket:created process")
 	traceID := request.SpanContext.TraceID()
