@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Hooks receive measurements, for wiring in a metrics library. Nil fields
@@ -43,6 +45,7 @@ type Publisher[E Event] struct {
 	t       Transport
 	subject Subject
 	hooks   Hooks
+	tracer  trace.Tracer
 }
 
 // NewPublisher returns a Publisher of E over t.
@@ -52,7 +55,7 @@ func NewPublisher[E Event](t Transport, opts ...PublisherOption) (*Publisher[E],
 		return nil, err
 	}
 	var zero E
-	return &Publisher[E]{t: t, subject: zero.Subject(), hooks: c.hooks}, nil
+	return &Publisher[E]{t: t, subject: zero.Subject(), hooks: c.hooks, tracer: Tracer(TracerName)}, nil
 }
 
 // Subject returns the subject the Publisher publishes on.
@@ -73,8 +76,18 @@ func (p *Publisher[E]) PublishWithID(ctx context.Context, e E, id string) error 
 	if err != nil {
 		return err
 	}
+	// In the caller's trace, if it is in one: a producer span, whose
+	// context the message carries (on transports with headers).
+	var h Header
+	var span trace.Span
+	if trace.SpanContextFromContext(ctx).IsValid() || CorrelationID(ctx) != "" {
+		h, span = StartPublishSpan(ctx, p.tracer, string(p.subject), nil)
+	}
 	start := time.Now()
-	err = p.t.Publish(ctx, Outgoing{Subject: string(p.subject), Data: data, ID: id})
+	err = p.t.Publish(ctx, Outgoing{Subject: string(p.subject), Data: data, ID: id, Header: h})
+	if span != nil {
+		EndSpan(span, err)
+	}
 	if p.hooks.Published != nil {
 		p.hooks.Published(p.subject, 1, time.Since(start), err)
 	}
@@ -96,6 +109,15 @@ func (p *Publisher[E]) PublishBatch(ctx context.Context, es []E) []error {
 			continue
 		}
 		msgs[i] = Outgoing{Subject: string(p.subject), Data: data}
+	}
+	// The caller's trace context rides on every message of the batch (no
+	// span per message: the batch is one operation of the caller's).
+	if trace.SpanContextFromContext(ctx).IsValid() || CorrelationID(ctx) != "" {
+		h := Header{}
+		InjectContext(ctx, h)
+		for i := range msgs {
+			msgs[i].Header = h
+		}
 	}
 	return publishBatch(ctx, p.t, p.hooks, msgs, errs)
 }

@@ -121,6 +121,53 @@ func TestOneTraceFromRequestToAnotherServicesHandler(t *testing.T) {
 	}
 }
 
+// A handler's own writes continue its message's trace: an order:created
+// published in a trace reaches the tickets service's listener, whose
+// reservation goes out as ticket:updated through the outbox in a
+// producer span that is a child of the listener's consumer span.
+func TestAHandlersOutboxWritesContinueItsTrace(t *testing.T) {
+	exporter := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exporter))
+	otel.SetTracerProvider(tp)
+	t.Cleanup(func() {
+		otel.SetTracerProvider(noop.NewTracerProvider())
+		_ = tp.Shutdown(context.Background())
+	})
+	h := newHarness(t)
+	tk := h.create(alice, "traced", 20)
+	pub, err := events.NewPublisher[events.OrderCreated](h.rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, root := tp.Tracer("orders-service").Start(context.Background(), "POST /api/orders")
+	err = pub.Publish(ctx, events.OrderCreated{ID: orderA, Status: events.StatusCreated, UserID: bob,
+		ExpiresAt: events.Time{Time: time.Now().Add(15 * time.Minute)}, Ticket: events.OrderTicket{ID: tk.ID, Price: tk.Price}})
+	root.End()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.handled.Await(t, events.SubjectOrderCreated, events.Acked, 1)
+	h.flush()
+
+	find := func(name string) tracetest.SpanStub {
+		t.Helper()
+		for _, s := range exporter.GetSpans() {
+			if s.Name == name && s.SpanContext.TraceID() == root.SpanContext().TraceID() {
+				return s
+			}
+		}
+		t.Fatalf("no span %q in the order's trace among %v", name, exporter.GetSpans())
+		return tracetest.SpanStub{}
+	}
+	send := find("order:created send")
+	process := find("order:created process")
+	updated := find("ticket:updated send")
+	if send.Parent.SpanID() != root.SpanContext().SpanID() || process.Parent.SpanID() != send.SpanContext.SpanID() || updated.Parent.SpanID() != process.SpanContext.SpanID() {
+		t.Errorf("chain root %s → send (parent %s) → process (parent %s) → ticket:updated (parent %s), want each the child of the one before",
+			root.SpanContext().SpanID(), send.Parent.SpanID(), process.Parent.SpanID(), updated.Parent.SpanID())
+	}
+}
+
 func oteltraceSpanID(ctx context.Context) string {
 	return trace.SpanContextFromContext(ctx).SpanID().String()
 }
