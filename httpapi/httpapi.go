@@ -348,3 +348,27 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// Routes is a ServeMux with the Node services' routing: a route also
+// matches its path with one trailing slash (Express ignores it, and
+// clients may rely on that), and every other path and method gets the
+// cluster's 404, known paths with another method too (the catch-all
+// matches those before ServeMux could answer 405).
+type Routes struct{ mux *http.ServeMux }
+
+// NewRoutes returns an empty Routes.
+func NewRoutes() *Routes {
+	r := &Routes{mux: http.NewServeMux()}
+	r.mux.HandleFunc("/", NotFound)
+	return r
+}
+
+// Handle routes pattern ("METHOD /path", as ServeMux reads it, without
+// a trailing slash) and pattern with one to h.
+func (r *Routes) Handle(pattern string, h http.HandlerFunc) {
+	r.mux.HandleFunc(pattern, h)
+	r.mux.HandleFunc(pattern+"/{$}", h)
+}
+
+// ServeHTTP implements http.Handler.
+func (r *Routes) ServeHTTP(w http.ResponseWriter, req *http.Request) { r.mux.ServeHTTP(w, req) }

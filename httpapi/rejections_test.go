@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -103,5 +104,30 @@ func TestLogRejections(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Routes serve a path with or without one trailing slash, and everything
+// else the cluster's 404, another method on a known path too.
+func TestRoutes(t *testing.T) {
+	r := httpapi.NewRoutes()
+	r.Handle("GET /api/things/{id}", func(w http.ResponseWriter, req *http.Request) {
+		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"id": req.PathValue("id")})
+	})
+	for _, c := range []struct {
+		method, path string
+		status       int
+	}{
+		{"GET", "/api/things/1", 200}, {"GET", "/api/things/1/", 200},
+		{"POST", "/api/things/1", 404}, {"GET", "/api/other", 404},
+	} {
+		rec := httptest.NewRecorder()
+		r.ServeHTTP(rec, httptest.NewRequest(c.method, c.path, nil))
+		if rec.Code != c.status {
+			t.Errorf("%s %s: %d %s, want %d", c.method, c.path, rec.Code, rec.Body, c.status)
+		}
+		if c.status == 404 && !strings.Contains(rec.Body.String(), `"Not Found"`) {
+			t.Errorf("%s %s: body %s, want the cluster's 404", c.method, c.path, rec.Body)
+		}
 	}
 }

@@ -31,6 +31,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -146,4 +147,17 @@ func UniqueName(t testing.TB) string {
 	var suffix [6]byte
 	_, _ = rand.Read(suffix[:])
 	return "t_" + name + "_" + hex.EncodeToString(suffix[:])
+}
+
+// DatabaseURI is MONGO_URI naming db as its database: what a service
+// under test is configured with, to run on the database Mongo gave the
+// test (and drops when it ends).
+func DatabaseURI(t testing.TB, db *mongo.Database) string {
+	t.Helper()
+	u, err := url.Parse(MongoURI(t))
+	if err != nil {
+		t.Fatalf("testenv: %s: %v", EnvMongoURI, err)
+	}
+	u.Path = "/" + db.Name()
+	return u.String()
 }

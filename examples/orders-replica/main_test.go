@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -155,13 +154,9 @@ func TestReplicatesAndShutsDown(t *testing.T) {
 	noLeaks(t)
 	server := testenv.StartStan(t, t.TempDir())
 	db := testenv.Mongo(t)
-	uri, err := url.Parse(testenv.MongoURI(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	uri.Path = "/" + db.Name()
+	uri := testenv.DatabaseURI(t, db)
 	cfg, err := loadConfig(env(map[string]string{
-		"MONGO_URI":       uri.String(),
+		"MONGO_URI":       uri,
 		"NATS_URL":        strings.Replace(server.URL(), "nats://", "http://", 1), // as the cluster's manifests say
 		"NATS_CLUSTER_ID": server.ClusterID(),
 		"NATS_CLIENT_ID":  "orders-" + testenv.UniqueName(t)[2:],
@@ -245,13 +240,9 @@ func TestReplicatesAndShutsDown(t *testing.T) {
 func TestStopDuringStartup(t *testing.T) {
 	noLeaks(t)
 	db := testenv.Mongo(t)
-	uri, err := url.Parse(testenv.MongoURI(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	uri.Path = "/" + db.Name()
+	uri := testenv.DatabaseURI(t, db)
 	cfg, err := loadConfig(env(map[string]string{
-		"MONGO_URI": uri.String(), "NATS_URL": "nats://127.0.0.1:1", // nothing listens on port 1
+		"MONGO_URI": uri, "NATS_URL": "nats://127.0.0.1:1", // nothing listens on port 1
 		"NATS_CLUSTER_ID": "ticketing",
 	}))
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -56,12 +55,8 @@ func onEachTransport(t *testing.T, test func(*testing.T, broker)) {
 // (dropped when the test ends).
 func serviceEnv(t *testing.T, b broker) map[string]string {
 	t.Helper()
-	u, err := url.Parse(testenv.MongoURI(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + testenv.Mongo(t).Name()
-	vars := map[string]string{"PORT": "0", "MONGO_URI": u.String(), "JWT_KEY": string(testKey), "NATS_CLIENT_ID": testenv.UniqueName(t)}
+	mongoURI := testenv.DatabaseURI(t, testenv.Mongo(t))
+	vars := map[string]string{"PORT": "0", "MONGO_URI": mongoURI, "JWT_KEY": string(testKey), "NATS_CLIENT_ID": testenv.UniqueName(t)}
 	for k, v := range b.env {
 		vars[k] = v
 	}

@@ -20,21 +20,15 @@ type api struct {
 }
 
 // routes returns the API's handler (service.Handler adds the probes,
-// limits and request logs). Every other path and method gets the Node
-// service's 404.
+// limits and request logs), routed as the Node service routes
+// (httpapi.Routes).
 func (a *api) routes() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /api/orders", a.create)
-	mux.HandleFunc("GET /api/orders", a.list)
-	mux.HandleFunc("GET /api/orders/{id}", a.show)
-	mux.HandleFunc("DELETE /api/orders/{id}", a.cancel)
-	// Express routes ignore one trailing slash; clients may rely on it.
-	mux.HandleFunc("POST /api/orders/{$}", a.create)
-	mux.HandleFunc("GET /api/orders/{$}", a.list)
-	mux.HandleFunc("GET /api/orders/{id}/{$}", a.show)
-	mux.HandleFunc("DELETE /api/orders/{id}/{$}", a.cancel)
-	mux.HandleFunc("/", httpapi.NotFound)
-	return mux
+	r := httpapi.NewRoutes()
+	r.Handle("POST /api/orders", a.create)
+	r.Handle("GET /api/orders", a.list)
+	r.Handle("GET /api/orders/{id}", a.show)
+	r.Handle("DELETE /api/orders/{id}", a.cancel)
+	return r
 }
 
 // orderJSON is an order as the Node service answers it: Mongoose's

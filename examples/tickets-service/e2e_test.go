@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -64,15 +63,11 @@ func onEachTransport(t *testing.T, test func(t *testing.T, b broker)) {
 func realService(t *testing.T, b broker, tune func(*config)) (string, *logBuffer, config) {
 	t.Helper()
 	db := testenv.Mongo(t) // dropped when the test ends
-	u, err := url.Parse(testenv.MongoURI(t))
-	if err != nil {
-		t.Fatalf("MONGO_URI: %v", err)
-	}
-	u.Path = "/" + db.Name()
+	mongoURI := testenv.DatabaseURI(t, db)
 
 	vars := map[string]string{
 		"PORT":      "0",
-		"MONGO_URI": u.String(),
+		"MONGO_URI": mongoURI,
 		"JWT_KEY":   string(testKey),
 	}
 	maps.Copy(vars, b.env)
@@ -424,14 +419,18 @@ func awaitReadiness(t *testing.T, base string, status int) {
 // after saving, so the same outage fails the request after the ticket was
 // saved, and the event is lost.) Each transport gets a server of its own,
 // which the test kills and restarts with its data.
-func TestEndToEndBrokerOutage(t *testing.T) {
+func TestEndToEndBrokerOutage(t *testing.T) { onEachOwnServer(t, testBrokerOutage) }
+
+// onEachOwnServer runs test per transport on a server of the test's own,
+// which it may kill, freeze or restart.
+func onEachOwnServer(t *testing.T, test func(*testing.T, *testenv.Process, broker)) {
 	t.Run(service.TransportStan, func(t *testing.T) {
 		srv := testenv.StartStan(t, t.TempDir())
-		testBrokerOutage(t, srv, stanBroker(srv.URL(), srv.ClusterID()))
+		test(t, srv, stanBroker(srv.URL(), srv.ClusterID()))
 	})
 	t.Run(service.TransportJetStream, func(t *testing.T) {
 		srv := testenv.StartJetStream(t, t.TempDir())
-		testBrokerOutage(t, srv, jetStreamBroker(srv.URL()))
+		test(t, srv, jetStreamBroker(srv.URL()))
 	})
 }
 

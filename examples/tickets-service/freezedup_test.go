@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"net/http"
-	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -25,12 +24,8 @@ import (
 func TestFreezeDuplicates(t *testing.T) {
 	srv := testenv.StartStan(t, t.TempDir())
 	b := stanBroker(srv.URL(), srv.ClusterID())
-	u, err := url.Parse(testenv.MongoURI(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + testenv.Mongo(t).Name()
-	inst := runOn(t, b, u.String(), func(c *config) { c.ShutdownTimeout = 5 * time.Second })
+	mongoURI := testenv.DatabaseURI(t, testenv.Mongo(t))
+	inst := runOn(t, b, mongoURI, func(c *config) { c.ShutdownTimeout = 5 * time.Second })
 
 	// Distinct stored messages per ticket, by stream sequence: a
 	// redelivery to this counter is not a duplicate, a second sequence is.

@@ -26,22 +26,15 @@ type api struct {
 }
 
 // routes returns the API's handler (service.Handler adds the probes,
-// limits and request logs). Every path and method the Node service does
-// not serve gets its 404, including known paths with another method: the
-// catch-all "/" matches those before ServeMux could answer 405.
+// limits and request logs), routed as the Node service routes
+// (httpapi.Routes).
 func (a *api) routes() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /api/tickets", a.create)
-	mux.HandleFunc("GET /api/tickets", a.list)
-	mux.HandleFunc("GET /api/tickets/{id}", a.show)
-	mux.HandleFunc("PUT /api/tickets/{id}", a.update)
-	// Express routes ignore one trailing slash; clients may rely on it.
-	mux.HandleFunc("POST /api/tickets/{$}", a.create)
-	mux.HandleFunc("GET /api/tickets/{$}", a.list)
-	mux.HandleFunc("GET /api/tickets/{id}/{$}", a.show)
-	mux.HandleFunc("PUT /api/tickets/{id}/{$}", a.update)
-	mux.HandleFunc("/", httpapi.NotFound)
-	return mux
+	r := httpapi.NewRoutes()
+	r.Handle("POST /api/tickets", a.create)
+	r.Handle("GET /api/tickets", a.list)
+	r.Handle("GET /api/tickets/{id}", a.show)
+	r.Handle("PUT /api/tickets/{id}", a.update)
+	return r
 }
 
 func (a *api) create(w http.ResponseWriter, r *http.Request) {

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,15 +46,11 @@ func startInstances(t testing.TB, n int, wrap func(i int, tr events.Transport) e
 	t.Helper()
 	natsURL, clusterID := testenv.NATS(t)
 	db := testenv.Mongo(t)
-	u, err := url.Parse(testenv.MongoURI(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + db.Name()
+	mongoURI := testenv.DatabaseURI(t, db)
 	group := "tickets-service-" + testenv.UniqueName(t)
 	var out []*instance
 	for i := range n {
-		vars := map[string]string{"MONGO_URI": u.String(), "NATS_URL": natsURL, "NATS_CLUSTER_ID": clusterID,
+		vars := map[string]string{"MONGO_URI": mongoURI, "NATS_URL": natsURL, "NATS_CLUSTER_ID": clusterID,
 			"NATS_CLIENT_ID": testenv.UniqueName(t), "JWT_KEY": string(testKey)}
 		cfg, err := loadConfig(env(vars))
 		if err != nil {
@@ -338,11 +333,7 @@ func BenchmarkScaleOut(b *testing.B) {
 func TestSIGKILLMidLoad(t *testing.T) {
 	natsURL, clusterID := testenv.NATS(t)
 	db := testenv.Mongo(t)
-	u, err := url.Parse(testenv.MongoURI(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + db.Name()
+	mongoURI := testenv.DatabaseURI(t, db)
 	bin := filepath.Join(t.TempDir(), "tickets-service")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
@@ -350,7 +341,7 @@ func TestSIGKILLMidLoad(t *testing.T) {
 	start := func() (*exec.Cmd, string, *bytes.Buffer) {
 		port := freePort(t)
 		cmd := exec.Command(bin)
-		cmd.Env = append(os.Environ(), "PORT="+port, "MONGO_URI="+u.String(), "NATS_URL="+natsURL,
+		cmd.Env = append(os.Environ(), "PORT="+port, "MONGO_URI="+mongoURI, "NATS_URL="+natsURL,
 			"NATS_CLUSTER_ID="+clusterID, "NATS_CLIENT_ID="+testenv.UniqueName(t), "JWT_KEY="+string(testKey),
 			"LOG_LEVEL=warn")
 		var logs bytes.Buffer

@@ -21,7 +21,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"net/url"
 	"os"
 	"runtime"
 	"slices"
@@ -109,13 +108,9 @@ func TestSoak(t *testing.T) {
 	const every = 30 * time.Second
 
 	natsURL, clusterID := testenv.NATS(t)
-	u, err := url.Parse(testenv.MongoURI(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + testenv.Mongo(t).Name()
+	mongoURI := testenv.DatabaseURI(t, testenv.Mongo(t))
 	vars := map[string]string{
-		"PORT": "0", "MONGO_URI": u.String(), "NATS_URL": natsURL, "NATS_CLUSTER_ID": clusterID,
+		"PORT": "0", "MONGO_URI": mongoURI, "NATS_URL": natsURL, "NATS_CLUSTER_ID": clusterID,
 		"NATS_CLIENT_ID": testenv.UniqueName(t), "JWT_KEY": string(testKey),
 	}
 	for _, k := range []string{"REQUEST_TIMEOUT", "MAX_REQUESTS_IN_FLIGHT"} { // the service's own knobs, to try them
