@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
+	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/orders"
 	"github.com/ticketkit/ticketkit/tickets"
 )
@@ -61,7 +62,7 @@ var (
 )
 
 func checkID(field, id string) error {
-	if !tickets.ValidID(id) {
+	if !ticketkit.ValidID(id) {
 		return fmt.Errorf("%s must be a 24-hex id, got %q", field, id)
 	}
 	return nil

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/events/memtransport"
-	"github.com/ticketkit/ticketkit/tickets"
 )
 
 // A Publisher's type decides the subject: a TicketCreated can only go out
@@ -21,7 +21,7 @@ func ExamplePublisher() {
 		return
 	}
 	err = pub.Publish(ctx, events.TicketCreated{
-		ID: "3eb8e907a00cf854c97a276b", Title: "concert", Price: tickets.Cents(2000), UserID: "b95ec5fceb0e46d1c335b88d",
+		ID: "3eb8e907a00cf854c97a276b", Title: "concert", Price: ticketkit.Cents(2000), UserID: "b95ec5fceb0e46d1c335b88d",
 	})
 	fmt.Println(pub.Subject(), err)
 	// Output: ticket:created <nil>
@@ -53,7 +53,7 @@ func ExampleListen() {
 	_ = pub.Publish(ctx, events.OrderCreated{
 		ID: "b28f8525b4eeb8afd1108ad6", Status: events.StatusCreated, UserID: "79f05438abce78f9c3d600c3",
 		ExpiresAt: events.Time{Time: time.Date(2026, 11, 27, 13, 45, 7, 0, time.UTC)},
-		Ticket:    events.OrderTicket{ID: "3eb8e907a00cf854c97a276b", Price: tickets.Cents(1250)},
+		Ticket:    events.OrderTicket{ID: "3eb8e907a00cf854c97a276b", Price: ticketkit.Cents(1250)},
 	})
 	<-done
 	// Output: order b28f8525b4eeb8afd1108ad6 holds ticket 3eb8e907a00cf854c97a276b until 1:45PM

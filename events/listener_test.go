@@ -5,13 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/ticketkit/ticketkit/events/eventstest"
 	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ticketkit/ticketkit/events/eventstest"
 
 	"go.uber.org/goleak"
 

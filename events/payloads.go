@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"time"
 
-	"github.com/ticketkit/ticketkit/tickets"
+	"github.com/ticketkit/ticketkit"
 )
 
 // Subject names a channel of the cluster. The values are the ones the Node
@@ -33,23 +33,23 @@ type Event interface {
 
 // TicketCreated is published when a ticket is created.
 type TicketCreated struct {
-	ID      string        `json:"id"`
-	Title   string        `json:"title"`
-	Price   tickets.Money `json:"price"`
-	UserID  string        `json:"userId"`
-	Version int64         `json:"version"`
+	ID      string          `json:"id"`
+	Title   string          `json:"title"`
+	Price   ticketkit.Money `json:"price"`
+	UserID  string          `json:"userId"`
+	Version int64           `json:"version"`
 }
 
 // TicketUpdated is published on every later change of a ticket, including
 // reservation (OrderID set) and release (OrderID omitted, as Node omits an
 // undefined orderId).
 type TicketUpdated struct {
-	ID      string        `json:"id"`
-	Title   string        `json:"title"`
-	Price   tickets.Money `json:"price"`
-	UserID  string        `json:"userId"`
-	OrderID string        `json:"orderId,omitempty"`
-	Version int64         `json:"version"`
+	ID      string          `json:"id"`
+	Title   string          `json:"title"`
+	Price   ticketkit.Money `json:"price"`
+	UserID  string          `json:"userId"`
+	OrderID string          `json:"orderId,omitempty"`
+	Version int64           `json:"version"`
 }
 
 // OrderStatus is the state of an order in the orders service.
@@ -75,8 +75,8 @@ type OrderCreated struct {
 
 // OrderTicket is the ticket inside an OrderCreated.
 type OrderTicket struct {
-	ID    string        `json:"id"`
-	Price tickets.Money `json:"price"`
+	ID    string          `json:"id"`
+	Price ticketkit.Money `json:"price"`
 }
 
 // OrderCancelled is published when an order is cancelled or expires.

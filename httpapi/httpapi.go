@@ -36,9 +36,9 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/session"
-	"github.com/ticketkit/ticketkit/tickets"
 )
 
 // DefaultMaxBody is express.json's default limit, so a body the Node
@@ -77,20 +77,20 @@ func NotFound(w http.ResponseWriter, _ *http.Request) {
 	WriteErrors(w, http.StatusNotFound, Problem{Message: "Not Found"})
 }
 
-// Status is the HTTP status for a domain error code (tickets.ErrorCode).
+// Status is the HTTP status for a domain error code (ticketkit.ErrorCode).
 func Status(code string) int {
 	switch code {
 	case "":
 		return http.StatusOK
-	case tickets.EINVALID, tickets.ERESERVED:
+	case ticketkit.EINVALID, ticketkit.EPRECONDITION:
 		return http.StatusBadRequest
-	case tickets.ENOTFOUND:
+	case ticketkit.ENOTFOUND:
 		return http.StatusNotFound
-	case tickets.ENOTOWNER:
+	case ticketkit.ENOTOWNER:
 		return http.StatusUnauthorized
-	case tickets.ECONFLICT:
+	case ticketkit.ECONFLICT:
 		return http.StatusConflict
-	case tickets.EUNAVAILABLE:
+	case ticketkit.EUNAVAILABLE:
 		return http.StatusServiceUnavailable
 	default:
 		return http.StatusInternalServerError
@@ -104,19 +104,19 @@ func Status(code string) int {
 // deadline (Limit) is answered 503 with Retry-After, and one its client
 // abandoned is logged at Info, not as a failure.
 func Fail(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
-	code := tickets.ErrorCode(err)
+	code := ticketkit.ErrorCode(err)
 	switch status := Status(code); code {
-	case tickets.EINVALID:
-		WriteErrors(w, status, FieldErrors(err, "", tickets.ErrorMessage(err))...)
-	case tickets.ENOTFOUND:
+	case ticketkit.EINVALID:
+		WriteErrors(w, status, FieldErrors(err, "", ticketkit.ErrorMessage(err))...)
+	case ticketkit.ENOTFOUND:
 		WriteErrors(w, status, Problem{Message: "Not Found"})
-	case tickets.ERESERVED, tickets.ENOTOWNER, tickets.ECONFLICT:
-		WriteErrors(w, status, Problem{Message: tickets.ErrorMessage(err)})
-	case tickets.EUNAVAILABLE:
+	case ticketkit.EPRECONDITION, ticketkit.ENOTOWNER, ticketkit.ECONFLICT:
+		WriteErrors(w, status, Problem{Message: ticketkit.ErrorMessage(err)})
+	case ticketkit.EUNAVAILABLE:
 		// Overload or an outage of a backend: shed, don't alarm.
 		log.Warn("request refused: a backend is unavailable", "method", r.Method, "path", r.URL.Path, "error", err)
 		w.Header().Set("Retry-After", "1")
-		WriteErrors(w, status, Problem{Message: tickets.ErrorMessage(err)})
+		WriteErrors(w, status, Problem{Message: ticketkit.ErrorMessage(err)})
 	default:
 		switch ctxErr := r.Context().Err(); {
 		case errors.Is(ctxErr, context.DeadlineExceeded):
@@ -137,7 +137,7 @@ func Fail(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 // FieldErrors turns a domain error into per-field problems; field and msg
 // stand in where the error names none.
 func FieldErrors(err error, field, msg string) []Problem {
-	var e *tickets.Error
+	var e *ticketkit.Error
 	if !errors.As(err, &e) || len(e.Fields) == 0 {
 		if errors.As(err, &e) {
 			msg = e.Message

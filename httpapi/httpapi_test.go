@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/httpapi"
 	"github.com/ticketkit/ticketkit/tickets"
 )
@@ -75,13 +76,13 @@ func TestFail(t *testing.T) {
 		status  int
 		message string
 	}{
-		{tickets.ErrNotFound, 404, "Not Found"},
+		{ticketkit.ErrNotFound, 404, "Not Found"},
 		{tickets.ErrReserved, 400, "Cannot edit a reserved ticket"},
-		{tickets.ErrNotOwner, 401, "Not authorized"},
-		{tickets.ErrConflict, 409, tickets.ErrConflict.Message},
-		{tickets.Errorf(tickets.EINVALID, "Price must be greater than 0"), 400, "Price must be greater than 0"},
+		{ticketkit.ErrNotOwner, 401, "Not authorized"},
+		{ticketkit.ErrConflict, 409, ticketkit.ErrConflict.Message},
+		{ticketkit.Errorf(ticketkit.EINVALID, "Price must be greater than 0"), 400, "Price must be greater than 0"},
 		{errors.New("mongo: connection refused at 10.0.0.7"), 500, "Something went wrong"},
-		{tickets.ErrUnavailable, 503, tickets.ErrUnavailable.Message},
+		{ticketkit.ErrUnavailable, 503, ticketkit.ErrUnavailable.Message},
 	} {
 		rec := httptest.NewRecorder()
 		httpapi.Fail(rec, httptest.NewRequest(http.MethodGet, "/x", nil), log, tc.err)

@@ -18,9 +18,9 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/outbox"
-	"github.com/ticketkit/ticketkit/tickets"
 )
 
 // maxEntries is how many entries a document holds before a write trims
@@ -220,7 +220,7 @@ func NewCollection[T any](ob *Outbox, name string) *Collection[T] {
 }
 
 func normID(id string) (string, bool) {
-	if !tickets.ValidID(id) {
+	if !ticketkit.ValidID(id) {
 		return "", false
 	}
 	return lower(id), true
@@ -247,11 +247,11 @@ func (c *Collection[T]) write(ctx context.Context, id string, version int64, evs
 	}
 	es, err := outbox.NewEntries(id, version, evs...)
 	if err != nil {
-		return &tickets.Error{Code: tickets.EINTERNAL, Message: "Internal error", Err: err}
+		return &ticketkit.Error{Code: ticketkit.EINTERNAL, Message: "Internal error", Err: err}
 	}
 	outbox.Capture(ctx, es)
 	if _, err := c.ob.q.Stamp(es); err != nil {
-		return &tickets.Error{Code: tickets.EUNAVAILABLE, Message: "The service is not ready to write", Err: err}
+		return &ticketkit.Error{Code: ticketkit.EUNAVAILABLE, Message: "The service is not ready to write", Err: err}
 	}
 	c.db.mu.Lock()
 	docs, ok := c.db.colls[c.name]
@@ -274,11 +274,11 @@ func (c *Collection[T]) write(ctx context.Context, id string, version int64, evs
 func (c *Collection[T]) Insert(ctx context.Context, id string, v T, evs ...events.Event) error {
 	nid, ok := normID(id)
 	if !ok {
-		return tickets.Errorf(tickets.EINVALID, "Invalid id %q", id)
+		return ticketkit.Errorf(ticketkit.EINVALID, "Invalid id %q", id)
 	}
 	return c.write(ctx, nid, 0, evs, func(docs map[string]*doc, es []outbox.Entry) error {
 		if _, ok := docs[nid]; ok {
-			return tickets.Errorf(tickets.ECONFLICT, "Document %s already exists", nid)
+			return ticketkit.Errorf(ticketkit.ECONFLICT, "Document %s already exists", nid)
 		}
 		docs[nid] = &doc{version: 0, value: v, entries: es}
 		return nil
@@ -291,15 +291,15 @@ func (c *Collection[T]) Insert(ctx context.Context, id string, v T, evs ...event
 func (c *Collection[T]) Update(ctx context.Context, id string, expected int64, v T, evs ...events.Event) (Record[T], error) {
 	nid, ok := normID(id)
 	if !ok {
-		return Record[T]{}, tickets.ErrNotFound
+		return Record[T]{}, ticketkit.ErrNotFound
 	}
 	err := c.write(ctx, nid, expected+1, evs, func(docs map[string]*doc, es []outbox.Entry) error {
 		d, ok := docs[nid]
 		switch {
 		case !ok:
-			return tickets.ErrNotFound
+			return ticketkit.ErrNotFound
 		case d.version != expected:
-			return tickets.ErrConflict
+			return ticketkit.ErrConflict
 		}
 		c.db.trimLocked(d)
 		d.version, d.value, d.entries = expected+1, v, append(d.entries, es...)
@@ -319,13 +319,13 @@ func (c *Collection[T]) Get(ctx context.Context, id string) (Record[T], error) {
 	}
 	nid, ok := normID(id)
 	if !ok {
-		return Record[T]{}, tickets.ErrNotFound
+		return Record[T]{}, ticketkit.ErrNotFound
 	}
 	c.db.mu.Lock()
 	defer c.db.mu.Unlock()
 	d, ok := c.db.colls[c.name][nid]
 	if !ok {
-		return Record[T]{}, tickets.ErrNotFound
+		return Record[T]{}, ticketkit.ErrNotFound
 	}
 	return Record[T]{ID: nid, Version: d.version, Doc: d.value.(T)}, nil
 }

@@ -4,9 +4,9 @@ import (
 	"context"
 	"strings"
 
+	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/orders"
-	"github.com/ticketkit/ticketkit/tickets"
 )
 
 // OrderStore is an orders.Store in memory: the orders of a Collection,
@@ -26,7 +26,7 @@ func NewOrderStore(ob *Outbox) *OrderStore {
 func (s *OrderStore) Create(ctx context.Context, o orders.Order) error {
 	nid, ok := normID(o.ID)
 	if !ok {
-		return tickets.Errorf(tickets.EINVALID, "Invalid order id %q", o.ID)
+		return ticketkit.Errorf(ticketkit.EINVALID, "Invalid order id %q", o.ID)
 	}
 	o.ID, o.Version = nid, 0
 	return s.c.Insert(ctx, o.ID, o, events.FromOrder(o)...)
@@ -42,7 +42,7 @@ func (s *OrderStore) Get(ctx context.Context, id string) (orders.Order, error) {
 func (s *OrderStore) Update(ctx context.Context, o orders.Order, expected int64) (orders.Order, error) {
 	nid, ok := normID(o.ID)
 	if !ok {
-		return orders.Order{}, tickets.ErrNotFound
+		return orders.Order{}, ticketkit.ErrNotFound
 	}
 	o.ID, o.Version = nid, expected+1
 	if _, err := s.c.Update(ctx, o.ID, expected, o, events.FromOrder(o)...); err != nil {
@@ -72,7 +72,7 @@ type TicketReplica struct {
 
 type ticketCopy struct {
 	Title string
-	Price tickets.Money
+	Price ticketkit.Money
 }
 
 var _ orders.Tickets = (*TicketReplica)(nil)

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
-	"github.com/ticketkit/ticketkit/tickets"
 )
 
 // Replica is a version-ordered copy of another service's aggregates of
@@ -33,7 +33,7 @@ func (r *Replica[T]) Apply(ctx context.Context, id string, version int64, doc T)
 	}
 	nid, ok := normID(id)
 	if !ok || version < 0 {
-		return 0, tickets.Errorf(tickets.EINVALID, "Invalid id %q or version %d", id, version)
+		return 0, ticketkit.Errorf(ticketkit.EINVALID, "Invalid id %q or version %d", id, version)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -62,14 +62,14 @@ func (r *Replica[T]) Claim(ctx context.Context, id, prev, next string) (bool, er
 	}
 	nid, ok := normID(id)
 	if !ok {
-		return false, tickets.Errorf(tickets.EINVALID, "Invalid id %q", id)
+		return false, ticketkit.Errorf(ticketkit.EINVALID, "Invalid id %q", id)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	rec, ok := r.docs[nid]
 	switch {
 	case !ok:
-		return false, tickets.ErrNotFound
+		return false, ticketkit.ErrNotFound
 	case rec.Claim != prev:
 		return false, nil
 	}
@@ -89,7 +89,7 @@ func (r *Replica[T]) Get(ctx context.Context, id string) (Record[T], error) {
 	defer r.mu.Unlock()
 	rec, ok := r.docs[nid]
 	if !ok {
-		return Record[T]{}, tickets.ErrNotFound
+		return Record[T]{}, ticketkit.ErrNotFound
 	}
 	return rec, nil
 }

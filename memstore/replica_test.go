@@ -6,9 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/memstore"
-	"github.com/ticketkit/ticketkit/tickets"
 )
 
 type order struct{ Status string }
@@ -16,7 +16,7 @@ type order struct{ Status string }
 func TestReplicaAppliesInVersionOrder(t *testing.T) {
 	ctx := context.Background()
 	r := memstore.NewReplica[order]()
-	a, b := tickets.NewID(), tickets.NewID()
+	a, b := ticketkit.NewID(), ticketkit.NewID()
 	apply := func(id string, v int64, o order, want events.Ordering) {
 		t.Helper()
 		got, err := r.Apply(ctx, id, v, o)
@@ -30,14 +30,14 @@ func TestReplicaAppliesInVersionOrder(t *testing.T) {
 	apply(a, 1, order{"cancelled"}, events.Apply)
 	apply(a, 0, order{"created"}, events.Duplicate)
 	apply(b, 0, order{"created"}, events.Apply)
-	got, err := r.GetMany(ctx, []string{strings.ToUpper(a), b, tickets.NewID(), "bad"})
+	got, err := r.GetMany(ctx, []string{strings.ToUpper(a), b, ticketkit.NewID(), "bad"})
 	if err != nil || len(got) != 2 || got[a].Doc.Status != "cancelled" || got[a].Version != 1 || got[b].Doc.Status != "created" {
 		t.Fatalf("GetMany = %+v, %v", got, err)
 	}
-	if _, err := r.Get(ctx, tickets.NewID()); !errors.Is(err, tickets.ErrNotFound) {
+	if _, err := r.Get(ctx, ticketkit.NewID()); !errors.Is(err, ticketkit.ErrNotFound) {
 		t.Fatalf("Get(unknown) = %v", err)
 	}
-	if _, err := r.Apply(ctx, "bad", 0, order{}); !errors.Is(err, tickets.ErrInvalid) {
+	if _, err := r.Apply(ctx, "bad", 0, order{}); !errors.Is(err, ticketkit.ErrInvalid) {
 		t.Fatalf("Apply(bad id) = %v", err)
 	}
 }
@@ -45,8 +45,8 @@ func TestReplicaAppliesInVersionOrder(t *testing.T) {
 func TestReplicaClaim(t *testing.T) {
 	ctx := context.Background()
 	r := memstore.NewReplica[order]()
-	id := tickets.NewID()
-	if _, err := r.Claim(ctx, id, "", "a"); !errors.Is(err, tickets.ErrNotFound) {
+	id := ticketkit.NewID()
+	if _, err := r.Claim(ctx, id, "", "a"); !errors.Is(err, ticketkit.ErrNotFound) {
 		t.Fatalf("claim of an unknown copy: %v", err)
 	}
 	if _, err := r.Apply(ctx, id, 0, order{"created"}); err != nil {

@@ -3,6 +3,7 @@ package memstore
 import (
 	"context"
 
+	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/outbox"
 	"github.com/ticketkit/ticketkit/tickets"
@@ -35,7 +36,7 @@ func New(opts ...outbox.QueueOption) (*Store, *Outbox, error) {
 func (s *Store) Create(ctx context.Context, t tickets.Ticket) error {
 	nid, ok := normID(t.ID)
 	if !ok {
-		return tickets.Errorf(tickets.EINVALID, "Invalid ticket id %q", t.ID)
+		return ticketkit.Errorf(ticketkit.EINVALID, "Invalid ticket id %q", t.ID)
 	}
 	t.ID = nid
 	e, err := events.FromChange(tickets.Change{Kind: tickets.Created, Ticket: t})
@@ -57,7 +58,7 @@ func (s *Store) List(ctx context.Context, f tickets.Filter) (tickets.Page, error
 	if f.After != "" {
 		var ok bool
 		if after, ok = normID(f.After); !ok {
-			return tickets.Page{}, tickets.Errorf(tickets.EINVALID, "Invalid page cursor")
+			return tickets.Page{}, ticketkit.Errorf(ticketkit.EINVALID, "Invalid page cursor")
 		}
 	}
 	limit := f.PageSize()
@@ -84,7 +85,7 @@ func (s *Store) Update(ctx context.Context, t tickets.Ticket, expectedVersion in
 		return tickets.Ticket{}, err
 	}
 	if cur.Version != expectedVersion || cur.Doc.UserID != t.UserID {
-		return tickets.Ticket{}, tickets.ErrConflict
+		return tickets.Ticket{}, ticketkit.ErrConflict
 	}
 	next := tickets.Apply(cur.Doc, t)
 	e, err := events.FromChange(tickets.Change{Kind: tickets.Updated, Ticket: next})

@@ -20,6 +20,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/events/memtransport"
 	"github.com/ticketkit/ticketkit/internal/benchcmp"
@@ -78,7 +79,7 @@ type rawRead struct {
 }
 
 func (d rawRead) ticket() tickets.Ticket {
-	return tickets.Ticket{ID: d.ID.Hex(), Title: d.Title, Price: tickets.Money(d.Price), UserID: d.UserID,
+	return tickets.Ticket{ID: d.ID.Hex(), Title: d.Title, Price: ticketkit.Money(d.Price), UserID: d.UserID,
 		OrderID: d.OrderID, Version: d.Version, CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC()}
 }
 
@@ -93,7 +94,7 @@ func benchUser(i int) string { return fmt.Sprintf("64b7f0c2a1b2c3d4e5f6%04x", i%
 
 func benchTicket(i int) tickets.Ticket {
 	now := time.Now().UTC().Truncate(time.Millisecond)
-	return tickets.Ticket{ID: tickets.NewID(), Title: "concert", Price: tickets.Cents(2000),
+	return tickets.Ticket{ID: ticketkit.NewID(), Title: "concert", Price: ticketkit.Cents(2000),
 		UserID: benchUser(i), CreatedAt: now, UpdatedAt: now}
 }
 

@@ -14,9 +14,9 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/outbox"
-	"github.com/ticketkit/ticketkit/tickets"
 )
 
 // Field names every document of a Collection has. A document type must not
@@ -235,7 +235,7 @@ func (c *Collection[T]) EnsureIndexes(ctx context.Context, more ...mongo.IndexMo
 func (c *Collection[T]) Insert(ctx context.Context, id string, v T, evs ...events.Event) error {
 	oid, ok := parseID(id)
 	if !ok {
-		return tickets.Errorf(tickets.EINVALID, "Invalid id %q", id)
+		return ticketkit.Errorf(ticketkit.EINVALID, "Invalid id %q", id)
 	}
 	if err := ctx.Err(); err != nil {
 		return c.fail(ctx, "Insert", oid.Hex(), err)
@@ -260,7 +260,7 @@ func (c *Collection[T]) Insert(ctx context.Context, id string, v T, evs ...event
 	case mongo.IsDuplicateKeyError(err):
 		c.ob.q.Abandon(es...)
 		c.log.LogAttrs(ctx, slog.LevelDebug, "mongostore: insert of an existing document", slog.String("id", oid.Hex()))
-		return &tickets.Error{Code: tickets.ECONFLICT, Message: "Document " + oid.Hex() + " already exists", Err: err}
+		return &ticketkit.Error{Code: ticketkit.ECONFLICT, Message: "Document " + oid.Hex() + " already exists", Err: err}
 	}
 	c.writeFailed(err, es)
 	return c.fail(ctx, "Insert", oid.Hex(), err)
@@ -334,7 +334,7 @@ func (c *Collection[T]) Update(ctx context.Context, id string, expected int64, v
 func (c *Collection[T]) UpdateIf(ctx context.Context, id string, expected int64, guard bson.D, v T, evs ...events.Event) (Record[T], error) {
 	oid, ok := parseID(id)
 	if !ok {
-		return Record[T]{}, tickets.ErrNotFound
+		return Record[T]{}, ticketkit.ErrNotFound
 	}
 	es, err := outbox.NewEntries(oid.Hex(), expected+1, evs...)
 	if err != nil {
@@ -505,7 +505,7 @@ func (c *Collection[T]) unsettled(ctx context.Context, es []entryDoc) ([]entryDo
 
 func (c *Collection[T]) conflict(ctx context.Context, oid bson.ObjectID, expected int64) error {
 	c.log.LogAttrs(ctx, slog.LevelDebug, "mongostore: update conflict", slog.String("id", oid.Hex()), slog.Int64("expectedVersion", expected))
-	return tickets.ErrConflict
+	return ticketkit.ErrConflict
 }
 
 // withoutOutbox leaves the outbox out of reads.
@@ -516,7 +516,7 @@ var withoutOutbox = bson.D{{Key: fOutbox, Value: 0}}
 func (c *Collection[T]) Get(ctx context.Context, id string) (Record[T], error) {
 	oid, ok := parseID(id)
 	if !ok {
-		return Record[T]{}, tickets.ErrNotFound
+		return Record[T]{}, ticketkit.ErrNotFound
 	}
 	var r record[T]
 	if err := c.coll.FindOne(ctx, byID(oid), options.FindOne().SetProjection(withoutOutbox)).Decode(&r); err != nil {

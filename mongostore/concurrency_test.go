@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/mongostore"
 	"github.com/ticketkit/ticketkit/tickets"
 )
@@ -30,7 +31,7 @@ func testConcurrentIncrements(t *testing.T, open func(*testing.T) (*mongostore.S
 	s, ob := open(t)
 	c := ctx(t)
 	orig := newTicket("owner", "start")
-	orig.Price = tickets.Cents(1000)
+	orig.Price = ticketkit.Cents(1000)
 	mustCreate(t, s, orig)
 
 	// won[v] is the writer that installed version v.
@@ -59,7 +60,7 @@ func testConcurrentIncrements(t *testing.T, open func(*testing.T) (*mongostore.S
 				next.UpdatedAt = time.Now().UTC().Truncate(time.Millisecond)
 				got, err := s.Update(c, next, cur.Version)
 				switch {
-				case errors.Is(err, tickets.ErrConflict):
+				case errors.Is(err, ticketkit.ErrConflict):
 					conflicts.Add(1)
 					continue
 				case err != nil:
@@ -112,9 +113,9 @@ func testConcurrentIncrements(t *testing.T, open func(*testing.T) (*mongostore.S
 		if v == 0 {
 			wantKind = tickets.Created
 		}
-		if tk.ID != orig.ID || tk.Version != int64(v) || ch.Kind != wantKind || tk.Price != orig.Price+tickets.Money(v) ||
+		if tk.ID != orig.ID || tk.Version != int64(v) || ch.Kind != wantKind || tk.Price != orig.Price+ticketkit.Money(v) ||
 			tk.UserID != orig.UserID {
-			t.Fatalf("outbox change %d = %v %+v, want a %v of version %d at price %d", v, ch.Kind, tk, wantKind, v, orig.Price+tickets.Money(v))
+			t.Fatalf("outbox change %d = %v %+v, want a %v of version %d at price %d", v, ch.Kind, tk, wantKind, v, orig.Price+ticketkit.Money(v))
 		}
 		if v == 0 {
 			continue

@@ -101,7 +101,7 @@
 //
 // # Errors and user input
 //
-// Every error is a *tickets.Error. mongo.ErrNoDocuments is ENOTFOUND, a
+// Every error is a *ticketkit.Error. mongo.ErrNoDocuments is ENOTFOUND, a
 // duplicate key ECONFLICT; everything else, timeouts and cancellations
 // included, is EINTERNAL with a generic message and the driver's error as
 // the cause, so errors.Is(err, context.DeadlineExceeded) still works.

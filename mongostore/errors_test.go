@@ -11,6 +11,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/mongostore"
 	"github.com/ticketkit/ticketkit/outbox"
 	"github.com/ticketkit/ticketkit/testenv"
@@ -26,9 +27,9 @@ var genericMessages = map[string]bool{
 
 func assertInternal(t *testing.T, op string, err error) {
 	t.Helper()
-	var te *tickets.Error
-	if !errors.As(err, &te) || te.Code != tickets.EINTERNAL {
-		t.Fatalf("%s: error = %#v, want an EINTERNAL *tickets.Error", op, err)
+	var te *ticketkit.Error
+	if !errors.As(err, &te) || te.Code != ticketkit.EINTERNAL {
+		t.Fatalf("%s: error = %#v, want an EINTERNAL *ticketkit.Error", op, err)
 	}
 	if !genericMessages[te.Message] || te.Err == nil {
 		t.Fatalf("%s: message %q, cause %v; want a generic message and the cause kept", op, te.Message, te.Err)
@@ -36,7 +37,7 @@ func assertInternal(t *testing.T, op string, err error) {
 }
 
 // TestDoneContextIsInternalAndWrapped calls every method with a canceled
-// and with an expired context: each fails with an EINTERNAL *tickets.Error
+// and with an expired context: each fails with an EINTERNAL *ticketkit.Error
 // that still matches the context's error, and writes nothing.
 func TestDoneContextIsInternalAndWrapped(t *testing.T) {
 	s, ob, _ := openWithOutbox(t)
@@ -101,7 +102,7 @@ func TestDuplicateCreateIsConflict(t *testing.T) {
 		dup := newTicket("other", "imposter")
 		dup.ID = id
 		err := s.Create(ctx(t), dup)
-		if !errors.Is(err, tickets.ErrConflict) || tickets.ErrorCode(err) != tickets.ECONFLICT {
+		if !errors.Is(err, ticketkit.ErrConflict) || ticketkit.ErrorCode(err) != ticketkit.ECONFLICT {
 			t.Fatalf("Create(duplicate %s) error = %v, want ECONFLICT", id, err)
 		}
 	}
@@ -127,7 +128,7 @@ func TestDriverErrorIsInternal(t *testing.T) {
 	}
 	_, err = s.Get(ctx(t), id.Hex())
 	assertInternal(t, "Get", err)
-	if errors.Is(err, tickets.ErrNotFound) || strings.Contains(tickets.ErrorMessage(err), "price") {
+	if errors.Is(err, ticketkit.ErrNotFound) || strings.Contains(ticketkit.ErrorMessage(err), "price") {
 		t.Fatalf("Get error %v: want an internal error whose message says nothing of the cause", err)
 	}
 	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "op=Get") {
@@ -179,8 +180,8 @@ func TestWriteWithALapsedLeaseIsUnavailable(t *testing.T) {
 	// No relay renews the lease: past its TTL it has lapsed for sure
 	// (writes stop at half of it).
 	time.Sleep(200 * time.Millisecond)
-	err = s.Create(ctx(t), newTicket(tickets.NewID(), "late"))
-	if tickets.ErrorCode(err) != tickets.EUNAVAILABLE || !errors.Is(err, outbox.ErrLeaseExpired) {
+	err = s.Create(ctx(t), newTicket(ticketkit.NewID(), "late"))
+	if ticketkit.ErrorCode(err) != ticketkit.EUNAVAILABLE || !errors.Is(err, outbox.ErrLeaseExpired) {
 		t.Fatalf("write after the lease lapsed: %v, want EUNAVAILABLE wrapping ErrLeaseExpired", err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/mongostore"
 	"github.com/ticketkit/ticketkit/natsclient"
@@ -65,7 +66,7 @@ func Example_outbox() {
 	}
 	nc, err := streaming.Connect(ctx, natsclient.Config{
 		ClusterID: cluster,
-		ClientID:  "outbox-example-" + tickets.NewID(),
+		ClientID:  "outbox-example-" + ticketkit.NewID(),
 		URLs:      []string{natsURL},
 	})
 	if err != nil {
@@ -93,12 +94,12 @@ func Example_outbox() {
 
 	// Use cases return once the ticket and its event are committed.
 	svc := tickets.NewService(store)
-	created, err := svc.Create(ctx, "user-1", tickets.Input{Title: "concert", Price: tickets.Cents(2000)})
+	created, err := svc.Create(ctx, "user-1", tickets.Input{Title: "concert", Price: ticketkit.Cents(2000)})
 	if err != nil {
 		fmt.Println("error:", err)
 		return
 	}
-	updated, err := svc.Update(ctx, created.Ticket.ID, "user-1", tickets.Input{Title: "concert, front row", Price: tickets.Cents(3500)})
+	updated, err := svc.Update(ctx, created.Ticket.ID, "user-1", tickets.Input{Title: "concert, front row", Price: ticketkit.Cents(3500)})
 	if err != nil {
 		fmt.Println("error:", err)
 		return
@@ -142,9 +143,9 @@ func ExampleTicketReplica() {
 		return
 	}
 
-	id, user := tickets.NewID(), tickets.NewID()
-	created := events.TicketCreated{ID: id, Title: "concert", Price: tickets.Cents(2000), UserID: user, Version: 0}
-	updated := events.TicketUpdated{ID: id, Title: "concert", Price: tickets.Cents(2500), UserID: user, Version: 1}
+	id, user := ticketkit.NewID(), ticketkit.NewID()
+	created := events.TicketCreated{ID: id, Title: "concert", Price: ticketkit.Cents(2000), UserID: user, Version: 0}
+	updated := events.TicketUpdated{ID: id, Title: "concert", Price: ticketkit.Cents(2500), UserID: user, Version: 1}
 
 	// The update overtook the creation: refused, so the broker redelivers it.
 	_, err = replica.ApplyUpdated(ctx, updated)

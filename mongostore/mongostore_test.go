@@ -9,6 +9,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.uber.org/goleak"
 
+	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/events/eventstest"
 	"github.com/ticketkit/ticketkit/mongostore"
@@ -152,9 +153,9 @@ func TestOutboxConformance(t *testing.T) {
 func newTicket(userID, title string) tickets.Ticket {
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	return tickets.Ticket{
-		ID:        tickets.NewID(),
+		ID:        ticketkit.NewID(),
 		Title:     title,
-		Price:     tickets.Cents(1250),
+		Price:     ticketkit.Cents(1250),
 		UserID:    userID,
 		CreatedAt: now,
 		UpdatedAt: now,
@@ -254,10 +255,10 @@ func TestOutboxStaysSmall(t *testing.T) {
 	}
 	// The first update comes before the create is published, so it
 	// appends; every later one finds all published and replaces.
-	if most := run(tickets.NewID(), []writer{a}); most > 2 {
+	if most := run(ticketkit.NewID(), []writer{a}); most > 2 {
 		t.Errorf("one writer: the document held up to %d entries, want at most 2", most)
 	}
-	if most := run(tickets.NewID(), []writer{a, b}); most > 16 || most < 2 {
+	if most := run(ticketkit.NewID(), []writer{a, b}); most > 16 || most < 2 {
 		t.Errorf("two writers: the document held up to %d entries, want 2..16", most)
 	}
 }

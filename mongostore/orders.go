@@ -9,9 +9,9 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/orders"
-	"github.com/ticketkit/ticketkit/tickets"
 )
 
 // DefaultOrdersCollection is the collection an OrderStore uses unless
@@ -21,11 +21,11 @@ const DefaultOrdersCollection = "orders"
 // orderDoc is an order as stored, in the Node orders service's field
 // names: the ticket is its ObjectID, as Mongoose stores a ref.
 type orderDoc struct {
-	UserID    string        `bson:"userId"`
-	Status    string        `bson:"status"`
-	ExpiresAt time.Time     `bson:"expiresAt"`
-	Ticket    bson.ObjectID `bson:"ticket"`
-	Price     tickets.Money `bson:"price"` // the ticket's when ordered, for order:created
+	UserID    string          `bson:"userId"`
+	Status    string          `bson:"status"`
+	ExpiresAt time.Time       `bson:"expiresAt"`
+	Ticket    bson.ObjectID   `bson:"ticket"`
+	Price     ticketkit.Money `bson:"price"` // the ticket's when ordered, for order:created
 }
 
 // OrderStore is an orders.Store on a Collection: each write carries its
@@ -56,7 +56,7 @@ func (s *OrderStore) EnsureIndexes(ctx context.Context) error {
 func (s *OrderStore) Create(ctx context.Context, o orders.Order) error {
 	tid, ok := parseID(o.Ticket.ID)
 	if !ok {
-		return tickets.Errorf(tickets.EINVALID, "Invalid ticket id %q", o.Ticket.ID)
+		return ticketkit.Errorf(ticketkit.EINVALID, "Invalid ticket id %q", o.Ticket.ID)
 	}
 	o.ID, o.Version = strings.ToLower(o.ID), 0
 	return s.c.Insert(ctx, o.ID, toOrderDoc(o, tid), events.FromOrder(o)...)
@@ -76,7 +76,7 @@ func (s *OrderStore) Get(ctx context.Context, id string) (orders.Order, error) {
 func (s *OrderStore) Update(ctx context.Context, o orders.Order, expected int64) (orders.Order, error) {
 	tid, ok := parseID(o.Ticket.ID)
 	if !ok {
-		return orders.Order{}, tickets.Errorf(tickets.EINVALID, "Invalid ticket id %q", o.Ticket.ID)
+		return orders.Order{}, ticketkit.Errorf(ticketkit.EINVALID, "Invalid ticket id %q", o.Ticket.ID)
 	}
 	o.ID, o.Version = strings.ToLower(o.ID), expected+1
 	if _, err := s.c.Update(ctx, o.ID, expected, toOrderDoc(o, tid), events.FromOrder(o)...); err != nil {

@@ -6,11 +6,11 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/mongostore"
 	"github.com/ticketkit/ticketkit/orders"
 	"github.com/ticketkit/ticketkit/testenv"
-	"github.com/ticketkit/ticketkit/tickets"
 )
 
 // The orders service's stores on a real server: the use cases, the
@@ -34,16 +34,16 @@ func TestOrderStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	svc := orders.NewService(s, r)
-	tk := events.TicketCreated{ID: tickets.NewID(), Title: "concert", Price: tickets.Cents(1250), UserID: tickets.NewID()}
+	tk := events.TicketCreated{ID: ticketkit.NewID(), Title: "concert", Price: ticketkit.Cents(1250), UserID: ticketkit.NewID()}
 	if err := r.OnTicketCreated(c, tk, events.Metadata{}); err != nil {
 		t.Fatal(err)
 	}
-	user := tickets.NewID()
+	user := ticketkit.NewID()
 	p, err := svc.Create(c, user, tk.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.Create(c, tickets.NewID(), tk.ID); !errors.Is(err, orders.ErrTicketReserved) {
+	if _, err := svc.Create(c, ticketkit.NewID(), tk.ID); !errors.Is(err, orders.ErrTicketReserved) {
 		t.Fatalf("second order: %v, want ERESERVED", err)
 	}
 	got, err := svc.Get(c, user, p.Order.ID)
@@ -71,7 +71,7 @@ func TestOrderStore(t *testing.T) {
 	if err != nil || len(list) != 2 || list[0].Order.Status != orders.Cancelled || list[1].Order.Status != orders.Complete || list[1].Ticket.Title != "concert" {
 		t.Fatalf("List = %+v, %v", list, err)
 	}
-	if other, err := svc.List(c, tickets.NewID()); err != nil || len(other) != 0 {
+	if other, err := svc.List(c, ticketkit.NewID()); err != nil || len(other) != 0 {
 		t.Fatalf("someone else's list = %+v, %v", other, err)
 	}
 

@@ -11,8 +11,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
-	"github.com/ticketkit/ticketkit/tickets"
 )
 
 // Replica is a consuming service's version-ordered copy of another
@@ -105,7 +105,7 @@ func (r *Replica[T]) Collection() *mongo.Collection { return r.coll }
 func (r *Replica[T]) Get(ctx context.Context, id string) (Record[T], error) {
 	oid, ok := parseID(id)
 	if !ok {
-		return Record[T]{}, tickets.ErrNotFound
+		return Record[T]{}, ticketkit.ErrNotFound
 	}
 	var d record[T]
 	if err := r.coll.FindOne(ctx, byID(oid)).Decode(&d); err != nil {
@@ -155,7 +155,7 @@ func (r *Replica[T]) GetMany(ctx context.Context, ids []string) (map[string]Reco
 func (r *Replica[T]) Claim(ctx context.Context, id, prev, next string) (bool, error) {
 	oid, ok := parseID(id)
 	if !ok {
-		return false, tickets.Errorf(tickets.EINVALID, "Invalid id %q", id)
+		return false, ticketkit.Errorf(ticketkit.EINVALID, "Invalid id %q", id)
 	}
 	unlock, err := r.locks.lock(ctx, oid)
 	if err != nil {
@@ -182,7 +182,7 @@ func (r *Replica[T]) Claim(ctx context.Context, id, prev, next string) (bool, er
 		return false, r.fail(ctx, "Replica.Claim", oid.Hex(), err)
 	}
 	if v == events.NoVersion {
-		return false, tickets.ErrNotFound
+		return false, ticketkit.ErrNotFound
 	}
 	return false, nil
 }
@@ -203,7 +203,7 @@ const maxApplyAttempts = 4
 func (r *Replica[T]) Apply(ctx context.Context, id string, version int64, doc T) (events.Ordering, error) {
 	oid, ok := parseID(id)
 	if !ok || version < 0 {
-		return 0, tickets.Errorf(tickets.EINVALID, "Invalid id %q or version %d", id, version)
+		return 0, ticketkit.Errorf(ticketkit.EINVALID, "Invalid id %q or version %d", id, version)
 	}
 	op := "Replica.Apply"
 	attrs := func(extra ...slog.Attr) []slog.Attr {

@@ -15,11 +15,11 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
+	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/events/memtransport"
 	"github.com/ticketkit/ticketkit/mongostore"
 	"github.com/ticketkit/ticketkit/testenv"
-	"github.com/ticketkit/ticketkit/tickets"
 )
 
 // openReplica returns a Replica, prepared, on a fresh database that is
@@ -63,12 +63,12 @@ type history struct {
 }
 
 func newHistory(n int) history {
-	id, user := tickets.NewID(), tickets.NewID()
-	h := history{created: events.TicketCreated{ID: id, Title: "v0 of " + id, Price: tickets.Cents(1000), UserID: user}}
+	id, user := ticketkit.NewID(), ticketkit.NewID()
+	h := history{created: events.TicketCreated{ID: id, Title: "v0 of " + id, Price: ticketkit.Cents(1000), UserID: user}}
 	for v := 1; v <= n; v++ {
-		u := events.TicketUpdated{ID: id, Title: fmt.Sprintf("v%d of %s", v, id), Price: tickets.Cents(int64(1000 + 10*v)), UserID: user, Version: int64(v)}
+		u := events.TicketUpdated{ID: id, Title: fmt.Sprintf("v%d of %s", v, id), Price: ticketkit.Cents(int64(1000 + 10*v)), UserID: user, Version: int64(v)}
 		if v%2 == 1 {
-			u.OrderID = tickets.NewID()
+			u.OrderID = ticketkit.NewID()
 		}
 		h.updated = append(h.updated, u)
 	}
@@ -206,7 +206,7 @@ func TestReplicaAppliesInVersionOrder(t *testing.T) {
 		}
 		ord, err := r.ApplyUpdated(c, v1)
 		step("v1 before the ticket exists", ord, err, events.OutOfOrder)
-		if _, err := r.Get(c, h.id()); !errors.Is(err, tickets.ErrNotFound) {
+		if _, err := r.Get(c, h.id()); !errors.Is(err, ticketkit.ErrNotFound) {
 			t.Fatalf("Get after an early update: %v, want ENOTFOUND (nothing written)", err)
 		}
 		ord, err = r.ApplyCreated(c, h.created)
@@ -425,7 +425,7 @@ func TestReplicaThroughNATSStreaming(t *testing.T) {
 	converged := func() bool {
 		for _, h := range hs {
 			got, err := replica.Get(ctx(t), h.id())
-			if errors.Is(err, tickets.ErrNotFound) || (err == nil && got != h.final()) {
+			if errors.Is(err, ticketkit.ErrNotFound) || (err == nil && got != h.final()) {
 				return false
 			}
 			if err != nil {
@@ -460,7 +460,7 @@ func TestReplicaThroughNATSStreaming(t *testing.T) {
 func TestReplicaDocumentLayout(t *testing.T) {
 	r, db := openReplica(t, mongostore.WithCollection("order_tickets"))
 	h := newHistory(1)
-	h.updated[0].Price = tickets.Cents(1234)
+	h.updated[0].Price = ticketkit.Cents(1234)
 	for _, e := range h.events() {
 		if err := e.deliver(ctx(t), r); err != nil {
 			t.Fatal(err)
@@ -484,18 +484,18 @@ func TestReplicaDocumentLayout(t *testing.T) {
 // EINVALID, and writes nothing.
 func TestReplicaRejectsInvalidEvents(t *testing.T) {
 	r, db := openReplica(t)
-	good := events.TicketCreated{ID: tickets.NewID(), Title: "concert", Price: tickets.Cents(100), UserID: "u"}
+	good := events.TicketCreated{ID: ticketkit.NewID(), Title: "concert", Price: ticketkit.Cents(100), UserID: "u"}
 	for name, e := range map[string]events.TicketCreated{
 		"bad id":           {ID: "not-an-id", Title: "x", Price: 100},
 		"operator id":      {ID: `{"$gt":""}`, Title: "x", Price: 100},
 		"negative version": {ID: good.ID, Title: "x", Price: 100, Version: -1},
 		"zero price":       {ID: good.ID, Title: "x"},
 	} {
-		if _, err := r.ApplyCreated(ctx(t), e); !errors.Is(err, tickets.ErrInvalid) {
+		if _, err := r.ApplyCreated(ctx(t), e); !errors.Is(err, ticketkit.ErrInvalid) {
 			t.Errorf("%s: error %v, want EINVALID", name, err)
 		}
 	}
-	if _, err := r.ApplyUpdated(ctx(t), events.TicketUpdated{ID: good.ID, Title: "x", Price: 100, Version: 1, OrderID: "nope"}); !errors.Is(err, tickets.ErrInvalid) {
+	if _, err := r.ApplyUpdated(ctx(t), events.TicketUpdated{ID: good.ID, Title: "x", Price: 100, Version: 1, OrderID: "nope"}); !errors.Is(err, ticketkit.ErrInvalid) {
 		t.Errorf("bad order id: error %v, want EINVALID", err)
 	}
 	if n, err := db.Collection(mongostore.DefaultCollection).CountDocuments(ctx(t), bson.D{}); err != nil || n != 0 {
@@ -539,13 +539,13 @@ func TestReplicaHandlerDeadLettersInvalidEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bad := events.TicketCreated{ID: tickets.NewID(), Title: "break me", Price: 100, UserID: "u"}
+	bad := events.TicketCreated{ID: ticketkit.NewID(), Title: "break me", Price: 100, UserID: "u"}
 	if err := pub.Publish(ctx(t), bad); err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case dl := <-dead:
-		if dl.DeliveryCount > 1 || !errors.Is(dl.Err, tickets.ErrInvalid) {
+		if dl.DeliveryCount > 1 || !errors.Is(dl.Err, ticketkit.ErrInvalid) {
 			t.Fatalf("dead letter on delivery %d with %v, want the first delivery and EINVALID", dl.DeliveryCount, dl.Err)
 		}
 	case <-acked:
@@ -553,7 +553,7 @@ func TestReplicaHandlerDeadLettersInvalidEvents(t *testing.T) {
 	case <-time.After(wait):
 		t.Fatal("the invalid event was not dead-lettered")
 	}
-	good := events.TicketCreated{ID: tickets.NewID(), Title: "concert", Price: 100, UserID: "u"}
+	good := events.TicketCreated{ID: ticketkit.NewID(), Title: "concert", Price: 100, UserID: "u"}
 	if err := pub.Publish(ctx(t), good); err != nil {
 		t.Fatal(err)
 	}
@@ -571,8 +571,8 @@ func TestReplicaHandlerDeadLettersInvalidEvents(t *testing.T) {
 
 func TestReplicaGetNotFound(t *testing.T) {
 	r, _ := openReplica(t)
-	for _, id := range []string{tickets.NewID(), "", "zz", `{"$ne":null}`} {
-		if _, err := r.Get(ctx(t), id); !errors.Is(err, tickets.ErrNotFound) {
+	for _, id := range []string{ticketkit.NewID(), "", "zz", `{"$ne":null}`} {
+		if _, err := r.Get(ctx(t), id); !errors.Is(err, ticketkit.ErrNotFound) {
 			t.Errorf("Get(%q) error = %v, want ENOTFOUND", id, err)
 		}
 	}
@@ -629,10 +629,10 @@ func TestReplicaDoneContext(t *testing.T) {
 	cancel()
 	h := newHistory(0)
 	err := r.OnTicketCreated(c, h.created, events.Metadata{})
-	if tickets.ErrorCode(err) != tickets.EINTERNAL || !errors.Is(err, context.Canceled) {
+	if ticketkit.ErrorCode(err) != ticketkit.EINTERNAL || !errors.Is(err, context.Canceled) {
 		t.Fatalf("error = %v, want EINTERNAL wrapping context.Canceled", err)
 	}
-	if _, err := r.Get(ctx(t), h.id()); !errors.Is(err, tickets.ErrNotFound) {
+	if _, err := r.Get(ctx(t), h.id()); !errors.Is(err, ticketkit.ErrNotFound) {
 		t.Fatalf("Get after a cancelled apply: %v, want ENOTFOUND", err)
 	}
 }
@@ -654,7 +654,7 @@ func TestGenericReplica(t *testing.T) {
 	if err := r.EnsureIndexes(ctx(t)); err != nil {
 		t.Fatal(err)
 	}
-	a, b := tickets.NewID(), tickets.NewID()
+	a, b := ticketkit.NewID(), ticketkit.NewID()
 	apply := func(id string, v int64, o order, want events.Ordering) {
 		t.Helper()
 		got, err := r.Apply(ctx(t), id, v, o)
@@ -667,14 +667,14 @@ func TestGenericReplica(t *testing.T) {
 	apply(a, 0, order{Status: "created", Ticket: b}, events.Duplicate)
 	apply(a, 1, order{Status: "cancelled"}, events.Apply)
 	apply(b, 0, order{Status: "created"}, events.Apply)
-	got, err := r.GetMany(ctx(t), []string{a, strings.ToUpper(b), tickets.NewID(), "bad"})
+	got, err := r.GetMany(ctx(t), []string{a, strings.ToUpper(b), ticketkit.NewID(), "bad"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != 2 || got[a].Version != 1 || got[a].Doc != (order{Status: "cancelled"}) || got[b].Doc.Status != "created" {
 		t.Fatalf("GetMany = %+v", got)
 	}
-	if _, err := r.Apply(ctx(t), "bad", 0, order{}); !errors.Is(err, tickets.ErrInvalid) {
+	if _, err := r.Apply(ctx(t), "bad", 0, order{}); !errors.Is(err, ticketkit.ErrInvalid) {
 		t.Fatalf("Apply with a bad id: %v, want EINVALID", err)
 	}
 }
@@ -686,10 +686,10 @@ func TestReplicaClaim(t *testing.T) {
 		r := open(t)
 		c := ctx(t)
 		h := newHistory(2)
-		if _, err := r.Claim(c, h.id(), "", "a"); !errors.Is(err, tickets.ErrNotFound) {
+		if _, err := r.Claim(c, h.id(), "", "a"); !errors.Is(err, ticketkit.ErrNotFound) {
 			t.Fatalf("claim of an unknown copy: %v, want ENOTFOUND", err)
 		}
-		if _, err := r.Claim(c, "$where", "", "a"); !errors.Is(err, tickets.ErrInvalid) {
+		if _, err := r.Claim(c, "$where", "", "a"); !errors.Is(err, ticketkit.ErrInvalid) {
 			t.Fatalf("claim of a bad id: %v, want EINVALID", err)
 		}
 		if _, err := r.ApplyCreated(c, h.created); err != nil {

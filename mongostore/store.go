@@ -13,6 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/outbox"
 	"github.com/ticketkit/ticketkit/tickets"
@@ -147,7 +148,7 @@ type ticketDoc struct {
 func ticketOf(r Record[ticketDoc]) tickets.Ticket {
 	d := r.Doc
 	return tickets.Ticket{
-		ID: r.ID, Title: d.Title, Price: tickets.Money(d.Price), UserID: d.UserID, OrderID: d.OrderID,
+		ID: r.ID, Title: d.Title, Price: ticketkit.Money(d.Price), UserID: d.UserID, OrderID: d.OrderID,
 		Version: r.Version, CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(), Released: d.Released,
 	}
 }
@@ -196,7 +197,7 @@ func (s *Store) EnsureIndexes(ctx context.Context) error {
 
 // parseID turns an id (24 hex digits, either case) into an ObjectID.
 func parseID(id string) (bson.ObjectID, bool) {
-	if !tickets.ValidID(id) {
+	if !ticketkit.ValidID(id) {
 		return bson.NilObjectID, false
 	}
 	oid, err := bson.ObjectIDFromHex(strings.ToLower(id))
@@ -210,7 +211,7 @@ func byID(oid bson.ObjectID) bson.D { return bson.D{{Key: fID, Value: oid}} }
 func (s *Store) Create(ctx context.Context, t tickets.Ticket) error {
 	oid, ok := parseID(t.ID)
 	if !ok {
-		return tickets.Errorf(tickets.EINVALID, "Invalid ticket id %q", t.ID)
+		return ticketkit.Errorf(ticketkit.EINVALID, "Invalid ticket id %q", t.ID)
 	}
 	t.ID = oid.Hex()
 	e, err := events.FromChange(tickets.Change{Kind: tickets.Created, Ticket: t})
@@ -218,8 +219,8 @@ func (s *Store) Create(ctx context.Context, t tickets.Ticket) error {
 		return err
 	}
 	err = s.c.Insert(ctx, t.ID, docOf(t), e)
-	if tickets.ErrorCode(err) == tickets.ECONFLICT {
-		return &tickets.Error{Code: tickets.ECONFLICT, Message: "Ticket " + t.ID + " already exists", Err: err}
+	if ticketkit.ErrorCode(err) == ticketkit.ECONFLICT {
+		return &ticketkit.Error{Code: ticketkit.ECONFLICT, Message: "Ticket " + t.ID + " already exists", Err: err}
 	}
 	return err
 }
@@ -248,7 +249,7 @@ func (s *Store) List(ctx context.Context, f tickets.Filter) (tickets.Page, error
 	if f.After != "" {
 		after, ok := parseID(f.After)
 		if !ok {
-			return tickets.Page{}, tickets.Errorf(tickets.EINVALID, "Invalid page cursor")
+			return tickets.Page{}, ticketkit.Errorf(ticketkit.EINVALID, "Invalid page cursor")
 		}
 		filter = append(filter, bson.E{Key: fID, Value: bson.D{{Key: "$gt", Value: after}}})
 	}
@@ -288,32 +289,32 @@ func (s *Store) Update(ctx context.Context, t tickets.Ticket, expectedVersion in
 	return ticketOf(r), nil
 }
 
-// failure maps a driver error to a *tickets.Error and logs internal ones.
+// failure maps a driver error to a *ticketkit.Error and logs internal ones.
 // ErrNoDocuments is ENOTFOUND and a duplicate key ECONFLICT. Anything else
 // is EINTERNAL with a generic message; the cause is kept (for logs and
 // errors.Is), and when ctx is done its error is part of the chain even if
 // the driver reported the failure in its own words.
 func failure(ctx context.Context, log *slog.Logger, op, id string, err error) error {
-	var te *tickets.Error
+	var te *ticketkit.Error
 	switch {
 	case errors.As(err, &te):
 		return err
 	case errors.Is(err, mongo.ErrNoDocuments):
-		return tickets.ErrNotFound
+		return ticketkit.ErrNotFound
 	case mongo.IsDuplicateKeyError(err):
-		return &tickets.Error{Code: tickets.ECONFLICT, Message: "The document already exists", Err: err}
+		return &ticketkit.Error{Code: ticketkit.ECONFLICT, Message: "The document already exists", Err: err}
 	}
-	cause, msg, level, code := err, "Database error", slog.LevelError, tickets.EINTERNAL
+	cause, msg, level, code := err, "Database error", slog.LevelError, ticketkit.EINTERNAL
 	ctxErr := ctx.Err()
 	switch {
 	case ctxErr == nil && (errors.Is(err, outbox.ErrLeaseExpired) || errors.Is(err, outbox.ErrClosed)):
 		// This writer can't write now: its lease lapsed under load (or
 		// the relay stopped). Nothing was written.
-		msg, level, code = "The service is busy; try again shortly", slog.LevelWarn, tickets.EUNAVAILABLE
+		msg, level, code = "The service is busy; try again shortly", slog.LevelWarn, ticketkit.EUNAVAILABLE
 	case ctxErr == nil && (mongo.IsTimeout(err) || mongo.IsNetworkError(err) || errors.Is(err, context.DeadlineExceeded)):
 		// The database is slow or gone; the write's outcome, if any, is
 		// the outbox's to find out (Unsure).
-		msg, level, code = "The database did not answer in time", slog.LevelWarn, tickets.EUNAVAILABLE
+		msg, level, code = "The database did not answer in time", slog.LevelWarn, ticketkit.EUNAVAILABLE
 	case ctxErr != nil:
 		if !errors.Is(err, ctxErr) {
 			cause = fmt.Errorf("%w: %w", ctxErr, err)
@@ -328,5 +329,5 @@ func failure(ctx context.Context, log *slog.Logger, op, id string, err error) er
 		attrs = append(attrs, slog.String("id", id))
 	}
 	log.LogAttrs(context.WithoutCancel(ctx), level, "mongostore: "+op+" failed", attrs...)
-	return &tickets.Error{Code: code, Message: msg, Err: cause}
+	return &ticketkit.Error{Code: code, Message: msg, Err: cause}
 }

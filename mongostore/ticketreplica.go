@@ -6,8 +6,8 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
+	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
-	"github.com/ticketkit/ticketkit/tickets"
 )
 
 // TicketReplica is the orders service's copy of the tickets, kept from the
@@ -22,15 +22,15 @@ type TicketReplica struct {
 // TicketCopy is what a TicketReplica keeps of a ticket: {title, price
 // (int64 cents, exact)} beside _id and version.
 type TicketCopy struct {
-	Title string        `bson:"title" json:"title"`
-	Price tickets.Money `bson:"price" json:"price"`
+	Title string          `bson:"title" json:"title"`
+	Price ticketkit.Money `bson:"price" json:"price"`
 }
 
 // ReplicaTicket is a ticket as a TicketReplica keeps it.
 type ReplicaTicket struct {
 	ID      string
 	Title   string
-	Price   tickets.Money
+	Price   ticketkit.Money
 	Version int64
 }
 
@@ -98,7 +98,7 @@ func (r *TicketReplica) OnTicketUpdated(ctx context.Context, e events.TicketUpda
 }
 
 func handlerError(err error) error {
-	if tickets.ErrorCode(err) == tickets.EINVALID {
+	if ticketkit.ErrorCode(err) == ticketkit.EINVALID {
 		return events.Permanent(err)
 	}
 	return err
@@ -110,5 +110,5 @@ var (
 )
 
 func invalidEvent(subject events.Subject, err error) error {
-	return &tickets.Error{Code: tickets.EINVALID, Message: fmt.Sprintf("Invalid %s event: %v", subject, err), Err: err}
+	return &ticketkit.Error{Code: ticketkit.EINVALID, Message: fmt.Sprintf("Invalid %s event: %v", subject, err), Err: err}
 }

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ticketkit/ticketkit/tickets"
+	"github.com/ticketkit/ticketkit"
 )
 
 // Status is the state of an order, as the cluster's events spell it.
@@ -44,7 +44,7 @@ type Order struct {
 // TicketRef is the ticket an order is for.
 type TicketRef struct {
 	ID    string
-	Price tickets.Money
+	Price ticketkit.Money
 }
 
 // Ticket is the orders service's copy of a ticket, from ticket:created and
@@ -53,7 +53,7 @@ type TicketRef struct {
 type Ticket struct {
 	ID      string
 	Title   string
-	Price   tickets.Money
+	Price   ticketkit.Money
 	Version int64
 	Hold    string
 }
@@ -100,7 +100,7 @@ type Tickets interface {
 
 // idTime is when an ObjectID was made, from its first four bytes.
 func idTime(id string) (time.Time, bool) {
-	if !tickets.ValidID(id) {
+	if !ticketkit.ValidID(id) {
 		return time.Time{}, false
 	}
 	b, err := hex.DecodeString(strings.ToLower(id[:8]))

@@ -6,19 +6,25 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ticketkit/ticketkit/tickets"
+	"github.com/ticketkit/ticketkit"
 )
 
-// Errors of the use cases beyond the tickets package's sentinels (whose
-// codes they share, so errors.Is(err, tickets.ErrReserved) holds too).
+// The orders domain's own refusals, beside the module root's generic
+// sentinels (ticketkit.ErrNotFound, ...). Each has a Reason, so errors.Is
+// tells them apart although they share a code.
 var (
 	// ErrTicketReserved refuses an order for a ticket a live order holds.
-	ErrTicketReserved = &tickets.Error{Code: tickets.ERESERVED, Message: "Ticket is already reserved"}
+	// Its reason is the tickets domain's, so errors.Is(err,
+	// tickets.ErrReserved) holds too.
+	ErrTicketReserved = &ticketkit.Error{Code: ticketkit.EPRECONDITION, Reason: "ticket_reserved", Message: "Ticket is already reserved"}
 	// ErrCompleted refuses to cancel an order that was paid.
-	ErrCompleted = &tickets.Error{Code: tickets.EINVALID, Message: "Cannot cancel a completed order"}
+	ErrCompleted = &ticketkit.Error{Code: ticketkit.EPRECONDITION, Reason: "order_completed", Message: "Cannot cancel a completed order"}
 	// ErrPaidCancelled reports a payment for an order that was cancelled
 	// first: the order stays cancelled, and someone must refund it.
-	ErrPaidCancelled = &tickets.Error{Code: tickets.EINVALID, Message: "Payment for a cancelled order"}
+	ErrPaidCancelled = &ticketkit.Error{Code: ticketkit.EPRECONDITION, Reason: "order_cancelled", Message: "Payment for a cancelled order"}
+	// ErrConflict is what a use case answers when another writer kept
+	// winning the order's compare-and-set.
+	ErrConflict = &ticketkit.Error{Code: ticketkit.ECONFLICT, Message: "The order was changed by someone else; reload and try again"}
 )
 
 // conflictRetries bounds the read-check-write cycles of one use case.
@@ -42,9 +48,9 @@ func NewService(orders Store, tickets Tickets) *Service {
 // ERESERVED (another order holds the ticket, also when it won the race
 // for it just now), EINTERNAL.
 func (s *Service) Create(ctx context.Context, userID, ticketID string) (Placed, error) {
-	if !tickets.ValidID(ticketID) {
-		return Placed{}, &tickets.Error{Code: tickets.EINVALID, Message: "TicketId must be provided",
-			Fields: []tickets.FieldError{{Field: "ticketId", Message: "TicketId must be provided"}}}
+	if !ticketkit.ValidID(ticketID) {
+		return Placed{}, &ticketkit.Error{Code: ticketkit.EINVALID, Message: "TicketId must be provided",
+			Fields: []ticketkit.FieldError{{Field: "ticketId", Message: "TicketId must be provided"}}}
 	}
 	t, err := s.tickets.Ticket(ctx, ticketID)
 	if err != nil {
@@ -57,7 +63,7 @@ func (s *Service) Create(ctx context.Context, userID, ticketID string) (Placed, 
 	}
 	now := s.now().UTC()
 	o := Order{
-		ID:        tickets.NewID(),
+		ID:        ticketkit.NewID(),
 		UserID:    userID,
 		Status:    Created,
 		ExpiresAt: now.Add(ExpirationWindow).Truncate(time.Millisecond),
@@ -88,7 +94,7 @@ func (s *Service) held(ctx context.Context, t Ticket) (bool, error) {
 	}
 	o, err := s.orders.Get(ctx, t.Hold)
 	switch {
-	case tickets.ErrorCode(err) == tickets.ENOTFOUND:
+	case ticketkit.ErrorCode(err) == ticketkit.ENOTFOUND:
 		at, ok := idTime(t.Hold)
 		return ok && s.now().Sub(at) < HoldGrace, nil
 	case err != nil:
@@ -100,18 +106,18 @@ func (s *Service) held(ctx context.Context, t Ticket) (bool, error) {
 // Get returns user userID's order id with its ticket.
 // Errors: ENOTFOUND, ENOTOWNER (someone else's order), EINTERNAL.
 func (s *Service) Get(ctx context.Context, userID, id string) (Placed, error) {
-	if !tickets.ValidID(id) {
-		return Placed{}, tickets.ErrNotFound
+	if !ticketkit.ValidID(id) {
+		return Placed{}, ticketkit.ErrNotFound
 	}
 	o, err := s.orders.Get(ctx, id)
 	if err != nil {
 		return Placed{}, err
 	}
 	if o.UserID != userID {
-		return Placed{}, tickets.ErrNotOwner
+		return Placed{}, ticketkit.ErrNotOwner
 	}
 	t, err := s.tickets.Ticket(ctx, o.Ticket.ID)
-	if tickets.ErrorCode(err) == tickets.ENOTFOUND {
+	if ticketkit.ErrorCode(err) == ticketkit.ENOTFOUND {
 		t, err = Ticket{ID: o.Ticket.ID, Price: o.Ticket.Price}, nil
 	}
 	return Placed{Order: o, Ticket: t}, err
@@ -145,16 +151,16 @@ func (s *Service) List(ctx context.Context, userID string) ([]Placed, error) {
 
 // Cancel cancels user userID's order id, published as order:cancelled.
 // Cancelling a cancelled order changes nothing.
-// Errors: ENOTFOUND, ENOTOWNER, EINVALID (ErrCompleted), ECONFLICT,
+// Errors: ENOTFOUND, ENOTOWNER, EPRECONDITION (ErrCompleted), ECONFLICT,
 // EINTERNAL.
 func (s *Service) Cancel(ctx context.Context, userID, id string) (Change, error) {
-	if !tickets.ValidID(id) {
-		return Change{}, tickets.ErrNotFound
+	if !ticketkit.ValidID(id) {
+		return Change{}, ticketkit.ErrNotFound
 	}
 	return s.modify(ctx, id, func(o *Order) (bool, error) {
 		switch {
 		case o.UserID != userID:
-			return false, tickets.ErrNotOwner
+			return false, ticketkit.ErrNotOwner
 		case o.Status == Cancelled:
 			return false, nil
 		case o.Status == Complete:
@@ -182,7 +188,7 @@ func (s *Service) Expire(ctx context.Context, id string) (Change, error) {
 
 // Pay marks order id complete (payment:created). A complete order is not
 // changed again, so a redelivery is harmless.
-// Errors: ENOTFOUND, EINVALID (ErrPaidCancelled), ECONFLICT, EINTERNAL.
+// Errors: ENOTFOUND, EPRECONDITION (ErrPaidCancelled), ECONFLICT, EINTERNAL.
 func (s *Service) Pay(ctx context.Context, id string) (Change, error) {
 	return s.modify(ctx, id, func(o *Order) (bool, error) {
 		switch o.Status {
@@ -214,8 +220,10 @@ func (s *Service) modify(ctx context.Context, id string, apply func(*Order) (boo
 		switch {
 		case err == nil:
 			return Change{Order: stored, Changed: true}, nil
-		case tickets.ErrorCode(err) != tickets.ECONFLICT || attempt == conflictRetries:
+		case ticketkit.ErrorCode(err) != ticketkit.ECONFLICT:
 			return Change{}, err
+		case attempt == conflictRetries:
+			return Change{}, &ticketkit.Error{Code: ticketkit.ECONFLICT, Message: ErrConflict.Message, Err: err}
 		}
 	}
 }

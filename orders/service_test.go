@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/memstore"
 	"github.com/ticketkit/ticketkit/orders"
-	"github.com/ticketkit/ticketkit/tickets"
 )
 
 type fixture struct {
@@ -36,26 +36,26 @@ func newFixture(t *testing.T) fixture {
 // ticket makes a ticket known to the orders service, as ticket:created does.
 func (f fixture) ticket(t *testing.T) string {
 	t.Helper()
-	id := tickets.NewID()
-	e := events.TicketCreated{ID: id, Title: "concert", Price: tickets.Cents(2000), UserID: tickets.NewID()}
+	id := ticketkit.NewID()
+	e := events.TicketCreated{ID: id, Title: "concert", Price: ticketkit.Cents(2000), UserID: ticketkit.NewID()}
 	if err := f.tickets.OnTicketCreated(context.Background(), e, events.Metadata{}); err != nil {
 		t.Fatal(err)
 	}
 	return id
 }
 
-func code(err error) string { return tickets.ErrorCode(err) }
+func code(err error) string { return ticketkit.ErrorCode(err) }
 
 func TestCreate(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
-	user := tickets.NewID()
+	user := ticketkit.NewID()
 	for _, bad := range []string{"", "abc", `{"$gt":""}`} {
-		if _, err := f.svc.Create(ctx, user, bad); code(err) != tickets.EINVALID {
+		if _, err := f.svc.Create(ctx, user, bad); code(err) != ticketkit.EINVALID {
 			t.Errorf("Create(%q): %v, want EINVALID", bad, err)
 		}
 	}
-	if _, err := f.svc.Create(ctx, user, tickets.NewID()); code(err) != tickets.ENOTFOUND {
+	if _, err := f.svc.Create(ctx, user, ticketkit.NewID()); code(err) != ticketkit.ENOTFOUND {
 		t.Errorf("unknown ticket: %v, want ENOTFOUND", err)
 	}
 	tk := f.ticket(t)
@@ -64,7 +64,7 @@ func TestCreate(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := p.Order
-	if o.Status != orders.Created || o.UserID != user || o.Ticket.ID != tk || o.Ticket.Price != tickets.Cents(2000) || o.Version != 0 {
+	if o.Status != orders.Created || o.UserID != user || o.Ticket.ID != tk || o.Ticket.Price != ticketkit.Cents(2000) || o.Version != 0 {
 		t.Errorf("order %+v", o)
 	}
 	if d := time.Until(o.ExpiresAt); d < orders.ExpirationWindow-time.Minute || d > orders.ExpirationWindow {
@@ -73,13 +73,13 @@ func TestCreate(t *testing.T) {
 	if p.Ticket.Title != "concert" || p.Ticket.Hold != o.ID {
 		t.Errorf("ticket %+v", p.Ticket)
 	}
-	if _, err := f.svc.Create(ctx, tickets.NewID(), tk); !errors.Is(err, orders.ErrTicketReserved) || code(err) != tickets.ERESERVED {
+	if _, err := f.svc.Create(ctx, ticketkit.NewID(), tk); !errors.Is(err, orders.ErrTicketReserved) || code(err) != ticketkit.EPRECONDITION {
 		t.Errorf("second order of a held ticket: %v, want ERESERVED", err)
 	}
 	if _, err := f.svc.Cancel(ctx, user, o.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.Create(ctx, tickets.NewID(), tk); err != nil {
+	if _, err := f.svc.Create(ctx, ticketkit.NewID(), tk); err != nil {
 		t.Errorf("order of a ticket whose order was cancelled: %v", err)
 	}
 }
@@ -93,11 +93,11 @@ func TestConcurrentOrdersOneWins(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 16 {
 		wg.Go(func() {
-			_, err := f.svc.Create(ctx, tickets.NewID(), tk)
+			_, err := f.svc.Create(ctx, ticketkit.NewID(), tk)
 			switch code(err) {
 			case "":
 				won.Add(1)
-			case tickets.ERESERVED:
+			case ticketkit.EPRECONDITION:
 				refused.Add(1)
 			default:
 				t.Error(err)
@@ -115,7 +115,7 @@ func TestClaimWithoutOrder(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	at := func(d time.Duration) string {
-		b, _ := hex.DecodeString(tickets.NewID())
+		b, _ := hex.DecodeString(ticketkit.NewID())
 		binary.BigEndian.PutUint32(b, uint32(time.Now().Add(-d).Unix()))
 		return hex.EncodeToString(b)
 	}
@@ -126,10 +126,10 @@ func TestClaimWithoutOrder(t *testing.T) {
 	if ok, err := f.tickets.Hold(ctx, stale, "", at(orders.HoldGrace+time.Second)); !ok || err != nil {
 		t.Fatal(ok, err)
 	}
-	if _, err := f.svc.Create(ctx, tickets.NewID(), fresh); code(err) != tickets.ERESERVED {
+	if _, err := f.svc.Create(ctx, ticketkit.NewID(), fresh); code(err) != ticketkit.EPRECONDITION {
 		t.Errorf("ticket claimed just now by an order being written: %v, want ERESERVED", err)
 	}
-	if _, err := f.svc.Create(ctx, tickets.NewID(), stale); err != nil {
+	if _, err := f.svc.Create(ctx, ticketkit.NewID(), stale); err != nil {
 		t.Errorf("ticket claimed long ago by an order never written: %v, want it free", err)
 	}
 }
@@ -137,7 +137,7 @@ func TestClaimWithoutOrder(t *testing.T) {
 func TestGetAndList(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
-	alice, bob := tickets.NewID(), tickets.NewID()
+	alice, bob := ticketkit.NewID(), ticketkit.NewID()
 	a1, _ := f.svc.Create(ctx, alice, f.ticket(t))
 	a2, _ := f.svc.Create(ctx, alice, f.ticket(t))
 	if _, err := f.svc.Create(ctx, bob, f.ticket(t)); err != nil {
@@ -147,11 +147,11 @@ func TestGetAndList(t *testing.T) {
 	if err != nil || got.Order != a1.Order || got.Ticket.Title != "concert" {
 		t.Errorf("Get = %+v, %v", got, err)
 	}
-	if _, err := f.svc.Get(ctx, bob, a1.Order.ID); !errors.Is(err, tickets.ErrNotOwner) {
+	if _, err := f.svc.Get(ctx, bob, a1.Order.ID); !errors.Is(err, ticketkit.ErrNotOwner) {
 		t.Errorf("someone else's order: %v, want ENOTOWNER", err)
 	}
-	for _, id := range []string{tickets.NewID(), "nope"} {
-		if _, err := f.svc.Get(ctx, alice, id); !errors.Is(err, tickets.ErrNotFound) {
+	for _, id := range []string{ticketkit.NewID(), "nope"} {
+		if _, err := f.svc.Get(ctx, alice, id); !errors.Is(err, ticketkit.ErrNotFound) {
 			t.Errorf("Get(%q): %v, want ENOTFOUND", id, err)
 		}
 	}
@@ -166,7 +166,7 @@ func TestGetAndList(t *testing.T) {
 func TestStatusEventsAreIdempotent(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
-	user := tickets.NewID()
+	user := ticketkit.NewID()
 	expired, _ := f.svc.Create(ctx, user, f.ticket(t))
 	for i, want := range []bool{true, false, false} {
 		c, err := f.svc.Expire(ctx, expired.Order.ID)
@@ -190,20 +190,20 @@ func TestStatusEventsAreIdempotent(t *testing.T) {
 	if _, err := f.svc.Cancel(ctx, user, paid.Order.ID); !errors.Is(err, orders.ErrCompleted) {
 		t.Errorf("cancel of a complete order: %v", err)
 	}
-	if _, err := f.svc.Expire(ctx, tickets.NewID()); !errors.Is(err, tickets.ErrNotFound) {
+	if _, err := f.svc.Expire(ctx, ticketkit.NewID()); !errors.Is(err, ticketkit.ErrNotFound) {
 		t.Errorf("expiration of an unknown order: %v", err)
 	}
 	if c, err := f.svc.Cancel(ctx, user, expired.Order.ID); err != nil || c.Changed {
 		t.Errorf("cancel of a cancelled order: %+v, %v; want nothing", c, err)
 	}
-	if _, err := f.svc.Cancel(ctx, tickets.NewID(), paid.Order.ID); !errors.Is(err, tickets.ErrNotOwner) {
+	if _, err := f.svc.Cancel(ctx, ticketkit.NewID(), paid.Order.ID); !errors.Is(err, ticketkit.ErrNotOwner) {
 		t.Errorf("cancel of someone else's order: %v", err)
 	}
 }
 
 func TestFromOrder(t *testing.T) {
-	o := orders.Order{ID: tickets.NewID(), UserID: tickets.NewID(), Status: orders.Created,
-		ExpiresAt: time.Date(2026, 11, 27, 13, 45, 7, 123e6, time.UTC), Ticket: orders.TicketRef{ID: tickets.NewID(), Price: tickets.Cents(1250)}}
+	o := orders.Order{ID: ticketkit.NewID(), UserID: ticketkit.NewID(), Status: orders.Created,
+		ExpiresAt: time.Date(2026, 11, 27, 13, 45, 7, 123e6, time.UTC), Ticket: orders.TicketRef{ID: ticketkit.NewID(), Price: ticketkit.Cents(1250)}}
 	evs := events.FromOrder(o)
 	if len(evs) != 1 {
 		t.Fatalf("created: %v", evs)

@@ -8,10 +8,10 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/events/eventstest"
 	"github.com/ticketkit/ticketkit/outbox"
-	"github.com/ticketkit/ticketkit/tickets"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -47,7 +47,7 @@ func (s *stored) Recover(_ context.Context, w string, after uint64) ([]outbox.En
 func entries(t *testing.T, n int) []outbox.Entry {
 	es := make([]outbox.Entry, n)
 	for i := range es {
-		id := tickets.NewID()
+		id := ticketkit.NewID()
 		var err error
 		es[i], err = outbox.NewEntry(id, 0, events.TicketCreated{ID: id, Title: "t", Price: 100, UserID: "u"})
 		if err != nil {

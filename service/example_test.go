@@ -8,12 +8,12 @@ import (
 	"net/http/httptest"
 	"time"
 
+	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/events/memtransport"
 	"github.com/ticketkit/ticketkit/httpapi"
 	"github.com/ticketkit/ticketkit/memstore"
 	"github.com/ticketkit/ticketkit/service"
-	"github.com/ticketkit/ticketkit/tickets"
 )
 
 // A service of its own on the shared pieces: a copy of the tickets, fed
@@ -64,15 +64,15 @@ func Example() {
 	defer srv.Close()
 
 	// Another service publishes a ticket.
-	id := tickets.NewID()
-	data, _ := events.Encode(events.TicketCreated{ID: id, Title: "concert", Price: tickets.Cents(2000), UserID: tickets.NewID()})
+	id := ticketkit.NewID()
+	data, _ := events.Encode(events.TicketCreated{ID: id, Title: "concert", Price: ticketkit.Cents(2000), UserID: ticketkit.NewID()})
 	if err := b.Transport.Publish(ctx, events.Outgoing{Subject: string(events.SubjectTicketCreated), Data: data}); err != nil {
 		fmt.Println(err)
 		return
 	}
 	<-applied
 
-	for _, path := range []string{"/api/titles/" + id, "/api/titles/" + tickets.NewID(), "/readyz"} {
+	for _, path := range []string{"/api/titles/" + id, "/api/titles/" + ticketkit.NewID(), "/readyz"} {
 		res, err := http.Get(srv.URL + path)
 		if err != nil {
 			fmt.Println(err)

@@ -9,10 +9,10 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/events/memtransport"
 	"github.com/ticketkit/ticketkit/service"
-	"github.com/ticketkit/ticketkit/tickets"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -38,7 +38,7 @@ func TestShutdownReturnsByItsDeadline(t *testing.T) {
 	}
 	srv := httptest.NewServer(s.Handler(http.NotFoundHandler()))
 	defer srv.Close()
-	data, _ := events.Encode(events.TicketCreated{ID: tickets.NewID(), Title: "t", Price: 1, UserID: tickets.NewID()})
+	data, _ := events.Encode(events.TicketCreated{ID: ticketkit.NewID(), Title: "t", Price: 1, UserID: ticketkit.NewID()})
 	if err := b.Transport.Publish(ctx, events.Outgoing{Subject: string(events.SubjectTicketCreated), Data: data}); err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/ticketkit/ticketkit"
 )
 
 // Mint signs a token for u as the auth service does: HS256 over {id,
@@ -23,7 +24,7 @@ func Mint(key []byte, u User, now time.Time, ttl time.Duration) (string, error) 
 		return "", errEmptyKey
 	case u.ID == "":
 		return "", errors.New("session: the user has no id")
-	case !validID(u.ID):
+	case !ticketkit.ValidID(u.ID):
 		return "", fmt.Errorf("session: the user's id %q is not a 24-hex id", u.ID)
 	case ttl < 0:
 		return "", fmt.Errorf("session: negative ttl %v", ttl)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/ticketkit/ticketkit"
 )
 
 // CookieName is the cookie the cluster's auth service sets: cookie-session
@@ -20,26 +21,10 @@ import (
 // header itself.
 const CookieName = "express:sess"
 
-// A user id is what the auth service issues: a MongoDB ObjectId, 24
-// hexadecimal digits. Anything else in a validly signed token (an id like
+// A user id is what the auth service issues: a MongoDB ObjectId
+// (ticketkit.ValidID). Anything else in a validly signed token (an id like
 // "$where", or holding NUL or bidi controls) is refused rather than
 // stored in every ticket and event as someone's userId.
-const idLen = 24
-
-// validID reports whether id has the shape of the auth service's ids.
-func validID(id string) bool {
-	if len(id) != idLen {
-		return false
-	}
-	for i := range len(id) {
-		switch c := id[i]; {
-		case '0' <= c && c <= '9', 'a' <= c && c <= 'f', 'A' <= c && c <= 'F':
-		default:
-			return false
-		}
-	}
-	return true
-}
 
 // leeway is the clock skew tolerated between the auth service and this
 // one, for iat (and an exp, when present).
@@ -144,7 +129,7 @@ func (v *Verifier) verify(token string) (User, error) {
 		return User{}, invalid(errors.New("token has a crit header naming extensions this service does not implement"))
 	case c.UserID == "":
 		return User{}, invalid(errors.New("token has no user id"))
-	case !validID(c.UserID):
+	case !ticketkit.ValidID(c.UserID):
 		return User{}, invalid(errors.New("token's user id is not a 24-hex id"))
 	}
 	return User{ID: c.UserID, Email: c.Email}, nil

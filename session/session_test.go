@@ -184,7 +184,7 @@ func TestUser(t *testing.T) {
 		{"empty id", bearer(hs256(jwt.MapClaims{"id": ""})), session.ErrInvalid},
 		{"numeric id", bearer(hs256(jwt.MapClaims{"id": 42})), session.ErrInvalid},
 		{"object id", bearer(hs256(jwt.MapClaims{"id": map[string]string{"$gt": ""}})), session.ErrInvalid},
-		{"absurd id", bearer(hs256(jwt.MapClaims{"id": strings.Repeat("a", session.IDLen+1)})), session.ErrInvalid},
+		{"absurd id", bearer(hs256(jwt.MapClaims{"id": strings.Repeat("a", 24+1)})), session.ErrInvalid},
 		{"truncated token", bearer(good[:len(good)-5]), session.ErrInvalid},
 		{"garbage token", bearer("not.a.token"), session.ErrInvalid},
 		{"basic auth", []string{"Authorization", "Basic YWxpY2U6cGFzcw=="}, session.ErrInvalid},
@@ -305,8 +305,8 @@ func TestMint(t *testing.T) {
 	}{
 		"empty key":    {nil, u, 0},
 		"no id":        {testKey, session.User{Email: "alice@example.com"}, 0},
-		"id too long":  {testKey, session.User{ID: strings.Repeat("a", session.IDLen+1)}, 0},
-		"id not hex":   {testKey, session.User{ID: "$where" + strings.Repeat("0", session.IDLen-6)}, 0},
+		"id too long":  {testKey, session.User{ID: strings.Repeat("a", 24+1)}, 0},
+		"id not hex":   {testKey, session.User{ID: "$where" + strings.Repeat("0", 24-6)}, 0},
 		"negative ttl": {testKey, u, -time.Hour},
 	} {
 		if token, err := session.Mint(c.key, c.u, now, c.ttl); err == nil {

@@ -18,8 +18,8 @@
 // # Errors
 //
 // Every error this package and its Stores return for a domain reason is an
-// *Error with a Code (EINVALID, ENOTFOUND, ECONFLICT, ERESERVED, ENOTOWNER)
+// *Error with a Code (ticketkit.EINVALID, ticketkit.ENOTFOUND, ticketkit.ECONFLICT, ticketkit.EPRECONDITION, ticketkit.ENOTOWNER)
 // and a message fit for the end user. Check them with errors.Is against the
-// sentinels (ErrNotFound, ErrConflict, ...) or read them with ErrorCode and
+// sentinels (ErrNotFound, ticketkit.ErrConflict, ...) or read them with ticketkit.ErrorCode and
 // ErrorMessage; anything else is an internal error.
 package tickets

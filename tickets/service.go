@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/ticketkit/ticketkit"
 )
 
 // Service holds the use cases: the only code that decides how a ticket may
@@ -53,14 +55,14 @@ const conflictRetries = 5
 // Errors: EINVALID.
 func (s *Service) Create(ctx context.Context, userID string, in Input) (Change, error) {
 	if userID == "" {
-		return Change{}, invalid(FieldError{"userId", "User id is required"})
+		return Change{}, ticketkit.Invalid(ticketkit.FieldError{Field: "userId", Message: "User id is required"})
 	}
 	if err := in.Validate(); err != nil {
 		return Change{}, err
 	}
 	now := s.timestamp()
 	t := Ticket{
-		ID:        NewID(),
+		ID:        ticketkit.NewID(),
 		Title:     strings.TrimSpace(in.Title),
 		Price:     in.Price,
 		UserID:    userID,
@@ -75,7 +77,7 @@ func (s *Service) Create(ctx context.Context, userID string, in Input) (Change, 
 
 // Update changes the title and price of ticket id on behalf of userID and
 // returns its Updated change.
-// Errors: EINVALID, ENOTFOUND, ENOTOWNER, ERESERVED, and ECONFLICT when
+// Errors: EINVALID, ticketkit.ENOTFOUND, ticketkit.ENOTOWNER, ticketkit.EPRECONDITION, and ticketkit.ECONFLICT when
 // concurrent writers keep winning the race.
 func (s *Service) Update(ctx context.Context, id, userID string, in Input) (Change, error) {
 	if err := in.Validate(); err != nil {
@@ -84,7 +86,7 @@ func (s *Service) Update(ctx context.Context, id, userID string, in Input) (Chan
 	return s.modify(ctx, id, func(t *Ticket) (bool, error) {
 		switch {
 		case t.UserID != userID:
-			return false, ErrNotOwner
+			return false, ticketkit.ErrNotOwner
 		case t.Reserved():
 			return false, ErrReserved
 		}
@@ -95,12 +97,12 @@ func (s *Service) Update(ctx context.Context, id, userID string, in Input) (Chan
 
 // Reserve marks ticket id as held by orderID, for the order:created
 // listener. Reserving again for the same order changes nothing (the event
-// was redelivered); for another order it fails with ERESERVED, which may
+// was redelivered); for another order it fails with EPRECONDITION, which may
 // clear up once that order's cancellation arrives.
-// Errors: EINVALID, ENOTFOUND, ERESERVED, ECONFLICT.
+// Errors: EINVALID, ticketkit.ENOTFOUND, ticketkit.EPRECONDITION, ticketkit.ECONFLICT.
 func (s *Service) Reserve(ctx context.Context, id, orderID string) (Change, error) {
-	if !ValidID(orderID) {
-		return Change{}, invalid(FieldError{"orderId", "Order id must be a 24-hex id"})
+	if !ticketkit.ValidID(orderID) {
+		return Change{}, ticketkit.Invalid(ticketkit.FieldError{Field: "orderId", Message: "Order id must be a 24-hex id"})
 	}
 	orderID = strings.ToLower(orderID)
 	return s.modify(ctx, id, func(t *Ticket) (bool, error) {
@@ -115,7 +117,7 @@ func (s *Service) Reserve(ctx context.Context, id, orderID string) (Change, erro
 			t.OrderID = orderID
 			return true, nil
 		default:
-			return false, Errorf(ERESERVED, "Ticket %s is reserved by another order", t.ID)
+			return false, &ticketkit.Error{Code: ticketkit.EPRECONDITION, Reason: ReasonReserved, Message: "Ticket " + t.ID + " is reserved by another order"}
 		}
 	})
 }
@@ -126,10 +128,10 @@ func (s *Service) Reserve(ctx context.Context, id, orderID string) (Change, erro
 // arriving after the cancellation. A ticket held by another order stays
 // held (a redelivered cancellation must not free a newer order's
 // reservation). The change is Unchanged when there is nothing to do.
-// Errors: EINVALID, ENOTFOUND, ECONFLICT.
+// Errors: EINVALID, ticketkit.ENOTFOUND, ticketkit.ECONFLICT.
 func (s *Service) Release(ctx context.Context, id, orderID string) (Change, error) {
-	if !ValidID(orderID) {
-		return Change{}, invalid(FieldError{"orderId", "Order id must be a 24-hex id"})
+	if !ticketkit.ValidID(orderID) {
+		return Change{}, ticketkit.Invalid(ticketkit.FieldError{Field: "orderId", Message: "Order id must be a 24-hex id"})
 	}
 	orderID = strings.ToLower(orderID)
 	return s.modify(ctx, id, func(t *Ticket) (bool, error) {
@@ -169,8 +171,10 @@ func (s *Service) modify(ctx context.Context, id string, apply func(*Ticket) (ch
 		switch {
 		case err == nil:
 			return Change{Kind: Updated, Ticket: stored}, nil
-		case ErrorCode(err) != ECONFLICT || attempt == conflictRetries:
+		case ticketkit.ErrorCode(err) != ticketkit.ECONFLICT:
 			return Change{}, err
+		case attempt == conflictRetries:
+			return Change{}, &ticketkit.Error{Code: ticketkit.ECONFLICT, Message: ErrConflict.Message, Err: err}
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/events/eventstest"
 	"github.com/ticketkit/ticketkit/memstore"
@@ -68,7 +69,7 @@ func TestCreateReturnsTheTicketAndItsCreatedChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	tk := ch.Ticket
-	if ch.Kind != tickets.Created || !tickets.ValidID(tk.ID) || tk.Title != "concert" || tk.Price != 2000 ||
+	if ch.Kind != tickets.Created || !ticketkit.ValidID(tk.ID) || tk.Title != "concert" || tk.Price != 2000 ||
 		tk.UserID != "user-1" || tk.Version != 0 || tk.OrderID != "" {
 		t.Fatalf("Create = %+v", ch)
 	}
@@ -93,7 +94,7 @@ func TestCreateValidates(t *testing.T) {
 		{"u", tickets.Input{Title: "   ", Price: 10}, []string{"title"}},
 		{"u", tickets.Input{Title: "ok", Price: 0}, []string{"price"}},
 		{"u", tickets.Input{Title: "ok", Price: -1}, []string{"price"}},
-		{"u", tickets.Input{Title: "ok", Price: tickets.MaxMoney + 1}, []string{"price"}},
+		{"u", tickets.Input{Title: "ok", Price: ticketkit.MaxMoney + 1}, []string{"price"}},
 		{"u", tickets.Input{Title: "", Price: 0}, []string{"title", "price"}},
 		{"u", tickets.Input{Title: strings.Repeat("é", tickets.MaxTitleLen+1), Price: 1}, []string{"title"}},
 		{"u", tickets.Input{Title: "bad \xff utf8", Price: 1}, []string{"title"}},
@@ -101,8 +102,8 @@ func TestCreateValidates(t *testing.T) {
 		{"", tickets.Input{Title: "ok", Price: 1}, []string{"userId"}},
 	} {
 		_, err := svc.Create(context.Background(), tc.user, tc.in)
-		var te *tickets.Error
-		if !errors.As(err, &te) || te.Code != tickets.EINVALID {
+		var te *ticketkit.Error
+		if !errors.As(err, &te) || te.Code != ticketkit.EINVALID {
 			t.Errorf("Create(%q, %+v) error = %v, want EINVALID", tc.user, tc.in, err)
 			continue
 		}
@@ -152,20 +153,20 @@ func TestUpdateRefusals(t *testing.T) {
 	ctx := context.Background()
 	tk := create(t, svc)
 	valid := tickets.Input{Title: "opera", Price: 1}
-	if _, err := svc.Update(ctx, tk.ID, "intruder", valid); !errors.Is(err, tickets.ErrNotOwner) {
+	if _, err := svc.Update(ctx, tk.ID, "intruder", valid); !errors.Is(err, ticketkit.ErrNotOwner) {
 		t.Errorf("update by non-owner: %v, want not owner", err)
 	}
-	if _, err := svc.Update(ctx, tickets.NewID(), "owner", valid); !errors.Is(err, tickets.ErrNotFound) {
+	if _, err := svc.Update(ctx, ticketkit.NewID(), "owner", valid); !errors.Is(err, ticketkit.ErrNotFound) {
 		t.Errorf("update of missing ticket: %v, want not found", err)
 	}
-	if _, err := svc.Update(ctx, tk.ID, "owner", tickets.Input{}); !errors.Is(err, tickets.ErrInvalid) {
+	if _, err := svc.Update(ctx, tk.ID, "owner", tickets.Input{}); !errors.Is(err, ticketkit.ErrInvalid) {
 		t.Errorf("update with invalid input: %v, want invalid", err)
 	}
-	if _, err := svc.Reserve(ctx, tk.ID, tickets.NewID()); err != nil {
+	if _, err := svc.Reserve(ctx, tk.ID, ticketkit.NewID()); err != nil {
 		t.Fatal(err)
 	}
 	_, err := svc.Update(ctx, tk.ID, "owner", valid)
-	if !errors.Is(err, tickets.ErrReserved) || tickets.ErrorMessage(err) != "Cannot edit a reserved ticket" {
+	if !errors.Is(err, tickets.ErrReserved) || ticketkit.ErrorMessage(err) != "Cannot edit a reserved ticket" {
 		t.Errorf("update of reserved ticket: %v, want reserved", err)
 	}
 }
@@ -174,7 +175,7 @@ func TestReserveAndRelease(t *testing.T) {
 	svc, store := newService()
 	ctx := context.Background()
 	tk := create(t, svc)
-	order, other := tickets.NewID(), tickets.NewID()
+	order, other := ticketkit.NewID(), ticketkit.NewID()
 
 	ch, err := svc.Reserve(ctx, tk.ID, order)
 	if err != nil || ch.Kind != tickets.Updated || ch.Ticket.OrderID != order || ch.Ticket.Version != 1 {
@@ -207,14 +208,14 @@ func TestReserveAndRelease(t *testing.T) {
 		t.Fatalf("Release again = %+v, %v; want unchanged", ch, err)
 	}
 	for _, bad := range []string{"", "x", `{"$gt":""}`} {
-		if _, err := svc.Reserve(ctx, tk.ID, bad); !errors.Is(err, tickets.ErrInvalid) {
+		if _, err := svc.Reserve(ctx, tk.ID, bad); !errors.Is(err, ticketkit.ErrInvalid) {
 			t.Errorf("Reserve(order %q): %v, want invalid", bad, err)
 		}
-		if _, err := svc.Release(ctx, tk.ID, bad); !errors.Is(err, tickets.ErrInvalid) {
+		if _, err := svc.Release(ctx, tk.ID, bad); !errors.Is(err, ticketkit.ErrInvalid) {
 			t.Errorf("Release(order %q): %v, want invalid", bad, err)
 		}
 	}
-	if _, err := svc.Reserve(ctx, tickets.NewID(), order); !errors.Is(err, tickets.ErrNotFound) {
+	if _, err := svc.Reserve(ctx, ticketkit.NewID(), order); !errors.Is(err, ticketkit.ErrNotFound) {
 		t.Errorf("Reserve(missing ticket): %v, want not found", err)
 	}
 	pending, _ := store.Pending(ctx, 100)
@@ -238,7 +239,7 @@ func (s *racyStore) Update(ctx context.Context, t tickets.Ticket, expected int64
 	lose := s.calls <= s.loses
 	s.mu.Unlock()
 	if lose {
-		return tickets.Ticket{}, tickets.ErrConflict
+		return tickets.Ticket{}, ticketkit.ErrConflict
 	}
 	return s.Store.Update(ctx, t, expected)
 }
@@ -251,13 +252,13 @@ func TestUseCasesRetryLostRacesBoundedly(t *testing.T) {
 	store := &racyStore{Store: mem, loses: 3}
 	svc := tickets.NewService(store)
 	tk := create(t, svc)
-	if _, err := svc.Reserve(context.Background(), tk.ID, tickets.NewID()); err != nil {
+	if _, err := svc.Reserve(context.Background(), tk.ID, ticketkit.NewID()); err != nil {
 		t.Fatalf("Reserve after 3 lost races: %v", err)
 	}
 	free := create(t, svc)
 	store.calls, store.loses = 0, 100
 	_, err = svc.Update(context.Background(), free.ID, "owner", tickets.Input{Title: "x", Price: 1})
-	if !errors.Is(err, tickets.ErrConflict) {
+	if !errors.Is(err, ticketkit.ErrConflict) {
 		t.Fatalf("Update that always loses: %v, want conflict", err)
 	}
 	if store.calls != 5 {
@@ -266,25 +267,25 @@ func TestUseCasesRetryLostRacesBoundedly(t *testing.T) {
 }
 
 func TestErrorModel(t *testing.T) {
-	wrapped := errors.Join(errors.New("context"), tickets.Errorf(tickets.ENOTFOUND, "Ticket %s is gone", "abc"))
-	if !errors.Is(wrapped, tickets.ErrNotFound) || errors.Is(wrapped, tickets.ErrConflict) {
+	wrapped := errors.Join(errors.New("context"), ticketkit.Errorf(ticketkit.ENOTFOUND, "Ticket %s is gone", "abc"))
+	if !errors.Is(wrapped, ticketkit.ErrNotFound) || errors.Is(wrapped, ticketkit.ErrConflict) {
 		t.Fatal("errors.Is must match by code through wrapping")
 	}
-	if got := tickets.ErrorCode(wrapped); got != tickets.ENOTFOUND {
+	if got := ticketkit.ErrorCode(wrapped); got != ticketkit.ENOTFOUND {
 		t.Fatalf("ErrorCode = %q", got)
 	}
-	if got := tickets.ErrorMessage(wrapped); got != "Ticket abc is gone" {
+	if got := ticketkit.ErrorMessage(wrapped); got != "Ticket abc is gone" {
 		t.Fatalf("ErrorMessage = %q", got)
 	}
 	plain := errors.New("mongo: connection refused at 10.0.0.1")
-	if tickets.ErrorCode(plain) != tickets.EINTERNAL || tickets.ErrorMessage(plain) != "Internal error" {
+	if ticketkit.ErrorCode(plain) != ticketkit.EINTERNAL || ticketkit.ErrorMessage(plain) != "Internal error" {
 		t.Fatal("a foreign error must be internal and keep its details out of the message")
 	}
-	if tickets.ErrorCode(nil) != "" || tickets.ErrorMessage(nil) != "" {
+	if ticketkit.ErrorCode(nil) != "" || ticketkit.ErrorMessage(nil) != "" {
 		t.Fatal("nil has no code or message")
 	}
 	cause := context.DeadlineExceeded
-	err := tickets.Errorf(tickets.EINTERNAL, "Store timed out: %w", cause)
+	err := ticketkit.Errorf(ticketkit.EINTERNAL, "Store timed out: %w", cause)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatal("Errorf with %w must keep the cause")
 	}
@@ -293,8 +294,8 @@ func TestErrorModel(t *testing.T) {
 func TestNewIDIsAnObjectIDAndUnique(t *testing.T) {
 	seen := make(map[string]bool)
 	for range 100000 {
-		id := tickets.NewID()
-		if !tickets.ValidID(id) || id != strings.ToLower(id) {
+		id := ticketkit.NewID()
+		if !ticketkit.ValidID(id) || id != strings.ToLower(id) {
 			t.Fatalf("NewID() = %q, not a lower-case 24-hex id", id)
 		}
 		if seen[id] {
@@ -303,7 +304,7 @@ func TestNewIDIsAnObjectIDAndUnique(t *testing.T) {
 		seen[id] = true
 	}
 	for _, bad := range []string{"", "abc", strings.Repeat("g", 24), strings.Repeat("a", 25), `{"$gt":""}xxxxxxxxxxxxx`} {
-		if tickets.ValidID(bad) {
+		if ticketkit.ValidID(bad) {
 			t.Errorf("ValidID(%q) = true", bad)
 		}
 	}
@@ -324,7 +325,7 @@ func TestServiceReadsThroughItsStore(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(got, tk) {
 		t.Fatalf("Get = %+v, %v", got, err)
 	}
-	if _, err := svc.Get(context.Background(), tickets.NewID()); !errors.Is(err, tickets.ErrNotFound) {
+	if _, err := svc.Get(context.Background(), ticketkit.NewID()); !errors.Is(err, ticketkit.ErrNotFound) {
 		t.Fatalf("Get(missing) = %v", err)
 	}
 	page, err := svc.List(context.Background(), tickets.Filter{Unreserved: true})
@@ -340,7 +341,7 @@ func TestReserveIgnoresReleasedOrders(t *testing.T) {
 	ctx := context.Background()
 	svc, _ := newService()
 	tk := create(t, svc)
-	order := tickets.NewID()
+	order := ticketkit.NewID()
 	if _, err := svc.Reserve(ctx, tk.ID, order); err != nil {
 		t.Fatal(err)
 	}
@@ -351,7 +352,7 @@ func TestReserveIgnoresReleasedOrders(t *testing.T) {
 		t.Fatalf("Reserve of a released order = %+v, %v; want Unchanged, the ticket free", ch, err)
 	}
 	// The cancellation first: the creation arriving after it reserves nothing.
-	late := tickets.NewID()
+	late := ticketkit.NewID()
 	if _, err := svc.Release(ctx, tk.ID, late); err != nil {
 		t.Fatal(err)
 	}
@@ -360,7 +361,7 @@ func TestReserveIgnoresReleasedOrders(t *testing.T) {
 	}
 	// A live order still reserves it, and a stale cancellation of another
 	// order leaves that reservation alone.
-	live := tickets.NewID()
+	live := ticketkit.NewID()
 	if ch, err := svc.Reserve(ctx, tk.ID, live); err != nil || ch.Ticket.OrderID != live {
 		t.Fatalf("Reserve(live) = %+v, %v", ch, err)
 	}
@@ -369,7 +370,7 @@ func TestReserveIgnoresReleasedOrders(t *testing.T) {
 	}
 	// The list is bounded.
 	for range 2 * tickets.MaxReleased {
-		if _, err := svc.Release(ctx, tk.ID, tickets.NewID()); err != nil {
+		if _, err := svc.Release(ctx, tk.ID, ticketkit.NewID()); err != nil {
 			t.Fatal(err)
 		}
 	}

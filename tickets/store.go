@@ -13,7 +13,7 @@ import (
 type Store interface {
 	// Create stores t, a new ticket (Version 0, an id from NewID), and
 	// records a Created change.
-	// Errors: EINVALID when t.ID is not a valid id, ECONFLICT when a ticket
+	// Errors: EINVALID when t.ID is not a valid id, ticketkit.ECONFLICT when a ticket
 	// with that id exists.
 	Create(ctx context.Context, t Ticket) error
 
@@ -33,7 +33,7 @@ type Store interface {
 	// ticket. ID, UserID and CreatedAt never change: t is the ticket as the
 	// caller read it, and the event carries its owner, so an update naming
 	// another owner is refused rather than published.
-	// Errors: ENOTFOUND, ECONFLICT when the stored version or owner differs
+	// Errors: ENOTFOUND, ticketkit.ECONFLICT when the stored version or owner differs
 	// (the store is left untouched).
 	Update(ctx context.Context, t Ticket, expectedVersion int64) (Ticket, error)
 }

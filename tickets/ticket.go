@@ -1,24 +1,22 @@
 package tickets
 
 import (
-	"crypto/rand"
-	"encoding/binary"
-	"encoding/hex"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/ticketkit/ticketkit"
 )
 
 // Ticket is a ticket offered for resale. The JSON form is the one the
 // cluster's Node tickets service returns and its peers read.
 type Ticket struct {
-	ID     string `json:"id"`
-	Title  string `json:"title"`
-	Price  Money  `json:"price"`
-	UserID string `json:"userId"`
+	ID     string          `json:"id"`
+	Title  string          `json:"title"`
+	Price  ticketkit.Money `json:"price"`
+	UserID string          `json:"userId"`
 	// OrderID is the order holding the ticket, empty when it is not reserved.
 	OrderID string `json:"orderId,omitempty"`
 	// Version is 0 at creation and grows by one with every change. Peers
@@ -78,72 +76,32 @@ const MaxTitleLen = 200
 // Input is what a user supplies to create or update a ticket.
 type Input struct {
 	Title string
-	Price Money
+	Price ticketkit.Money
 }
 
 // Validate checks the input as the use cases will store it (the title is
-// trimmed). The error is an EINVALID *Error listing every bad field.
+// trimmed). The error is an EINVALID *ticketkit.Error listing every bad field.
 func (in Input) Validate() error {
-	var fields []FieldError
+	var fields []ticketkit.FieldError
 	title := strings.TrimSpace(in.Title)
 	switch {
 	case !utf8.ValidString(title):
-		fields = append(fields, FieldError{"title", "Title must be valid UTF-8"})
+		fields = append(fields, ticketkit.FieldError{Field: "title", Message: "Title must be valid UTF-8"})
 	case title == "":
-		fields = append(fields, FieldError{"title", "Title is required"})
+		fields = append(fields, ticketkit.FieldError{Field: "title", Message: "Title is required"})
 	case utf8.RuneCountInString(title) > MaxTitleLen:
-		fields = append(fields, FieldError{"title", "Title must be at most 200 characters"})
+		fields = append(fields, ticketkit.FieldError{Field: "title", Message: "Title must be at most 200 characters"})
 	case strings.ContainsFunc(title, unicode.IsControl):
-		fields = append(fields, FieldError{"title", "Title must not contain control characters"})
+		fields = append(fields, ticketkit.FieldError{Field: "title", Message: "Title must not contain control characters"})
 	}
 	switch {
 	case in.Price <= 0:
-		fields = append(fields, FieldError{"price", "Price must be greater than 0"})
-	case in.Price > MaxMoney:
-		fields = append(fields, FieldError{"price", "Price must be at most " + MaxMoney.String()})
+		fields = append(fields, ticketkit.FieldError{Field: "price", Message: "Price must be greater than 0"})
+	case in.Price > ticketkit.MaxMoney:
+		fields = append(fields, ticketkit.FieldError{Field: "price", Message: "Price must be at most " + ticketkit.MaxMoney.String()})
 	}
 	if fields != nil {
-		return invalid(fields...)
+		return ticketkit.Invalid(fields...)
 	}
 	return nil
-}
-
-// NewID returns a fresh ticket id: a 24-hex MongoDB ObjectID, because the
-// cluster's Node services cast ticket ids to ObjectIds. The layout is
-// MongoDB's (seconds, per-process random, counter), so ids sort by creation
-// time; it is built here because the domain imports no database driver.
-func NewID() string {
-	var b [12]byte
-	binary.BigEndian.PutUint32(b[0:4], uint32(time.Now().Unix()))
-	copy(b[4:9], idProcess[:])
-	c := idCounter.Add(1)
-	b[9], b[10], b[11] = byte(c>>16), byte(c>>8), byte(c)
-	return hex.EncodeToString(b[:])
-}
-
-var (
-	idProcess = func() (p [5]byte) { rand.Read(p[:]); return p }()
-	idCounter atomic.Uint32
-)
-
-func init() {
-	var b [4]byte
-	rand.Read(b[:])
-	idCounter.Store(binary.BigEndian.Uint32(b[:]))
-}
-
-// ValidID reports whether id is a 24-hex ObjectID, in either case. It
-// runs on every decoded event, so it allocates nothing.
-func ValidID(id string) bool {
-	if len(id) != 24 {
-		return false
-	}
-	for i := range len(id) {
-		switch c := id[i]; {
-		case '0' <= c && c <= '9', 'a' <= c && c <= 'f', 'A' <= c && c <= 'F':
-		default:
-			return false
-		}
-	}
-	return true
 }

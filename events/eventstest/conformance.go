@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
-	"github.com/ticketkit/ticketkit/tickets"
 )
 
 // Run is the conformance suite for an events.Transport: a driver that
@@ -225,11 +225,11 @@ func upTo(n int) []int64 {
 	return out
 }
 
-var ticketID = tickets.NewID()
+var ticketID = ticketkit.NewID()
 
 // event returns the n-th test event; its version tells events apart.
 func event(n int) events.TicketCreated {
-	return events.TicketCreated{ID: ticketID, Title: fmt.Sprint("event ", n), Price: tickets.Cents(int64(100 + n)), UserID: "user", Version: int64(n)}
+	return events.TicketCreated{ID: ticketID, Title: fmt.Sprint("event ", n), Price: ticketkit.Cents(int64(100 + n)), UserID: "user", Version: int64(n)}
 }
 
 func publish(t *testing.T, tr events.Transport, from, to int) {

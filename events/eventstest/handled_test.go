@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/events/eventstest"
 	"github.com/ticketkit/ticketkit/events/memtransport"
-	"github.com/ticketkit/ticketkit/tickets"
 )
 
 func TestHandledAwaitsWhatAListenerDid(t *testing.T) {
@@ -17,7 +17,7 @@ func TestHandledAwaitsWhatAListenerDid(t *testing.T) {
 	tr := memtransport.New()
 	t.Cleanup(func() { _ = tr.Close(ctx) })
 	h := eventstest.NewHandled()
-	id := tickets.NewID()
+	id := ticketkit.NewID()
 	l, err := events.Listen(ctx, tr, "g", func(_ context.Context, e events.TicketCreated, _ events.Metadata) error {
 		if e.Version == 1 {
 			return events.Permanent(errors.New("refused"))

@@ -12,12 +12,12 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/mongostore"
 	"github.com/ticketkit/ticketkit/natsclient"
 	"github.com/ticketkit/ticketkit/natsclient/streaming"
 	"github.com/ticketkit/ticketkit/testenv"
-	"github.com/ticketkit/ticketkit/tickets"
 )
 
 func TestMain(m *testing.M) {
@@ -180,10 +180,10 @@ func TestReplicatesAndShutsDown(t *testing.T) {
 	}()
 	created, _ := events.NewPublisher[events.TicketCreated](pub)
 	updated, _ := events.NewPublisher[events.TicketUpdated](pub)
-	id, user := tickets.NewID(), tickets.NewID()
-	v0 := events.TicketCreated{ID: id, Title: "concert", Price: tickets.Cents(2000), UserID: user}
-	v1 := events.TicketUpdated{ID: id, Title: "concert", Price: tickets.Cents(2000), UserID: user, OrderID: tickets.NewID(), Version: 1}
-	v2 := events.TicketUpdated{ID: id, Title: "concert, front row", Price: tickets.Cents(3550), UserID: user, Version: 2}
+	id, user := ticketkit.NewID(), ticketkit.NewID()
+	v0 := events.TicketCreated{ID: id, Title: "concert", Price: ticketkit.Cents(2000), UserID: user}
+	v1 := events.TicketUpdated{ID: id, Title: "concert", Price: ticketkit.Cents(2000), UserID: user, OrderID: ticketkit.NewID(), Version: 1}
+	v2 := events.TicketUpdated{ID: id, Title: "concert, front row", Price: ticketkit.Cents(3550), UserID: user, Version: 2}
 
 	if err := updated.Publish(ctxFor(t, wait), v1); err != nil {
 		t.Fatal(err)

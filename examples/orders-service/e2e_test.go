@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/events/eventstest"
 	"github.com/ticketkit/ticketkit/natsclient"
@@ -23,7 +24,6 @@ import (
 	"github.com/ticketkit/ticketkit/natsclient/streaming"
 	"github.com/ticketkit/ticketkit/service"
 	"github.com/ticketkit/ticketkit/testenv"
-	"github.com/ticketkit/ticketkit/tickets"
 )
 
 // The two services together on the real servers of `make test`, once per
@@ -247,7 +247,7 @@ func testTwoServices(t *testing.T, b broker) {
 			t.Fatal(err)
 		}
 	}
-	seller, buyer := tickets.NewID(), tickets.NewID()
+	seller, buyer := ticketkit.NewID(), ticketkit.NewID()
 	ticketOrder := func(id string) string {
 		var tk struct {
 			OrderID string `json:"orderId"`
@@ -305,7 +305,7 @@ func testTwoServices(t *testing.T, b broker) {
 	eventually(t, "the tickets service reserves it again", func() bool { return ticketOrder(tk.ID) == second.ID })
 
 	// 6. Paid: complete, and a later expiration changes nothing.
-	publish(events.PaymentCreated{ID: tickets.NewID(), OrderID: second.ID, StripeID: "ch_e2e"})
+	publish(events.PaymentCreated{ID: ticketkit.NewID(), OrderID: second.ID, StripeID: "ch_e2e"})
 	eventually(t, "the order is complete", func() bool { return orderStatus(second.ID) == "complete" })
 	expirations := handled.Count(events.SubjectExpirationComplete, events.Acked)
 	publish(events.ExpirationComplete{OrderID: second.ID})

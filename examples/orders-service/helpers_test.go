@@ -16,13 +16,13 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/events/eventstest"
 	"github.com/ticketkit/ticketkit/events/memtransport"
 	"github.com/ticketkit/ticketkit/httpapi"
 	"github.com/ticketkit/ticketkit/service"
 	"github.com/ticketkit/ticketkit/session"
-	"github.com/ticketkit/ticketkit/tickets"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(removingBinaries{m}) }
@@ -170,8 +170,8 @@ func (h *harness) publish(subject events.Subject, data string) {
 // ticket publishes a ticket:created and waits until the service has it.
 func (h *harness) ticket(title string, cents int64) string {
 	h.t.Helper()
-	id := tickets.NewID()
-	b, _ := events.Encode(events.TicketCreated{ID: id, Title: title, Price: tickets.Cents(cents), UserID: tickets.NewID()})
+	id := ticketkit.NewID()
+	b, _ := events.Encode(events.TicketCreated{ID: id, Title: title, Price: ticketkit.Cents(cents), UserID: ticketkit.NewID()})
 	n := h.handled.Count(events.SubjectTicketCreated, events.Acked)
 	h.publish(events.SubjectTicketCreated, string(b))
 	h.handled.Await(h.t, events.SubjectTicketCreated, events.Acked, n+1)

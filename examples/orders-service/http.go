@@ -5,11 +5,11 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/httpapi"
 	"github.com/ticketkit/ticketkit/orders"
 	"github.com/ticketkit/ticketkit/session"
-	"github.com/ticketkit/ticketkit/tickets"
 )
 
 // api serves the routes of the Node orders service.
@@ -43,10 +43,10 @@ type orderJSON struct {
 }
 
 type ticketJSON struct {
-	Title   string        `json:"title"`
-	Price   tickets.Money `json:"price"`
-	Version int64         `json:"version"`
-	ID      string        `json:"id"`
+	Title   string          `json:"title"`
+	Price   ticketkit.Money `json:"price"`
+	Version int64           `json:"version"`
+	ID      string          `json:"id"`
 }
 
 func toJSON(p orders.Placed) orderJSON {
@@ -69,7 +69,7 @@ func (a *api) create(w http.ResponseWriter, r *http.Request) {
 	// A string that is an ObjectId, or the Node service's one message:
 	// this is where an operator-shaped value like {"$gt": ""} ends.
 	var ticketID string
-	if raw, ok := fields["ticketId"]; !ok || json.Unmarshal(raw, &ticketID) != nil || !tickets.ValidID(ticketID) {
+	if raw, ok := fields["ticketId"]; !ok || json.Unmarshal(raw, &ticketID) != nil || !ticketkit.ValidID(ticketID) {
 		httpapi.WriteErrors(w, http.StatusBadRequest, httpapi.Problem{Field: "ticketId", Message: "TicketId must be provided"})
 		return
 	}

@@ -7,14 +7,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/events/eventstest"
-	"github.com/ticketkit/ticketkit/tickets"
 )
 
 var (
-	alice = tickets.NewID()
-	bob   = tickets.NewID()
+	alice = ticketkit.NewID()
+	bob   = ticketkit.NewID()
 )
 
 // The Node service's new.test.ts, and the hostile bodies beside it.
@@ -36,11 +36,11 @@ func TestCreate(t *testing.T) {
 			}
 		}
 	}
-	if r := h.send("POST", "/api/orders", `{"ticketId":"`+tickets.NewID()+`"}`, alice); r.status != http.StatusNotFound {
+	if r := h.send("POST", "/api/orders", `{"ticketId":"`+ticketkit.NewID()+`"}`, alice); r.status != http.StatusNotFound {
 		t.Errorf("unknown ticket: %d %s", r.status, r.body)
 	}
 	o := h.order(alice, tk)
-	if o.Status != "created" || o.UserID != alice || o.Version != 0 || o.Ticket.ID != tk || o.Ticket.Title != "concert" || o.Ticket.Price != tickets.Cents(2000) {
+	if o.Status != "created" || o.UserID != alice || o.Version != 0 || o.Ticket.ID != tk || o.Ticket.Title != "concert" || o.Ticket.Price != ticketkit.Cents(2000) {
 		t.Errorf("order %+v", o)
 	}
 	if d := time.Until(o.ExpiresAt.Time); d < 14*time.Minute || d > 15*time.Minute {
@@ -51,7 +51,7 @@ func TestCreate(t *testing.T) {
 		t.Errorf("reserved ticket: %d %s", r.status, r.body)
 	}
 	e := eventstest.Await(t, h.rec, func(e events.OrderCreated) bool { return e.ID == o.ID })
-	if e.Ticket.ID != tk || e.Ticket.Price != tickets.Cents(2000) || e.UserID != alice || e.Status != events.StatusCreated || !e.ExpiresAt.Equal(o.ExpiresAt.Time) {
+	if e.Ticket.ID != tk || e.Ticket.Price != ticketkit.Cents(2000) || e.UserID != alice || e.Status != events.StatusCreated || !e.ExpiresAt.Equal(o.ExpiresAt.Time) {
 		t.Errorf("order:created %+v", e)
 	}
 }
@@ -66,7 +66,7 @@ func TestSimultaneousOrders(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			statuses[i] = send(t, h.srv.URL, "POST", "/api/orders", `{"ticketId":"`+tk+`"}`, tickets.NewID()).status
+			statuses[i] = send(t, h.srv.URL, "POST", "/api/orders", `{"ticketId":"`+tk+`"}`, ticketkit.NewID()).status
 		})
 	}
 	wg.Wait()
@@ -105,7 +105,7 @@ func TestListAndShow(t *testing.T) {
 	if !strings.HasPrefix(string(r.body), `[{"userId":"`+alice+`","status":"created","expiresAt":"`) || !strings.Contains(string(r.body), a2.ID) || strings.Contains(string(r.body), b1.ID) {
 		t.Errorf("alice's list %s", r.body)
 	}
-	if r := h.send("GET", "/api/orders", "", tickets.NewID()); r.status != http.StatusOK || strings.TrimSpace(string(r.body)) != "[]" {
+	if r := h.send("GET", "/api/orders", "", ticketkit.NewID()); r.status != http.StatusOK || strings.TrimSpace(string(r.body)) != "[]" {
 		t.Errorf("no orders: %d %s, want []", r.status, r.body)
 	}
 	if got := h.send("GET", "/api/orders/"+a1.ID, "", alice).order(t); got != a1 {
@@ -114,7 +114,7 @@ func TestListAndShow(t *testing.T) {
 	if r := h.send("GET", "/api/orders/"+a1.ID, "", bob); r.status != http.StatusUnauthorized {
 		t.Errorf("someone else's order: %d %s", r.status, r.body)
 	}
-	for _, id := range []string{tickets.NewID(), "nope", "%24where"} {
+	for _, id := range []string{ticketkit.NewID(), "nope", "%24where"} {
 		if r := h.send("GET", "/api/orders/"+id, "", alice); r.status != http.StatusNotFound {
 			t.Errorf("GET %s: %d %s", id, r.status, r.body)
 		}
@@ -131,7 +131,7 @@ func TestCancel(t *testing.T) {
 	if r := h.send("DELETE", "/api/orders/"+o.ID, "", bob); r.status != http.StatusUnauthorized {
 		t.Errorf("someone else's: %d", r.status)
 	}
-	if r := h.send("DELETE", "/api/orders/"+tickets.NewID(), "", alice); r.status != http.StatusNotFound {
+	if r := h.send("DELETE", "/api/orders/"+ticketkit.NewID(), "", alice); r.status != http.StatusNotFound {
 		t.Errorf("unknown: %d", r.status)
 	}
 	if r := h.send("DELETE", "/api/orders/"+o.ID, "", alice); r.status != http.StatusNoContent || len(r.body) != 0 {

@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/orders"
 	"github.com/ticketkit/ticketkit/service"
-	"github.com/ticketkit/ticketkit/tickets"
 )
 
 // ticketHandlers keep the copy of the tickets in version order: an early
@@ -50,16 +50,16 @@ func startListeners(ctx context.Context, s *service.Service, svc *orders.Service
 // acknowledges, an error asks for redelivery.
 func settle(log *slog.Logger, op, orderID string, meta events.Metadata, change orders.Change, err error) error {
 	attrs := []any{"op", op, "order", orderID, "subject", meta.Subject, "sequence", meta.Sequence, "delivery", meta.DeliveryCount}
-	switch tickets.ErrorCode(err) {
+	switch ticketkit.ErrorCode(err) {
 	case "":
 		log.Debug("order event applied", append(attrs, "changed", change.Changed, "status", change.Order.Status, "version", change.Order.Version)...)
 		return nil
-	case tickets.ENOTFOUND:
+	case ticketkit.ENOTFOUND:
 		// The order is written before its order:created is published, so
 		// an event about it can't arrive first: redelivery won't help.
 		log.Warn("event for an unknown order; acknowledged without effect", attrs...)
 		return nil
-	case tickets.EINVALID:
+	case ticketkit.EINVALID:
 		log.Error("event refused by the use case; acknowledged without effect", append(attrs, "error", err)...)
 		return nil
 	default:

@@ -6,9 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/events/eventstest"
-	"github.com/ticketkit/ticketkit/tickets"
 )
 
 // ticket-created-listener and ticket-updated-listener tests: the copy
@@ -25,7 +25,7 @@ func TestTicketListeners(t *testing.T) {
 	h.publish(events.SubjectTicketUpdated, upd(1, "v1"))
 	h.handled.Await(t, events.SubjectTicketUpdated, events.Acked, 2)
 	o := h.order(alice, tk)
-	if o.Ticket.Title != "v2" || o.Ticket.Version != 2 || o.Ticket.Price != tickets.Cents(2550) {
+	if o.Ticket.Title != "v2" || o.Ticket.Version != 2 || o.Ticket.Price != ticketkit.Cents(2550) {
 		t.Errorf("ticket %+v, want v2 at 25.50", o.Ticket)
 	}
 	// An old version again changes nothing.
@@ -54,7 +54,7 @@ func TestExpirationComplete(t *testing.T) {
 	}
 	// A paid order doesn't expire.
 	paid := h.order(bob, h.ticket("other", 100))
-	h.publish(events.SubjectPaymentCreated, `{"id":"`+tickets.NewID()+`","orderId":"`+paid.ID+`","stripeId":"ch_1"}`)
+	h.publish(events.SubjectPaymentCreated, `{"id":"`+ticketkit.NewID()+`","orderId":"`+paid.ID+`","stripeId":"ch_1"}`)
 	h.handled.Await(t, events.SubjectPaymentCreated, events.Acked, 1)
 	h.publish(events.SubjectExpirationComplete, `{"orderId":"`+paid.ID+`"}`)
 	h.handled.Await(t, events.SubjectExpirationComplete, events.Acked, 3)
@@ -66,7 +66,7 @@ func TestExpirationComplete(t *testing.T) {
 		t.Errorf("%d order:cancelled, want still 1", n)
 	}
 	// An order this service never had: acknowledged, not redelivered for ever.
-	h.publish(events.SubjectExpirationComplete, `{"orderId":"`+tickets.NewID()+`"}`)
+	h.publish(events.SubjectExpirationComplete, `{"orderId":"`+ticketkit.NewID()+`"}`)
 	h.handled.Await(t, events.SubjectExpirationComplete, events.Acked, 4)
 }
 
@@ -74,7 +74,7 @@ func TestExpirationComplete(t *testing.T) {
 func TestPaymentCreated(t *testing.T) {
 	h := newHarness(t)
 	o := h.order(alice, h.ticket("concert", 2000))
-	pay := `{"id":"` + tickets.NewID() + `","orderId":"` + o.ID + `","stripeId":"ch_1"}`
+	pay := `{"id":"` + ticketkit.NewID() + `","orderId":"` + o.ID + `","stripeId":"ch_1"}`
 	for i := range 2 {
 		h.publish(events.SubjectPaymentCreated, pay)
 		h.handled.Await(t, events.SubjectPaymentCreated, events.Acked, i+1)

@@ -18,12 +18,12 @@ import (
 	"os"
 	"time"
 
+	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/events/memtransport"
 	"github.com/ticketkit/ticketkit/natsclient"
 	"github.com/ticketkit/ticketkit/natsclient/jsclient"
 	"github.com/ticketkit/ticketkit/natsclient/streaming"
-	"github.com/ticketkit/ticketkit/tickets"
 )
 
 func main() {
@@ -42,7 +42,7 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) error {
 	}
 	defer transport.Close(context.WithoutCancel(ctx))
 
-	sent := events.TicketCreated{ID: tickets.NewID(), Title: "concert", Price: tickets.Cents(2000), UserID: tickets.NewID()}
+	sent := events.TicketCreated{ID: ticketkit.NewID(), Title: "concert", Price: ticketkit.Cents(2000), UserID: ticketkit.NewID()}
 	got := make(chan events.TicketCreated, 1)
 	listener, err := events.Listen(ctx, transport, "pubsub-example",
 		func(_ context.Context, e events.TicketCreated, _ events.Metadata) error {
@@ -87,7 +87,7 @@ func connect(ctx context.Context, getenv func(string) string) (events.Transport,
 		}
 		nc, err := streaming.Connect(ctx, natsclient.Config{
 			ClusterID: cluster,
-			ClientID:  "pubsub-" + tickets.NewID(), // unique: one live connection per id
+			ClientID:  "pubsub-" + ticketkit.NewID(), // unique: one live connection per id
 			URLs:      []string{url},
 		})
 		if err != nil {

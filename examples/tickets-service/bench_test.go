@@ -44,6 +44,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
+	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/events/memtransport"
 	"github.com/ticketkit/ticketkit/internal/benchcmp"
@@ -414,7 +415,7 @@ func benchSeed(b *testing.B, store tickets.Store, svcStore floorStore, svc *benc
 	}
 	uc := tickets.NewService(store)
 	for range benchSeedCount {
-		c, err := uc.Create(ctx, benchUserID, tickets.Input{Title: "concert", Price: tickets.Cents(2000)})
+		c, err := uc.Create(ctx, benchUserID, tickets.Input{Title: "concert", Price: ticketkit.Cents(2000)})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -14,13 +14,13 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/natsclient"
 	"github.com/ticketkit/ticketkit/natsclient/jsclient"
 	"github.com/ticketkit/ticketkit/natsclient/streaming"
 	"github.com/ticketkit/ticketkit/service"
 	"github.com/ticketkit/ticketkit/testenv"
-	"github.com/ticketkit/ticketkit/tickets"
 )
 
 // These tests run the service as main does, on the MongoDB and NATS
@@ -289,7 +289,7 @@ func testEndToEnd(t *testing.T, b broker) {
 	}
 	tk := r.ticket(t)
 	e := created.await(t, "ticket:created", func(e events.TicketCreated) bool { return e.ID == tk.ID })
-	if want := (events.TicketCreated{ID: tk.ID, Title: "concert", Price: tickets.Cents(1250), UserID: alice, Version: 0}); e != want {
+	if want := (events.TicketCreated{ID: tk.ID, Title: "concert", Price: ticketkit.Cents(1250), UserID: alice, Version: 0}); e != want {
 		t.Errorf("ticket:created %+v, want %+v", e, want)
 	}
 
@@ -307,7 +307,7 @@ func testEndToEnd(t *testing.T, b broker) {
 	// order:created as the Node orders service writes it: reserved.
 	p.publish(events.SubjectOrderCreated, orderCreated(t, tk.ID, orderA))
 	u := updated.await(t, "ticket:updated v1", func(e events.TicketUpdated) bool { return e.ID == tk.ID && e.Version == 1 })
-	if want := (events.TicketUpdated{ID: tk.ID, Title: "concert", Price: tickets.Cents(1250), UserID: alice, OrderID: orderA, Version: 1}); u != want {
+	if want := (events.TicketUpdated{ID: tk.ID, Title: "concert", Price: ticketkit.Cents(1250), UserID: alice, OrderID: orderA, Version: 1}); u != want {
 		t.Errorf("ticket:updated %+v, want %+v", u, want)
 	}
 	if got := send(t, base, "GET", "/api/tickets/"+tk.ID, "").ticket(t); got.OrderID != orderA || got.Version != 1 {
@@ -323,7 +323,7 @@ func testEndToEnd(t *testing.T, b broker) {
 	// order:cancelled: released.
 	p.publish(events.SubjectOrderCancelled, orderCancelled(t, tk.ID, orderA))
 	u = updated.await(t, "ticket:updated v2", func(e events.TicketUpdated) bool { return e.ID == tk.ID && e.Version == 2 })
-	if want := (events.TicketUpdated{ID: tk.ID, Title: "concert", Price: tickets.Cents(1250), UserID: alice, Version: 2}); u != want {
+	if want := (events.TicketUpdated{ID: tk.ID, Title: "concert", Price: ticketkit.Cents(1250), UserID: alice, Version: 2}); u != want {
 		t.Errorf("ticket:updated %+v, want %+v", u, want)
 	}
 
@@ -333,7 +333,7 @@ func testEndToEnd(t *testing.T, b broker) {
 		t.Fatalf("edit: status %d, body %s", r.status, r.body)
 	}
 	updated.await(t, "ticket:updated v3", func(e events.TicketUpdated) bool {
-		return e.ID == tk.ID && e.Version == 3 && e.Title == "opera" && e.Price == tickets.Cents(3000)
+		return e.ID == tk.ID && e.Version == 3 && e.Title == "opera" && e.Price == ticketkit.Cents(3000)
 	})
 }
 
@@ -372,7 +372,7 @@ func testBadEvents(t *testing.T, b broker) {
 	defer sub.Close(context.Background())
 
 	// Unknown ticket: acknowledged and logged.
-	unknown := tickets.NewID()
+	unknown := ticketkit.NewID()
 	p.publish(events.SubjectOrderCreated, orderCreated(t, unknown, orderA))
 	logs.await(t, "about the unknown ticket", func(l map[string]any) bool { return l["ticket"] == unknown && l["level"] == "WARN" })
 

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/httpapi"
 	"github.com/ticketkit/ticketkit/session"
 	"github.com/ticketkit/ticketkit/tickets"
@@ -95,7 +96,7 @@ func listFilter(q url.Values) (tickets.Filter, []apiError) {
 		f.Limit = n
 	}
 	if s := q.Get("after"); s != "" {
-		if !tickets.ValidID(s) {
+		if !ticketkit.ValidID(s) {
 			problems = append(problems, apiError{Field: "after", Message: "After must be a cursor from a previous page"})
 		}
 		f.After = s
@@ -105,7 +106,7 @@ func listFilter(q url.Values) (tickets.Filter, []apiError) {
 
 func (a *api) show(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if !tickets.ValidID(id) {
+	if !ticketkit.ValidID(id) {
 		// Checked here so no store ever sees it: Node casts such an id to
 		// an ObjectId and answers 500.
 		writeErrors(w, http.StatusNotFound, apiError{Message: "Not Found"})
@@ -131,7 +132,7 @@ func (a *api) update(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	if !tickets.ValidID(id) {
+	if !ticketkit.ValidID(id) {
 		writeErrors(w, http.StatusNotFound, apiError{Message: "Not Found"})
 		return
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/events/eventstest"
 	"github.com/ticketkit/ticketkit/session"
@@ -44,12 +45,12 @@ func TestCreatePublishesTicketCreated(t *testing.T) {
 		t.Errorf("price written as %s, want the JSON number 12.5", raw["price"])
 	}
 	tk := r.ticket(t)
-	if !tickets.ValidID(tk.ID) || tk.Title != "concert" || tk.Price != tickets.Cents(1250) || tk.UserID != alice || tk.Version != 0 {
+	if !ticketkit.ValidID(tk.ID) || tk.Title != "concert" || tk.Price != ticketkit.Cents(1250) || tk.UserID != alice || tk.Version != 0 {
 		t.Errorf("created %+v", tk)
 	}
 
 	e := eventstest.Await(t, h.rec, func(e events.TicketCreated) bool { return e.ID == tk.ID })
-	want := events.TicketCreated{ID: tk.ID, Title: "concert", Price: tickets.Cents(1250), UserID: alice, Version: 0}
+	want := events.TicketCreated{ID: tk.ID, Title: "concert", Price: ticketkit.Cents(1250), UserID: alice, Version: 0}
 	if e != want {
 		t.Errorf("published %+v, want %+v", e, want)
 	}
@@ -68,11 +69,11 @@ func TestUpdatePublishesTicketUpdated(t *testing.T) {
 		t.Fatalf("status %d, body %s", r.status, r.body)
 	}
 	up := r.ticket(t)
-	if up.ID != tk.ID || up.Title != "opera" || up.Price != tickets.Cents(3575) || up.Version != 1 || up.UserID != alice {
+	if up.ID != tk.ID || up.Title != "opera" || up.Price != ticketkit.Cents(3575) || up.Version != 1 || up.UserID != alice {
 		t.Errorf("updated %+v", up)
 	}
 	e := eventstest.Await(t, h.rec, func(e events.TicketUpdated) bool { return e.ID == tk.ID })
-	want := events.TicketUpdated{ID: tk.ID, Title: "opera", Price: tickets.Cents(3575), UserID: alice, Version: 1}
+	want := events.TicketUpdated{ID: tk.ID, Title: "opera", Price: ticketkit.Cents(3575), UserID: alice, Version: 1}
 	if e != want {
 		t.Errorf("published %+v, want %+v", e, want)
 	}
@@ -113,7 +114,7 @@ func TestUpdateOwnerOnlyAndNotReserved(t *testing.T) {
 
 func TestUpdateValidatesBeforeLookingUp(t *testing.T) {
 	h := newHarness(t)
-	r := h.send("PUT", "/api/tickets/"+tickets.NewID(), `{"title":"","price":0}`, as(t, alice)...)
+	r := h.send("PUT", "/api/tickets/"+ticketkit.NewID(), `{"title":"","price":0}`, as(t, alice)...)
 	if r.status != http.StatusBadRequest {
 		t.Fatalf("status %d, body %s", r.status, r.body)
 	}
@@ -136,7 +137,7 @@ func TestNotFound(t *testing.T) {
 		}
 	}
 	for _, id := range []string{
-		tickets.NewID(),              // well-formed, unknown
+		ticketkit.NewID(),            // well-formed, unknown
 		"abc",                        // too short
 		tk.ID + "0",                  // 25 hex
 		"zzzzzzzzzzzzzzzzzzzzzzzz",   // 24, not hex
@@ -181,14 +182,14 @@ func TestErrorsFromTheStore(t *testing.T) {
 		if r.status != http.StatusConflict {
 			t.Fatalf("status %d, body %s", r.status, r.body)
 		}
-		if msg := r.errors(t)[0].Message; msg != tickets.ErrConflict.Message {
+		if msg := r.errors(t)[0].Message; msg != ticketkit.ErrConflict.Message {
 			t.Errorf("message %q", msg)
 		}
 	})
 	t.Run("internal error is a generic 500, logged", func(t *testing.T) {
 		h := newHarness(t, withStore(func(s tickets.Store) tickets.Store { return brokenStore{s} }))
 		for _, r := range []response{
-			h.send("GET", "/api/tickets/"+tickets.NewID(), ""),
+			h.send("GET", "/api/tickets/"+ticketkit.NewID(), ""),
 			h.send("GET", "/api/tickets", ""),
 		} {
 			if r.status != http.StatusInternalServerError {
@@ -211,7 +212,7 @@ func TestErrorsFromTheStore(t *testing.T) {
 type conflictingStore struct{ tickets.Store }
 
 func (conflictingStore) Update(context.Context, tickets.Ticket, int64) (tickets.Ticket, error) {
-	return tickets.Ticket{}, tickets.ErrConflict
+	return tickets.Ticket{}, ticketkit.ErrConflict
 }
 
 // brokenStore fails reads the way a driver does; List panics.
@@ -281,7 +282,7 @@ func TestBodies(t *testing.T) {
 			for _, method := range []string{"POST", "PUT"} {
 				path := "/api/tickets"
 				if method == "PUT" {
-					path += "/" + tickets.NewID()
+					path += "/" + ticketkit.NewID()
 				}
 				r := h.send(method, path, c.body, headers...)
 				if r.status != c.status {
@@ -301,7 +302,7 @@ func TestBodies(t *testing.T) {
 
 func TestBodyAcceptedForms(t *testing.T) {
 	h := newHarness(t)
-	other := tickets.NewID()
+	other := ticketkit.NewID()
 	for _, c := range []struct{ name, contentType, body string }{
 		{"charset", "application/json; charset=utf-8", `{"title":"a","price":1}`},
 		{"upper case media type", "Application/JSON", `{"title":"a","price":1}`},
@@ -316,7 +317,7 @@ func TestBodyAcceptedForms(t *testing.T) {
 				t.Fatalf("status %d, body %s", r.status, r.body)
 			}
 			tk := r.ticket(t)
-			if tk.UserID != alice || tk.ID == other || tk.Version != 0 || tk.OrderID != "" || tk.Price != tickets.Cents(100) || tk.Title != "a" {
+			if tk.UserID != alice || tk.ID == other || tk.Version != 0 || tk.OrderID != "" || tk.Price != ticketkit.Cents(100) || tk.Title != "a" {
 				t.Errorf("created %+v", tk)
 			}
 		})
@@ -332,7 +333,7 @@ func TestListPagination(t *testing.T) {
 	ctx := context.Background()
 	var ids []string
 	for i := range 105 {
-		c, err := h.s.svc.Create(ctx, alice, tickets.Input{Title: fmt.Sprintf("t%d", i), Price: tickets.Cents(100)})
+		c, err := h.s.svc.Create(ctx, alice, tickets.Input{Title: fmt.Sprintf("t%d", i), Price: ticketkit.Cents(100)})
 		if err != nil {
 			t.Fatal(err)
 		}

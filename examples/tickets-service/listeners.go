@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/service"
 	"github.com/ticketkit/ticketkit/tickets"
@@ -38,7 +39,7 @@ func onOrderCreated(svc *tickets.Service, log *slog.Logger, reservedRetries int)
 	return func(ctx context.Context, e events.OrderCreated, meta events.Metadata) error {
 		change, err := svc.Reserve(ctx, e.Ticket.ID, e.ID)
 		err = settle(log, "reserve", e.Ticket.ID, e.ID, meta, change, err)
-		if tickets.ErrorCode(err) == tickets.ERESERVED && meta.DeliveryCount >= reservedRetries {
+		if ticketkit.ErrorCode(err) == ticketkit.EPRECONDITION && meta.DeliveryCount >= reservedRetries {
 			return events.Permanent(err)
 		}
 		return err
@@ -56,20 +57,20 @@ func onOrderCancelled(svc *tickets.Service, log *slog.Logger) events.Handler[eve
 // acknowledges, an error asks for redelivery.
 func settle(log *slog.Logger, op, ticketID, orderID string, meta events.Metadata, change tickets.Change, err error) error {
 	attrs := []any{"op", op, "ticket", ticketID, "order", orderID, "subject", meta.Subject, "sequence", meta.Sequence, "delivery", meta.DeliveryCount}
-	switch tickets.ErrorCode(err) {
+	switch ticketkit.ErrorCode(err) {
 	case "":
 		log.Debug("order event applied", append(attrs, "change", change.Kind.String(), "version", change.Ticket.Version)...)
 		return nil
-	case tickets.ENOTFOUND:
+	case ticketkit.ENOTFOUND:
 		// Redelivery can't make the ticket appear: acknowledge it.
 		log.Warn("order event for an unknown ticket; acknowledged without effect", attrs...)
 		return nil
-	case tickets.EINVALID:
+	case ticketkit.EINVALID:
 		// The payload decoded but the use case refuses it; it never will
 		// accept it, so retrying only delays everything behind it.
 		log.Error("order event rejected by the use case; acknowledged without effect", append(attrs, "error", err)...)
 		return nil
-	case tickets.ERESERVED:
+	case ticketkit.EPRECONDITION:
 		// Another order holds the ticket. Its order:cancelled, on another
 		// channel, may just not have arrived yet: retry, within
 		// reservedRetries (see onOrderCreated).

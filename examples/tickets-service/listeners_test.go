@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/events/eventstest"
-	"github.com/ticketkit/ticketkit/tickets"
 )
 
 // nodePayload reads one of the Node services' wire samples and puts the
@@ -55,7 +55,7 @@ func TestOrderCreatedReservesAndCancelledReleases(t *testing.T) {
 
 	h.publish(events.SubjectOrderCreated, orderCreated(t, tk.ID, orderA))
 	reserved := eventstest.Await(t, h.rec, func(e events.TicketUpdated) bool { return e.ID == tk.ID && e.Version == 1 })
-	want := events.TicketUpdated{ID: tk.ID, Title: "concert", Price: tickets.Cents(1250), UserID: alice, OrderID: orderA, Version: 1}
+	want := events.TicketUpdated{ID: tk.ID, Title: "concert", Price: ticketkit.Cents(1250), UserID: alice, OrderID: orderA, Version: 1}
 	if reserved != want {
 		t.Errorf("reserved: published %+v, want %+v", reserved, want)
 	}
@@ -68,7 +68,7 @@ func TestOrderCreatedReservesAndCancelledReleases(t *testing.T) {
 
 	h.publish(events.SubjectOrderCancelled, orderCancelled(t, tk.ID, orderA))
 	released := eventstest.Await(t, h.rec, func(e events.TicketUpdated) bool { return e.ID == tk.ID && e.Version == 2 })
-	want = events.TicketUpdated{ID: tk.ID, Title: "concert", Price: tickets.Cents(1250), UserID: alice, Version: 2}
+	want = events.TicketUpdated{ID: tk.ID, Title: "concert", Price: ticketkit.Cents(1250), UserID: alice, Version: 2}
 	if released != want {
 		t.Errorf("released: published %+v, want %+v", released, want)
 	}
@@ -116,7 +116,7 @@ func TestRedeliveredOrderEventsChangeNothing(t *testing.T) {
 
 func TestOrderForUnknownTicketIsAcknowledged(t *testing.T) {
 	h := newHarness(t)
-	unknown := tickets.NewID()
+	unknown := ticketkit.NewID()
 	h.publish(events.SubjectOrderCreated, orderCreated(t, unknown, orderA))
 	h.publish(events.SubjectOrderCancelled, orderCancelled(t, unknown, orderA))
 	h.handled.Await(t, events.SubjectOrderCreated, events.Acked, 1)

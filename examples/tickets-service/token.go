@@ -7,9 +7,9 @@ import (
 	"io"
 	"time"
 
+	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/service"
 	"github.com/ticketkit/ticketkit/session"
-	"github.com/ticketkit/ticketkit/tickets"
 )
 
 // tokenCommand prints a token for local testing, signed as the auth service
@@ -36,7 +36,7 @@ func tokenCommand(args []string, getenv func(string) string, stdout io.Writer) e
 		return fmt.Errorf("token: unexpected argument %q", fs.Arg(0))
 	}
 	if *id == "" {
-		*id = tickets.NewID()
+		*id = ticketkit.NewID()
 	}
 	key := getenv("JWT_KEY")
 	if key == "" {

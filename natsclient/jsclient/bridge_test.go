@@ -1,11 +1,12 @@
 package jsclient_test
 
 import (
-	"github.com/ticketkit/ticketkit/natsclient/streaming"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ticketkit/ticketkit/natsclient/streaming"
 
 	"github.com/nats-io/nats.go/jetstream"
 

@@ -3,15 +3,16 @@ package jsclient_test
 import (
 	"context"
 	"fmt"
-	"github.com/ticketkit/ticketkit/natsclient/streaming"
 	"log"
 	"os"
 	"time"
 
+	"github.com/ticketkit/ticketkit"
+	"github.com/ticketkit/ticketkit/natsclient/streaming"
+
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/natsclient"
 	"github.com/ticketkit/ticketkit/natsclient/jsclient"
-	"github.com/ticketkit/ticketkit/tickets"
 )
 
 // A service on JetStream: configuration from the environment
@@ -30,7 +31,7 @@ func Example() {
 		log.Fatal(err)
 	}
 
-	id := tickets.NewID()
+	id := ticketkit.NewID()
 	got := make(chan events.TicketCreated, 1)
 	listener, err := events.Listen(ctx, client, "example-orders-service",
 		func(ctx context.Context, e events.TicketCreated, meta events.Metadata) error {
@@ -47,7 +48,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	if err := pub.Publish(ctx, events.TicketCreated{ID: id, Title: "concert", Price: tickets.Cents(4200), UserID: "user-1"}); err != nil {
+	if err := pub.Publish(ctx, events.TicketCreated{ID: id, Title: "concert", Price: ticketkit.Cents(4200), UserID: "user-1"}); err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println("received", (<-got).Title)
@@ -93,7 +94,7 @@ func ExampleStartBridge() {
 	}
 
 	// The consumer, moved to JetStream.
-	id := tickets.NewID()
+	id := ticketkit.NewID()
 	got := make(chan events.Metadata, 1)
 	listener, err := events.Listen(ctx, js, "example-bridged-service",
 		func(ctx context.Context, e events.TicketCreated, meta events.Metadata) error {
@@ -116,7 +117,7 @@ func ExampleStartBridge() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	if err := pub.Publish(ctx, events.TicketCreated{ID: id, Title: "concert", Price: tickets.Cents(4200), UserID: "user-1"}); err != nil {
+	if err := pub.Publish(ctx, events.TicketCreated{ID: id, Title: "concert", Price: ticketkit.Cents(4200), UserID: "user-1"}); err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println("received on JetStream:", (<-got).Subject)

@@ -3,7 +3,6 @@ package jsclient_test
 import (
 	"context"
 	"errors"
-	"github.com/ticketkit/ticketkit/natsclient"
 	"net"
 	"regexp"
 	"slices"
@@ -13,13 +12,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ticketkit/ticketkit"
+	"github.com/ticketkit/ticketkit/natsclient"
+
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/events/eventstest"
 	"github.com/ticketkit/ticketkit/natsclient/jsclient"
 	"github.com/ticketkit/ticketkit/testenv"
-	"github.com/ticketkit/ticketkit/tickets"
 )
 
 // The conformance suite, exactly as memtransport runs it. Its subjects are
@@ -54,10 +55,10 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-var ticketID = tickets.NewID()
+var ticketID = ticketkit.NewID()
 
 func ticket(n int) events.TicketCreated {
-	return events.TicketCreated{ID: ticketID, Title: "show", Price: tickets.Cents(int64(100 + n)), UserID: "user", Version: int64(n)}
+	return events.TicketCreated{ID: ticketID, Title: "show", Price: ticketkit.Cents(int64(100 + n)), UserID: "user", Version: int64(n)}
 }
 
 func encode(t testing.TB, e events.Event) []byte {

@@ -5,10 +5,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/ticketkit/ticketkit/natsclient"
 	"os"
 	"testing"
 	"time"
+
+	"github.com/ticketkit/ticketkit/natsclient"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"

@@ -3,16 +3,17 @@ package jsclient_test
 import (
 	"context"
 	"errors"
-	"github.com/ticketkit/ticketkit/natsclient"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/ticketkit/ticketkit"
+	"github.com/ticketkit/ticketkit/natsclient"
+
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/natsclient/jsclient"
 	"github.com/ticketkit/ticketkit/testenv"
-	"github.com/ticketkit/ticketkit/tickets"
 )
 
 // The server stops (SIGTERM) or dies (SIGKILL) and comes back on the same
@@ -109,11 +110,11 @@ func startPublisher(t *testing.T, c *jsclient.Client) *publisher {
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &publisher{changed: make(chan struct{}), cancel: cancel, done: make(chan struct{})}
 	t.Cleanup(p.stop)
-	id := tickets.NewID()
+	id := ticketkit.NewID()
 	go func() {
 		defer close(p.done)
 		for n := 0; ctx.Err() == nil; {
-			e := events.TicketCreated{ID: id, Title: "show", Price: tickets.Cents(100), UserID: "u", Version: int64(n)}
+			e := events.TicketCreated{ID: id, Title: "show", Price: ticketkit.Cents(100), UserID: "u", Version: int64(n)}
 			data, _ := events.Encode(e)
 			pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
 			err := c.Publish(pctx, events.Outgoing{Subject: string(e.Subject()), Data: data, ID: events.MessageID(e.Subject(), id, e.Version)})

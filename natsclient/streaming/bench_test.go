@@ -19,12 +19,12 @@ import (
 
 	"github.com/nats-io/stan.go"
 
+	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/internal/benchcmp"
 	"github.com/ticketkit/ticketkit/natsclient"
 	"github.com/ticketkit/ticketkit/natsclient/streaming"
 	"github.com/ticketkit/ticketkit/testenv"
-	"github.com/ticketkit/ticketkit/tickets"
 )
 
 // benchEvent is the payload every benchmark sends: a ticket:created as the
@@ -33,7 +33,7 @@ func benchEvent(i int) events.TicketCreated {
 	return events.TicketCreated{
 		ID:      fmt.Sprintf("64b7f0c2a1b2c3d4%08x", i),
 		Title:   "concert",
-		Price:   tickets.Cents(2000),
+		Price:   ticketkit.Cents(2000),
 		UserID:  "64b7f0c2a1b2c3d4e5f60718",
 		Version: 0,
 	}

@@ -13,11 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/events/eventstest"
 	"github.com/ticketkit/ticketkit/events/memtransport"
 	"github.com/ticketkit/ticketkit/outbox"
-	"github.com/ticketkit/ticketkit/tickets"
 )
 
 // Instance is one writer on the store under test, as one instance of a
@@ -68,9 +68,9 @@ func testCtx(t *testing.T) context.Context {
 // event is the event of version v of aggregate id.
 func event(id string, v int64) events.Event {
 	if v == 0 {
-		return events.TicketCreated{ID: id, Title: "t", Price: tickets.Cents(100), UserID: "u", Version: v}
+		return events.TicketCreated{ID: id, Title: "t", Price: ticketkit.Cents(100), UserID: "u", Version: v}
 	}
-	return events.TicketUpdated{ID: id, Title: "t", Price: tickets.Cents(100 + v), UserID: "u", Version: v}
+	return events.TicketUpdated{ID: id, Title: "t", Price: ticketkit.Cents(100 + v), UserID: "u", Version: v}
 }
 
 func write(t *testing.T, in Instance, id string, v int64) {
@@ -191,7 +191,7 @@ func testOnce(t *testing.T, s Store) {
 	r, _ := relay(t, in, rec)
 	var want []key
 	for range 5 {
-		id := tickets.NewID()
+		id := ticketkit.NewID()
 		for v := range int64(3) {
 			write(t, in, id, v)
 			want = append(want, key{id, v})
@@ -217,7 +217,7 @@ func testConcurrentWriters(t *testing.T, s Store) {
 		go func() {
 			defer wg.Done()
 			for range each {
-				id := tickets.NewID()
+				id := ticketkit.NewID()
 				if err := in.Write(testCtx(t), id, 0, event(id, 0)); err != nil {
 					t.Error(err)
 					return
@@ -229,7 +229,7 @@ func testConcurrentWriters(t *testing.T, s Store) {
 		}()
 	}
 	// Racing compare-and-sets on one aggregate: exactly one wins each version.
-	hot := tickets.NewID()
+	hot := ticketkit.NewID()
 	write(t, in, hot, 0)
 	mu.Lock()
 	want = append(want, key{hot, 0})
@@ -265,7 +265,7 @@ func testSeveralRelays(t *testing.T, s Store) {
 	var want []key
 	ids := make([]string, 12)
 	for i := range ids {
-		ids[i] = tickets.NewID()
+		ids[i] = ticketkit.NewID()
 		write(t, ins[i%3], ids[i], 0)
 		want = append(want, key{ids[i], 0})
 	}
@@ -299,7 +299,7 @@ func testTakeover(t *testing.T, s Store) {
 	dead := s.Open(t, outbox.TTL(ttl)) // writes, then "crashes": no relay ever runs
 	var want []key
 	for range 10 {
-		id := tickets.NewID()
+		id := ticketkit.NewID()
 		write(t, dead, id, 0)
 		want = append(want, key{id, 0})
 	}
@@ -343,7 +343,7 @@ func testCrashAfterPublish(t *testing.T, s Store) {
 	ra, stopA := relay(t, Instance{Driver: stuckBeat{a.Driver}}, rec)
 	var want []key
 	for range 5 {
-		id := tickets.NewID()
+		id := ticketkit.NewID()
 		write(t, a, id, 0)
 		want = append(want, key{id, 0})
 	}
@@ -406,7 +406,7 @@ func testOrder(t *testing.T, s Store) {
 	}
 	ids := make([]string, 4)
 	for i := range ids {
-		ids[i] = tickets.NewID()
+		ids[i] = ticketkit.NewID()
 	}
 	for v := range int64(8) {
 		for _, id := range ids {
@@ -452,7 +452,7 @@ func (f refusing) PublishBatch(ctx context.Context, msgs []events.Outgoing) []er
 func testUnpublishable(t *testing.T, s Store) {
 	in := s.Open(t)
 	rec := eventstest.NewRecorder(nil)
-	poison := tickets.NewID()
+	poison := ticketkit.NewID()
 	var mu sync.Mutex
 	var dead []outbox.Entry
 	r, _ := relay(t, in, refusing{rec, poison},
@@ -462,7 +462,7 @@ func testUnpublishable(t *testing.T, s Store) {
 			dead = append(dead, e)
 			mu.Unlock()
 		}))
-	other := tickets.NewID()
+	other := ticketkit.NewID()
 	write(t, in, poison, 0)
 	write(t, in, poison, 1)
 	write(t, in, poison, 2)
@@ -513,7 +513,7 @@ func testFlushDeadline(t *testing.T, s Store) {
 	h := hanging{memtransport.New(), make(chan struct{})}
 	r, stop := relay(t, in, h)
 	t.Cleanup(func() { close(h.release); stop() })
-	write(t, in, tickets.NewID(), 0)
+	write(t, in, ticketkit.NewID(), 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -539,7 +539,7 @@ func testStats(t *testing.T, s Store) {
 		t.Fatal(err)
 	}
 	for range 3 {
-		write(t, in, tickets.NewID(), 0)
+		write(t, in, ticketkit.NewID(), 0)
 	}
 	time.Sleep(20 * time.Millisecond)
 	st := r.Stats()
@@ -557,7 +557,7 @@ func testLeaseFence(t *testing.T, s Store) {
 	ttl := 200 * time.Millisecond
 	in := s.Open(t, outbox.TTL(ttl)) // no relay renews it
 	time.Sleep(ttl/2 + 50*time.Millisecond)
-	id := tickets.NewID()
+	id := ticketkit.NewID()
 	err := in.Write(testCtx(t), id, 0, event(id, 0))
 	if !errors.Is(err, outbox.ErrLeaseExpired) {
 		t.Fatalf("write after the lease lapsed = %v, want ErrLeaseExpired", err)
@@ -568,7 +568,7 @@ func testCloseRetires(t *testing.T, s Store) {
 	in := s.Open(t)
 	rec := eventstest.NewRecorder(nil)
 	r, _ := relay(t, in, rec)
-	id := tickets.NewID()
+	id := ticketkit.NewID()
 	write(t, in, id, 0)
 	if err := r.Close(testCtx(t)); err != nil {
 		t.Fatalf("Close: %v", err)
@@ -581,7 +581,7 @@ func testCloseRetires(t *testing.T, s Store) {
 	if slices.ContainsFunc(ls, func(l outbox.Lease) bool { return l.Writer == in.Driver.Queue().Writer() }) {
 		t.Fatalf("lease still there after Close: %+v", ls)
 	}
-	if err := in.Write(testCtx(t), tickets.NewID(), 0, event(id, 0)); !errors.Is(err, outbox.ErrClosed) {
+	if err := in.Write(testCtx(t), ticketkit.NewID(), 0, event(id, 0)); !errors.Is(err, outbox.ErrClosed) {
 		t.Fatalf("write after Close = %v, want ErrClosed", err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/events/eventstest"
 	"github.com/ticketkit/ticketkit/outbox"
@@ -78,9 +79,9 @@ func ctx(t *testing.T) context.Context {
 func newTicket(userID, title string) tickets.Ticket {
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	return tickets.Ticket{
-		ID:        tickets.NewID(),
+		ID:        ticketkit.NewID(),
 		Title:     title,
-		Price:     tickets.Cents(1250),
+		Price:     ticketkit.Cents(1250),
 		UserID:    userID,
 		CreatedAt: now,
 		UpdatedAt: now,
@@ -106,7 +107,7 @@ func mustUpdate(t *testing.T, s Store, tk tickets.Ticket) tickets.Ticket {
 
 func assertCode(t *testing.T, err error, code string) {
 	t.Helper()
-	if got := tickets.ErrorCode(err); got != code {
+	if got := ticketkit.ErrorCode(err); got != code {
 		t.Fatalf("error code = %q (%v), want %q", got, err, code)
 	}
 }
@@ -139,15 +140,15 @@ func testRoundTrip(t *testing.T, s Store) {
 
 func testNotFound(t *testing.T, s Store) {
 	mustCreate(t, s, newTicket("user-1", "concert"))
-	for _, id := range []string{tickets.NewID(), "not-an-id", "", "$gt", `{"$gt":""}`, strings.Repeat("z", 24)} {
+	for _, id := range []string{ticketkit.NewID(), "not-an-id", "", "$gt", `{"$gt":""}`, strings.Repeat("z", 24)} {
 		_, err := s.Get(ctx(t), id)
-		if !errors.Is(err, tickets.ErrNotFound) {
+		if !errors.Is(err, ticketkit.ErrNotFound) {
 			t.Errorf("Get(%q) error = %v, want not found", id, err)
 		}
 	}
 	missing := newTicket("user-1", "ghost")
 	_, err := s.Update(ctx(t), missing, 0)
-	if !errors.Is(err, tickets.ErrNotFound) {
+	if !errors.Is(err, ticketkit.ErrNotFound) {
 		t.Errorf("Update(missing) error = %v, want not found", err)
 	}
 }
@@ -156,7 +157,7 @@ func testCreateRejects(t *testing.T, s Store) {
 	tk := mustCreate(t, s, newTicket("user-1", "concert"))
 	dup := newTicket("user-2", "imposter")
 	dup.ID = tk.ID
-	assertCode(t, s.Create(ctx(t), dup), tickets.ECONFLICT)
+	assertCode(t, s.Create(ctx(t), dup), ticketkit.ECONFLICT)
 	got, err := s.Get(ctx(t), tk.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -166,7 +167,7 @@ func testCreateRejects(t *testing.T, s Store) {
 	for _, id := range []string{"", "abc", "$gt", strings.Repeat("g", 24)} {
 		bad := newTicket("user-1", "bad id")
 		bad.ID = id
-		assertCode(t, s.Create(ctx(t), bad), tickets.EINVALID)
+		assertCode(t, s.Create(ctx(t), bad), ticketkit.EINVALID)
 	}
 }
 
@@ -244,7 +245,7 @@ func testList(t *testing.T, s Store) {
 		}
 		tk := mustCreate(t, s, newTicket(user, fmt.Sprintf("ticket %d", i)))
 		if i == 1 || i == 4 {
-			tk.OrderID = tickets.NewID()
+			tk.OrderID = ticketkit.NewID()
 			mustUpdate(t, s, tk)
 		}
 		all = append(all, tk.ID)
@@ -305,7 +306,7 @@ func testListBadCursor(t *testing.T, s Store) {
 	mustCreate(t, s, newTicket("user-a", "concert"))
 	for _, cursor := range []string{"nope", "$gt", `{"$gt":""}`, strings.Repeat("x", 24)} {
 		_, err := s.List(ctx(t), tickets.Filter{After: cursor})
-		assertCode(t, err, tickets.EINVALID)
+		assertCode(t, err, ticketkit.EINVALID)
 	}
 }
 
@@ -314,12 +315,12 @@ func testUpdateIncrementsVersion(t *testing.T, s Store) {
 	tk := orig
 	for v := int64(1); v <= 3; v++ {
 		tk.Title = fmt.Sprint("concert ", v)
-		tk.Price = tickets.Cents(1000 + v)
+		tk.Price = ticketkit.Cents(1000 + v)
 		tk.UpdatedAt = tk.UpdatedAt.Add(time.Second)
 		// An update naming another owner is refused, and changes nothing.
 		forged := tk
 		forged.UserID = "someone-else"
-		if _, err := s.Update(ctx(t), forged, v-1); !errors.Is(err, tickets.ErrConflict) {
+		if _, err := s.Update(ctx(t), forged, v-1); !errors.Is(err, ticketkit.ErrConflict) {
 			t.Fatalf("Update naming another owner: %v, want ECONFLICT", err)
 		}
 		// CreatedAt never changes, whatever the caller sends.
@@ -337,7 +338,7 @@ func testUpdateIncrementsVersion(t *testing.T, s Store) {
 		}
 		assertEqual(t, stored, tk)
 	}
-	tk.OrderID = tickets.NewID()
+	tk.OrderID = ticketkit.NewID()
 	got := mustUpdate(t, s, tk)
 	if got.OrderID != tk.OrderID || got.Version != 4 {
 		t.Fatalf("after reserve: %+v", got)
@@ -358,7 +359,7 @@ func testUpdateRejectsStale(t *testing.T, s Store) {
 	stale.Title = "stale"
 	for _, expected := range []int64{0, 2, -1} {
 		_, err := s.Update(ctx(t), stale, expected)
-		if !errors.Is(err, tickets.ErrConflict) {
+		if !errors.Is(err, ticketkit.ErrConflict) {
 			t.Fatalf("Update at version %d error = %v, want conflict", expected, err)
 		}
 	}
@@ -397,7 +398,7 @@ func testConcurrentUpdates(t *testing.T, s Store) {
 			t.Fatalf("writers %d and %d both won version 1", winner, i)
 		case err == nil:
 			winner = i
-		case !errors.Is(err, tickets.ErrConflict):
+		case !errors.Is(err, ticketkit.ErrConflict):
 			t.Fatalf("writer %d: error = %v, want conflict", i, err)
 		}
 	}
@@ -440,7 +441,7 @@ func testOutboxRecords(t *testing.T, s Store) {
 	renamed.Title = "a, renamed"
 	a1 := mustUpdate(t, s, renamed)
 	reserved := a1
-	reserved.OrderID = tickets.NewID()
+	reserved.OrderID = ticketkit.NewID()
 	a2 := mustUpdate(t, s, reserved)
 
 	var want []events.Outgoing
@@ -474,7 +475,7 @@ func testOutboxRecords(t *testing.T, s Store) {
 
 func testReleasedKept(t *testing.T, s Store) {
 	tk := mustCreate(t, s, newTicket("owner", "concert"))
-	a, b := tickets.NewID(), tickets.NewID()
+	a, b := ticketkit.NewID(), ticketkit.NewID()
 	tk.Released = []string{a, b}
 	got := mustUpdate(t, s, tk)
 	stored, err := s.Get(ctx(t), tk.ID)

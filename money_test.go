@@ -1,4 +1,4 @@
-package tickets_test
+package ticketkit_test
 
 import (
 	"encoding/json"
@@ -6,20 +6,20 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ticketkit/ticketkit/tickets"
+	"github.com/ticketkit/ticketkit"
 )
 
 func TestMoneyJSONIsAPlainNumberAsNodeWritesIt(t *testing.T) {
 	for cents, want := range map[int64]string{
-		2000:                    "20",
-		1250:                    "12.5",
-		1234:                    "12.34",
-		1:                       "0.01",
-		10:                      "0.1",
-		100:                     "1",
-		int64(tickets.MaxMoney): "100000000",
+		2000:                      "20",
+		1250:                      "12.5",
+		1234:                      "12.34",
+		1:                         "0.01",
+		10:                        "0.1",
+		100:                       "1",
+		int64(ticketkit.MaxMoney): "100000000",
 	} {
-		got, err := json.Marshal(tickets.Cents(cents))
+		got, err := json.Marshal(ticketkit.Cents(cents))
 		if err != nil || string(got) != want {
 			t.Errorf("Marshal(%d cents) = %s, %v; want %s", cents, got, err, want)
 		}
@@ -38,7 +38,7 @@ func TestMoneyDecodesExactly(t *testing.T) {
 		"1e2":         10000,
 		"1.5E1":       1500,
 		"1234e-2":     1234,
-		"100000000":   int64(tickets.MaxMoney),
+		"100000000":   int64(ticketkit.MaxMoney),
 		"0.29":        29, // 0.29*100 is 28.999999999999996 in floats
 		"1.15":        115,
 		"9007199.25":  900719925,
@@ -47,7 +47,7 @@ func TestMoneyDecodesExactly(t *testing.T) {
 		"120000e-4":   1200,
 		"0.0000001e5": 1,
 	} {
-		var m tickets.Money
+		var m ticketkit.Money
 		if err := json.Unmarshal([]byte(in), &m); err != nil || int64(m) != want {
 			t.Errorf("Unmarshal(%s) = %d cents, %v; want %d", in, m, err, want)
 		}
@@ -76,14 +76,14 @@ func TestMoneyRejectsWhatIsNotAPrice(t *testing.T) {
 		`1e999999999`:             "Price must be at most 100000000.00",
 		`99999999999999999999999`: "Price must be at most 100000000.00",
 	} {
-		var m tickets.Money
+		var m ticketkit.Money
 		err := json.Unmarshal([]byte(in), &m)
-		var te *tickets.Error
+		var te *ticketkit.Error
 		if !errors.As(err, &te) {
-			t.Errorf("Unmarshal(%s) error = %v, want *tickets.Error", in, err)
+			t.Errorf("Unmarshal(%s) error = %v, want *ticketkit.Error", in, err)
 			continue
 		}
-		if te.Code != tickets.EINVALID || te.Message != wantMsg || len(te.Fields) != 1 || te.Fields[0].Field != "price" {
+		if te.Code != ticketkit.EINVALID || te.Message != wantMsg || len(te.Fields) != 1 || te.Fields[0].Field != "price" {
 			t.Errorf("Unmarshal(%s) error = %+v, want EINVALID on price: %q", in, te, wantMsg)
 		}
 		if m != 0 {
@@ -95,11 +95,11 @@ func TestMoneyRejectsWhatIsNotAPrice(t *testing.T) {
 func TestMoneyRejectsNonJSONNumbers(t *testing.T) {
 	// NaN and Infinity are not JSON; the decoder refuses them before Money sees them.
 	for _, in := range []string{`NaN`, `Infinity`, `-Infinity`, `01`, `1.`, `.5`, `+1`, `1e`, `0x10`} {
-		var m tickets.Money
+		var m ticketkit.Money
 		if err := json.Unmarshal([]byte(in), &m); err == nil {
 			t.Errorf("Unmarshal(%s) = %d, want an error", in, m)
 		}
-		if _, err := tickets.ParseMoney(in); !errors.Is(err, tickets.ErrInvalid) {
+		if _, err := ticketkit.ParseMoney(in); !errors.Is(err, ticketkit.ErrInvalid) {
 			t.Errorf("ParseMoney(%s) error = %v, want invalid", in, err)
 		}
 	}
@@ -107,7 +107,7 @@ func TestMoneyRejectsNonJSONNumbers(t *testing.T) {
 
 func TestMoneyString(t *testing.T) {
 	for cents, want := range map[int64]string{1250: "12.50", 5: "0.05", 2000: "20.00", -150: "-1.50"} {
-		if got := tickets.Cents(cents).String(); got != want {
+		if got := ticketkit.Cents(cents).String(); got != want {
 			t.Errorf("String(%d) = %q, want %q", cents, got, want)
 		}
 	}
@@ -118,18 +118,18 @@ func FuzzMoneyRoundTrip(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		m, err := tickets.ParseMoney(s)
+		m, err := ticketkit.ParseMoney(s)
 		if err != nil {
-			if !errors.Is(err, tickets.ErrInvalid) {
+			if !errors.Is(err, ticketkit.ErrInvalid) {
 				t.Fatalf("ParseMoney(%q) error %v is not EINVALID", s, err)
 			}
 			return
 		}
-		if m <= 0 || m > tickets.MaxMoney {
+		if m <= 0 || m > ticketkit.MaxMoney {
 			t.Fatalf("ParseMoney(%q) = %d outside (0, MaxMoney]", s, m)
 		}
 		b, _ := json.Marshal(m)
-		var back tickets.Money
+		var back ticketkit.Money
 		if err := json.Unmarshal(b, &back); err != nil || back != m {
 			t.Fatalf("round trip of %q: %s -> %d, %v", s, b, back, err)
 		}

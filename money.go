@@ -1,4 +1,4 @@
-package tickets
+package ticketkit
 
 import (
 	"strconv"
@@ -152,5 +152,5 @@ func twoDigits(c int64) string {
 }
 
 func invalidPrice(msg string) *Error {
-	return invalid(FieldError{Field: "price", Message: msg})
+	return Invalid(FieldError{Field: "price", Message: msg})
 }
