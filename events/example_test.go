@@ -8,6 +8,8 @@ import (
 	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/events/memtransport"
+	"github.com/ticketkit/ticketkit/orders"
+	"github.com/ticketkit/ticketkit/wire"
 )
 
 // A Publisher's type decides the subject: a TicketCreated can only go out
@@ -15,12 +17,12 @@ import (
 func ExamplePublisher() {
 	ctx := context.Background()
 	transport := memtransport.New() // natsclient.Connect(...) in a service
-	pub, err := events.NewPublisher[events.TicketCreated](transport)
+	pub, err := events.NewPublisher[wire.TicketCreated](transport)
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	err = pub.Publish(ctx, events.TicketCreated{
+	err = pub.Publish(ctx, wire.TicketCreated{
 		ID: "3eb8e907a00cf854c97a276b", Title: "concert", Price: ticketkit.Cents(2000), UserID: "b95ec5fceb0e46d1c335b88d",
 	})
 	fmt.Println(pub.Subject(), err)
@@ -35,7 +37,7 @@ func ExampleListen() {
 	transport := memtransport.New()
 	done := make(chan struct{})
 	l, err := events.Listen(ctx, transport, "tickets-service",
-		func(ctx context.Context, e events.OrderCreated, meta events.Metadata) error {
+		func(ctx context.Context, e wire.OrderCreated, meta events.Metadata) error {
 			fmt.Printf("order %s holds ticket %s until %s\n", e.ID, e.Ticket.ID, e.ExpiresAt.Format(time.Kitchen))
 			close(done)
 			return nil
@@ -49,11 +51,11 @@ func ExampleListen() {
 	}
 	defer l.Close(ctx)
 
-	pub, _ := events.NewPublisher[events.OrderCreated](transport)
-	_ = pub.Publish(ctx, events.OrderCreated{
-		ID: "b28f8525b4eeb8afd1108ad6", Status: events.StatusCreated, UserID: "79f05438abce78f9c3d600c3",
-		ExpiresAt: events.Time{Time: time.Date(2026, 11, 27, 13, 45, 7, 0, time.UTC)},
-		Ticket:    events.OrderTicket{ID: "3eb8e907a00cf854c97a276b", Price: ticketkit.Cents(1250)},
+	pub, _ := events.NewPublisher[wire.OrderCreated](transport)
+	_ = pub.Publish(ctx, wire.OrderCreated{
+		ID: "b28f8525b4eeb8afd1108ad6", Status: orders.Created, UserID: "79f05438abce78f9c3d600c3",
+		ExpiresAt: wire.Time{Time: time.Date(2026, 11, 27, 13, 45, 7, 0, time.UTC)},
+		Ticket:    wire.OrderTicket{ID: "3eb8e907a00cf854c97a276b", Price: ticketkit.Cents(1250)},
 	})
 	<-done
 	// Output: order b28f8525b4eeb8afd1108ad6 holds ticket 3eb8e907a00cf854c97a276b until 1:45PM

@@ -23,7 +23,7 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func noop(context.Context, events.TicketCreated, events.Metadata) error { return nil }
+func noop(context.Context, eventstest.Sample, events.Metadata) error { return nil }
 
 func TestOptionsAreValidated(t *testing.T) {
 	tr := memtransport.New()
@@ -47,27 +47,27 @@ func TestOptionsAreValidated(t *testing.T) {
 	if _, err := events.Listen(ctx, tr, "", noop); !errors.Is(err, events.ErrInvalidOption) {
 		t.Errorf("Listen without a queue group: %v", err)
 	}
-	if _, err := events.Listen[events.TicketCreated](ctx, tr, "group", nil); !errors.Is(err, events.ErrInvalidOption) {
+	if _, err := events.Listen[eventstest.Sample](ctx, tr, "group", nil); !errors.Is(err, events.ErrInvalidOption) {
 		t.Errorf("Listen without a handler: %v", err)
 	}
 	// A listener option given to NewPublisher doesn't compile; the
 	// options both take do, and so do their nil and zero values' errors.
-	if _, err := events.NewPublisher[events.TicketCreated](tr, events.WithHooks(events.Hooks{})); err != nil {
+	if _, err := events.NewPublisher[eventstest.Sample](tr, events.WithHooks(events.Hooks{})); err != nil {
 		t.Errorf("NewPublisher with WithHooks: %v", err)
 	}
-	if _, err := events.NewPublisher[events.TicketCreated](tr, nil); !errors.Is(err, events.ErrInvalidOption) {
+	if _, err := events.NewPublisher[eventstest.Sample](tr, nil); !errors.Is(err, events.ErrInvalidOption) {
 		t.Errorf("NewPublisher with a nil option: %v", err)
 	}
 }
 
 func publishCreated(t *testing.T, tr events.Transport, n int) {
 	t.Helper()
-	pub, err := events.NewPublisher[events.TicketCreated](tr)
+	pub, err := events.NewPublisher[eventstest.Sample](tr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := range n {
-		if err := pub.Publish(context.Background(), events.TicketCreated{ID: ticketID, Title: "t", Price: 100, UserID: "u", Version: int64(i)}); err != nil {
+		if err := pub.Publish(context.Background(), eventstest.Sample{ID: sampleID, Title: "t", Price: 100, UserID: "u", Version: int64(i)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -85,7 +85,7 @@ func TestMaxDeliveriesDeadLettersAFailingEvent(t *testing.T) {
 	tr := memtransport.New()
 	var calls atomic.Int32
 	dead := make(chan events.DeadLetter, 1)
-	l, err := events.Listen(context.Background(), tr, "group", func(context.Context, events.TicketCreated, events.Metadata) error {
+	l, err := events.Listen(context.Background(), tr, "group", func(context.Context, eventstest.Sample, events.Metadata) error {
 		calls.Add(1)
 		return errors.New("permanent failure")
 	}, events.AckWait(time.Second), events.MaxDeliveries(2), events.OnDeadLetter(func(_ context.Context, dl events.DeadLetter) error {
@@ -187,7 +187,7 @@ func TestAutoAckIsAtMostOnce(t *testing.T) {
 	tr := memtransport.New()
 	var calls atomic.Int32
 	handled := make(chan struct{}, 10)
-	l, err := events.Listen(context.Background(), tr, "group", func(context.Context, events.TicketCreated, events.Metadata) error {
+	l, err := events.Listen(context.Background(), tr, "group", func(context.Context, eventstest.Sample, events.Metadata) error {
 		calls.Add(1)
 		handled <- struct{}{}
 		return errors.New("lost, as asked")
@@ -208,9 +208,9 @@ func TestAutoAckIsAtMostOnce(t *testing.T) {
 func TestPublisherHooksAndErrors(t *testing.T) {
 	tr := memtransport.New()
 	var published atomic.Int32
-	pub, err := events.NewPublisher[events.TicketCreated](tr, events.WithHooks(events.Hooks{
+	pub, err := events.NewPublisher[eventstest.Sample](tr, events.WithHooks(events.Hooks{
 		Published: func(s events.Subject, n int, _ time.Duration, err error) {
-			if s == events.SubjectTicketCreated && err == nil {
+			if s == eventstest.SubjectSample && err == nil {
 				published.Add(int32(n))
 			}
 		},
@@ -218,14 +218,14 @@ func TestPublisherHooksAndErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pub.Subject() != events.SubjectTicketCreated {
+	if pub.Subject() != eventstest.SubjectSample {
 		t.Fatalf("Subject() = %s", pub.Subject())
 	}
-	ev := events.TicketCreated{ID: ticketID, Title: "t", Price: 1, UserID: "u"}
+	ev := eventstest.Sample{ID: sampleID, Title: "t", Price: 1, UserID: "u"}
 	if err := pub.Publish(context.Background(), ev); err != nil {
 		t.Fatal(err)
 	}
-	for _, err := range pub.PublishBatch(context.Background(), []events.TicketCreated{ev, ev}) {
+	for _, err := range pub.PublishBatch(context.Background(), []eventstest.Sample{ev, ev}) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -246,7 +246,7 @@ func TestPermanentErrorsAreDeadLetteredAtOnce(t *testing.T) {
 	cause := errors.New("ticket reserved by another order for too long")
 	dead := make(chan events.DeadLetter, 1)
 	var calls atomic.Int32
-	l, err := events.Listen(context.Background(), tr, "group", func(context.Context, events.TicketCreated, events.Metadata) error {
+	l, err := events.Listen(context.Background(), tr, "group", func(context.Context, eventstest.Sample, events.Metadata) error {
 		calls.Add(1)
 		return fmt.Errorf("reserve: %w", events.Permanent(cause))
 	}, events.OnDeadLetter(func(_ context.Context, dl events.DeadLetter) error {
@@ -314,10 +314,10 @@ func TestDeadLetterPathFailuresEnd(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { _ = l.Close(ctx) })
-			if err := tr.Publish(ctx, events.Outgoing{Subject: string(events.SubjectTicketCreated), Data: []byte(`{not json`)}); err != nil {
+			if err := tr.Publish(ctx, events.Outgoing{Subject: string(eventstest.SubjectSample), Data: []byte(`{not json`)}); err != nil {
 				t.Fatal(err)
 			}
-			h.Await(t, events.SubjectTicketCreated, events.DeadLettered, 1)
+			h.Await(t, eventstest.SubjectSample, events.DeadLettered, 1)
 			want := int64(1)
 			if name == "transient" {
 				want = 5
@@ -350,7 +350,7 @@ func TestOutOfOrderIsDeferredNotDeadLettered(t *testing.T) {
 	t.Cleanup(func() { _ = tr.Close(ctx) })
 	var logs syncBuf
 	h := eventstest.NewHandled()
-	l, err := events.Listen(ctx, tr, "group", func(context.Context, events.TicketCreated, events.Metadata) error {
+	l, err := events.Listen(ctx, tr, "group", func(context.Context, eventstest.Sample, events.Metadata) error {
 		return fmt.Errorf("version 5, the replica holds 3: %w", events.ErrOutOfOrder)
 	}, events.AckWait(time.Second), events.MaxDeliveries(2), events.WarnOutOfOrderAfter(2), events.WithHooks(h.Hooks()),
 		events.WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))))
@@ -359,8 +359,8 @@ func TestOutOfOrderIsDeferredNotDeadLettered(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = l.Close(ctx) })
 	publishCreated(t, tr, 1)
-	h.Await(t, events.SubjectTicketCreated, events.Deferred, 3)
-	if n := h.Count(events.SubjectTicketCreated, events.DeadLettered); n != 0 {
+	h.Await(t, eventstest.SubjectSample, events.Deferred, 3)
+	if n := h.Count(eventstest.SubjectSample, events.DeadLettered); n != 0 {
 		t.Fatalf("an early event was dead-lettered (%d) by MaxDeliveries", n)
 	}
 	if !strings.Contains(logs.String(), `"level":"WARN","msg":"event arrived before its predecessor`) {
@@ -384,7 +384,7 @@ func TestDeadLetterExplainsItself(t *testing.T) {
 	}
 	defer sub.Close(ctx)
 	hooked := make(chan events.DeadLetter, 1)
-	l, err := events.Listen(ctx, tr, "g", func(context.Context, events.TicketCreated, events.Metadata) error { return nil },
+	l, err := events.Listen(ctx, tr, "g", func(context.Context, eventstest.Sample, events.Metadata) error { return nil },
 		events.DeadLetterSubject("dead.ticket:created"),
 		events.OnDeadLetter(func(_ context.Context, dl events.DeadLetter) error { hooked <- dl; return nil }))
 	if err != nil {

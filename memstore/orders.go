@@ -7,10 +7,11 @@ import (
 	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/orders"
+	"github.com/ticketkit/ticketkit/wire"
 )
 
 // OrderStore is an orders.Store in memory: the orders of a Collection,
-// each write with its events (events.FromOrder).
+// each write with its events (wire.FromOrder).
 type OrderStore struct {
 	c *Collection[orders.Order]
 }
@@ -29,7 +30,7 @@ func (s *OrderStore) Create(ctx context.Context, o orders.Order) error {
 		return ticketkit.Errorf(ticketkit.EINVALID, "Invalid order id %q", o.ID)
 	}
 	o.ID, o.Version = nid, 0
-	return s.c.Insert(ctx, o.ID, o, events.FromOrder(o)...)
+	return s.c.Insert(ctx, o.ID, o, wire.FromOrder(o)...)
 }
 
 // Get implements orders.Store.
@@ -45,7 +46,7 @@ func (s *OrderStore) Update(ctx context.Context, o orders.Order, expected int64)
 		return orders.Order{}, ticketkit.ErrNotFound
 	}
 	o.ID, o.Version = nid, expected+1
-	if _, err := s.c.Update(ctx, o.ID, expected, o, events.FromOrder(o)...); err != nil {
+	if _, err := s.c.Update(ctx, o.ID, expected, o, wire.FromOrder(o)...); err != nil {
 		return orders.Order{}, err
 	}
 	return o, nil
@@ -82,13 +83,13 @@ func NewTicketReplica() *TicketReplica { return &TicketReplica{r: NewReplica[tic
 
 // OnTicketCreated is the ticket:created handler: it applies the event in
 // version order (see Replica.Apply; an early event is deferred).
-func (t *TicketReplica) OnTicketCreated(ctx context.Context, e events.TicketCreated, _ events.Metadata) error {
+func (t *TicketReplica) OnTicketCreated(ctx context.Context, e wire.TicketCreated, _ events.Metadata) error {
 	_, err := t.r.Apply(ctx, e.ID, e.Version, ticketCopy{e.Title, e.Price})
 	return err
 }
 
 // OnTicketUpdated is the ticket:updated handler; see OnTicketCreated.
-func (t *TicketReplica) OnTicketUpdated(ctx context.Context, e events.TicketUpdated, _ events.Metadata) error {
+func (t *TicketReplica) OnTicketUpdated(ctx context.Context, e wire.TicketUpdated, _ events.Metadata) error {
 	_, err := t.r.Apply(ctx, e.ID, e.Version, ticketCopy{e.Title, e.Price})
 	return err
 }

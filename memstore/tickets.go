@@ -4,9 +4,9 @@ import (
 	"context"
 
 	"github.com/ticketkit/ticketkit"
-	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/outbox"
 	"github.com/ticketkit/ticketkit/tickets"
+	"github.com/ticketkit/ticketkit/wire"
 )
 
 // Store is a tickets.Store in memory: the tickets of a Collection, each
@@ -39,7 +39,7 @@ func (s *Store) Create(ctx context.Context, t tickets.Ticket) error {
 		return ticketkit.Errorf(ticketkit.EINVALID, "Invalid ticket id %q", t.ID)
 	}
 	t.ID = nid
-	e, err := events.FromChange(tickets.Change{Kind: tickets.Created, Ticket: t})
+	e, err := wire.FromTicketChange(tickets.Change{Kind: tickets.Created, Ticket: t})
 	if err != nil {
 		return err
 	}
@@ -88,7 +88,7 @@ func (s *Store) Update(ctx context.Context, t tickets.Ticket, expectedVersion in
 		return tickets.Ticket{}, ticketkit.ErrConflict
 	}
 	next := tickets.Apply(cur.Doc, t)
-	e, err := events.FromChange(tickets.Change{Kind: tickets.Updated, Ticket: next})
+	e, err := wire.FromTicketChange(tickets.Change{Kind: tickets.Updated, Ticket: next})
 	if err != nil {
 		return tickets.Ticket{}, err
 	}

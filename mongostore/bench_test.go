@@ -28,6 +28,7 @@ import (
 	"github.com/ticketkit/ticketkit/outbox"
 	"github.com/ticketkit/ticketkit/testenv"
 	"github.com/ticketkit/ticketkit/tickets"
+	"github.com/ticketkit/ticketkit/wire"
 )
 
 // rawTicket is the document the Store writes (see the package doc), as an
@@ -60,7 +61,7 @@ type rawEntry struct {
 // rawEntryOf encodes the event of version of t, as the Store does.
 func rawEntryOf(t tickets.Ticket, kind tickets.ChangeKind, seq int64) rawEntry {
 	t.Version = max(t.Version, 0)
-	e, _ := events.FromChange(tickets.Change{Kind: kind, Ticket: t})
+	e, _ := wire.FromTicketChange(tickets.Change{Kind: kind, Ticket: t})
 	data, _ := events.Encode(e)
 	return rawEntry{Writer: "raw", Seq: seq, Version: t.Version, Subject: string(e.Subject()), Data: data,
 		MessageID: events.MessageID(e.Subject(), t.ID, t.Version), Time: time.Now()}

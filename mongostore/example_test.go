@@ -20,6 +20,7 @@ import (
 	"github.com/ticketkit/ticketkit/natsclient/streaming"
 	"github.com/ticketkit/ticketkit/outbox"
 	"github.com/ticketkit/ticketkit/tickets"
+	"github.com/ticketkit/ticketkit/wire"
 )
 
 // These examples need MongoDB (MONGO_URI) and, for the outbox, NATS
@@ -144,8 +145,8 @@ func ExampleTicketReplica() {
 	}
 
 	id, user := ticketkit.NewID(), ticketkit.NewID()
-	created := events.TicketCreated{ID: id, Title: "concert", Price: ticketkit.Cents(2000), UserID: user, Version: 0}
-	updated := events.TicketUpdated{ID: id, Title: "concert", Price: ticketkit.Cents(2500), UserID: user, Version: 1}
+	created := wire.TicketCreated{ID: id, Title: "concert", Price: ticketkit.Cents(2000), UserID: user, Version: 0}
+	updated := wire.TicketUpdated{ID: id, Title: "concert", Price: ticketkit.Cents(2500), UserID: user, Version: 1}
 
 	// The update overtook the creation: refused, so the broker redelivers it.
 	_, err = replica.ApplyUpdated(ctx, updated)

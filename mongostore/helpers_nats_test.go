@@ -15,6 +15,7 @@ import (
 	"github.com/ticketkit/ticketkit/natsclient"
 	"github.com/ticketkit/ticketkit/natsclient/streaming"
 	"github.com/ticketkit/ticketkit/testenv"
+	"github.com/ticketkit/ticketkit/wire"
 )
 
 // wait bounds every wait on a condition in the tests that run a broker;
@@ -136,12 +137,12 @@ func (o *observer) record(id string, version int64, meta events.Metadata) {
 	o.changed = make(chan struct{})
 }
 
-func (o *observer) onCreated(_ context.Context, e events.TicketCreated, meta events.Metadata) error {
+func (o *observer) onCreated(_ context.Context, e wire.TicketCreated, meta events.Metadata) error {
 	o.record(e.ID, e.Version, meta)
 	return nil
 }
 
-func (o *observer) onUpdated(_ context.Context, e events.TicketUpdated, meta events.Metadata) error {
+func (o *observer) onUpdated(_ context.Context, e wire.TicketUpdated, meta events.Metadata) error {
 	o.record(e.ID, e.Version, meta)
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/ticketkit/ticketkit/testenv"
 	"github.com/ticketkit/ticketkit/tickets"
 	"github.com/ticketkit/ticketkit/tickets/storetest"
+	"github.com/ticketkit/ticketkit/wire"
 )
 
 // TestMain checks that no test leaves a goroutine behind, the driver's
@@ -177,14 +178,14 @@ func publishedChanges(t *testing.T, ob *mongostore.Outbox) []tickets.Change {
 	var out []tickets.Change
 	for _, m := range published(t, ob) {
 		switch events.Subject(m.Subject) {
-		case events.SubjectTicketCreated:
-			e, err := events.Decode[events.TicketCreated](m.Data)
+		case wire.SubjectTicketCreated:
+			e, err := events.Decode[wire.TicketCreated](m.Data)
 			if err != nil {
 				t.Fatal(err)
 			}
 			out = append(out, tickets.Change{Kind: tickets.Created, Ticket: tickets.Ticket{ID: e.ID, Title: e.Title, Price: e.Price, UserID: e.UserID, Version: e.Version}})
 		default:
-			e, err := events.Decode[events.TicketUpdated](m.Data)
+			e, err := events.Decode[wire.TicketUpdated](m.Data)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -230,7 +231,7 @@ func TestOutboxStaysSmall(t *testing.T) {
 	}
 	run := func(id string, ws []writer) (most int) {
 		ev := func(v int64) events.Event {
-			return events.TicketUpdated{ID: id, Title: "t", Price: 100, UserID: "u", Version: v}
+			return wire.TicketUpdated{ID: id, Title: "t", Price: 100, UserID: "u", Version: v}
 		}
 		if err := ws[0].c.Insert(ctx(t), id, doc{}, ev(0)); err != nil {
 			t.Fatal(err)

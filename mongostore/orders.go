@@ -10,8 +10,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/ticketkit/ticketkit"
-	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/orders"
+	"github.com/ticketkit/ticketkit/wire"
 )
 
 // DefaultOrdersCollection is the collection an OrderStore uses unless
@@ -29,7 +29,7 @@ type orderDoc struct {
 }
 
 // OrderStore is an orders.Store on a Collection: each write carries its
-// events (events.FromOrder) in its outbox.
+// events (wire.FromOrder) in its outbox.
 type OrderStore struct {
 	c *Collection[orderDoc]
 }
@@ -59,7 +59,7 @@ func (s *OrderStore) Create(ctx context.Context, o orders.Order) error {
 		return ticketkit.Errorf(ticketkit.EINVALID, "Invalid ticket id %q", o.Ticket.ID)
 	}
 	o.ID, o.Version = strings.ToLower(o.ID), 0
-	return s.c.Insert(ctx, o.ID, toOrderDoc(o, tid), events.FromOrder(o)...)
+	return s.c.Insert(ctx, o.ID, toOrderDoc(o, tid), wire.FromOrder(o)...)
 }
 
 // Get implements orders.Store.
@@ -79,7 +79,7 @@ func (s *OrderStore) Update(ctx context.Context, o orders.Order, expected int64)
 		return orders.Order{}, ticketkit.Errorf(ticketkit.EINVALID, "Invalid ticket id %q", o.Ticket.ID)
 	}
 	o.ID, o.Version = strings.ToLower(o.ID), expected+1
-	if _, err := s.c.Update(ctx, o.ID, expected, toOrderDoc(o, tid), events.FromOrder(o)...); err != nil {
+	if _, err := s.c.Update(ctx, o.ID, expected, toOrderDoc(o, tid), wire.FromOrder(o)...); err != nil {
 		return orders.Order{}, err
 	}
 	return o, nil

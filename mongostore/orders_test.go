@@ -11,6 +11,7 @@ import (
 	"github.com/ticketkit/ticketkit/mongostore"
 	"github.com/ticketkit/ticketkit/orders"
 	"github.com/ticketkit/ticketkit/testenv"
+	"github.com/ticketkit/ticketkit/wire"
 )
 
 // The orders service's stores on a real server: the use cases, the
@@ -34,7 +35,7 @@ func TestOrderStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	svc := orders.NewService(s, r)
-	tk := events.TicketCreated{ID: ticketkit.NewID(), Title: "concert", Price: ticketkit.Cents(1250), UserID: ticketkit.NewID()}
+	tk := wire.TicketCreated{ID: ticketkit.NewID(), Title: "concert", Price: ticketkit.Cents(1250), UserID: ticketkit.NewID()}
 	if err := r.OnTicketCreated(c, tk, events.Metadata{}); err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +80,7 @@ func TestOrderStore(t *testing.T) {
 	for _, m := range published(t, ob) {
 		count[events.Subject(m.Subject)]++
 	}
-	if count[events.SubjectOrderCreated] != 2 || count[events.SubjectOrderCancelled] != 1 || len(count) != 2 {
+	if count[wire.SubjectOrderCreated] != 2 || count[wire.SubjectOrderCancelled] != 1 || len(count) != 2 {
 		t.Fatalf("published %v, want 2 order:created and 1 order:cancelled (complete publishes nothing)", count)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/ticketkit/ticketkit/events/memtransport"
 	"github.com/ticketkit/ticketkit/mongostore"
 	"github.com/ticketkit/ticketkit/testenv"
+	"github.com/ticketkit/ticketkit/wire"
 )
 
 // openReplica returns a Replica, prepared, on a fresh database that is
@@ -58,15 +59,15 @@ func eachReplicaMode(t *testing.T, test func(t *testing.T, open func(*testing.T,
 // history is the events of one ticket, versions 0..n: a TicketCreated and
 // n TicketUpdated, each with its own title and price, some reserved.
 type history struct {
-	created events.TicketCreated
-	updated []events.TicketUpdated
+	created wire.TicketCreated
+	updated []wire.TicketUpdated
 }
 
 func newHistory(n int) history {
 	id, user := ticketkit.NewID(), ticketkit.NewID()
-	h := history{created: events.TicketCreated{ID: id, Title: "v0 of " + id, Price: ticketkit.Cents(1000), UserID: user}}
+	h := history{created: wire.TicketCreated{ID: id, Title: "v0 of " + id, Price: ticketkit.Cents(1000), UserID: user}}
 	for v := 1; v <= n; v++ {
-		u := events.TicketUpdated{ID: id, Title: fmt.Sprintf("v%d of %s", v, id), Price: ticketkit.Cents(int64(1000 + 10*v)), UserID: user, Version: int64(v)}
+		u := wire.TicketUpdated{ID: id, Title: fmt.Sprintf("v%d of %s", v, id), Price: ticketkit.Cents(int64(1000 + 10*v)), UserID: user, Version: int64(v)}
 		if v%2 == 1 {
 			u.OrderID = ticketkit.NewID()
 		}
@@ -87,8 +88,8 @@ func (h history) final() mongostore.ReplicaTicket {
 
 // event is one version of one ticket, as the broker would carry it.
 type event struct {
-	created *events.TicketCreated
-	updated *events.TicketUpdated
+	created *wire.TicketCreated
+	updated *wire.TicketUpdated
 }
 
 func (e event) key() string {
@@ -401,11 +402,11 @@ func TestReplicaThroughNATSStreaming(t *testing.T) {
 		hs = append(hs, newHistory(versions-1))
 	}
 	pubClient := connectNATS(t, server, "tickets")
-	created, err := events.NewPublisher[events.TicketCreated](pubClient)
+	created, err := events.NewPublisher[wire.TicketCreated](pubClient)
 	if err != nil {
 		t.Fatal(err)
 	}
-	updated, err := events.NewPublisher[events.TicketUpdated](pubClient)
+	updated, err := events.NewPublisher[wire.TicketUpdated](pubClient)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -484,8 +485,8 @@ func TestReplicaDocumentLayout(t *testing.T) {
 // EINVALID, and writes nothing.
 func TestReplicaRejectsInvalidEvents(t *testing.T) {
 	r, db := openReplica(t)
-	good := events.TicketCreated{ID: ticketkit.NewID(), Title: "concert", Price: ticketkit.Cents(100), UserID: "u"}
-	for name, e := range map[string]events.TicketCreated{
+	good := wire.TicketCreated{ID: ticketkit.NewID(), Title: "concert", Price: ticketkit.Cents(100), UserID: "u"}
+	for name, e := range map[string]wire.TicketCreated{
 		"bad id":           {ID: "not-an-id", Title: "x", Price: 100},
 		"operator id":      {ID: `{"$gt":""}`, Title: "x", Price: 100},
 		"negative version": {ID: good.ID, Title: "x", Price: 100, Version: -1},
@@ -495,7 +496,7 @@ func TestReplicaRejectsInvalidEvents(t *testing.T) {
 			t.Errorf("%s: error %v, want EINVALID", name, err)
 		}
 	}
-	if _, err := r.ApplyUpdated(ctx(t), events.TicketUpdated{ID: good.ID, Title: "x", Price: 100, Version: 1, OrderID: "nope"}); !errors.Is(err, ticketkit.ErrInvalid) {
+	if _, err := r.ApplyUpdated(ctx(t), wire.TicketUpdated{ID: good.ID, Title: "x", Price: 100, Version: 1, OrderID: "nope"}); !errors.Is(err, ticketkit.ErrInvalid) {
 		t.Errorf("bad order id: error %v, want EINVALID", err)
 	}
 	if n, err := db.Collection(mongostore.DefaultCollection).CountDocuments(ctx(t), bson.D{}); err != nil || n != 0 {
@@ -523,7 +524,7 @@ func TestReplicaHandlerDeadLettersInvalidEvents(t *testing.T) {
 	acked := make(chan struct{}, 1)
 	// The payload decodes; the handler is handed a broken copy, as a
 	// consumer building events by hand could.
-	listen(t, tr, "orders", func(ctx context.Context, e events.TicketCreated, m events.Metadata) error {
+	listen(t, tr, "orders", func(ctx context.Context, e wire.TicketCreated, m events.Metadata) error {
 		if e.Title == "break me" {
 			e.Price = 0
 		}
@@ -535,11 +536,11 @@ func TestReplicaHandlerDeadLettersInvalidEvents(t *testing.T) {
 				acked <- struct{}{}
 			}
 		}}))
-	pub, err := events.NewPublisher[events.TicketCreated](tr)
+	pub, err := events.NewPublisher[wire.TicketCreated](tr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	bad := events.TicketCreated{ID: ticketkit.NewID(), Title: "break me", Price: 100, UserID: "u"}
+	bad := wire.TicketCreated{ID: ticketkit.NewID(), Title: "break me", Price: 100, UserID: "u"}
 	if err := pub.Publish(ctx(t), bad); err != nil {
 		t.Fatal(err)
 	}
@@ -553,7 +554,7 @@ func TestReplicaHandlerDeadLettersInvalidEvents(t *testing.T) {
 	case <-time.After(wait):
 		t.Fatal("the invalid event was not dead-lettered")
 	}
-	good := events.TicketCreated{ID: ticketkit.NewID(), Title: "concert", Price: 100, UserID: "u"}
+	good := wire.TicketCreated{ID: ticketkit.NewID(), Title: "concert", Price: 100, UserID: "u"}
 	if err := pub.Publish(ctx(t), good); err != nil {
 		t.Fatal(err)
 	}

@@ -14,9 +14,9 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/ticketkit/ticketkit"
-	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/outbox"
 	"github.com/ticketkit/ticketkit/tickets"
+	"github.com/ticketkit/ticketkit/wire"
 )
 
 // DefaultCollection is the collection a Store uses unless WithCollection
@@ -214,7 +214,7 @@ func (s *Store) Create(ctx context.Context, t tickets.Ticket) error {
 		return ticketkit.Errorf(ticketkit.EINVALID, "Invalid ticket id %q", t.ID)
 	}
 	t.ID = oid.Hex()
-	e, err := events.FromChange(tickets.Change{Kind: tickets.Created, Ticket: t})
+	e, err := wire.FromTicketChange(tickets.Change{Kind: tickets.Created, Ticket: t})
 	if err != nil {
 		return err
 	}
@@ -278,7 +278,7 @@ func (s *Store) List(ctx context.Context, f tickets.Filter) (tickets.Page, error
 func (s *Store) Update(ctx context.Context, t tickets.Ticket, expectedVersion int64) (tickets.Ticket, error) {
 	next := t
 	next.Version = expectedVersion + 1
-	e, err := events.FromChange(tickets.Change{Kind: tickets.Updated, Ticket: next})
+	e, err := wire.FromTicketChange(tickets.Change{Kind: tickets.Updated, Ticket: next})
 	if err != nil {
 		return tickets.Ticket{}, err
 	}

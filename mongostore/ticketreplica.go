@@ -8,6 +8,7 @@ import (
 
 	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
+	"github.com/ticketkit/ticketkit/wire"
 )
 
 // TicketReplica is the orders service's copy of the tickets, kept from the
@@ -62,7 +63,7 @@ func (r *TicketReplica) Get(ctx context.Context, id string) (ReplicaTicket, erro
 // ApplyCreated applies e in version order (see Replica) and reports what
 // it did: Apply (written) or Duplicate (nothing to do), both with a nil
 // error, or OutOfOrder with an error wrapping events.ErrOutOfOrder.
-func (r *TicketReplica) ApplyCreated(ctx context.Context, e events.TicketCreated) (events.Ordering, error) {
+func (r *TicketReplica) ApplyCreated(ctx context.Context, e wire.TicketCreated) (events.Ordering, error) {
 	if err := e.Validate(); err != nil {
 		return 0, invalidEvent(e.Subject(), err)
 	}
@@ -71,7 +72,7 @@ func (r *TicketReplica) ApplyCreated(ctx context.Context, e events.TicketCreated
 
 // ApplyUpdated is ApplyCreated for a TicketUpdated. The order id is not
 // replicated: the orders service knows its own orders.
-func (r *TicketReplica) ApplyUpdated(ctx context.Context, e events.TicketUpdated) (events.Ordering, error) {
+func (r *TicketReplica) ApplyUpdated(ctx context.Context, e wire.TicketUpdated) (events.Ordering, error) {
 	if err := e.Validate(); err != nil {
 		return 0, invalidEvent(e.Subject(), err)
 	}
@@ -86,13 +87,13 @@ func (r *TicketReplica) ApplyUpdated(ctx context.Context, e events.TicketUpdated
 // acknowledges it, and an error otherwise, so the broker redelivers it;
 // except for an invalid event (EINVALID), which no redelivery can mend:
 // that error is events.Permanent, so the Listener dead-letters it at once.
-func (r *TicketReplica) OnTicketCreated(ctx context.Context, e events.TicketCreated, _ events.Metadata) error {
+func (r *TicketReplica) OnTicketCreated(ctx context.Context, e wire.TicketCreated, _ events.Metadata) error {
 	_, err := r.ApplyCreated(ctx, e)
 	return handlerError(err)
 }
 
 // OnTicketUpdated is OnTicketCreated for ticket:updated.
-func (r *TicketReplica) OnTicketUpdated(ctx context.Context, e events.TicketUpdated, _ events.Metadata) error {
+func (r *TicketReplica) OnTicketUpdated(ctx context.Context, e wire.TicketUpdated, _ events.Metadata) error {
 	_, err := r.ApplyUpdated(ctx, e)
 	return handlerError(err)
 }
@@ -105,8 +106,8 @@ func handlerError(err error) error {
 }
 
 var (
-	_ events.Handler[events.TicketCreated] = (*TicketReplica)(nil).OnTicketCreated
-	_ events.Handler[events.TicketUpdated] = (*TicketReplica)(nil).OnTicketUpdated
+	_ events.Handler[wire.TicketCreated] = (*TicketReplica)(nil).OnTicketCreated
+	_ events.Handler[wire.TicketUpdated] = (*TicketReplica)(nil).OnTicketUpdated
 )
 
 func invalidEvent(subject events.Subject, err error) error {

@@ -14,6 +14,7 @@ import (
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/memstore"
 	"github.com/ticketkit/ticketkit/orders"
+	"github.com/ticketkit/ticketkit/wire"
 )
 
 type fixture struct {
@@ -37,7 +38,7 @@ func newFixture(t *testing.T) fixture {
 func (f fixture) ticket(t *testing.T) string {
 	t.Helper()
 	id := ticketkit.NewID()
-	e := events.TicketCreated{ID: id, Title: "concert", Price: ticketkit.Cents(2000), UserID: ticketkit.NewID()}
+	e := wire.TicketCreated{ID: id, Title: "concert", Price: ticketkit.Cents(2000), UserID: ticketkit.NewID()}
 	if err := f.tickets.OnTicketCreated(context.Background(), e, events.Metadata{}); err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +205,7 @@ func TestStatusEventsAreIdempotent(t *testing.T) {
 func TestFromOrder(t *testing.T) {
 	o := orders.Order{ID: ticketkit.NewID(), UserID: ticketkit.NewID(), Status: orders.Created,
 		ExpiresAt: time.Date(2026, 11, 27, 13, 45, 7, 123e6, time.UTC), Ticket: orders.TicketRef{ID: ticketkit.NewID(), Price: ticketkit.Cents(1250)}}
-	evs := events.FromOrder(o)
+	evs := wire.FromOrder(o)
 	if len(evs) != 1 {
 		t.Fatalf("created: %v", evs)
 	}
@@ -214,12 +215,12 @@ func TestFromOrder(t *testing.T) {
 		t.Errorf("order:created %s, %v; want %s", b, err, want)
 	}
 	o.Status, o.Version = orders.Cancelled, 1
-	b, _ = events.Encode(events.FromOrder(o)[0])
+	b, _ = events.Encode(wire.FromOrder(o)[0])
 	if want := `{"id":"` + o.ID + `","version":1,"ticket":{"id":"` + o.Ticket.ID + `"}}`; string(b) != want {
 		t.Errorf("order:cancelled %s, want %s", b, want)
 	}
 	o.Status, o.Version = orders.Complete, 1
-	if evs := events.FromOrder(o); len(evs) != 0 {
+	if evs := wire.FromOrder(o); len(evs) != 0 {
 		t.Errorf("complete publishes %v, want nothing (as the Node service)", evs)
 	}
 }

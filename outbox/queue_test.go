@@ -12,6 +12,7 @@ import (
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/events/eventstest"
 	"github.com/ticketkit/ticketkit/outbox"
+	"github.com/ticketkit/ticketkit/wire"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -49,7 +50,7 @@ func entries(t *testing.T, n int) []outbox.Entry {
 	for i := range es {
 		id := ticketkit.NewID()
 		var err error
-		es[i], err = outbox.NewEntry(id, 0, events.TicketCreated{ID: id, Title: "t", Price: 100, UserID: "u"})
+		es[i], err = outbox.NewEntry(id, 0, wire.TicketCreated{ID: id, Title: "t", Price: 100, UserID: "u"})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/ticketkit/ticketkit/natsclient"
 	"github.com/ticketkit/ticketkit/natsclient/jsclient"
 	"github.com/ticketkit/ticketkit/natsclient/streaming"
+	"github.com/ticketkit/ticketkit/wire"
 )
 
 // DevJWTKey signs and checks tokens when a service runs on its in-memory
@@ -176,7 +177,7 @@ func FromEnv(name string, getenv func(string) string) (Config, error) {
 		// is NATS_NAME, else NATS_CLIENT_ID, else the host name and a random
 		// suffix, as on NATS Streaming: it tells an operator which pod a
 		// connection is.
-		js, err := jsclient.FromEnv(getenv)
+		js, err := jsclient.FromEnv(getenv, jsclient.Stream{Name: wire.StreamName, Subjects: wire.Subjects()})
 		if err != nil {
 			problems = append(problems, err.Error())
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/ticketkit/ticketkit/httpapi"
 	"github.com/ticketkit/ticketkit/memstore"
 	"github.com/ticketkit/ticketkit/service"
+	"github.com/ticketkit/ticketkit/wire"
 )
 
 // A service of its own on the shared pieces: a copy of the tickets, fed
@@ -39,7 +40,7 @@ func Example() {
 	// The service's own part: a store, a listener, a route.
 	titles := memstore.NewReplica[string]()
 	applied := make(chan string, 1)
-	err = service.Listen(ctx, s, func(ctx context.Context, e events.TicketCreated, _ events.Metadata) error {
+	err = service.Listen(ctx, s, func(ctx context.Context, e wire.TicketCreated, _ events.Metadata) error {
 		if _, err := titles.Apply(ctx, e.ID, e.Version, e.Title); err != nil {
 			return err // an early version is deferred, a duplicate acknowledged
 		}
@@ -65,8 +66,8 @@ func Example() {
 
 	// Another service publishes a ticket.
 	id := ticketkit.NewID()
-	data, _ := events.Encode(events.TicketCreated{ID: id, Title: "concert", Price: ticketkit.Cents(2000), UserID: ticketkit.NewID()})
-	if err := b.Transport.Publish(ctx, events.Outgoing{Subject: string(events.SubjectTicketCreated), Data: data}); err != nil {
+	data, _ := events.Encode(wire.TicketCreated{ID: id, Title: "concert", Price: ticketkit.Cents(2000), UserID: ticketkit.NewID()})
+	if err := b.Transport.Publish(ctx, events.Outgoing{Subject: string(wire.SubjectTicketCreated), Data: data}); err != nil {
 		fmt.Println(err)
 		return
 	}

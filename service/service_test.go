@@ -13,6 +13,7 @@ import (
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/events/memtransport"
 	"github.com/ticketkit/ticketkit/service"
+	"github.com/ticketkit/ticketkit/wire"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -28,7 +29,7 @@ func TestShutdownReturnsByItsDeadline(t *testing.T) {
 	}
 	entered, release := make(chan struct{}), make(chan struct{})
 	defer close(release)
-	err = service.Listen(ctx, s, func(context.Context, events.TicketCreated, events.Metadata) error {
+	err = service.Listen(ctx, s, func(context.Context, wire.TicketCreated, events.Metadata) error {
 		close(entered)
 		<-release // ignores its ctx
 		return nil
@@ -38,8 +39,8 @@ func TestShutdownReturnsByItsDeadline(t *testing.T) {
 	}
 	srv := httptest.NewServer(s.Handler(http.NotFoundHandler()))
 	defer srv.Close()
-	data, _ := events.Encode(events.TicketCreated{ID: ticketkit.NewID(), Title: "t", Price: 1, UserID: ticketkit.NewID()})
-	if err := b.Transport.Publish(ctx, events.Outgoing{Subject: string(events.SubjectTicketCreated), Data: data}); err != nil {
+	data, _ := events.Encode(wire.TicketCreated{ID: ticketkit.NewID(), Title: "t", Price: 1, UserID: ticketkit.NewID()})
+	if err := b.Transport.Publish(ctx, events.Outgoing{Subject: string(wire.SubjectTicketCreated), Data: data}); err != nil {
 		t.Fatal(err)
 	}
 	<-entered

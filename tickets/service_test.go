@@ -15,6 +15,7 @@ import (
 	"github.com/ticketkit/ticketkit/memstore"
 	"github.com/ticketkit/ticketkit/outbox"
 	"github.com/ticketkit/ticketkit/tickets"
+	"github.com/ticketkit/ticketkit/wire"
 )
 
 var clock = func() time.Time { return time.Date(2026, 11, 27, 13, 45, 7, 123456789, time.UTC) }
@@ -45,14 +46,14 @@ func (o outboxOf) Pending(ctx context.Context, _ int) ([]tickets.Change, error) 
 	var out []tickets.Change
 	for _, m := range rec.Messages() {
 		switch events.Subject(m.Subject) {
-		case events.SubjectTicketCreated:
-			e, err := events.Decode[events.TicketCreated](m.Data)
+		case wire.SubjectTicketCreated:
+			e, err := events.Decode[wire.TicketCreated](m.Data)
 			if err != nil {
 				return nil, err
 			}
 			out = append(out, tickets.Change{Kind: tickets.Created, Ticket: tickets.Ticket{ID: e.ID, Title: e.Title, Price: e.Price, UserID: e.UserID, Version: e.Version}})
 		default:
-			e, err := events.Decode[events.TicketUpdated](m.Data)
+			e, err := events.Decode[wire.TicketUpdated](m.Data)
 			if err != nil {
 				return nil, err
 			}

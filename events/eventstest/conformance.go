@@ -121,7 +121,7 @@ func (p prefixed) Subscribe(ctx context.Context, subject string, opts events.Sub
 
 // received is one handled event.
 type received struct {
-	e    events.TicketCreated
+	e    Sample
 	meta events.Metadata
 }
 
@@ -184,8 +184,8 @@ func (in *inbox) quiet(t *testing.T, want int) {
 	}
 }
 
-func (in *inbox) handler() events.Handler[events.TicketCreated] {
-	return func(_ context.Context, e events.TicketCreated, meta events.Metadata) error {
+func (in *inbox) handler() events.Handler[Sample] {
+	return func(_ context.Context, e Sample, meta events.Metadata) error {
 		in.add(received{e, meta})
 		return nil
 	}
@@ -228,13 +228,13 @@ func upTo(n int) []int64 {
 var ticketID = ticketkit.NewID()
 
 // event returns the n-th test event; its version tells events apart.
-func event(n int) events.TicketCreated {
-	return events.TicketCreated{ID: ticketID, Title: fmt.Sprint("event ", n), Price: ticketkit.Cents(int64(100 + n)), UserID: "user", Version: int64(n)}
+func event(n int) Sample {
+	return Sample{ID: ticketID, Title: fmt.Sprint("event ", n), Price: int64(100 + n), UserID: "user", Version: int64(n)}
 }
 
 func publish(t *testing.T, tr events.Transport, from, to int) {
 	t.Helper()
-	pub, err := events.NewPublisher[events.TicketCreated](tr)
+	pub, err := events.NewPublisher[Sample](tr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +245,7 @@ func publish(t *testing.T, tr events.Transport, from, to int) {
 	}
 }
 
-func listen(t *testing.T, tr events.Transport, group string, h events.Handler[events.TicketCreated], opts ...events.ListenerOption) *events.Listener {
+func listen(t *testing.T, tr events.Transport, group string, h events.Handler[Sample], opts ...events.ListenerOption) *events.Listener {
 	t.Helper()
 	l, err := events.Listen(ctx(t), tr, group, h, append([]events.ListenerOption{events.AckWait(ackWait)}, opts...)...)
 	if err != nil {
@@ -275,7 +275,7 @@ func testPublishSubscribe(t *testing.T, s *suite) {
 			t.Fatalf("event %d = %+v, want %+v", i, r.e, event(i))
 		}
 		m := r.meta
-		if m.Subject != s.prefix+string(events.SubjectTicketCreated) || m.Redelivered || m.DeliveryCount > 1 || m.Timestamp.IsZero() {
+		if m.Subject != s.prefix+string(SubjectSample) || m.Redelivered || m.DeliveryCount > 1 || m.Timestamp.IsZero() {
 			t.Fatalf("metadata of event %d = %+v", i, m)
 		}
 		if i > 0 && m.Sequence <= got[i-1].meta.Sequence {
@@ -289,11 +289,11 @@ func testPublishBatch(t *testing.T, s *suite) {
 	tr := s.transport()
 	in := newInbox()
 	listen(t, tr, "group", in.handler())
-	pub, err := events.NewPublisher[events.TicketCreated](tr)
+	pub, err := events.NewPublisher[Sample](tr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	batch := make([]events.TicketCreated, 100)
+	batch := make([]Sample, 100)
 	for i := range batch {
 		batch[i] = event(i)
 	}
@@ -370,7 +370,7 @@ func testRedeliveryOnError(t *testing.T, s *suite) {
 	tr := s.transport()
 	in := newInbox()
 	var calls atomic.Int32
-	listen(t, tr, "group", func(ctx context.Context, e events.TicketCreated, meta events.Metadata) error {
+	listen(t, tr, "group", func(ctx context.Context, e Sample, meta events.Metadata) error {
 		in.add(received{e, meta})
 		if calls.Add(1) == 1 {
 			return errors.New("transient failure")
@@ -399,7 +399,7 @@ func testRedeliveryOnPanic(t *testing.T, s *suite) {
 		outcomes = append(outcomes, o)
 		mu.Unlock()
 	}}
-	listen(t, tr, "group", func(ctx context.Context, e events.TicketCreated, meta events.Metadata) error {
+	listen(t, tr, "group", func(ctx context.Context, e Sample, meta events.Metadata) error {
 		in.add(received{e, meta})
 		if calls.Add(1) == 1 {
 			panic("handler bug")
@@ -426,7 +426,7 @@ func testRedeliveryWithoutAck(t *testing.T, s *suite) {
 		meta events.Metadata
 	}
 	got := make(chan delivery, 10)
-	sub, err := tr.Subscribe(ctx(t), string(events.SubjectTicketCreated), events.SubscribeOptions{
+	sub, err := tr.Subscribe(ctx(t), string(SubjectSample), events.SubscribeOptions{
 		QueueGroup: "raw", Durable: "raw", ManualAck: true, AckWait: ackWait, MaxInFlight: 10,
 	}, func(m events.Message) {
 		got <- delivery{m.Data(), m.Metadata()}
@@ -475,7 +475,7 @@ func testConcurrentPublishers(t *testing.T, s *suite) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			pub, err := events.NewPublisher[events.TicketCreated](tr)
+			pub, err := events.NewPublisher[Sample](tr)
 			if err != nil {
 				t.Error(err)
 				return
@@ -505,7 +505,7 @@ func testCloseWaits(t *testing.T, s *suite) {
 	started := make(chan struct{}, n)
 	release := make(chan struct{})
 	var finished atomic.Int32
-	l, err := events.Listen(ctx(t), tr, "group", func(ctx context.Context, e events.TicketCreated, meta events.Metadata) error {
+	l, err := events.Listen(ctx(t), tr, "group", func(ctx context.Context, e Sample, meta events.Metadata) error {
 		started <- struct{}{}
 		<-release
 		finished.Add(1)
@@ -559,7 +559,7 @@ func testCloseGivesUp(t *testing.T, s *suite) {
 	tr := s.transport()
 	started := make(chan struct{})
 	cancelled := make(chan struct{})
-	l, err := events.Listen(ctx(t), tr, "group", func(ctx context.Context, e events.TicketCreated, meta events.Metadata) error {
+	l, err := events.Listen(ctx(t), tr, "group", func(ctx context.Context, e Sample, meta events.Metadata) error {
 		close(started)
 		<-ctx.Done()
 		close(cancelled)
@@ -600,7 +600,7 @@ func testCloseHandlerIgnoresCtx(t *testing.T, s *suite) {
 	tr := s.transport()
 	started, release := make(chan struct{}), make(chan struct{})
 	var once sync.Once
-	l, err := events.Listen(ctx(t), tr, "group", func(context.Context, events.TicketCreated, events.Metadata) error {
+	l, err := events.Listen(ctx(t), tr, "group", func(context.Context, Sample, events.Metadata) error {
 		once.Do(func() { close(started) })
 		<-release
 		return nil
@@ -679,7 +679,7 @@ func testPoison(t *testing.T, s *suite) {
 		return nil
 	}))
 	for _, p := range poison {
-		if err := tr.Publish(ctx(t), events.Outgoing{Subject: string(events.SubjectTicketCreated), Data: []byte(p), ID: p}); err != nil {
+		if err := tr.Publish(ctx(t), events.Outgoing{Subject: string(SubjectSample), Data: []byte(p), ID: p}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -715,7 +715,7 @@ func testDeadLetterSubject(t *testing.T, s *suite) {
 	defer sub.Close(context.Background())
 	in := newInbox()
 	listen(t, tr, "group", in.handler(), events.DeadLetterSubject(deadSubject))
-	if err := tr.Publish(ctx(t), events.Outgoing{Subject: string(events.SubjectTicketCreated), Data: []byte(poison[0])}); err != nil {
+	if err := tr.Publish(ctx(t), events.Outgoing{Subject: string(SubjectSample), Data: []byte(poison[0])}); err != nil {
 		t.Fatal(err)
 	}
 	select {

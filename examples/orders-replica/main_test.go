@@ -18,6 +18,7 @@ import (
 	"github.com/ticketkit/ticketkit/natsclient"
 	"github.com/ticketkit/ticketkit/natsclient/streaming"
 	"github.com/ticketkit/ticketkit/testenv"
+	"github.com/ticketkit/ticketkit/wire"
 )
 
 func TestMain(m *testing.M) {
@@ -178,12 +179,12 @@ func TestReplicatesAndShutsDown(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	created, _ := events.NewPublisher[events.TicketCreated](pub)
-	updated, _ := events.NewPublisher[events.TicketUpdated](pub)
+	created, _ := events.NewPublisher[wire.TicketCreated](pub)
+	updated, _ := events.NewPublisher[wire.TicketUpdated](pub)
 	id, user := ticketkit.NewID(), ticketkit.NewID()
-	v0 := events.TicketCreated{ID: id, Title: "concert", Price: ticketkit.Cents(2000), UserID: user}
-	v1 := events.TicketUpdated{ID: id, Title: "concert", Price: ticketkit.Cents(2000), UserID: user, OrderID: ticketkit.NewID(), Version: 1}
-	v2 := events.TicketUpdated{ID: id, Title: "concert, front row", Price: ticketkit.Cents(3550), UserID: user, Version: 2}
+	v0 := wire.TicketCreated{ID: id, Title: "concert", Price: ticketkit.Cents(2000), UserID: user}
+	v1 := wire.TicketUpdated{ID: id, Title: "concert", Price: ticketkit.Cents(2000), UserID: user, OrderID: ticketkit.NewID(), Version: 1}
+	v2 := wire.TicketUpdated{ID: id, Title: "concert, front row", Price: ticketkit.Cents(3550), UserID: user, Version: 2}
 
 	if err := updated.Publish(ctxFor(t, wait), v1); err != nil {
 		t.Fatal(err)

@@ -24,6 +24,7 @@ import (
 	"github.com/ticketkit/ticketkit/natsclient/streaming"
 	"github.com/ticketkit/ticketkit/service"
 	"github.com/ticketkit/ticketkit/testenv"
+	"github.com/ticketkit/ticketkit/wire"
 )
 
 // The two services together on the real servers of `make test`, once per
@@ -188,7 +189,7 @@ func peer(t *testing.T, b broker) events.Transport {
 	defer cancel()
 	var tr events.Transport
 	if b.transport == service.TransportJetStream {
-		cfg, err := jsclient.FromEnv(env(b.env))
+		cfg, err := jsclient.FromEnv(env(b.env), jsclient.Stream{Name: wire.StreamName, Subjects: wire.Subjects()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -292,7 +293,7 @@ func testTwoServices(t *testing.T, b broker) {
 	}
 
 	// 4. The order expires: cancelled, and the ticket released.
-	publish(events.ExpirationComplete{OrderID: first.ID})
+	publish(wire.ExpirationComplete{OrderID: first.ID})
 	eventually(t, "the order is cancelled", func() bool { return orderStatus(first.ID) == "cancelled" })
 	eventually(t, "the ticket is released", func() bool { return ticketOrder(tk.ID) == "" })
 
@@ -305,11 +306,11 @@ func testTwoServices(t *testing.T, b broker) {
 	eventually(t, "the tickets service reserves it again", func() bool { return ticketOrder(tk.ID) == second.ID })
 
 	// 6. Paid: complete, and a later expiration changes nothing.
-	publish(events.PaymentCreated{ID: ticketkit.NewID(), OrderID: second.ID, StripeID: "ch_e2e"})
+	publish(wire.PaymentCreated{ID: ticketkit.NewID(), OrderID: second.ID, StripeID: "ch_e2e"})
 	eventually(t, "the order is complete", func() bool { return orderStatus(second.ID) == "complete" })
-	expirations := handled.Count(events.SubjectExpirationComplete, events.Acked)
-	publish(events.ExpirationComplete{OrderID: second.ID})
-	handled.Await(t, events.SubjectExpirationComplete, events.Acked, expirations+1)
+	expirations := handled.Count(wire.SubjectExpirationComplete, events.Acked)
+	publish(wire.ExpirationComplete{OrderID: second.ID})
+	handled.Await(t, wire.SubjectExpirationComplete, events.Acked, expirations+1)
 	if s := orderStatus(second.ID); s != "complete" {
 		t.Errorf("after a late expiration: %s, want complete", s)
 	}

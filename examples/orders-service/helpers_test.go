@@ -23,6 +23,7 @@ import (
 	"github.com/ticketkit/ticketkit/httpapi"
 	"github.com/ticketkit/ticketkit/service"
 	"github.com/ticketkit/ticketkit/session"
+	"github.com/ticketkit/ticketkit/wire"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(removingBinaries{m}) }
@@ -171,10 +172,10 @@ func (h *harness) publish(subject events.Subject, data string) {
 func (h *harness) ticket(title string, cents int64) string {
 	h.t.Helper()
 	id := ticketkit.NewID()
-	b, _ := events.Encode(events.TicketCreated{ID: id, Title: title, Price: ticketkit.Cents(cents), UserID: ticketkit.NewID()})
-	n := h.handled.Count(events.SubjectTicketCreated, events.Acked)
-	h.publish(events.SubjectTicketCreated, string(b))
-	h.handled.Await(h.t, events.SubjectTicketCreated, events.Acked, n+1)
+	b, _ := events.Encode(wire.TicketCreated{ID: id, Title: title, Price: ticketkit.Cents(cents), UserID: ticketkit.NewID()})
+	n := h.handled.Count(wire.SubjectTicketCreated, events.Acked)
+	h.publish(wire.SubjectTicketCreated, string(b))
+	h.handled.Await(h.t, wire.SubjectTicketCreated, events.Acked, n+1)
 	return id
 }
 

@@ -6,10 +6,10 @@ import (
 	"net/http"
 
 	"github.com/ticketkit/ticketkit"
-	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/httpapi"
 	"github.com/ticketkit/ticketkit/orders"
 	"github.com/ticketkit/ticketkit/session"
+	"github.com/ticketkit/ticketkit/wire"
 )
 
 // api serves the routes of the Node orders service.
@@ -36,7 +36,7 @@ func (a *api) routes() http.Handler {
 type orderJSON struct {
 	UserID    string        `json:"userId"`
 	Status    orders.Status `json:"status"`
-	ExpiresAt events.Time   `json:"expiresAt"`
+	ExpiresAt wire.Time     `json:"expiresAt"`
 	Ticket    ticketJSON    `json:"ticket"`
 	Version   int64         `json:"version"`
 	ID        string        `json:"id"`
@@ -52,7 +52,7 @@ type ticketJSON struct {
 func toJSON(p orders.Placed) orderJSON {
 	o, t := p.Order, p.Ticket
 	return orderJSON{
-		UserID: o.UserID, Status: o.Status, ExpiresAt: events.Time{Time: o.ExpiresAt.UTC()}, Version: o.Version, ID: o.ID,
+		UserID: o.UserID, Status: o.Status, ExpiresAt: wire.Time{Time: o.ExpiresAt.UTC()}, Version: o.Version, ID: o.ID,
 		Ticket: ticketJSON{Title: t.Title, Price: t.Price, Version: t.Version, ID: t.ID},
 	}
 }

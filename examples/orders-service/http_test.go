@@ -8,8 +8,9 @@ import (
 	"time"
 
 	"github.com/ticketkit/ticketkit"
-	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/events/eventstest"
+	"github.com/ticketkit/ticketkit/orders"
+	"github.com/ticketkit/ticketkit/wire"
 )
 
 var (
@@ -50,8 +51,8 @@ func TestCreate(t *testing.T) {
 	if r.status != http.StatusBadRequest || r.errors(t)[0].Message != "Ticket is already reserved" {
 		t.Errorf("reserved ticket: %d %s", r.status, r.body)
 	}
-	e := eventstest.Await(t, h.rec, func(e events.OrderCreated) bool { return e.ID == o.ID })
-	if e.Ticket.ID != tk || e.Ticket.Price != ticketkit.Cents(2000) || e.UserID != alice || e.Status != events.StatusCreated || !e.ExpiresAt.Equal(o.ExpiresAt.Time) {
+	e := eventstest.Await(t, h.rec, func(e wire.OrderCreated) bool { return e.ID == o.ID })
+	if e.Ticket.ID != tk || e.Ticket.Price != ticketkit.Cents(2000) || e.UserID != alice || e.Status != orders.Created || !e.ExpiresAt.Equal(o.ExpiresAt.Time) {
 		t.Errorf("order:created %+v", e)
 	}
 }
@@ -81,7 +82,7 @@ func TestSimultaneousOrders(t *testing.T) {
 		}
 	}
 	h.flush()
-	if created != 1 || len(eventstest.Published[events.OrderCreated](t, h.rec)) != 1 {
+	if created != 1 || len(eventstest.Published[wire.OrderCreated](t, h.rec)) != 1 {
 		t.Fatalf("%d orders created (%v), want exactly 1 and one order:created", created, statuses)
 	}
 }
@@ -140,7 +141,7 @@ func TestCancel(t *testing.T) {
 	if got := h.send("GET", "/api/orders/"+o.ID, "", alice).order(t); got.Status != "cancelled" || got.Version != 1 {
 		t.Errorf("after cancel: %+v", got)
 	}
-	e := eventstest.Await(t, h.rec, func(e events.OrderCancelled) bool { return e.ID == o.ID })
+	e := eventstest.Await(t, h.rec, func(e wire.OrderCancelled) bool { return e.ID == o.ID })
 	if e.Version != 1 || e.Ticket.ID != o.Ticket.ID {
 		t.Errorf("order:cancelled %+v", e)
 	}
@@ -149,7 +150,7 @@ func TestCancel(t *testing.T) {
 		t.Errorf("cancel again: %d", r.status)
 	}
 	h.flush()
-	if n := len(eventstest.Published[events.OrderCancelled](t, h.rec)); n != 1 {
+	if n := len(eventstest.Published[wire.OrderCancelled](t, h.rec)); n != 1 {
 		t.Errorf("%d order:cancelled, want 1", n)
 	}
 	// The ticket is free again.

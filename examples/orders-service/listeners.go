@@ -9,14 +9,15 @@ import (
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/orders"
 	"github.com/ticketkit/ticketkit/service"
+	"github.com/ticketkit/ticketkit/wire"
 )
 
 // ticketHandlers keep the copy of the tickets in version order: an early
 // ticket:updated is deferred until its predecessor has arrived, an old one
 // acknowledged without effect.
 type ticketHandlers interface {
-	OnTicketCreated(context.Context, events.TicketCreated, events.Metadata) error
-	OnTicketUpdated(context.Context, events.TicketUpdated, events.Metadata) error
+	OnTicketCreated(context.Context, wire.TicketCreated, events.Metadata) error
+	OnTicketUpdated(context.Context, wire.TicketUpdated, events.Metadata) error
 }
 
 // startListeners starts the four listeners of the Node orders service.
@@ -34,13 +35,13 @@ func startListeners(ctx context.Context, s *service.Service, svc *orders.Service
 	if err := service.Listen(ctx, s, copies.OnTicketUpdated); err != nil {
 		return err
 	}
-	if err := service.Listen(ctx, s, func(ctx context.Context, e events.ExpirationComplete, meta events.Metadata) error {
+	if err := service.Listen(ctx, s, func(ctx context.Context, e wire.ExpirationComplete, meta events.Metadata) error {
 		change, err := svc.Expire(ctx, e.OrderID)
 		return settle(log, "expire", e.OrderID, meta, change, err)
 	}); err != nil {
 		return err
 	}
-	return service.Listen(ctx, s, func(ctx context.Context, e events.PaymentCreated, meta events.Metadata) error {
+	return service.Listen(ctx, s, func(ctx context.Context, e wire.PaymentCreated, meta events.Metadata) error {
 		change, err := svc.Pay(ctx, e.OrderID)
 		return settle(log, "pay", e.OrderID, meta, change, err)
 	})

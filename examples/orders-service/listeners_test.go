@@ -9,6 +9,7 @@ import (
 	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/events/eventstest"
+	"github.com/ticketkit/ticketkit/wire"
 )
 
 // ticket-created-listener and ticket-updated-listener tests: the copy
@@ -20,17 +21,17 @@ func TestTicketListeners(t *testing.T) {
 		return fmt.Sprintf(`{"id":"%s","title":"%s","price":25.5,"userId":"%s","version":%d}`, tk, title, alice, v)
 	}
 	// v2 before v1: deferred until v1 has arrived, then applied.
-	h.publish(events.SubjectTicketUpdated, upd(2, "v2"))
-	h.handled.Await(t, events.SubjectTicketUpdated, events.Deferred, 1)
-	h.publish(events.SubjectTicketUpdated, upd(1, "v1"))
-	h.handled.Await(t, events.SubjectTicketUpdated, events.Acked, 2)
+	h.publish(wire.SubjectTicketUpdated, upd(2, "v2"))
+	h.handled.Await(t, wire.SubjectTicketUpdated, events.Deferred, 1)
+	h.publish(wire.SubjectTicketUpdated, upd(1, "v1"))
+	h.handled.Await(t, wire.SubjectTicketUpdated, events.Acked, 2)
 	o := h.order(alice, tk)
 	if o.Ticket.Title != "v2" || o.Ticket.Version != 2 || o.Ticket.Price != ticketkit.Cents(2550) {
 		t.Errorf("ticket %+v, want v2 at 25.50", o.Ticket)
 	}
 	// An old version again changes nothing.
-	h.publish(events.SubjectTicketUpdated, upd(1, "v1"))
-	h.handled.Await(t, events.SubjectTicketUpdated, events.Acked, 3)
+	h.publish(wire.SubjectTicketUpdated, upd(1, "v1"))
+	h.handled.Await(t, wire.SubjectTicketUpdated, events.Acked, 3)
 	if got := h.send("GET", "/api/orders/"+o.ID, "", alice).order(t); got.Ticket.Title != "v2" {
 		t.Errorf("after a duplicate: %+v", got.Ticket)
 	}
@@ -41,33 +42,33 @@ func TestExpirationComplete(t *testing.T) {
 	h := newHarness(t)
 	o := h.order(alice, h.ticket("concert", 2000))
 	for i := range 2 { // the second is a redelivery: no new event
-		h.publish(events.SubjectExpirationComplete, `{"orderId":"`+o.ID+`"}`)
-		h.handled.Await(t, events.SubjectExpirationComplete, events.Acked, i+1)
+		h.publish(wire.SubjectExpirationComplete, `{"orderId":"`+o.ID+`"}`)
+		h.handled.Await(t, wire.SubjectExpirationComplete, events.Acked, i+1)
 	}
 	if got := h.send("GET", "/api/orders/"+o.ID, "", alice).order(t); got.Status != "cancelled" {
 		t.Errorf("after expiration: %+v", got)
 	}
 	h.flush()
-	cancelled := eventstest.Published[events.OrderCancelled](t, h.rec)
+	cancelled := eventstest.Published[wire.OrderCancelled](t, h.rec)
 	if len(cancelled) != 1 || cancelled[0].ID != o.ID || cancelled[0].Ticket.ID != o.Ticket.ID {
 		t.Errorf("order:cancelled %+v, want one for %s", cancelled, o.ID)
 	}
 	// A paid order doesn't expire.
 	paid := h.order(bob, h.ticket("other", 100))
-	h.publish(events.SubjectPaymentCreated, `{"id":"`+ticketkit.NewID()+`","orderId":"`+paid.ID+`","stripeId":"ch_1"}`)
-	h.handled.Await(t, events.SubjectPaymentCreated, events.Acked, 1)
-	h.publish(events.SubjectExpirationComplete, `{"orderId":"`+paid.ID+`"}`)
-	h.handled.Await(t, events.SubjectExpirationComplete, events.Acked, 3)
+	h.publish(wire.SubjectPaymentCreated, `{"id":"`+ticketkit.NewID()+`","orderId":"`+paid.ID+`","stripeId":"ch_1"}`)
+	h.handled.Await(t, wire.SubjectPaymentCreated, events.Acked, 1)
+	h.publish(wire.SubjectExpirationComplete, `{"orderId":"`+paid.ID+`"}`)
+	h.handled.Await(t, wire.SubjectExpirationComplete, events.Acked, 3)
 	if got := h.send("GET", "/api/orders/"+paid.ID, "", bob).order(t); got.Status != "complete" {
 		t.Errorf("paid order after expiration: %+v", got)
 	}
 	h.flush()
-	if n := len(eventstest.Published[events.OrderCancelled](t, h.rec)); n != 1 {
+	if n := len(eventstest.Published[wire.OrderCancelled](t, h.rec)); n != 1 {
 		t.Errorf("%d order:cancelled, want still 1", n)
 	}
 	// An order this service never had: acknowledged, not redelivered for ever.
-	h.publish(events.SubjectExpirationComplete, `{"orderId":"`+ticketkit.NewID()+`"}`)
-	h.handled.Await(t, events.SubjectExpirationComplete, events.Acked, 4)
+	h.publish(wire.SubjectExpirationComplete, `{"orderId":"`+ticketkit.NewID()+`"}`)
+	h.handled.Await(t, wire.SubjectExpirationComplete, events.Acked, 4)
 }
 
 // payment-created-listener tests.
@@ -76,8 +77,8 @@ func TestPaymentCreated(t *testing.T) {
 	o := h.order(alice, h.ticket("concert", 2000))
 	pay := `{"id":"` + ticketkit.NewID() + `","orderId":"` + o.ID + `","stripeId":"ch_1"}`
 	for i := range 2 {
-		h.publish(events.SubjectPaymentCreated, pay)
-		h.handled.Await(t, events.SubjectPaymentCreated, events.Acked, i+1)
+		h.publish(wire.SubjectPaymentCreated, pay)
+		h.handled.Await(t, wire.SubjectPaymentCreated, events.Acked, i+1)
 	}
 	if got := h.send("GET", "/api/orders/"+o.ID, "", alice).order(t); got.Status != "complete" || got.Version != 1 {
 		t.Errorf("after payment and its redelivery: %+v, want complete at version 1", got)
@@ -92,7 +93,7 @@ func TestPaymentCreated(t *testing.T) {
 func TestPoisonEvents(t *testing.T) {
 	h := newHarness(t)
 	poison := []string{`not json`, `{"id":{"$gt":""}}`, `{"orderId":12}`, `{"orderId":"` + "\xff" + `"}`, `[]`, strings.Repeat("x", 1<<20-64)}
-	for _, s := range []events.Subject{events.SubjectTicketCreated, events.SubjectTicketUpdated, events.SubjectExpirationComplete, events.SubjectPaymentCreated} {
+	for _, s := range []events.Subject{wire.SubjectTicketCreated, wire.SubjectTicketUpdated, wire.SubjectExpirationComplete, wire.SubjectPaymentCreated} {
 		for _, p := range poison {
 			h.publish(s, p)
 		}

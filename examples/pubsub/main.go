@@ -24,6 +24,7 @@ import (
 	"github.com/ticketkit/ticketkit/natsclient"
 	"github.com/ticketkit/ticketkit/natsclient/jsclient"
 	"github.com/ticketkit/ticketkit/natsclient/streaming"
+	"github.com/ticketkit/ticketkit/wire"
 )
 
 func main() {
@@ -42,10 +43,10 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) error {
 	}
 	defer transport.Close(context.WithoutCancel(ctx))
 
-	sent := events.TicketCreated{ID: ticketkit.NewID(), Title: "concert", Price: ticketkit.Cents(2000), UserID: ticketkit.NewID()}
-	got := make(chan events.TicketCreated, 1)
+	sent := wire.TicketCreated{ID: ticketkit.NewID(), Title: "concert", Price: ticketkit.Cents(2000), UserID: ticketkit.NewID()}
+	got := make(chan wire.TicketCreated, 1)
 	listener, err := events.Listen(ctx, transport, "pubsub-example",
-		func(_ context.Context, e events.TicketCreated, _ events.Metadata) error {
+		func(_ context.Context, e wire.TicketCreated, _ events.Metadata) error {
 			if e.ID == sent.ID { // a shared broker may hold others' tickets
 				got <- e
 			}
@@ -56,7 +57,7 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) error {
 	}
 	defer listener.Close(ctx)
 
-	publisher, err := events.NewPublisher[events.TicketCreated](transport)
+	publisher, err := events.NewPublisher[wire.TicketCreated](transport)
 	if err != nil {
 		return err
 	}
@@ -98,7 +99,7 @@ func connect(ctx context.Context, getenv func(string) string) (events.Transport,
 		if getenv(jsclient.EnvJetStreamURL) == "" && getenv(natsclient.EnvURL) == "" {
 			return memtransport.New(), nil
 		}
-		cfg, err := jsclient.FromEnv(getenv)
+		cfg, err := jsclient.FromEnv(getenv, jsclient.Stream{Name: wire.StreamName, Subjects: wire.Subjects()})
 		if err != nil {
 			return nil, err
 		}

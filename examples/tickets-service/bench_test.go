@@ -55,6 +55,7 @@ import (
 	"github.com/ticketkit/ticketkit/session"
 	"github.com/ticketkit/ticketkit/testenv"
 	"github.com/ticketkit/ticketkit/tickets"
+	"github.com/ticketkit/ticketkit/wire"
 )
 
 // The load of every comparison.
@@ -227,8 +228,8 @@ func benchDrain(b *testing.B, s *benchSide) time.Duration {
 
 // benchCounter is a listener's handler counting ticket:created events by
 // who published them: the floor's carry a title of its own.
-func benchCounter(svc, floor *atomic.Int64) events.Handler[events.TicketCreated] {
-	return func(_ context.Context, e events.TicketCreated, _ events.Metadata) error {
+func benchCounter(svc, floor *atomic.Int64) events.Handler[wire.TicketCreated] {
+	return func(_ context.Context, e wire.TicketCreated, _ events.Metadata) error {
 		if e.Title == floorTitle {
 			floor.Add(1)
 		} else {
@@ -260,7 +261,7 @@ func benchMemorySides(b *testing.B, seed bool) (svc, floor *benchSide) {
 
 	store := &memFloorStore{docs: make(map[string]floorDoc)}
 	floor.url = benchServe(b, floorHandler(store, func(ctx context.Context, data []byte) error {
-		return tr.Publish(ctx, events.Outgoing{Subject: string(events.SubjectTicketCreated), Data: data})
+		return tr.Publish(ctx, events.Outgoing{Subject: string(wire.SubjectTicketCreated), Data: data})
 	}), floor.created)
 	if seed {
 		benchSeed(b, bk.store, nil, svc, store, floor)
@@ -318,7 +319,7 @@ func benchRealSides(b *testing.B, seed bool) (svc, floor *benchSide) {
 	})
 	store := &mongoFloorStore{coll: floorDB.Collection("tickets")}
 	floor.url = benchServe(b, floorHandler(store, func(_ context.Context, data []byte) error {
-		return sc.Publish(string(events.SubjectTicketCreated), data)
+		return sc.Publish(string(wire.SubjectTicketCreated), data)
 	}), floor.created)
 	if seed {
 		svcStore := &mongoFloorStore{coll: svcDB.Collection(mongostore.DefaultCollection)}

@@ -21,6 +21,7 @@ import (
 	"github.com/ticketkit/ticketkit/natsclient/streaming"
 	"github.com/ticketkit/ticketkit/service"
 	"github.com/ticketkit/ticketkit/testenv"
+	"github.com/ticketkit/ticketkit/wire"
 )
 
 // These tests run the service as main does, on the MongoDB and NATS
@@ -87,7 +88,7 @@ func realService(t *testing.T, b broker, tune func(*config)) (string, *logBuffer
 	}
 	if b.transport == service.TransportJetStream {
 		// Registered first, so it runs once the service has stopped.
-		dropFromJetStream(t, b, cfg.QueueGroup, []events.Subject{events.SubjectOrderCreated, events.SubjectOrderCancelled},
+		dropFromJetStream(t, b, cfg.QueueGroup, []events.Subject{wire.SubjectOrderCreated, wire.SubjectOrderCancelled},
 			jsclient.DeadLetterStream(cfg.DeadLetters).Name)
 	}
 
@@ -173,7 +174,7 @@ func newPeer(t *testing.T, b broker) *peer {
 	case service.TransportJetStream:
 		// Configured as any service of the cluster, which provisions
 		// the cluster's stream alike.
-		cfg, err := jsclient.FromEnv(env(b.env))
+		cfg, err := jsclient.FromEnv(env(b.env), jsclient.Stream{Name: wire.StreamName, Subjects: wire.Subjects()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -275,8 +276,8 @@ func TestEndToEndOnRealServers(t *testing.T) { onEachTransport(t, testEndToEnd) 
 func testEndToEnd(t *testing.T, b broker) {
 	base, _, _ := realService(t, b, nil)
 	p := newPeer(t, b)
-	created := listen[events.TicketCreated](p)
-	updated := listen[events.TicketUpdated](p)
+	created := listen[wire.TicketCreated](p)
+	updated := listen[wire.TicketUpdated](p)
 
 	if r := send(t, base, "GET", "/readyz", ""); r.status != http.StatusOK || !strings.Contains(string(r.body), `"mongodb":"ok"`) || !strings.Contains(string(r.body), `"nats":"ok"`) {
 		t.Errorf("readyz: %d %s", r.status, r.body)
@@ -288,8 +289,8 @@ func testEndToEnd(t *testing.T, b broker) {
 		t.Fatalf("create: status %d, body %s", r.status, r.body)
 	}
 	tk := r.ticket(t)
-	e := created.await(t, "ticket:created", func(e events.TicketCreated) bool { return e.ID == tk.ID })
-	if want := (events.TicketCreated{ID: tk.ID, Title: "concert", Price: ticketkit.Cents(1250), UserID: alice, Version: 0}); e != want {
+	e := created.await(t, "ticket:created", func(e wire.TicketCreated) bool { return e.ID == tk.ID })
+	if want := (wire.TicketCreated{ID: tk.ID, Title: "concert", Price: ticketkit.Cents(1250), UserID: alice, Version: 0}); e != want {
 		t.Errorf("ticket:created %+v, want %+v", e, want)
 	}
 
@@ -305,9 +306,9 @@ func testEndToEnd(t *testing.T, b broker) {
 	}
 
 	// order:created as the Node orders service writes it: reserved.
-	p.publish(events.SubjectOrderCreated, orderCreated(t, tk.ID, orderA))
-	u := updated.await(t, "ticket:updated v1", func(e events.TicketUpdated) bool { return e.ID == tk.ID && e.Version == 1 })
-	if want := (events.TicketUpdated{ID: tk.ID, Title: "concert", Price: ticketkit.Cents(1250), UserID: alice, OrderID: orderA, Version: 1}); u != want {
+	p.publish(wire.SubjectOrderCreated, orderCreated(t, tk.ID, orderA))
+	u := updated.await(t, "ticket:updated v1", func(e wire.TicketUpdated) bool { return e.ID == tk.ID && e.Version == 1 })
+	if want := (wire.TicketUpdated{ID: tk.ID, Title: "concert", Price: ticketkit.Cents(1250), UserID: alice, OrderID: orderA, Version: 1}); u != want {
 		t.Errorf("ticket:updated %+v, want %+v", u, want)
 	}
 	if got := send(t, base, "GET", "/api/tickets/"+tk.ID, "").ticket(t); got.OrderID != orderA || got.Version != 1 {
@@ -321,9 +322,9 @@ func testEndToEnd(t *testing.T, b broker) {
 	}
 
 	// order:cancelled: released.
-	p.publish(events.SubjectOrderCancelled, orderCancelled(t, tk.ID, orderA))
-	u = updated.await(t, "ticket:updated v2", func(e events.TicketUpdated) bool { return e.ID == tk.ID && e.Version == 2 })
-	if want := (events.TicketUpdated{ID: tk.ID, Title: "concert", Price: ticketkit.Cents(1250), UserID: alice, Version: 2}); u != want {
+	p.publish(wire.SubjectOrderCancelled, orderCancelled(t, tk.ID, orderA))
+	u = updated.await(t, "ticket:updated v2", func(e wire.TicketUpdated) bool { return e.ID == tk.ID && e.Version == 2 })
+	if want := (wire.TicketUpdated{ID: tk.ID, Title: "concert", Price: ticketkit.Cents(1250), UserID: alice, Version: 2}); u != want {
 		t.Errorf("ticket:updated %+v, want %+v", u, want)
 	}
 
@@ -332,7 +333,7 @@ func testEndToEnd(t *testing.T, b broker) {
 	if r.status != http.StatusOK || r.ticket(t).Version != 3 {
 		t.Fatalf("edit: status %d, body %s", r.status, r.body)
 	}
-	updated.await(t, "ticket:updated v3", func(e events.TicketUpdated) bool {
+	updated.await(t, "ticket:updated v3", func(e wire.TicketUpdated) bool {
 		return e.ID == tk.ID && e.Version == 3 && e.Title == "opera" && e.Price == ticketkit.Cents(3000)
 	})
 }
@@ -349,7 +350,7 @@ func testBadEvents(t *testing.T, b broker) {
 		c.reservedRetries = 2
 	})
 	p := newPeer(t, b)
-	updated := listen[events.TicketUpdated](p)
+	updated := listen[wire.TicketUpdated](p)
 	tk := send(t, base, "POST", "/api/tickets", `{"title":"concert","price":20}`, as(t, alice)...).ticket(t)
 
 	// Dead letters are republished; a peer can watch them.
@@ -359,7 +360,7 @@ func testBadEvents(t *testing.T, b broker) {
 	deadLetters := &inbox[string]{changed: make(chan struct{})}
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	sub, err := p.tr.Subscribe(ctx, cfg.DeadLetterSubject(string(events.SubjectOrderCreated)), events.SubscribeOptions{DeliverAll: true}, func(m events.Message) {
+	sub, err := p.tr.Subscribe(ctx, cfg.DeadLetterSubject(string(wire.SubjectOrderCreated)), events.SubscribeOptions{DeliverAll: true}, func(m events.Message) {
 		deadLetters.mu.Lock()
 		deadLetters.got = append(deadLetters.got, string(m.Data()))
 		close(deadLetters.changed)
@@ -373,18 +374,18 @@ func testBadEvents(t *testing.T, b broker) {
 
 	// Unknown ticket: acknowledged and logged.
 	unknown := ticketkit.NewID()
-	p.publish(events.SubjectOrderCreated, orderCreated(t, unknown, orderA))
+	p.publish(wire.SubjectOrderCreated, orderCreated(t, unknown, orderA))
 	logs.await(t, "about the unknown ticket", func(l map[string]any) bool { return l["ticket"] == unknown && l["level"] == "WARN" })
 
 	// Poison: dead-lettered at once.
 	poison := `{"id":"` + testenv.UniqueName(t) + `",`
-	p.publish(events.SubjectOrderCreated, poison)
+	p.publish(wire.SubjectOrderCreated, poison)
 	// Held by another order that never lets go: dead-lettered after
 	// reservedRetries.
-	p.publish(events.SubjectOrderCreated, orderCreated(t, tk.ID, orderA))
-	updated.await(t, "the reservation", func(e events.TicketUpdated) bool { return e.ID == tk.ID && e.OrderID == orderA })
+	p.publish(wire.SubjectOrderCreated, orderCreated(t, tk.ID, orderA))
+	updated.await(t, "the reservation", func(e wire.TicketUpdated) bool { return e.ID == tk.ID && e.OrderID == orderA })
 	stuck := orderCreated(t, tk.ID, orderB)
-	p.publish(events.SubjectOrderCreated, stuck)
+	p.publish(wire.SubjectOrderCreated, stuck)
 
 	for _, want := range []string{poison, stuck} {
 		deadLetters.await(t, "dead letter "+want, func(got string) bool { return got == want })
@@ -392,8 +393,8 @@ func testBadEvents(t *testing.T, b broker) {
 
 	// The service still works.
 	other := send(t, base, "POST", "/api/tickets", `{"title":"opera","price":30}`, as(t, bob)...).ticket(t)
-	p.publish(events.SubjectOrderCreated, orderCreated(t, other.ID, orderB))
-	updated.await(t, "the next reservation", func(e events.TicketUpdated) bool { return e.ID == other.ID && e.OrderID == orderB })
+	p.publish(wire.SubjectOrderCreated, orderCreated(t, other.ID, orderB))
+	updated.await(t, "the next reservation", func(e wire.TicketUpdated) bool { return e.ID == other.ID && e.OrderID == orderB })
 }
 
 // awaitReadiness polls /readyz until it answers status: the condition is
@@ -437,7 +438,7 @@ func onEachOwnServer(t *testing.T, test func(*testing.T, *testenv.Process, broke
 func testBrokerOutage(t *testing.T, srv *testenv.Process, b broker) {
 	base, _, _ := realService(t, b, nil)
 	p := newPeer(t, b)
-	created := listen[events.TicketCreated](p)
+	created := listen[wire.TicketCreated](p)
 	awaitReadiness(t, base, http.StatusOK)
 
 	srv.Kill()
@@ -453,5 +454,5 @@ func testBrokerOutage(t *testing.T, srv *testenv.Process, b broker) {
 
 	srv.Restart()
 	awaitReadiness(t, base, http.StatusOK)
-	created.await(t, "the ticket:created saved during the outage", func(e events.TicketCreated) bool { return e.ID == tk.ID })
+	created.await(t, "the ticket:created saved during the outage", func(e wire.TicketCreated) bool { return e.ID == tk.ID })
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/ticketkit/ticketkit/natsclient/streaming"
 	"github.com/ticketkit/ticketkit/service"
 	"github.com/ticketkit/ticketkit/testenv"
+	"github.com/ticketkit/ticketkit/wire"
 )
 
 // TestFreezeDuplicates (make soak) measures the outside trial's finding:
@@ -38,7 +39,7 @@ func TestFreezeDuplicates(t *testing.T) {
 	var mu sync.Mutex
 	seqs := map[string]map[uint64]bool{}
 	ctx, cancel = context.WithTimeout(context.Background(), wait)
-	l, err := events.Listen(ctx, nc, "dup-counter", func(_ context.Context, e events.TicketCreated, m events.Metadata) error {
+	l, err := events.Listen(ctx, nc, "dup-counter", func(_ context.Context, e wire.TicketCreated, m events.Metadata) error {
 		mu.Lock()
 		defer mu.Unlock()
 		if seqs[e.ID] == nil {

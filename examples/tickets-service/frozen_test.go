@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/testenv"
+	"github.com/ticketkit/ticketkit/wire"
 )
 
 // running is an instance of the service that the test stops itself.
@@ -76,7 +76,7 @@ func testFrozenShutdown(t *testing.T, srv *testenv.Process, b broker) {
 	mongoURI := testenv.DatabaseURI(t, testenv.Mongo(t))
 	first := runOn(t, b, mongoURI, func(c *config) { c.ShutdownTimeout = timeout })
 	p := newPeer(t, b)
-	created := listen[events.TicketCreated](p)
+	created := listen[wire.TicketCreated](p)
 
 	var ids []string
 	post := func(base string) {
@@ -90,7 +90,7 @@ func testFrozenShutdown(t *testing.T, srv *testenv.Process, b broker) {
 	for range 5 {
 		post(first.base)
 	}
-	created.await(t, "the events before the freeze", func(e events.TicketCreated) bool { return e.ID == ids[4] })
+	created.await(t, "the events before the freeze", func(e wire.TicketCreated) bool { return e.ID == ids[4] })
 
 	srv.Freeze()
 	for range 5 { // saved, their events stuck behind the frozen broker
@@ -109,6 +109,6 @@ func testFrozenShutdown(t *testing.T, srv *testenv.Process, b broker) {
 	// one's unpublished events over.
 	runOn(t, b, mongoURI, nil)
 	for _, id := range ids {
-		created.await(t, "ticket:created of "+id, func(e events.TicketCreated) bool { return e.ID == id })
+		created.await(t, "ticket:created of "+id, func(e wire.TicketCreated) bool { return e.ID == id })
 	}
 }

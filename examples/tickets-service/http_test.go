@@ -13,10 +13,10 @@ import (
 	"testing"
 
 	"github.com/ticketkit/ticketkit"
-	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/events/eventstest"
 	"github.com/ticketkit/ticketkit/session"
 	"github.com/ticketkit/ticketkit/tickets"
+	"github.com/ticketkit/ticketkit/wire"
 )
 
 func TestCreatePublishesTicketCreated(t *testing.T) {
@@ -49,8 +49,8 @@ func TestCreatePublishesTicketCreated(t *testing.T) {
 		t.Errorf("created %+v", tk)
 	}
 
-	e := eventstest.Await(t, h.rec, func(e events.TicketCreated) bool { return e.ID == tk.ID })
-	want := events.TicketCreated{ID: tk.ID, Title: "concert", Price: ticketkit.Cents(1250), UserID: alice, Version: 0}
+	e := eventstest.Await(t, h.rec, func(e wire.TicketCreated) bool { return e.ID == tk.ID })
+	want := wire.TicketCreated{ID: tk.ID, Title: "concert", Price: ticketkit.Cents(1250), UserID: alice, Version: 0}
 	if e != want {
 		t.Errorf("published %+v, want %+v", e, want)
 	}
@@ -72,8 +72,8 @@ func TestUpdatePublishesTicketUpdated(t *testing.T) {
 	if up.ID != tk.ID || up.Title != "opera" || up.Price != ticketkit.Cents(3575) || up.Version != 1 || up.UserID != alice {
 		t.Errorf("updated %+v", up)
 	}
-	e := eventstest.Await(t, h.rec, func(e events.TicketUpdated) bool { return e.ID == tk.ID })
-	want := events.TicketUpdated{ID: tk.ID, Title: "opera", Price: ticketkit.Cents(3575), UserID: alice, Version: 1}
+	e := eventstest.Await(t, h.rec, func(e wire.TicketUpdated) bool { return e.ID == tk.ID })
+	want := wire.TicketUpdated{ID: tk.ID, Title: "opera", Price: ticketkit.Cents(3575), UserID: alice, Version: 1}
 	if e != want {
 		t.Errorf("published %+v, want %+v", e, want)
 	}
@@ -103,7 +103,7 @@ func TestUpdateOwnerOnlyAndNotReserved(t *testing.T) {
 	}
 
 	h.flush()
-	if n := len(eventstest.Published[events.TicketUpdated](t, h.rec)); n != 1 {
+	if n := len(eventstest.Published[wire.TicketUpdated](t, h.rec)); n != 1 {
 		t.Errorf("%d ticket:updated published, want 1 (the reservation only)", n)
 	}
 	got := h.send("GET", "/api/tickets/"+tk.ID, "").ticket(t)

@@ -9,6 +9,7 @@ import (
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/service"
 	"github.com/ticketkit/ticketkit/tickets"
+	"github.com/ticketkit/ticketkit/wire"
 )
 
 // The listeners keep a ticket's reservation in step with the orders
@@ -35,8 +36,8 @@ func startListeners(ctx context.Context, cfg config, s *service.Service, svc *ti
 	return service.Listen(ctx, s, onOrderCancelled(svc, log))
 }
 
-func onOrderCreated(svc *tickets.Service, log *slog.Logger, reservedRetries int) events.Handler[events.OrderCreated] {
-	return func(ctx context.Context, e events.OrderCreated, meta events.Metadata) error {
+func onOrderCreated(svc *tickets.Service, log *slog.Logger, reservedRetries int) events.Handler[wire.OrderCreated] {
+	return func(ctx context.Context, e wire.OrderCreated, meta events.Metadata) error {
 		change, err := svc.Reserve(ctx, e.Ticket.ID, e.ID)
 		err = settle(log, "reserve", e.Ticket.ID, e.ID, meta, change, err)
 		if ticketkit.ErrorCode(err) == ticketkit.EPRECONDITION && meta.DeliveryCount >= reservedRetries {
@@ -46,8 +47,8 @@ func onOrderCreated(svc *tickets.Service, log *slog.Logger, reservedRetries int)
 	}
 }
 
-func onOrderCancelled(svc *tickets.Service, log *slog.Logger) events.Handler[events.OrderCancelled] {
-	return func(ctx context.Context, e events.OrderCancelled, meta events.Metadata) error {
+func onOrderCancelled(svc *tickets.Service, log *slog.Logger) events.Handler[wire.OrderCancelled] {
+	return func(ctx context.Context, e wire.OrderCancelled, meta events.Metadata) error {
 		change, err := svc.Release(ctx, e.Ticket.ID, e.ID)
 		return settle(log, "release", e.Ticket.ID, e.ID, meta, change, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/events/eventstest"
+	"github.com/ticketkit/ticketkit/wire"
 )
 
 // nodePayload reads one of the Node services' wire samples and puts the
@@ -38,10 +39,10 @@ func orderCancelled(t *testing.T, ticketID, orderID string) string {
 }
 
 // updates returns the ticket:updated events published for ticket id.
-func updates(t *testing.T, h *harness, id string) []events.TicketUpdated {
+func updates(t *testing.T, h *harness, id string) []wire.TicketUpdated {
 	t.Helper()
-	var out []events.TicketUpdated
-	for _, e := range eventstest.Published[events.TicketUpdated](t, h.rec) {
+	var out []wire.TicketUpdated
+	for _, e := range eventstest.Published[wire.TicketUpdated](t, h.rec) {
 		if e.ID == id {
 			out = append(out, e)
 		}
@@ -53,9 +54,9 @@ func TestOrderCreatedReservesAndCancelledReleases(t *testing.T) {
 	h := newHarness(t)
 	tk := h.create(alice, "concert", 12.5)
 
-	h.publish(events.SubjectOrderCreated, orderCreated(t, tk.ID, orderA))
-	reserved := eventstest.Await(t, h.rec, func(e events.TicketUpdated) bool { return e.ID == tk.ID && e.Version == 1 })
-	want := events.TicketUpdated{ID: tk.ID, Title: "concert", Price: ticketkit.Cents(1250), UserID: alice, OrderID: orderA, Version: 1}
+	h.publish(wire.SubjectOrderCreated, orderCreated(t, tk.ID, orderA))
+	reserved := eventstest.Await(t, h.rec, func(e wire.TicketUpdated) bool { return e.ID == tk.ID && e.Version == 1 })
+	want := wire.TicketUpdated{ID: tk.ID, Title: "concert", Price: ticketkit.Cents(1250), UserID: alice, OrderID: orderA, Version: 1}
 	if reserved != want {
 		t.Errorf("reserved: published %+v, want %+v", reserved, want)
 	}
@@ -66,9 +67,9 @@ func TestOrderCreatedReservesAndCancelledReleases(t *testing.T) {
 		t.Errorf("a reserved ticket is listed: %+v", list)
 	}
 
-	h.publish(events.SubjectOrderCancelled, orderCancelled(t, tk.ID, orderA))
-	released := eventstest.Await(t, h.rec, func(e events.TicketUpdated) bool { return e.ID == tk.ID && e.Version == 2 })
-	want = events.TicketUpdated{ID: tk.ID, Title: "concert", Price: ticketkit.Cents(1250), UserID: alice, Version: 2}
+	h.publish(wire.SubjectOrderCancelled, orderCancelled(t, tk.ID, orderA))
+	released := eventstest.Await(t, h.rec, func(e wire.TicketUpdated) bool { return e.ID == tk.ID && e.Version == 2 })
+	want = wire.TicketUpdated{ID: tk.ID, Title: "concert", Price: ticketkit.Cents(1250), UserID: alice, Version: 2}
 	if released != want {
 		t.Errorf("released: published %+v, want %+v", released, want)
 	}
@@ -85,23 +86,23 @@ func TestRedeliveredOrderEventsChangeNothing(t *testing.T) {
 	h := newHarness(t)
 	tk := h.create(alice, "concert", 20)
 	created := orderCreated(t, tk.ID, orderA)
-	h.publish(events.SubjectOrderCreated, created)
-	h.publish(events.SubjectOrderCreated, created) // what a redelivery looks like
-	h.handled.Await(t, events.SubjectOrderCreated, events.Acked, 2)
+	h.publish(wire.SubjectOrderCreated, created)
+	h.publish(wire.SubjectOrderCreated, created) // what a redelivery looks like
+	h.handled.Await(t, wire.SubjectOrderCreated, events.Acked, 2)
 
 	cancelled := orderCancelled(t, tk.ID, orderA)
-	h.publish(events.SubjectOrderCancelled, cancelled)
-	h.publish(events.SubjectOrderCancelled, cancelled)
+	h.publish(wire.SubjectOrderCancelled, cancelled)
+	h.publish(wire.SubjectOrderCancelled, cancelled)
 	// A late cancellation of an order that never held the ticket must not
 	// free it either; it is recorded, so that order can't reserve it.
-	h.publish(events.SubjectOrderCancelled, orderCancelled(t, tk.ID, orderB))
-	h.handled.Await(t, events.SubjectOrderCancelled, events.Acked, 3)
+	h.publish(wire.SubjectOrderCancelled, orderCancelled(t, tk.ID, orderB))
+	h.handled.Await(t, wire.SubjectOrderCancelled, events.Acked, 3)
 	// The cancelled order's creation redelivered after its cancellation
 	// (the subjects are separate, so the broker may reorder them), and
 	// B's creation after B's cancellation: neither reserves the ticket.
-	h.publish(events.SubjectOrderCreated, created)
-	h.publish(events.SubjectOrderCreated, orderCreated(t, tk.ID, orderB))
-	h.handled.Await(t, events.SubjectOrderCreated, events.Acked, 4)
+	h.publish(wire.SubjectOrderCreated, created)
+	h.publish(wire.SubjectOrderCreated, orderCreated(t, tk.ID, orderB))
+	h.handled.Await(t, wire.SubjectOrderCreated, events.Acked, 4)
 
 	h.flush()
 	got := updates(t, h, tk.ID)
@@ -117,19 +118,19 @@ func TestRedeliveredOrderEventsChangeNothing(t *testing.T) {
 func TestOrderForUnknownTicketIsAcknowledged(t *testing.T) {
 	h := newHarness(t)
 	unknown := ticketkit.NewID()
-	h.publish(events.SubjectOrderCreated, orderCreated(t, unknown, orderA))
-	h.publish(events.SubjectOrderCancelled, orderCancelled(t, unknown, orderA))
-	h.handled.Await(t, events.SubjectOrderCreated, events.Acked, 1)
-	h.handled.Await(t, events.SubjectOrderCancelled, events.Acked, 1)
+	h.publish(wire.SubjectOrderCreated, orderCreated(t, unknown, orderA))
+	h.publish(wire.SubjectOrderCancelled, orderCancelled(t, unknown, orderA))
+	h.handled.Await(t, wire.SubjectOrderCreated, events.Acked, 1)
+	h.handled.Await(t, wire.SubjectOrderCancelled, events.Acked, 1)
 	h.logs.await(t, "about the unknown ticket", func(l map[string]any) bool {
 		return l["level"] == "WARN" && l["ticket"] == unknown && strings.Contains(l["msg"].(string), "unknown ticket")
 	})
 
 	// The service keeps working: the next order is applied.
 	tk := h.create(alice, "concert", 20)
-	h.publish(events.SubjectOrderCreated, orderCreated(t, tk.ID, orderB))
-	eventstest.Await(t, h.rec, func(e events.TicketUpdated) bool { return e.ID == tk.ID && e.OrderID == orderB })
-	if n := h.handled.Count(events.SubjectOrderCreated, events.Failed); n != 0 {
+	h.publish(wire.SubjectOrderCreated, orderCreated(t, tk.ID, orderB))
+	eventstest.Await(t, h.rec, func(e wire.TicketUpdated) bool { return e.ID == tk.ID && e.OrderID == orderB })
+	if n := h.handled.Count(wire.SubjectOrderCreated, events.Failed); n != 0 {
 		t.Errorf("%d failed deliveries: the unknown ticket was retried", n)
 	}
 }
@@ -145,14 +146,14 @@ func TestPoisonMessagesAreDeadLettered(t *testing.T) {
 		`[]`,
 	}
 	for _, p := range poison {
-		h.publish(events.SubjectOrderCreated, p)
-		h.publish(events.SubjectOrderCancelled, p)
+		h.publish(wire.SubjectOrderCreated, p)
+		h.publish(wire.SubjectOrderCancelled, p)
 	}
-	h.handled.Await(t, events.SubjectOrderCreated, events.DeadLettered, len(poison))
-	h.handled.Await(t, events.SubjectOrderCancelled, events.DeadLettered, len(poison))
+	h.handled.Await(t, wire.SubjectOrderCreated, events.DeadLettered, len(poison))
+	h.handled.Await(t, wire.SubjectOrderCancelled, events.DeadLettered, len(poison))
 
 	// Each is kept, bytes unchanged, on its listener's dead-letter subject.
-	for _, subject := range []events.Subject{events.SubjectOrderCreated, events.SubjectOrderCancelled} {
+	for _, subject := range []events.Subject{wire.SubjectOrderCreated, wire.SubjectOrderCancelled} {
 		var kept []string
 		for _, m := range h.rec.Messages() {
 			if m.Subject == testConfig().DeadLetterSubject(string(subject)) {
@@ -165,8 +166,8 @@ func TestPoisonMessagesAreDeadLettered(t *testing.T) {
 	}
 
 	// The service keeps working.
-	h.publish(events.SubjectOrderCreated, orderCreated(t, tk.ID, orderA))
-	eventstest.Await(t, h.rec, func(e events.TicketUpdated) bool { return e.ID == tk.ID && e.OrderID == orderA })
+	h.publish(wire.SubjectOrderCreated, orderCreated(t, tk.ID, orderA))
+	eventstest.Await(t, h.rec, func(e wire.TicketUpdated) bool { return e.ID == tk.ID && e.OrderID == orderA })
 	if r := h.send("GET", "/api/tickets/"+tk.ID, ""); r.status != http.StatusOK {
 		t.Errorf("GET after poison: %d", r.status)
 	}
@@ -177,19 +178,19 @@ func TestPoisonMessagesAreDeadLettered(t *testing.T) {
 func TestReservedByAnotherOrderIsRetriedUntilReleased(t *testing.T) {
 	h := newHarness(t)
 	tk := h.create(alice, "concert", 20)
-	h.publish(events.SubjectOrderCreated, orderCreated(t, tk.ID, orderA))
-	eventstest.Await(t, h.rec, func(e events.TicketUpdated) bool { return e.ID == tk.ID && e.Version == 1 })
+	h.publish(wire.SubjectOrderCreated, orderCreated(t, tk.ID, orderA))
+	eventstest.Await(t, h.rec, func(e wire.TicketUpdated) bool { return e.ID == tk.ID && e.Version == 1 })
 
-	h.publish(events.SubjectOrderCreated, orderCreated(t, tk.ID, orderB))
-	h.handled.Await(t, events.SubjectOrderCreated, events.Failed, 1)
-	h.publish(events.SubjectOrderCancelled, orderCancelled(t, tk.ID, orderA))
+	h.publish(wire.SubjectOrderCreated, orderCreated(t, tk.ID, orderB))
+	h.handled.Await(t, wire.SubjectOrderCreated, events.Failed, 1)
+	h.publish(wire.SubjectOrderCancelled, orderCancelled(t, tk.ID, orderA))
 
 	// B's redelivery, one ack wait later, finds the ticket free.
-	e := eventstest.Await(t, h.rec, func(e events.TicketUpdated) bool { return e.ID == tk.ID && e.OrderID == orderB })
+	e := eventstest.Await(t, h.rec, func(e wire.TicketUpdated) bool { return e.ID == tk.ID && e.OrderID == orderB })
 	if e.Version != 3 {
 		t.Errorf("B's reservation is version %d, want 3 (after A's release, 2)", e.Version)
 	}
-	if n := h.handled.Count(events.SubjectOrderCreated, events.DeadLettered); n != 0 {
+	if n := h.handled.Count(wire.SubjectOrderCreated, events.DeadLettered); n != 0 {
 		t.Errorf("%d dead letters", n)
 	}
 }
@@ -200,22 +201,22 @@ func TestReservedByAnotherOrderCannotWedge(t *testing.T) {
 	h := newHarness(t)
 	tk := h.create(alice, "concert", 20)
 	other := h.create(bob, "opera", 30)
-	h.publish(events.SubjectOrderCreated, orderCreated(t, tk.ID, orderA))
-	eventstest.Await(t, h.rec, func(e events.TicketUpdated) bool { return e.ID == tk.ID && e.Version == 1 })
+	h.publish(wire.SubjectOrderCreated, orderCreated(t, tk.ID, orderA))
+	eventstest.Await(t, h.rec, func(e wire.TicketUpdated) bool { return e.ID == tk.ID && e.Version == 1 })
 
 	stuck := orderCreated(t, tk.ID, orderB)
-	h.publish(events.SubjectOrderCreated, stuck)
+	h.publish(wire.SubjectOrderCreated, stuck)
 	// Behind the stuck message, others still get through.
-	h.publish(events.SubjectOrderCreated, orderCreated(t, other.ID, "0c0000000000000000000003"))
-	eventstest.Await(t, h.rec, func(e events.TicketUpdated) bool { return e.ID == other.ID && e.Version == 1 })
+	h.publish(wire.SubjectOrderCreated, orderCreated(t, other.ID, "0c0000000000000000000003"))
+	eventstest.Await(t, h.rec, func(e wire.TicketUpdated) bool { return e.ID == other.ID && e.Version == 1 })
 
-	h.handled.Await(t, events.SubjectOrderCreated, events.DeadLettered, 1)
-	if n := h.handled.Count(events.SubjectOrderCreated, events.Failed); n != testConfig().reservedRetries-1 {
+	h.handled.Await(t, wire.SubjectOrderCreated, events.DeadLettered, 1)
+	if n := h.handled.Count(wire.SubjectOrderCreated, events.Failed); n != testConfig().reservedRetries-1 {
 		t.Errorf("%d failed deliveries before giving up, want %d", n, testConfig().reservedRetries-1)
 	}
 	var kept [][]byte
 	for _, m := range h.rec.Messages() {
-		if m.Subject == testConfig().DeadLetterSubject(string(events.SubjectOrderCreated)) {
+		if m.Subject == testConfig().DeadLetterSubject(string(wire.SubjectOrderCreated)) {
 			kept = append(kept, m.Data)
 		}
 	}

@@ -23,9 +23,9 @@ import (
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/events/eventstest"
 	"github.com/ticketkit/ticketkit/events/memtransport"
-	"github.com/ticketkit/ticketkit/natsclient/jsclient"
 	"github.com/ticketkit/ticketkit/service"
 	"github.com/ticketkit/ticketkit/session"
+	"github.com/ticketkit/ticketkit/wire"
 )
 
 func env(vars map[string]string) func(string) string {
@@ -180,7 +180,7 @@ func TestShutdownDrainsAndFlushes(t *testing.T) {
 	case <-time.After(wait):
 		t.Fatalf("serve did not return within %v", wait)
 	}
-	if created := eventstest.Published[events.TicketCreated](t, rec); len(created) != 1 || created[0].Title != "last call" {
+	if created := eventstest.Published[wire.TicketCreated](t, rec); len(created) != 1 || created[0].Title != "last call" {
 		t.Errorf("published %+v, want the in-flight request's ticket", created)
 	}
 	if err := rec.Publish(context.Background(), events.Outgoing{Subject: "x", Data: []byte("{}")}); err == nil {
@@ -291,7 +291,7 @@ func TestLoadConfig(t *testing.T) {
 		}
 		// The manifests' NATS_URL, read as jsclient reads it; the
 		// cluster's stream, as every service provisions it.
-		if strings.Join(c.JetStream.URLs, " ") != "nats://nats-srv:4222" || len(c.JetStream.Streams) != 1 || c.JetStream.Streams[0].Name != jsclient.DefaultStreamName {
+		if strings.Join(c.JetStream.URLs, " ") != "nats://nats-srv:4222" || len(c.JetStream.Streams) != 1 || c.JetStream.Streams[0].Name != wire.StreamName {
 			t.Errorf("JetStream config %+v", c.JetStream)
 		}
 		if !regexp.MustCompile(`^[a-zA-Z0-9_-]+-[0-9a-f]{8}$`).MatchString(c.JetStream.Name) {
@@ -362,11 +362,11 @@ func TestJetStreamConfig(t *testing.T) {
 		if len(js.Consumer.NakDelays) != 1 || js.Consumer.NakDelays[0] != 5*time.Second {
 			t.Errorf("NakDelays %v, want the 5s ack wait", js.Consumer.NakDelays)
 		}
-		if len(js.Streams) != 2 || js.Streams[0].Name != jsclient.DefaultStreamName {
+		if len(js.Streams) != 2 || js.Streams[0].Name != wire.StreamName {
 			t.Fatalf("streams %+v, want the cluster's and the dead letters'", js.Streams)
 		}
 		if dl := js.Streams[1]; dl.Name != "DLQ_tickets-service_dead-letter" || !slices.Contains(dl.Subjects, "tickets-service:dead-letter.>") {
-			t.Errorf("dead-letter stream %+v, want its own over %s", dl, c.DeadLetterSubject(string(events.SubjectOrderCreated)))
+			t.Errorf("dead-letter stream %+v, want its own over %s", dl, c.DeadLetterSubject(string(wire.SubjectOrderCreated)))
 		}
 	}
 

@@ -25,6 +25,7 @@ import (
 	"github.com/ticketkit/ticketkit/natsclient/streaming"
 	"github.com/ticketkit/ticketkit/session"
 	"github.com/ticketkit/ticketkit/testenv"
+	"github.com/ticketkit/ticketkit/wire"
 )
 
 // The cluster runs every service as several replicas on one database and
@@ -94,7 +95,7 @@ func countCreated(t testing.TB, natsURL, clusterID string) *counter {
 		t.Fatal(err)
 	}
 	c := &counter{n: make(map[string]int), changed: make(chan struct{})}
-	l, err := events.Listen(ctx, nc, "counter-"+testenv.UniqueName(t), func(_ context.Context, e events.TicketCreated, _ events.Metadata) error {
+	l, err := events.Listen(ctx, nc, "counter-"+testenv.UniqueName(t), func(_ context.Context, e wire.TicketCreated, _ events.Metadata) error {
 		c.mu.Lock()
 		c.n[e.ID]++
 		close(c.changed)

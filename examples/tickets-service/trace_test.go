@@ -16,7 +16,9 @@ import (
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/events/memtransport"
 	"github.com/ticketkit/ticketkit/memstore"
+	"github.com/ticketkit/ticketkit/orders"
 	"github.com/ticketkit/ticketkit/service"
+	"github.com/ticketkit/ticketkit/wire"
 )
 
 // One trace from a request to another service's handling of its event:
@@ -59,7 +61,7 @@ func TestOneTraceFromRequestToAnotherServicesHandler(t *testing.T) {
 	})
 	copies := memstore.NewTicketReplica()
 	handled := make(chan context.Context, 1)
-	err = service.Listen(ctx, orders, func(ctx context.Context, e events.TicketCreated, m events.Metadata) error {
+	err = service.Listen(ctx, orders, func(ctx context.Context, e wire.TicketCreated, m events.Metadata) error {
 		err := copies.OnTicketCreated(ctx, e, m)
 		handled <- ctx
 		return err
@@ -135,18 +137,18 @@ func TestAHandlersOutboxWritesContinueItsTrace(t *testing.T) {
 	})
 	h := newHarness(t)
 	tk := h.create(alice, "traced", 20)
-	pub, err := events.NewPublisher[events.OrderCreated](h.rec)
+	pub, err := events.NewPublisher[wire.OrderCreated](h.rec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, root := tp.Tracer("orders-service").Start(context.Background(), "POST /api/orders")
-	err = pub.Publish(ctx, events.OrderCreated{ID: orderA, Status: events.StatusCreated, UserID: bob,
-		ExpiresAt: events.Time{Time: time.Now().Add(15 * time.Minute)}, Ticket: events.OrderTicket{ID: tk.ID, Price: tk.Price}})
+	err = pub.Publish(ctx, wire.OrderCreated{ID: orderA, Status: orders.Created, UserID: bob,
+		ExpiresAt: wire.Time{Time: time.Now().Add(15 * time.Minute)}, Ticket: wire.OrderTicket{ID: tk.ID, Price: tk.Price}})
 	root.End()
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.handled.Await(t, events.SubjectOrderCreated, events.Acked, 1)
+	h.handled.Await(t, wire.SubjectOrderCreated, events.Acked, 1)
 	h.flush()
 
 	find := func(name string) tracetest.SpanStub {

@@ -15,7 +15,7 @@ import (
 
 // BridgeConfig configures a Bridge. Every field has a default.
 type BridgeConfig struct {
-	// Subjects are the channels to bridge. Default: ClusterSubjects().
+	// Subjects are the channels to bridge (the cluster's: wire.Subjects()). Required.
 	Subjects []string
 	// Durable names the bridge's durable queue subscription on the NATS
 	// Streaming side (one per subject). A new one starts at the oldest
@@ -95,8 +95,8 @@ func startBridge(ctx context.Context, from events.Transport, to *Client, cfg Bri
 	if from == nil || to == nil {
 		return nil, errors.New("jsclient: bridge: nil transport")
 	}
-	if cfg.Subjects == nil {
-		cfg.Subjects = ClusterSubjects()
+	if len(cfg.Subjects) == 0 {
+		return nil, errors.New("jsclient: bridge: no subjects to bridge")
 	}
 	if cfg.Durable == "" {
 		cfg.Durable = DefaultBridgeDurable

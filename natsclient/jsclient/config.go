@@ -9,7 +9,6 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/natsclient"
 	"github.com/ticketkit/ticketkit/natsclient/internal/natsconn"
 )
@@ -24,12 +23,13 @@ type Config struct {
 	natsclient.Config
 
 	// Streams are created, or updated to match, by Connect (and by
-	// Provision). DefaultStream captures the cluster's subjects.
+	// Provision). This package knows no application's subjects: the
+	// cluster's stream is wire.StreamName capturing wire.Subjects().
 	//
 	// Empty means provision nothing: streams are managed elsewhere (the
 	// nats CLI, Terraform) and must exist before anyone publishes. FromEnv
-	// leaves it empty for NATS_STREAM=-, and always lists DefaultStream (or
-	// its variant) otherwise, so a service that adds streams of its own to
+	// leaves it empty for NATS_STREAM=-, and always lists the stream it is
+	// given (tuned by the environment) otherwise, so a service that adds streams of its own to
 	// FromEnv's (a DeadLetterStream) adds them only when Streams is not
 	// empty: then the operator's "-" covers those too.
 	Streams []Stream
@@ -117,37 +117,6 @@ type Stream struct {
 	// retries (see docs/migration.md); the server keeps every ID of the
 	// window in memory.
 	Duplicates time.Duration
-}
-
-// DefaultStreamName names the stream DefaultStream returns.
-const DefaultStreamName = "TICKETS"
-
-// ClusterSubjects are the cluster's subjects, as events defines them.
-func ClusterSubjects() []string {
-	subjects := []events.Subject{
-		events.SubjectTicketCreated,
-		events.SubjectTicketUpdated,
-		events.SubjectOrderCreated,
-		events.SubjectOrderCancelled,
-		events.SubjectExpirationComplete,
-		events.SubjectPaymentCreated,
-	}
-	out := make([]string, len(subjects))
-	for i, s := range subjects {
-		out[i] = string(s)
-	}
-	return out
-}
-
-// DefaultStream returns the stream for the cluster: DefaultStreamName,
-// capturing ClusterSubjects, file storage, limits retention, one replica,
-// nothing expired. Production sets Replicas and a MaxAge or MaxBytes.
-func DefaultStream() Stream {
-	return Stream{
-		Name:        DefaultStreamName,
-		Subjects:    ClusterSubjects(),
-		Description: "ticketkit cluster events",
-	}
 }
 
 // DeadLetterStream returns a stream of its own for a service's dead

@@ -13,9 +13,10 @@
 // JetStream stores only what a stream captures. Config.Streams are created,
 // or updated in place to match, by Connect (and Client.Provision):
 // idempotent, so every instance of every service can provision at startup.
-// DefaultStream captures the cluster's subjects ("ticket:created" and the
-// others: ':' is legal in a NATS subject). A service whose subjects are
-// elsewhere, such as tests publishing under "conformance.>", lists those:
+// The package knows no application's subjects: the cluster's stream is
+// wire.StreamName capturing wire.Subjects() ("ticket:created" and the
+// others: ':' is legal in a NATS subject), which the service package
+// provisions. Tests publishing under "conformance.>" list those instead:
 //
 //	cfg.Streams = []jsclient.Stream{{Name: "CONFORMANCE", Subjects: []string{"conformance.>"}}}
 //

@@ -2,6 +2,7 @@ package jsclient
 
 import (
 	"cmp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -21,12 +22,13 @@ const (
 	// natsclient.FromEnv reads (NATS_CLIENT_ID, or host name and a random
 	// suffix), so server monitoring tells instances apart.
 	EnvName = "NATS_NAME"
-	// EnvStream names the stream to provision (default TICKETS); "-"
+	// EnvStream names the stream to provision (default: the name of the
+	// stream FromEnv is given); "-"
 	// provisions none, for streams managed elsewhere: Config.Streams is
 	// then empty.
 	EnvStream = "NATS_STREAM"
 	// EnvStreamSubjects lists the stream's subjects, comma-separated.
-	// Default: the cluster's subjects.
+	// Default: the subjects of the stream FromEnv is given.
 	EnvStreamSubjects = "NATS_STREAM_SUBJECTS"
 	// EnvStreamExtraSubjects adds subjects to those, comma-separated. Every
 	// service provisions the stream, so all must give the same list; a
@@ -42,11 +44,13 @@ const (
 // FromEnv builds a Config from the environment, through getenv (os.Getenv
 // in a service, a map in a test): the connection as natsclient.FromEnv
 // reads it (NATS_JETSTREAM_URL before NATS_URL), and Config.Streams:
-// DefaultStream, tuned by the NATS_STREAM variables, or empty with
-// NATS_STREAM=- (provision nothing). Logger, OnStateChange, TLS and the
+// stream, tuned by the NATS_STREAM variables, or empty with NATS_STREAM=-
+// (provision nothing). A service of the cluster passes
+// jsclient.Stream{Name: wire.StreamName, Subjects: wire.Subjects()}; this
+// package knows no application's subjects. Logger, OnStateChange, TLS and the
 // timing fields are left for the caller to set. The result is checked as
 // Connect would.
-func FromEnv(getenv func(string) string) (Config, error) {
+func FromEnv(getenv func(string) string, stream Stream) (Config, error) {
 	cfg := Config{Config: natsclient.FromEnv(getenv)}
 	var p natsconn.Problems
 	if raw := getenv(EnvJetStreamURL); raw != "" {
@@ -58,7 +62,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	cfg.Name = cmp.Or(getenv(EnvName), cfg.ClientID)
 
 	if name := getenv(EnvStream); name != "-" {
-		s := DefaultStream()
+		s := stream
+		s.Subjects = slices.Clone(stream.Subjects)
 		if name != "" {
 			s.Name = name
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/natsclient/streaming"
+	"github.com/ticketkit/ticketkit/wire"
 
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/natsclient"
@@ -20,7 +21,7 @@ import (
 // cluster's stream; a listener in the service's queue group; and a
 // graceful shutdown.
 func Example() {
-	cfg, err := jsclient.FromEnv(os.Getenv)
+	cfg, err := jsclient.FromEnv(os.Getenv, jsclient.Stream{Name: wire.StreamName, Subjects: wire.Subjects()})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -32,9 +33,9 @@ func Example() {
 	}
 
 	id := ticketkit.NewID()
-	got := make(chan events.TicketCreated, 1)
+	got := make(chan wire.TicketCreated, 1)
 	listener, err := events.Listen(ctx, client, "example-orders-service",
-		func(ctx context.Context, e events.TicketCreated, meta events.Metadata) error {
+		func(ctx context.Context, e wire.TicketCreated, meta events.Metadata) error {
 			if e.ID == id { // the stream is shared: ignore others' tickets
 				got <- e
 			}
@@ -44,11 +45,11 @@ func Example() {
 		log.Fatal(err)
 	}
 
-	pub, err := events.NewPublisher[events.TicketCreated](client)
+	pub, err := events.NewPublisher[wire.TicketCreated](client)
 	if err != nil {
 		log.Fatal(err)
 	}
-	if err := pub.Publish(ctx, events.TicketCreated{ID: id, Title: "concert", Price: ticketkit.Cents(4200), UserID: "user-1"}); err != nil {
+	if err := pub.Publish(ctx, wire.TicketCreated{ID: id, Title: "concert", Price: ticketkit.Cents(4200), UserID: "user-1"}); err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println("received", (<-got).Title)
@@ -77,7 +78,7 @@ func ExampleStartBridge() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	jsCfg, err := jsclient.FromEnv(os.Getenv)
+	jsCfg, err := jsclient.FromEnv(os.Getenv, jsclient.Stream{Name: wire.StreamName, Subjects: wire.Subjects()})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -86,7 +87,7 @@ func ExampleStartBridge() {
 		log.Fatal(err)
 	}
 	bridge, err := jsclient.StartBridge(ctx, stan, js, jsclient.BridgeConfig{
-		Subjects: []string{string(events.SubjectTicketCreated)},
+		Subjects: []string{string(wire.SubjectTicketCreated)},
 		Durable:  "example-bridge",
 	})
 	if err != nil {
@@ -97,7 +98,7 @@ func ExampleStartBridge() {
 	id := ticketkit.NewID()
 	got := make(chan events.Metadata, 1)
 	listener, err := events.Listen(ctx, js, "example-bridged-service",
-		func(ctx context.Context, e events.TicketCreated, meta events.Metadata) error {
+		func(ctx context.Context, e wire.TicketCreated, meta events.Metadata) error {
 			if e.ID == id {
 				got <- meta
 			}
@@ -113,11 +114,11 @@ func ExampleStartBridge() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	pub, err := events.NewPublisher[events.TicketCreated](oldService)
+	pub, err := events.NewPublisher[wire.TicketCreated](oldService)
 	if err != nil {
 		log.Fatal(err)
 	}
-	if err := pub.Publish(ctx, events.TicketCreated{ID: id, Title: "concert", Price: ticketkit.Cents(4200), UserID: "user-1"}); err != nil {
+	if err := pub.Publish(ctx, wire.TicketCreated{ID: id, Title: "concert", Price: ticketkit.Cents(4200), UserID: "user-1"}); err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println("received on JetStream:", (<-got).Subject)

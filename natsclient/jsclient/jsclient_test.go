@@ -14,6 +14,7 @@ import (
 
 	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/natsclient"
+	"github.com/ticketkit/ticketkit/wire"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -57,8 +58,8 @@ func TestConformance(t *testing.T) {
 
 var ticketID = ticketkit.NewID()
 
-func ticket(n int) events.TicketCreated {
-	return events.TicketCreated{ID: ticketID, Title: "show", Price: ticketkit.Cents(int64(100 + n)), UserID: "user", Version: int64(n)}
+func ticket(n int) wire.TicketCreated {
+	return wire.TicketCreated{ID: ticketID, Title: "show", Price: ticketkit.Cents(int64(100 + n)), UserID: "user", Version: int64(n)}
 }
 
 func encode(t testing.TB, e events.Event) []byte {
@@ -78,9 +79,9 @@ func TestPublishDeduplicatesByID(t *testing.T) {
 	js := rawJS(t, url)
 	stream, prefix := testStream(t, js)
 	c := connect(t, jsclient.Config{Config: natsclient.Config{URLs: []string{url}}, Streams: []jsclient.Stream{stream}})
-	subject := prefix + string(events.SubjectTicketCreated)
+	subject := prefix + string(wire.SubjectTicketCreated)
 
-	id := events.MessageID(events.SubjectTicketCreated, ticketID, 0)
+	id := events.MessageID(wire.SubjectTicketCreated, ticketID, 0)
 	msg := events.Outgoing{Subject: subject, Data: encode(t, ticket(0)), ID: id}
 	for range 3 {
 		if err := c.Publish(ctxFor(t), msg); err != nil {
@@ -88,7 +89,7 @@ func TestPublishDeduplicatesByID(t *testing.T) {
 		}
 	}
 	// In a batch too, next to a new message, and with the first ID again.
-	batch := []events.Outgoing{msg, {Subject: subject, Data: encode(t, ticket(1)), ID: events.MessageID(events.SubjectTicketCreated, ticketID, 1)}, msg}
+	batch := []events.Outgoing{msg, {Subject: subject, Data: encode(t, ticket(1)), ID: events.MessageID(wire.SubjectTicketCreated, ticketID, 1)}, msg}
 	for i, err := range c.PublishBatch(ctxFor(t), batch) {
 		if err != nil {
 			t.Fatalf("PublishBatch[%d]: %v", i, err)
@@ -267,36 +268,36 @@ func TestFromEnv(t *testing.T) {
 		"NATS_STREAM_DUPLICATES":     "10m",
 		"NATS_STREAM_EXTRA_SUBJECTS": "audit:logged",
 	}
-	cfg, err := jsclient.FromEnv(func(k string) string { return env[k] })
+	cfg, err := jsclient.FromEnv(func(k string) string { return env[k] }, appStream)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := cfg.Streams[0]
 	if strings.Join(cfg.URLs, " ") != "nats://js-1:4222 nats://js-2:4222" || cfg.Name != "tickets-7f9c" || cfg.User != "tickets" ||
-		len(cfg.Streams) != 1 || s.Name != jsclient.DefaultStreamName || s.Replicas != 3 || s.MaxAge != 168*time.Hour ||
-		s.Duplicates != 10*time.Minute || strings.Join(s.Subjects, ",") != strings.Join(append(jsclient.ClusterSubjects(), "audit:logged"), ",") {
+		len(cfg.Streams) != 1 || s.Name != appStream.Name || s.Replicas != 3 || s.MaxAge != 168*time.Hour ||
+		s.Duplicates != 10*time.Minute || strings.Join(s.Subjects, ",") != strings.Join(append(appStream.Subjects, "audit:logged"), ",") {
 		t.Fatalf("FromEnv = %+v", cfg)
 	}
 	env["NATS_NAME"] = "tickets-js"
-	if cfg, err = jsclient.FromEnv(func(k string) string { return env[k] }); err != nil || cfg.Name != "tickets-js" {
+	if cfg, err = jsclient.FromEnv(func(k string) string { return env[k] }, appStream); err != nil || cfg.Name != "tickets-js" {
 		t.Fatalf("FromEnv with NATS_NAME and NATS_CLIENT_ID: name %q, %v; want NATS_NAME's", cfg.Name, err)
 	}
 	// Neither set: a name per instance, as natsclient's client id.
 	env = map[string]string{"NATS_URL": "nats://js:4222"}
-	a, err := jsclient.FromEnv(func(k string) string { return env[k] })
+	a, err := jsclient.FromEnv(func(k string) string { return env[k] }, appStream)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := jsclient.FromEnv(func(k string) string { return env[k] })
+	b, _ := jsclient.FromEnv(func(k string) string { return env[k] }, appStream)
 	if !regexp.MustCompile(`^[a-zA-Z0-9_-]+-[0-9a-f]{8}$`).MatchString(a.Name) || a.Name == b.Name {
 		t.Fatalf("FromEnv default names %q and %q, want natsclient.DefaultClientID()'s: host name and a random suffix", a.Name, b.Name)
 	}
 	env = map[string]string{"NATS_URL": "http://nats-srv:4222", "NATS_STREAM": "-"} // as the cluster's manifests say
-	if cfg, err = jsclient.FromEnv(func(k string) string { return env[k] }); err != nil || len(cfg.Streams) != 0 || cfg.URLs[0] != "nats://nats-srv:4222" {
+	if cfg, err = jsclient.FromEnv(func(k string) string { return env[k] }, appStream); err != nil || len(cfg.Streams) != 0 || cfg.URLs[0] != "nats://nats-srv:4222" {
 		t.Fatalf("FromEnv without provisioning = %+v, %v", cfg, err)
 	}
 	env = map[string]string{"NATS_STREAM_MAX_AGE": "a week"}
-	if _, err = jsclient.FromEnv(func(k string) string { return env[k] }); !errors.Is(err, natsclient.ErrInvalidConfig) ||
+	if _, err = jsclient.FromEnv(func(k string) string { return env[k] }, appStream); !errors.Is(err, natsclient.ErrInvalidConfig) ||
 		!strings.Contains(err.Error(), "NATS_STREAM_MAX_AGE") || !strings.Contains(err.Error(), "NATS_URL") {
 		t.Fatalf("FromEnv with bad values = %v", err)
 	}

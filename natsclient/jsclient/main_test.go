@@ -111,3 +111,7 @@ func streamMsgs(t testing.TB, js jetstream.JetStream, stream, subject string) ui
 	}
 	return info.State.Subjects[subject]
 }
+
+// appStream stands for an application's stream, as a service of the
+// cluster passes wire's to FromEnv.
+var appStream = jsclient.Stream{Name: "APP", Subjects: []string{"app:created", "app:updated"}}

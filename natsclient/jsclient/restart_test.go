@@ -10,6 +10,7 @@ import (
 
 	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/natsclient"
+	"github.com/ticketkit/ticketkit/wire"
 
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/natsclient/jsclient"
@@ -32,7 +33,7 @@ func TestServerRestart(t *testing.T) {
 			srv := testenv.StartJetStream(t, t.TempDir())
 			states := &stateLog{}
 			cfg := fast(srv.URL())
-			cfg.Streams = []jsclient.Stream{jsclient.DefaultStream()} // file storage
+			cfg.Streams = []jsclient.Stream{appStream} // file storage
 			cfg.OnStateChange = states.add
 			pubClient := connect(t, cfg)
 			cfg.OnStateChange = nil
@@ -114,7 +115,7 @@ func startPublisher(t *testing.T, c *jsclient.Client) *publisher {
 	go func() {
 		defer close(p.done)
 		for n := 0; ctx.Err() == nil; {
-			e := events.TicketCreated{ID: id, Title: "show", Price: ticketkit.Cents(100), UserID: "u", Version: int64(n)}
+			e := wire.TicketCreated{ID: id, Title: "show", Price: ticketkit.Cents(100), UserID: "u", Version: int64(n)}
 			data, _ := events.Encode(e)
 			pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
 			err := c.Publish(pctx, events.Outgoing{Subject: string(e.Subject()), Data: data, ID: events.MessageID(e.Subject(), id, e.Version)})
@@ -193,7 +194,7 @@ func newRecorder() *recorder {
 	return &recorder{seenAt: make(map[int64]time.Time), changed: make(chan struct{})}
 }
 
-func (r *recorder) handle(_ context.Context, e events.TicketCreated, _ events.Metadata) error {
+func (r *recorder) handle(_ context.Context, e wire.TicketCreated, _ events.Metadata) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.seenAt[e.Version]; !ok {
@@ -256,12 +257,12 @@ func (r *recorder) waitAll(t *testing.T, want []int64) {
 func TestCallsWhileServerDown(t *testing.T) {
 	srv := testenv.StartJetStream(t, t.TempDir())
 	cfg := fast(srv.URL())
-	cfg.Streams = []jsclient.Stream{jsclient.DefaultStream()}
+	cfg.Streams = []jsclient.Stream{appStream}
 	cfg.PublishWait = time.Second // for the context without deadline below
 	c := connect(t, cfg)
 	srv.Kill()
 
-	msg := events.Outgoing{Subject: string(events.SubjectTicketCreated), Data: []byte(`{}`), ID: "while-down"}
+	msg := events.Outgoing{Subject: string(wire.SubjectTicketCreated), Data: []byte(`{}`), ID: "while-down"}
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -270,7 +271,7 @@ func TestCallsWhileServerDown(t *testing.T) {
 		t.Fatalf("Publish with the server down = %v, want ErrDisconnected and the deadline", err)
 	}
 	// A context without deadline is bounded by PublishWait.
-	_, err = c.Subscribe(context.Background(), string(events.SubjectTicketCreated), events.SubscribeOptions{Durable: "d", QueueGroup: "d", ManualAck: true}, func(events.Message) {})
+	_, err = c.Subscribe(context.Background(), string(wire.SubjectTicketCreated), events.SubscribeOptions{Durable: "d", QueueGroup: "d", ManualAck: true}, func(events.Message) {})
 	if !errors.Is(err, natsclient.ErrDisconnected) {
 		t.Fatalf("Subscribe with the server down = %v, want ErrDisconnected", err)
 	}

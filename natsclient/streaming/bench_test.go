@@ -25,12 +25,13 @@ import (
 	"github.com/ticketkit/ticketkit/natsclient"
 	"github.com/ticketkit/ticketkit/natsclient/streaming"
 	"github.com/ticketkit/ticketkit/testenv"
+	"github.com/ticketkit/ticketkit/wire"
 )
 
 // benchEvent is the payload every benchmark sends: a ticket:created as the
 // tickets service publishes it.
-func benchEvent(i int) events.TicketCreated {
-	return events.TicketCreated{
+func benchEvent(i int) wire.TicketCreated {
+	return wire.TicketCreated{
 		ID:      fmt.Sprintf("64b7f0c2a1b2c3d4%08x", i),
 		Title:   "concert",
 		Price:   ticketkit.Cents(2000),
@@ -39,7 +40,7 @@ func benchEvent(i int) events.TicketCreated {
 	}
 }
 
-var benchSubject = string(events.SubjectTicketCreated)
+var benchSubject = string(wire.SubjectTicketCreated)
 
 // benchConns connects a natsclient Client and a raw stan.go connection to
 // the shared server, with the same in-flight bound and ack timeout, and
@@ -76,7 +77,7 @@ func benchConns(b *testing.B) (*streaming.Client, stan.Conn) {
 	return c, sc
 }
 
-func mustMarshal(b *testing.B, e events.TicketCreated) []byte {
+func mustMarshal(b *testing.B, e wire.TicketCreated) []byte {
 	data, err := json.Marshal(e)
 	if err != nil {
 		b.Fatal(err)
@@ -88,7 +89,7 @@ func mustMarshal(b *testing.B, e events.TicketCreated) []byte {
 // Publisher and natsclient's Publish against stan.go's Publish.
 func BenchmarkPublish(b *testing.B) {
 	c, sc := benchConns(b)
-	pub, err := events.NewPublisher[events.TicketCreated](c)
+	pub, err := events.NewPublisher[wire.TicketCreated](c)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -127,17 +128,17 @@ func BenchmarkPublishBatch(b *testing.B) {
 	for _, size := range []int{100, 1000} {
 		b.Run(fmt.Sprint(size), func(b *testing.B) {
 			c, sc := benchConns(b)
-			pub, err := events.NewPublisher[events.TicketCreated](c)
+			pub, err := events.NewPublisher[wire.TicketCreated](c)
 			if err != nil {
 				b.Fatal(err)
 			}
 			ctx := b.Context()
-			es := make([]events.TicketCreated, size)
+			es := make([]wire.TicketCreated, size)
 			for i := range es {
 				es[i] = benchEvent(i)
 			}
 			// batches calls send once per batch of at most size of n.
-			batches := func(n int, send func([]events.TicketCreated)) {
+			batches := func(n int, send func([]wire.TicketCreated)) {
 				for n > 0 {
 					k := min(n, size)
 					send(es[:k])
@@ -147,7 +148,7 @@ func BenchmarkPublishBatch(b *testing.B) {
 			b.ReportAllocs()
 			benchcmp.Compare(b, benchcmp.Options{Rounds: 8, MinPerRound: size, Warmup: size},
 				benchcmp.Side{Name: "raw", Run: func(b *testing.B, n int) {
-					batches(n, func(es []events.TicketCreated) {
+					batches(n, func(es []wire.TicketCreated) {
 						var wg sync.WaitGroup
 						var failed atomic.Value
 						wg.Add(len(es))
@@ -169,7 +170,7 @@ func BenchmarkPublishBatch(b *testing.B) {
 					})
 				}},
 				benchcmp.Side{Name: "typed", Run: func(b *testing.B, n int) {
-					batches(n, func(es []events.TicketCreated) {
+					batches(n, func(es []wire.TicketCreated) {
 						for _, err := range pub.PublishBatch(ctx, es) {
 							if err != nil {
 								b.Fatal(err)
@@ -179,7 +180,7 @@ func BenchmarkPublishBatch(b *testing.B) {
 				}},
 				benchcmp.Side{Name: "streaming", Run: func(b *testing.B, n int) {
 					msgs := make([]events.Outgoing, size)
-					batches(n, func(es []events.TicketCreated) {
+					batches(n, func(es []wire.TicketCreated) {
 						for i, e := range es {
 							msgs[i] = events.Outgoing{Subject: benchSubject, Data: mustMarshal(b, e)}
 						}
@@ -254,7 +255,7 @@ func (k *consumer) rawSubscribe(b *testing.B) (close func()) {
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, k.handlers)
 	process := func(m *stan.Msg) {
-		var e events.TicketCreated
+		var e wire.TicketCreated
 		if err := json.Unmarshal(m.Data, &e); err != nil {
 			b.Error(err)
 			return
@@ -292,7 +293,7 @@ func (k *consumer) rawSubscribe(b *testing.B) (close func()) {
 
 func (k *consumer) listen(b *testing.B) *events.Listener {
 	l, err := events.Listen(b.Context(), k.c, k.durable,
-		func(ctx context.Context, e events.TicketCreated, meta events.Metadata) error {
+		func(ctx context.Context, e wire.TicketCreated, meta events.Metadata) error {
 			if k.work > 0 {
 				time.Sleep(k.work)
 			}
@@ -355,7 +356,7 @@ func BenchmarkPublishConcurrent(b *testing.B) {
 	for _, p := range []int{1, 4, 16} {
 		b.Run(fmt.Sprintf("publishers=%d", p), func(b *testing.B) {
 			c, sc := benchConns(b)
-			pub, err := events.NewPublisher[events.TicketCreated](c)
+			pub, err := events.NewPublisher[wire.TicketCreated](c)
 			if err != nil {
 				b.Fatal(err)
 			}

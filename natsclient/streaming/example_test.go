@@ -11,6 +11,7 @@ import (
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/natsclient"
 	"github.com/ticketkit/ticketkit/natsclient/streaming"
+	"github.com/ticketkit/ticketkit/wire"
 )
 
 // A service's main: connect, consume an event type with a typed listener
@@ -41,7 +42,7 @@ func Example() {
 	}
 
 	listener, err := events.Listen(ctx, client, "orders-service",
-		func(ctx context.Context, e events.TicketCreated, meta events.Metadata) error {
+		func(ctx context.Context, e wire.TicketCreated, meta events.Metadata) error {
 			logger.Info("ticket created", "id", e.ID, "price", e.Price, "sequence", meta.Sequence)
 			return nil // acknowledged; an error would have it redelivered
 		},

@@ -9,6 +9,7 @@ import (
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/events/eventstest"
 	"github.com/ticketkit/ticketkit/testenv"
+	"github.com/ticketkit/ticketkit/wire"
 )
 
 // TestNearLimitPoisonEnds: an undecodable message that fits the server's
@@ -27,7 +28,7 @@ func TestNearLimitPoisonEnds(t *testing.T) {
 	// The largest payload the server takes on a subject as long as
 	// ticket:created, found by publishing on such a subject.
 	probe := "ticket:probe00"
-	if len(probe) != len(events.SubjectTicketCreated) {
+	if len(probe) != len(wire.SubjectTicketCreated) {
 		t.Fatal("the probe subject must be as long as the source")
 	}
 	lo, hi := 0, 4<<20
@@ -46,17 +47,17 @@ func TestNearLimitPoisonEnds(t *testing.T) {
 
 	logs := newLogs(t)
 	h := eventstest.NewHandled()
-	l, err := events.Listen(ctx, c, "poison-group", func(context.Context, events.TicketCreated, events.Metadata) error { return nil },
+	l, err := events.Listen(ctx, c, "poison-group", func(context.Context, wire.TicketCreated, events.Metadata) error { return nil },
 		events.AckWait(time.Second), events.WithHooks(h.Hooks()), events.WithLogger(logs.logger()),
-		events.DeadLetterSubject(string(events.SubjectTicketCreated)+".dead-letters-of-the-tickets-service"))
+		events.DeadLetterSubject(string(wire.SubjectTicketCreated)+".dead-letters-of-the-tickets-service"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = l.Close(ctxFor(t, timeout)) })
-	if err := c.Publish(ctx, events.Outgoing{Subject: string(events.SubjectTicketCreated), Data: poison}); err != nil {
+	if err := c.Publish(ctx, events.Outgoing{Subject: string(wire.SubjectTicketCreated), Data: poison}); err != nil {
 		t.Fatalf("the poison (%d bytes) must fit its own subject: %v", lo, err)
 	}
-	h.Await(t, events.SubjectTicketCreated, events.DeadLettered, 1)
+	h.Await(t, wire.SubjectTicketCreated, events.DeadLettered, 1)
 	logs.await("this log line is its only record")
 
 	// Two ack waits later it has not come back.

@@ -68,9 +68,9 @@ func testCtx(t *testing.T) context.Context {
 // event is the event of version v of aggregate id.
 func event(id string, v int64) events.Event {
 	if v == 0 {
-		return events.TicketCreated{ID: id, Title: "t", Price: ticketkit.Cents(100), UserID: "u", Version: v}
+		return eventstest.Sample{ID: id, Title: "t", Price: 100, UserID: "u", Version: v}
 	}
-	return events.TicketUpdated{ID: id, Title: "t", Price: ticketkit.Cents(100 + v), UserID: "u", Version: v}
+	return eventstest.SampleUpdated{ID: id, Title: "t", Price: 100 + v, UserID: "u", Version: v}
 }
 
 func write(t *testing.T, in Instance, id string, v int64) {
@@ -116,14 +116,14 @@ type key struct {
 func keyOf(t *testing.T, m events.Outgoing) key {
 	t.Helper()
 	switch events.Subject(m.Subject) {
-	case events.SubjectTicketCreated:
-		e, err := events.Decode[events.TicketCreated](m.Data)
+	case eventstest.SubjectSample:
+		e, err := events.Decode[eventstest.Sample](m.Data)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return key{e.ID, e.Version}
 	default:
-		e, err := events.Decode[events.TicketUpdated](m.Data)
+		e, err := events.Decode[eventstest.SampleUpdated](m.Data)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -440,7 +440,7 @@ type refusing struct {
 func (f refusing) PublishBatch(ctx context.Context, msgs []events.Outgoing) []error {
 	errs := make([]error, len(msgs))
 	for i, m := range msgs {
-		if m.ID == events.MessageID(events.SubjectTicketUpdated, f.id, 1) {
+		if m.ID == events.MessageID(eventstest.SubjectSampleUpdated, f.id, 1) {
 			errs[i] = errors.New("refusing: too large")
 			continue
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/ticketkit/ticketkit/events/eventstest"
 	"github.com/ticketkit/ticketkit/outbox"
 	"github.com/ticketkit/ticketkit/tickets"
+	"github.com/ticketkit/ticketkit/wire"
 )
 
 // Store is what the suite tests: a tickets.Store together with the
@@ -449,7 +450,7 @@ func testOutboxRecords(t *testing.T, s Store) {
 		{Kind: tickets.Created, Ticket: a}, {Kind: tickets.Created, Ticket: b},
 		{Kind: tickets.Updated, Ticket: a1}, {Kind: tickets.Updated, Ticket: a2},
 	} {
-		e, err := events.FromChange(c)
+		e, err := wire.FromTicketChange(c)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package events_test
+package wire_test
 
 import (
 	"bytes"
@@ -14,7 +14,9 @@ import (
 
 	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
+	"github.com/ticketkit/ticketkit/orders"
 	"github.com/ticketkit/ticketkit/tickets"
+	"github.com/ticketkit/ticketkit/wire"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -31,17 +33,17 @@ var wireCases = []struct {
 	file  string
 	event events.Event
 }{
-	{"ticket-created.json", events.TicketCreated{ID: ticketID, Title: "concert", Price: 2000, UserID: userID, Version: 0}},
-	{"ticket-updated-reserved.json", events.TicketUpdated{ID: ticketID, Title: "concert", Price: 1250, UserID: userID, OrderID: orderID, Version: 2}},
-	{"ticket-updated-released.json", events.TicketUpdated{ID: ticketID, Title: "concert", Price: 1250, UserID: userID, Version: 3}},
-	{"order-created.json", events.OrderCreated{
-		ID: orderID, Version: 0, Status: events.StatusCreated, UserID: "79f05438abce78f9c3d600c3",
-		ExpiresAt: events.Time{Time: time.Date(2026, 11, 27, 13, 45, 7, 123_000_000, time.UTC)},
-		Ticket:    events.OrderTicket{ID: ticketID, Price: 1250},
+	{"ticket-created.json", wire.TicketCreated{ID: ticketID, Title: "concert", Price: 2000, UserID: userID, Version: 0}},
+	{"ticket-updated-reserved.json", wire.TicketUpdated{ID: ticketID, Title: "concert", Price: 1250, UserID: userID, OrderID: orderID, Version: 2}},
+	{"ticket-updated-released.json", wire.TicketUpdated{ID: ticketID, Title: "concert", Price: 1250, UserID: userID, Version: 3}},
+	{"order-created.json", wire.OrderCreated{
+		ID: orderID, Version: 0, Status: orders.Created, UserID: "79f05438abce78f9c3d600c3",
+		ExpiresAt: wire.Time{Time: time.Date(2026, 11, 27, 13, 45, 7, 123_000_000, time.UTC)},
+		Ticket:    wire.OrderTicket{ID: ticketID, Price: 1250},
 	}},
-	{"order-cancelled.json", events.OrderCancelled{ID: orderID, Version: 1, Ticket: events.OrderTicketRef{ID: ticketID}}},
-	{"expiration-complete.json", events.ExpirationComplete{OrderID: orderID}},
-	{"payment-created.json", events.PaymentCreated{ID: "9c7fa30754e748cb04e18f21", OrderID: orderID, StripeID: "ch_3MmlLrLkdIwHu7ix0snN0B15"}},
+	{"order-cancelled.json", wire.OrderCancelled{ID: orderID, Version: 1, Ticket: wire.OrderTicketRef{ID: ticketID}}},
+	{"expiration-complete.json", wire.ExpirationComplete{OrderID: orderID}},
+	{"payment-created.json", wire.PaymentCreated{ID: "9c7fa30754e748cb04e18f21", OrderID: orderID, StripeID: "ch_3MmlLrLkdIwHu7ix0snN0B15"}},
 }
 
 func readFile(t *testing.T, path string) []byte {
@@ -97,18 +99,18 @@ func TestGoWritesWhatNodeWrites(t *testing.T) {
 func decodeAs(t *testing.T, ev events.Event, data []byte) (events.Event, error) {
 	t.Helper()
 	switch ev.(type) {
-	case events.TicketCreated:
-		return events.Decode[events.TicketCreated](data)
-	case events.TicketUpdated:
-		return events.Decode[events.TicketUpdated](data)
-	case events.OrderCreated:
-		return events.Decode[events.OrderCreated](data)
-	case events.OrderCancelled:
-		return events.Decode[events.OrderCancelled](data)
-	case events.ExpirationComplete:
-		return events.Decode[events.ExpirationComplete](data)
-	case events.PaymentCreated:
-		return events.Decode[events.PaymentCreated](data)
+	case wire.TicketCreated:
+		return events.Decode[wire.TicketCreated](data)
+	case wire.TicketUpdated:
+		return events.Decode[wire.TicketUpdated](data)
+	case wire.OrderCreated:
+		return events.Decode[wire.OrderCreated](data)
+	case wire.OrderCancelled:
+		return events.Decode[wire.OrderCancelled](data)
+	case wire.ExpirationComplete:
+		return events.Decode[wire.ExpirationComplete](data)
+	case wire.PaymentCreated:
+		return events.Decode[wire.PaymentCreated](data)
 	}
 	t.Fatalf("no decoder for %T", ev)
 	return nil, nil
@@ -131,11 +133,11 @@ func TestDecodesWhatNodeWrites(t *testing.T) {
 func TestDecodeIsLenientWhereNodeIs(t *testing.T) {
 	// Unknown fields are ignored; an absent orderId is not reserved; a
 	// price may be fractional; an expiresAt may carry another precision.
-	e, err := events.Decode[events.TicketUpdated]([]byte(`{"id":"` + ticketID + `","title":"t","price":12.34,"userId":"u","version":7,"__v":0,"extra":{"nested":[1,2]}}`))
+	e, err := events.Decode[wire.TicketUpdated]([]byte(`{"id":"` + ticketID + `","title":"t","price":12.34,"userId":"u","version":7,"__v":0,"extra":{"nested":[1,2]}}`))
 	if err != nil || e.OrderID != "" || e.Price != ticketkit.Cents(1234) || e.Version != 7 {
 		t.Fatalf("Decode = %+v, %v", e, err)
 	}
-	o, err := events.Decode[events.OrderCreated]([]byte(`{"id":"` + orderID + `","version":0,"status":"created","userId":"u","expiresAt":"2026-11-27T14:45:07+01:00","ticket":{"id":"` + ticketID + `","price":20}}`))
+	o, err := events.Decode[wire.OrderCreated]([]byte(`{"id":"` + orderID + `","version":0,"status":"created","userId":"u","expiresAt":"2026-11-27T14:45:07+01:00","ticket":{"id":"` + ticketID + `","price":20}}`))
 	if err != nil || !o.ExpiresAt.Equal(time.Date(2026, 11, 27, 13, 45, 7, 0, time.UTC)) {
 		t.Fatalf("Decode(expiresAt with offset) = %+v, %v", o, err)
 	}
@@ -158,7 +160,7 @@ func TestDecodeRejectsPoison(t *testing.T) {
 		`{"id":"$gt","title":"t","price":1,"userId":"u","version":0}`,
 		`{"title":"no id","price":1,"userId":"u","version":0}`,
 	} {
-		if _, err := events.Decode[events.TicketCreated]([]byte(in)); !errors.Is(err, events.ErrDecode) {
+		if _, err := events.Decode[wire.TicketCreated]([]byte(in)); !errors.Is(err, events.ErrDecode) {
 			t.Errorf("Decode(%s) error = %v, want ErrDecode", in, err)
 		}
 	}
@@ -167,34 +169,34 @@ func TestDecodeRejectsPoison(t *testing.T) {
 		`{"id":"` + orderID + `","version":0,"status":"created","userId":"u","expiresAt":"2026-11-27T13:45:07.123Z","ticket":{"price":1}}`,
 		`{"id":"` + orderID + `","version":0,"status":"created","userId":"u","expiresAt":"2026-11-27T13:45:07.123Z","ticket":"` + ticketID + `"}`,
 	} {
-		if _, err := events.Decode[events.OrderCreated]([]byte(in)); !errors.Is(err, events.ErrDecode) {
+		if _, err := events.Decode[wire.OrderCreated]([]byte(in)); !errors.Is(err, events.ErrDecode) {
 			t.Errorf("Decode(%s) error = %v, want ErrDecode", in, err)
 		}
 	}
-	if _, err := events.Decode[events.OrderCancelled]([]byte(`{"id":"` + orderID + `","version":1,"ticket":{}}`)); !errors.Is(err, events.ErrDecode) {
+	if _, err := events.Decode[wire.OrderCancelled]([]byte(`{"id":"` + orderID + `","version":1,"ticket":{}}`)); !errors.Is(err, events.ErrDecode) {
 		t.Errorf("OrderCancelled without ticket id: %v", err)
 	}
-	if _, err := events.Decode[events.ExpirationComplete]([]byte(`{}`)); !errors.Is(err, events.ErrDecode) {
+	if _, err := events.Decode[wire.ExpirationComplete]([]byte(`{}`)); !errors.Is(err, events.ErrDecode) {
 		t.Errorf("ExpirationComplete without orderId: %v", err)
 	}
 }
 
 func TestSubjectsAreTheCluster(t *testing.T) {
 	for ev, want := range map[events.Event]string{
-		events.TicketCreated{}:      "ticket:created",
-		events.TicketUpdated{}:      "ticket:updated",
-		events.OrderCreated{}:       "order:created",
-		events.OrderCancelled{}:     "order:cancelled",
-		events.ExpirationComplete{}: "expiration:complete",
-		events.PaymentCreated{}:     "payment:created",
+		wire.TicketCreated{}:      "ticket:created",
+		wire.TicketUpdated{}:      "ticket:updated",
+		wire.OrderCreated{}:       "order:created",
+		wire.OrderCancelled{}:     "order:cancelled",
+		wire.ExpirationComplete{}: "expiration:complete",
+		wire.PaymentCreated{}:     "payment:created",
 	} {
 		if got := string(ev.Subject()); got != want {
 			t.Errorf("%T.Subject() = %q, want %q", ev, got, want)
 		}
 	}
-	for status, want := range map[events.OrderStatus]string{
-		events.StatusCreated: "created", events.StatusCancelled: "cancelled",
-		events.StatusAwaitingPayment: "awaiting:payment", events.StatusComplete: "complete",
+	for status, want := range map[orders.Status]string{
+		orders.Created: "created", orders.Cancelled: "cancelled",
+		orders.AwaitingPayment: "awaiting:payment", orders.Complete: "complete",
 	} {
 		if string(status) != want {
 			t.Errorf("status %q, want %q", status, want)
@@ -204,29 +206,29 @@ func TestSubjectsAreTheCluster(t *testing.T) {
 
 func TestFromChange(t *testing.T) {
 	tk := tickets.Ticket{ID: ticketID, Title: "concert", Price: 1250, UserID: userID, OrderID: orderID, Version: 2}
-	ev, err := events.FromChange(tickets.Change{Kind: tickets.Updated, Ticket: tk})
-	if err != nil || ev != (events.TicketUpdated{ID: ticketID, Title: "concert", Price: 1250, UserID: userID, OrderID: orderID, Version: 2}) {
+	ev, err := wire.FromTicketChange(tickets.Change{Kind: tickets.Updated, Ticket: tk})
+	if err != nil || ev != (wire.TicketUpdated{ID: ticketID, Title: "concert", Price: 1250, UserID: userID, OrderID: orderID, Version: 2}) {
 		t.Fatalf("FromChange(updated) = %+v, %v", ev, err)
 	}
 	tk.OrderID, tk.Version = "", 0
-	ev, err = events.FromChange(tickets.Change{Kind: tickets.Created, Ticket: tk})
-	if err != nil || ev != (events.TicketCreated{ID: ticketID, Title: "concert", Price: 1250, UserID: userID}) {
+	ev, err = wire.FromTicketChange(tickets.Change{Kind: tickets.Created, Ticket: tk})
+	if err != nil || ev != (wire.TicketCreated{ID: ticketID, Title: "concert", Price: 1250, UserID: userID}) {
 		t.Fatalf("FromChange(created) = %+v, %v", ev, err)
 	}
-	if _, err := events.FromChange(tickets.Change{Kind: tickets.Unchanged, Ticket: tk}); err == nil {
+	if _, err := wire.FromTicketChange(tickets.Change{Kind: tickets.Unchanged, Ticket: tk}); err == nil {
 		t.Fatal("an unchanged ticket has no event")
 	}
 }
 
 func TestMessageIDIsStablePerEvent(t *testing.T) {
-	a := events.MessageID(events.SubjectTicketUpdated, ticketID, 2)
-	if a != events.MessageID(events.SubjectTicketUpdated, ticketID, 2) {
+	a := events.MessageID(wire.SubjectTicketUpdated, ticketID, 2)
+	if a != events.MessageID(wire.SubjectTicketUpdated, ticketID, 2) {
 		t.Fatal("same event, different ids")
 	}
 	for _, other := range []string{
-		events.MessageID(events.SubjectTicketUpdated, ticketID, 3),
-		events.MessageID(events.SubjectTicketCreated, ticketID, 2),
-		events.MessageID(events.SubjectTicketUpdated, orderID, 2),
+		events.MessageID(wire.SubjectTicketUpdated, ticketID, 3),
+		events.MessageID(wire.SubjectTicketCreated, ticketID, 2),
+		events.MessageID(wire.SubjectTicketUpdated, orderID, 2),
 	} {
 		if other == a {
 			t.Fatal("different events share an id")

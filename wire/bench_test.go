@@ -1,4 +1,4 @@
-package events_test
+package wire_test
 
 // Encoding and decoding of every payload, against encoding/json on the
 // same value and bytes in the same run (see internal/benchcmp):
@@ -14,24 +14,25 @@ import (
 
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/internal/benchcmp"
+	"github.com/ticketkit/ticketkit/wire"
 )
 
 // benchDecode decodes data as the type of e, with events.Decode or, raw,
 // json.Unmarshal.
 func benchDecode(e events.Event, data []byte, raw bool) error {
 	switch e.(type) {
-	case events.TicketCreated:
-		return decode[events.TicketCreated](data, raw)
-	case events.TicketUpdated:
-		return decode[events.TicketUpdated](data, raw)
-	case events.OrderCreated:
-		return decode[events.OrderCreated](data, raw)
-	case events.OrderCancelled:
-		return decode[events.OrderCancelled](data, raw)
-	case events.ExpirationComplete:
-		return decode[events.ExpirationComplete](data, raw)
-	case events.PaymentCreated:
-		return decode[events.PaymentCreated](data, raw)
+	case wire.TicketCreated:
+		return decode[wire.TicketCreated](data, raw)
+	case wire.TicketUpdated:
+		return decode[wire.TicketUpdated](data, raw)
+	case wire.OrderCreated:
+		return decode[wire.OrderCreated](data, raw)
+	case wire.OrderCancelled:
+		return decode[wire.OrderCancelled](data, raw)
+	case wire.ExpirationComplete:
+		return decode[wire.ExpirationComplete](data, raw)
+	case wire.PaymentCreated:
+		return decode[wire.PaymentCreated](data, raw)
 	}
 	panic("no case for " + string(e.Subject()))
 }

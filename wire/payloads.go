@@ -1,31 +1,39 @@
-package events
+package wire
 
 import (
 	"encoding/json"
 	"time"
 
 	"github.com/ticketkit/ticketkit"
+	"github.com/ticketkit/ticketkit/events"
+	"github.com/ticketkit/ticketkit/orders"
 )
 
-// Subject names a channel of the cluster. The values are the ones the Node
-// services use; they must not change.
-type Subject string
-
-// The cluster's subjects.
+// The cluster's subjects. The values are the ones the Node services use;
+// they must not change.
 const (
-	SubjectTicketCreated      Subject = "ticket:created"
-	SubjectTicketUpdated      Subject = "ticket:updated"
-	SubjectOrderCreated       Subject = "order:created"
-	SubjectOrderCancelled     Subject = "order:cancelled"
-	SubjectExpirationComplete Subject = "expiration:complete"
-	SubjectPaymentCreated     Subject = "payment:created"
+	SubjectTicketCreated      events.Subject = "ticket:created"
+	SubjectTicketUpdated      events.Subject = "ticket:updated"
+	SubjectOrderCreated       events.Subject = "order:created"
+	SubjectOrderCancelled     events.Subject = "order:cancelled"
+	SubjectExpirationComplete events.Subject = "expiration:complete"
+	SubjectPaymentCreated     events.Subject = "payment:created"
 )
 
-// Event is a payload that knows its subject. Publisher and Listener take the
-// subject from the type, so a payload can't be sent on the wrong subject.
-type Event interface {
-	Subject() Subject
+// Subjects returns the cluster's subjects, in the order above: what a
+// JetStream stream for the cluster captures, and what a bridge copies.
+func Subjects() []string {
+	return []string{
+		string(SubjectTicketCreated), string(SubjectTicketUpdated),
+		string(SubjectOrderCreated), string(SubjectOrderCancelled),
+		string(SubjectExpirationComplete), string(SubjectPaymentCreated),
+	}
 }
+
+// StreamName is the JetStream stream every service of the cluster
+// provisions with Subjects: one name, so that they all provision the same
+// stream.
+const StreamName = "TICKETS"
 
 // The payloads. Field order is the order in which the Node services write
 // them, so what Go publishes is byte for byte what Node would (the golden
@@ -52,25 +60,14 @@ type TicketUpdated struct {
 	Version int64           `json:"version"`
 }
 
-// OrderStatus is the state of an order in the orders service.
-type OrderStatus string
-
-// The orders service's statuses.
-const (
-	StatusCreated         OrderStatus = "created"
-	StatusCancelled       OrderStatus = "cancelled"
-	StatusAwaitingPayment OrderStatus = "awaiting:payment"
-	StatusComplete        OrderStatus = "complete"
-)
-
 // OrderCreated is published when an order reserves a ticket.
 type OrderCreated struct {
-	ID        string      `json:"id"`
-	Version   int64       `json:"version"`
-	Status    OrderStatus `json:"status"`
-	UserID    string      `json:"userId"`
-	ExpiresAt Time        `json:"expiresAt"`
-	Ticket    OrderTicket `json:"ticket"`
+	ID        string        `json:"id"`
+	Version   int64         `json:"version"`
+	Status    orders.Status `json:"status"`
+	UserID    string        `json:"userId"`
+	ExpiresAt Time          `json:"expiresAt"`
+	Ticket    OrderTicket   `json:"ticket"`
 }
 
 // OrderTicket is the ticket inside an OrderCreated.
@@ -103,12 +100,12 @@ type PaymentCreated struct {
 	StripeID string `json:"stripeId"`
 }
 
-func (TicketCreated) Subject() Subject      { return SubjectTicketCreated }
-func (TicketUpdated) Subject() Subject      { return SubjectTicketUpdated }
-func (OrderCreated) Subject() Subject       { return SubjectOrderCreated }
-func (OrderCancelled) Subject() Subject     { return SubjectOrderCancelled }
-func (ExpirationComplete) Subject() Subject { return SubjectExpirationComplete }
-func (PaymentCreated) Subject() Subject     { return SubjectPaymentCreated }
+func (TicketCreated) Subject() events.Subject      { return SubjectTicketCreated }
+func (TicketUpdated) Subject() events.Subject      { return SubjectTicketUpdated }
+func (OrderCreated) Subject() events.Subject       { return SubjectOrderCreated }
+func (OrderCancelled) Subject() events.Subject     { return SubjectOrderCancelled }
+func (ExpirationComplete) Subject() events.Subject { return SubjectExpirationComplete }
+func (PaymentCreated) Subject() events.Subject     { return SubjectPaymentCreated }
 
 // Time is an instant written as JavaScript's Date.toISOString writes it:
 // UTC with exactly three decimals, "2026-11-27T13:45:07.123Z". Decoding
