@@ -94,7 +94,11 @@ func Example_outbox() {
 	}()
 
 	// Use cases return once the ticket and its event are committed.
-	svc := tickets.NewService(store)
+	svc, err := tickets.NewService(store)
+	if err != nil {
+		fmt.Println("error:", err)
+		return
+	}
 	created, err := svc.Create(ctx, "user-1", tickets.Input{Title: "concert", Price: ticketkit.Cents(2000)})
 	if err != nil {
 		fmt.Println("error:", err)

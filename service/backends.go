@@ -63,14 +63,19 @@ func (b *Backends) Close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Memory returns backends that keep everything in the process, on
-// transport t (tests wrap one in an eventstest.Recorder); nil t is a new
-// memtransport.
-func Memory(t events.Transport) *Backends {
+// Memory returns backends that keep everything in the process: on db
+// and transport t, which several instances of a service may share, as
+// they share MongoDB and NATS (servicetest does). Nil db is a new
+// memstore.DB, nil t a new memtransport; each call has an outbox writer
+// of its own, as each process has on MongoDB.
+func Memory(db *memstore.DB, t events.Transport) *Backends {
+	if db == nil {
+		db = memstore.NewDB()
+	}
 	if t == nil {
 		t = memtransport.New()
 	}
-	ob, err := memstore.NewDB().NewOutbox()
+	ob, err := db.NewOutbox()
 	if err != nil {
 		panic(err) // only options can fail, and there are none
 	}
@@ -90,7 +95,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Backends, error) 
 		if cfg.DevJWTKey {
 			log.Warn("JWT_KEY is unset: using the public development key")
 		}
-		return Memory(nil), nil
+		return Memory(nil, nil), nil
 	}
 	if cfg.StartupTimeout > 0 {
 		var cancel context.CancelFunc
@@ -108,6 +113,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Backends, error) 
 	if dbName == "" {
 		return nil, errors.New("MONGO_URI names no database, and Config.Database is empty")
 	}
+
 	client, err := mongo.Connect(options.Client().ApplyURI(cfg.MongoURI))
 	if err != nil {
 		return nil, fmt.Errorf("MongoDB: %w", err)

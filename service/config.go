@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
+
 	"github.com/ticketkit/ticketkit/httpapi"
 	"github.com/ticketkit/ticketkit/natsclient"
 	"github.com/ticketkit/ticketkit/natsclient/jsclient"
@@ -51,8 +53,8 @@ type Config struct {
 	MongoURI  string
 	NATSURL   string // the selected transport's URL variable, as set
 	Transport string // TransportStan or TransportJetStream
-	// Database is used when MONGO_URI names none: the cluster's
-	// manifests don't, and each service has its own.
+	// Database is the service's database: the one MONGO_URI's path
+	// names, else this, which is the service's name by default (Defaults).
 	Database string
 
 	// NATS Streaming: natsclient/streaming.FromEnv's reading of the
@@ -82,6 +84,7 @@ func (c Config) InMemory() bool { return c.MongoURI == "" }
 func Defaults(name string) Config {
 	return Config{
 		Name:            name,
+		Database:        name,
 		Port:            DefaultPort,
 		JWTKey:          []byte(DevJWTKey),
 		DevJWTKey:       true,
@@ -97,7 +100,8 @@ func Defaults(name string) Config {
 }
 
 // FromEnv reads the configuration of service name from the environment:
-// PORT, MONGO_URI, NATS_URL, NATS_TRANSPORT, NATS_CLUSTER_ID,
+// PORT, MONGO_URI (whose path names the database; the service's name when
+// it has none), NATS_URL, NATS_TRANSPORT, NATS_CLUSTER_ID,
 // NATS_CLIENT_ID (and the other variables natsclient and jsclient read),
 // JWT_KEY, REQUEST_TIMEOUT, MAX_REQUESTS_IN_FLIGHT and SHUTDOWN_TIMEOUT
 // (the whole shutdown sequence; keep it under the pod's grace period). Every problem is
@@ -107,6 +111,15 @@ func FromEnv(name string, getenv func(string) string) (Config, error) {
 	c.JWTKey, c.DevJWTKey = nil, false
 	c.MongoURI = getenv("MONGO_URI")
 	var problems []string
+	if c.MongoURI != "" {
+		// The database is MONGO_URI's path, as the Node services have it
+		// (mongodb://orders-mongo-srv:27017/orders), else the service's name.
+		if cs, err := connstring.ParseAndValidate(c.MongoURI); err != nil {
+			problems = append(problems, fmt.Sprintf("MONGO_URI: %v", err))
+		} else if cs.Database != "" {
+			c.Database = cs.Database
+		}
+	}
 	if v := getenv("REQUEST_TIMEOUT"); v != "" {
 		if d, err := time.ParseDuration(v); err != nil || d <= 0 {
 			problems = append(problems, fmt.Sprintf("REQUEST_TIMEOUT %q is not a positive duration (e.g. 10s)", v))

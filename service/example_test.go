@@ -25,7 +25,7 @@ import (
 func Example() {
 	ctx := context.Background()
 	cfg := service.Defaults("titles-service")
-	b := service.Memory(memtransport.New())
+	b := service.Memory(nil, memtransport.New())
 	s, err := service.Start(ctx, cfg, nil, b)
 	if err != nil {
 		fmt.Println(err)

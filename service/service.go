@@ -47,16 +47,45 @@ type Service struct {
 	shutErr   error
 }
 
-// Option configures Start.
-type Option func(*Service)
+// Option configures a service: Start, Run and Main take the same ones.
+type Option func(*settings) error
+
+type settings struct {
+	hooks     events.Hooks
+	metrics   http.Handler
+	telemetry Telemetry
+}
 
 // WithHooks gives the listeners' and the relay's measurements to h.
-func WithHooks(h events.Hooks) Option { return func(s *Service) { s.hooks = h } }
+func WithHooks(h events.Hooks) Option {
+	return func(o *settings) error { o.hooks = h; return nil }
+}
 
 // WithMetricsHandler serves h at GET /metrics, beside the probes and
 // outside the request limit (a scrape of an overloaded service must get
-// through): a Prometheus exporter's handler, say.
-func WithMetricsHandler(h http.Handler) Option { return func(s *Service) { s.metrics = h } }
+// through): a Prometheus exporter's handler, say. Nil is refused.
+func WithMetricsHandler(h http.Handler) Option {
+	return func(o *settings) error {
+		if h == nil {
+			return errors.New("service: WithMetricsHandler(nil)")
+		}
+		o.metrics = h
+		return nil
+	}
+}
+
+func applyOptions(opts []Option) (settings, error) {
+	var o settings
+	for _, opt := range opts {
+		if opt == nil {
+			return o, errors.New("service: nil Option")
+		}
+		if err := opt(&o); err != nil {
+			return o, err
+		}
+	}
+	return o, nil
+}
 
 // Start starts the outbox relay on b and returns the Service, which owns
 // b from then on: Shutdown closes it. Listen adds listeners, Handler
@@ -72,10 +101,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, b *Backends, opts 
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, log: log, b: b, verifier: verifier, relayDone: make(chan struct{})}
-	for _, o := range opts {
-		o(s)
+	o, err := applyOptions(opts)
+	if err != nil {
+		return nil, err
 	}
+	s := &Service{cfg: cfg, log: log, b: b, hooks: o.hooks, metrics: o.metrics, verifier: verifier, relayDone: make(chan struct{})}
 	relay, err := outbox.NewRelay(b.Outbox, b.Transport, outbox.WithLogger(log))
 	if err != nil {
 		return nil, err
@@ -309,9 +339,31 @@ func (s *Service) Abandon(ctx context.Context) error {
 // (build returns the API handler, which Handler wraps), listens on
 // cfg.Port and serves until ctx is done. It returns nil after a clean
 // shutdown, also when ctx ended during start-up.
-func Run(ctx context.Context, cfg Config, log *slog.Logger, build func(context.Context, *Service) (http.Handler, error), opts ...Option) error {
+func Run(ctx context.Context, cfg Config, log *slog.Logger, build Build, opts ...Option) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	o, err := applyOptions(opts)
+	if err != nil {
+		return err
+	}
+	if o.telemetry != nil {
+		metrics, stop, err := o.telemetry(cfg.Name)
+		if err != nil {
+			return fmt.Errorf("telemetry: %w", err)
+		}
+		defer func() {
+			// What the exporters still hold, within a bound of its own:
+			// ctx is over by now.
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if err := stop(ctx); err != nil {
+				log.Warn("telemetry did not flush", "error", err)
+			}
+		}()
+		if metrics != nil {
+			opts = append(opts[:len(opts):len(opts)], WithMetricsHandler(metrics))
+		}
 	}
 	b, err := Open(ctx, cfg, log)
 	if err != nil {

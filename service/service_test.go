@@ -22,7 +22,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // context, and the service reports itself not ready from then on.
 func TestShutdownReturnsByItsDeadline(t *testing.T) {
 	ctx := context.Background()
-	b := service.Memory(memtransport.New())
+	b := service.Memory(nil, memtransport.New())
 	s, err := service.Start(ctx, service.Defaults("stuck-service"), nil, b)
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package tickets
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"time"
@@ -17,21 +18,40 @@ type Service struct {
 	now   func() time.Time
 }
 
-// ServiceOption configures a Service.
-type ServiceOption func(*Service)
+// ServiceOption configures NewService.
+type ServiceOption func(*serviceConfig) error
+
+type serviceConfig struct {
+	now func() time.Time
+}
 
 // WithClock makes the Service read the time from now, for tests.
 func WithClock(now func() time.Time) ServiceOption {
-	return func(s *Service) { s.now = now }
+	return func(c *serviceConfig) error {
+		if now == nil {
+			return errors.New("tickets: WithClock(nil)")
+		}
+		c.now = now
+		return nil
+	}
 }
 
-// NewService returns the use cases over store.
-func NewService(store Store, opts ...ServiceOption) *Service {
-	s := &Service{store: store, now: time.Now}
-	for _, o := range opts {
-		o(s)
+// NewService returns the use cases over store. It fails only on a nil
+// store or a bad option.
+func NewService(store Store, opts ...ServiceOption) (*Service, error) {
+	if store == nil {
+		return nil, errors.New("tickets: NewService: nil Store")
 	}
-	return s
+	c := serviceConfig{now: time.Now}
+	for _, o := range opts {
+		if o == nil {
+			return nil, errors.New("tickets: nil ServiceOption")
+		}
+		if err := o(&c); err != nil {
+			return nil, err
+		}
+	}
+	return &Service{store: store, now: c.now}, nil
 }
 
 // Get returns ticket id. It is the Store's Get, here so that an HTTP layer

@@ -29,7 +29,11 @@ func newService() (*tickets.Service, outboxOf) {
 	if err != nil {
 		panic(err)
 	}
-	return tickets.NewService(store, tickets.WithClock(clock)), outboxOf{ob}
+	svc, err := tickets.NewService(store, tickets.WithClock(clock))
+	if err != nil {
+		panic(err)
+	}
+	return svc, outboxOf{ob}
 }
 
 // Pending publishes what the use cases recorded so far and returns it as
@@ -251,7 +255,10 @@ func TestUseCasesRetryLostRacesBoundedly(t *testing.T) {
 		t.Fatal(err)
 	}
 	store := &racyStore{Store: mem, loses: 3}
-	svc := tickets.NewService(store)
+	svc, err := tickets.NewService(store)
+	if err != nil {
+		t.Fatal(err)
+	}
 	tk := create(t, svc)
 	if _, err := svc.Reserve(context.Background(), tk.ID, ticketkit.NewID()); err != nil {
 		t.Fatalf("Reserve after 3 lost races: %v", err)

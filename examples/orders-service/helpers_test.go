@@ -71,7 +71,7 @@ func newHarness(t *testing.T) *harness {
 	t.Helper()
 	h := &harness{t: t, rec: eventstest.NewRecorder(memtransport.New()), handled: eventstest.NewHandled(), logs: &syncBuffer{}}
 	log := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	s, err := service.Start(context.Background(), testConfig(), log, service.Memory(h.rec), service.WithHooks(h.handled.Hooks()))
+	s, err := service.Start(context.Background(), testConfig(), log, service.Memory(nil, h.rec), service.WithHooks(h.handled.Hooks()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -71,7 +71,7 @@ type backends struct {
 // memoryBackends keep everything in the process, with the transport given
 // (tests wrap one in an eventstest.Recorder).
 func memoryBackends(t events.Transport) *backends {
-	b := service.Memory(t)
+	b := service.Memory(nil, t)
 	return &backends{Backends: b, store: memstore.NewStore(b.Memory)}
 }
 
@@ -127,7 +127,11 @@ func startService(ctx context.Context, cfg config, log *slog.Logger, b *backends
 
 // build adds what is the tickets service's own to s.
 func build(ctx context.Context, cfg config, s *service.Service, store tickets.Store) (*app, error) {
-	a := &app{Service: s, svc: tickets.NewService(store)}
+	svc, err := tickets.NewService(store)
+	if err != nil {
+		return nil, err
+	}
+	a := &app{Service: s, svc: svc}
 	if err := startListeners(ctx, cfg, s, a.svc); err != nil {
 		return nil, err
 	}

@@ -414,7 +414,10 @@ func benchSeed(b *testing.B, store tickets.Store, svcStore floorStore, svc *benc
 		seed(svcStore, svc)
 		return
 	}
-	uc := tickets.NewService(store)
+	uc, err := tickets.NewService(store)
+	if err != nil {
+		b.Fatal(err)
+	}
 	for range benchSeedCount {
 		c, err := uc.Create(ctx, benchUserID, tickets.Input{Title: "concert", Price: ticketkit.Cents(2000)})
 		if err != nil {

@@ -44,7 +44,7 @@ func TestOneTraceFromRequestToAnotherServicesHandler(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(tickets.handler)
-	orders, err := service.Start(ctx, service.Defaults("orders-service"), nil, service.Memory(broker.Connect()))
+	orders, err := service.Start(ctx, service.Defaults("orders-service"), nil, service.Memory(nil, broker.Connect()))
 	if err != nil {
 		t.Fatal(err)
 	}
