@@ -1,40 +1,51 @@
-// Package ticketkit is the overview of a Go toolkit for the services of a
+// Package ticketkit is the root of a Go toolkit for the services of a
 // ticket-resale cluster: services that each own a MongoDB and talk to each
-// other only through JSON events on NATS Streaming. With it a team writes
-// such a service in Go and drops it into a cluster of Node services,
-// which don't notice the difference.
+// other only through JSON events on NATS Streaming or JetStream. With it a
+// team writes such a service in Go and drops it into a cluster of Node
+// services, which don't notice the difference.
 //
-// The module is laid out as a domain package and one adapter per
+// This package holds what every other package shares, as WTF Dial keeps
+// wtf.Error at its root: the error model (Error, its codes, field errors
+// and the generic sentinels, in words that name no domain), the cluster's
+// ids (NewID, ValidID, CanonicalID: 24-hex ObjectIDs, because the Node
+// services cast them), and exact Money.
+//
+// The module is laid out as domains, a wire contract and one adapter per
 // dependency, with imports pointing one way:
 //
-//	tickets      the domain: Ticket, exact Money, validation, errors, the
-//	             Store contract, the use cases, and the Store conformance
-//	             suite (tickets/storetest)
-//	events       the cluster's wire contract, a typed Publisher and
-//	             Listener over a small Transport driver interface, an
-//	             in-memory transport (events/memtransport) and the
-//	             transport conformance suite (events/eventstest)
-//	outbox       the transactional outbox: entries, the Relay, the Driver
-//	             interface of a store, its conformance suite (outboxtest)
-//	memstore     the in-memory store: a versioned Collection, its outbox
-//	             Driver, the tickets Store
-//	natsclient   what the two NATS transports share (the connection
-//	             Config, State, errors); its subpackages streaming (NATS
-//	             Streaming) and jsclient (JetStream) are the transports,
-//	             which reconnect, resubscribe, drain, and return errors
-//	             instead of exiting
-//	mongostore   MongoDB: the outbox Driver, a versioned Collection for
-//	             any document type, the tickets Store, and a
-//	             version-ordered replica for consuming services
-//	session      the signed-in user of a request, as the cluster's auth
-//	             service issues it (the express:sess cookie or a Bearer
-//	             HS256 token)
-//	examples     a drop-in tickets service, a replica consumer and a
-//	             minimal publisher/listener pair
+//	ticketkit     errors, ids, Money (this package)
+//	tickets       the tickets domain: Ticket, validation, the Store
+//	              contract, the use cases (tickets/storetest: its suite)
+//	orders        the orders domain: Order, the Store and Tickets
+//	              contracts, the use cases
+//	wire          the cluster's subjects and payloads, and the mappings
+//	              from the domains' changes to them
+//	events        typed pub/sub over a small Transport driver interface,
+//	              knowing no application (memtransport: in memory;
+//	              eventstest: the transport conformance suite)
+//	outbox        the transactional outbox and its relay (outboxtest)
+//	memstore      storage in memory
+//	mongostore    storage on MongoDB (driver v2)
+//	natsclient    the NATS transports: streaming (NATS Streaming) and
+//	              jsclient (JetStream), which reconnect, resubscribe,
+//	              drain, and return errors instead of exiting
+//	httpapi       the cluster's HTTP conventions: error bodies, bounded
+//	              JSON input, RequireUser, request limits and logs
+//	session       the signed-in user, as the cluster's auth service
+//	              issues it (the express:sess cookie or a Bearer token)
+//	service       a service's life: configuration from the cluster's
+//	              environment, backends, relay, listeners, probes,
+//	              ordered shutdown, Main (service/servicetest: the harness
+//	              a service's own tests use)
+//	testenv       how integration tests find, start, kill and freeze the
+//	              servers
+//	examples      the drop-in services, a replica consumer and a minimal
+//	              publisher/listener pair
 //
-// tickets imports no infrastructure; events imports tickets; outbox
-// imports events; the adapters import them; session imports no other
-// ticketkit package; nothing imports the examples.
+// The domains import only this package; wire imports the domains; events,
+// the transports, outbox, httpapi and session import no domain (make
+// check enforces it); the adapters and service import what they adapt;
+// nothing imports the examples.
 //
 // Delivery is at least once and nothing is lost: a use case's change and
 // its event are committed in one write (the outbox), the relay publishes

@@ -1,15 +1,15 @@
-// Package events is the cluster's wire contract and a typed way to use it.
-//
-// The subjects and payloads are exactly those of the cluster's Node
-// services (golden files in testdata pin the bytes). Publisher and Listener
-// are generic over the payload type, so one publisher and one listener serve
-// every event, and the subject always comes from the type.
+// Package events is typed publish and subscribe over any broker, in the
+// manner of gocloud.dev/pubsub. It knows no application: an Event is any
+// payload type that names its Subject (and may Validate itself), and the
+// cluster's own subjects and payloads are package wire's. Publisher and
+// Listener are generic over the payload type, so one publisher and one
+// listener serve every event, and the subject always comes from the type.
 //
 // Brokers plug in underneath through the small Transport interface, in the
 // manner of gocloud.dev/pubsub: encoding, panic recovery, dead letters,
 // logging and metrics hooks live once here; drivers only move bytes.
-// memtransport is the in-memory driver, natsclient the NATS Streaming one
-// and natsclient/jsclient the JetStream one; eventstest holds the
+// memtransport is the in-memory driver, natsclient/streaming the NATS
+// Streaming one and natsclient/jsclient the JetStream one; eventstest holds the
 // conformance suite that every driver passes, and a Recorder for asserting
 // what a service published.
 //
@@ -42,5 +42,5 @@
 // well above the number of aggregates that can be waiting at once.
 //
 // The outbox that publishes a store's committed events is package outbox;
-// FromChange and MessageID are the ticket-to-event mapping it uses.
+// MessageID gives each event a stable id that deduplicating brokers use.
 package events

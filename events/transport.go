@@ -9,7 +9,7 @@ import (
 // the typed Publisher and Listener to run on it. It moves bytes only; JSON,
 // panic recovery, dead letters, logging and metrics live once in this
 // package, not in each driver. Implementations: memtransport (in memory),
-// natsclient (NATS Streaming) and natsclient/jsclient (JetStream).
+// natsclient/streaming (NATS Streaming) and natsclient/jsclient (JetStream).
 // eventstest.Run is the conformance suite every implementation passes.
 type Transport interface {
 	// Publish sends one message and returns nil only once the server has

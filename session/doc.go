@@ -45,16 +45,9 @@
 // request. Verifier.User is the same check called directly, for a handler
 // that wants to know why credentials were refused.
 //
-// There is no counterpart of Node's requireAuth. What a refusal looks like
-// (the status, the cluster's {"errors":[...]} body, whether and what to
-// log) is the service's own error model, and the check it would save is
-// two lines in a handler that needs the user anyway:
-//
-//	user, ok := session.FromContext(r.Context())
-//	if !ok {
-//		writeErrors(w, http.StatusUnauthorized, apiError{Message: "Not authorized"})
-//		return
-//	}
+// Node's requireAuth is httpapi.RequireUser, which answers the cluster's
+// 401 body; this package knows nothing of HTTP answers, so that a service
+// with another error model can refuse in its own words.
 //
 // Mint, CookieHeader and CookieName make tokens and cookies as the auth
 // service does, for development tools and tests.
