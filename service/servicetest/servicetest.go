@@ -53,44 +53,64 @@ const Wait = 15 * time.Second
 // Key is the JWT key every instance of a Cluster checks tokens with.
 const Key = "servicetest-jwt-key"
 
-// Cluster is what the instances of a test share: one database and one
-// broker, and the peer's own connection to that broker.
+// Cluster is what the instances of a test share: one broker, and one
+// database per service (instances of one service share its database,
+// and each service has its own, as in the cluster), and the peer's own
+// connection to the broker.
 type Cluster struct {
 	t         testing.TB
 	transport string // "" in memory, else service.TransportStan or TransportJetStream
 
-	db     *memstore.DB         // in memory
 	broker *memtransport.Broker // in memory
-	env    map[string]string    // on the servers: what FromEnv reads, less the client id
+	env    map[string]string    // on the servers: what FromEnv reads, less MONGO_URI and the client id
 
 	peer    events.Transport
 	handled *eventstest.Handled
 	users   atomic.Int64
 
 	mu        sync.Mutex
-	recorders []*eventstest.Recorder // one per instance: what it published
+	recorders []*eventstest.Recorder  // one per instance: what it published
+	memDBs    map[string]*memstore.DB // in memory, by service
+	mongoURIs map[string]string       // on the servers, by service
+}
+
+// database returns service name's database, in memory or its MONGO_URI.
+func (c *Cluster) database(name string) (*memstore.DB, string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.env == nil {
+		if c.memDBs[name] == nil {
+			c.memDBs[name] = memstore.NewDB()
+		}
+		return c.memDBs[name], ""
+	}
+	if c.mongoURIs[name] == "" {
+		c.mongoURIs[name] = testenv.DatabaseURI(c.t, testenv.Mongo(c.t))
+	}
+	return nil, c.mongoURIs[name]
 }
 
 // Memory returns a cluster in this process: one memstore.DB and one
 // in-memory broker, which every instance started on it shares.
 func Memory(t testing.TB) *Cluster {
 	t.Helper()
-	c := &Cluster{t: t, db: memstore.NewDB(), broker: memtransport.NewBroker(), handled: eventstest.NewHandled()}
+	c := &Cluster{t: t, broker: memtransport.NewBroker(), handled: eventstest.NewHandled(), memDBs: map[string]*memstore.DB{}}
 	c.peer = c.broker.Connect()
 	c.closeOnCleanup(c.peer)
 	return c
 }
 
 // Servers returns a cluster on the servers testenv finds (MONGO_URI, and
-// NATS_URL or NATS_JETSTREAM_URL): a database of the test's own, and
+// NATS_URL or NATS_JETSTREAM_URL): a database of the test's own for each
+// service, and
 // NATS Streaming or JetStream as transport says (service.TransportStan or
 // service.TransportJetStream). Without the servers the test is skipped,
 // or fails under CI, as testenv does.
 func Servers(t testing.TB, transport string) *Cluster {
 	t.Helper()
-	c := &Cluster{t: t, transport: transport, handled: eventstest.NewHandled()}
+	testenv.MongoURI(t) // skipped (or failed) here without the database
+	c := &Cluster{t: t, transport: transport, handled: eventstest.NewHandled(), mongoURIs: map[string]string{}}
 	c.env = map[string]string{
-		"MONGO_URI":      testenv.DatabaseURI(t, testenv.Mongo(t)),
 		"NATS_TRANSPORT": transport,
 		"JWT_KEY":        Key,
 		"PORT":           "0",
@@ -135,16 +155,18 @@ func (c *Cluster) closeOnCleanup(tr events.Transport) {
 	})
 }
 
-// Env returns the environment the instances read on the real servers
-// (nil in memory), for a test that starts a service's binary itself.
-func (c *Cluster) Env() map[string]string {
+// Env returns the environment the instances of service name read on the
+// real servers (nil in memory), for a test that starts a service's binary
+// itself: its MONGO_URI, the broker's variables, JWT_KEY and PORT=0.
+func (c *Cluster) Env(name string) map[string]string {
 	if c.env == nil {
 		return nil
 	}
-	out := make(map[string]string, len(c.env))
+	out := make(map[string]string, len(c.env)+1)
 	for k, v := range c.env {
 		out[k] = v
 	}
+	_, out["MONGO_URI"] = c.database(name)
 	return out
 }
 
@@ -214,7 +236,7 @@ func (c *Cluster) Start(name string, build service.Build, opts ...Option) *Insta
 		cfg = service.Defaults(name)
 		cfg.JWTKey, cfg.DevJWTKey = []byte(Key), false
 	} else {
-		env := c.Env()
+		env := c.Env(name)
 		env["NATS_CLIENT_ID"] = testenv.UniqueName(c.t)
 		var err error
 		if cfg, err = service.FromEnv(name, func(k string) string { return env[k] }); err != nil {
@@ -229,7 +251,8 @@ func (c *Cluster) Start(name string, build service.Build, opts ...Option) *Insta
 	var rec *eventstest.Recorder
 	if c.env == nil {
 		rec = eventstest.NewRecorder(c.broker.Connect())
-		b = service.Memory(c.db, rec)
+		db, _ := c.database(name)
+		b = service.Memory(db, rec)
 	} else {
 		var err error
 		if b, err = service.Open(ctx, cfg, log); err != nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/ticketkit/ticketkit/service"
 	"go.opentelemetry.io/otel"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
@@ -69,4 +70,12 @@ func Setup(service string, getenv func(string) string, traces io.Writer) (metric
 		return nil, shutdown, fmt.Errorf("telemetry: OTEL_TRACES_EXPORTER %q is not console or none", v)
 	}
 	return metrics, shutdown, nil
+}
+
+// FromEnv is Setup as service.WithTelemetry takes it: the exporters
+// getenv names, spans written to traces.
+func FromEnv(getenv func(string) string, traces io.Writer) service.Telemetry {
+	return func(name string) (http.Handler, func(context.Context) error, error) {
+		return Setup(name, getenv, traces)
+	}
 }

@@ -1,6 +1,6 @@
 //go:build soak
 
-package main
+package ticketsvc
 
 import (
 	"context"

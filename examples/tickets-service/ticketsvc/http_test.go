@@ -1,4 +1,4 @@
-package main
+package ticketsvc
 
 import (
 	"context"
@@ -182,7 +182,7 @@ func TestErrorsFromTheStore(t *testing.T) {
 		if r.status != http.StatusConflict {
 			t.Fatalf("status %d, body %s", r.status, r.body)
 		}
-		if msg := r.errors(t)[0].Message; msg != ticketkit.ErrConflict.Message {
+		if msg := r.errors(t)[0].Message; msg != tickets.ErrConflict.Message {
 			t.Errorf("message %q", msg)
 		}
 	})

@@ -1,4 +1,4 @@
-package main
+package ticketsvc
 
 import (
 	"context"
@@ -28,9 +28,9 @@ import (
 //     dead-lettered to a subject from which it can be replayed, so it can't
 //     wedge forever. Other failures (the store being down) are retried for
 //     as long as they last: giving up on them would lose reservations.
-func startListeners(ctx context.Context, cfg config, s *service.Service, svc *tickets.Service) error {
+func startListeners(ctx context.Context, s *service.Service, svc *tickets.Service, reservedRetries int) error {
 	log := s.Logger()
-	if err := service.Listen(ctx, s, onOrderCreated(svc, log, cfg.reservedRetries)); err != nil {
+	if err := service.Listen(ctx, s, onOrderCreated(svc, log, reservedRetries)); err != nil {
 		return err
 	}
 	return service.Listen(ctx, s, onOrderCancelled(svc, log))

@@ -1,4 +1,4 @@
-package main
+package ticketsvc
 
 import (
 	"bytes"
@@ -18,7 +18,7 @@ import (
 // given ids in: the listeners are fed the exact bytes Node publishes.
 func nodePayload(t *testing.T, name, ticketID, orderID string) string {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "..", "events", "testdata", "node", name))
+	data, err := os.ReadFile(filepath.Join("..", "..", "..", "wire", "testdata", "node", name))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package main
+package ticketsvc
 
 import (
 	"bytes"
@@ -336,7 +336,7 @@ func TestSIGKILLMidLoad(t *testing.T) {
 	db := testenv.Mongo(t)
 	mongoURI := testenv.DatabaseURI(t, db)
 	bin := filepath.Join(t.TempDir(), "tickets-service")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-o", bin, "..").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	start := func() (*exec.Cmd, string, *bytes.Buffer) {

@@ -1,0 +1,58 @@
+// Package ticketsvc is the tickets service on ticketkit, as the command
+// tickets-service runs it: the cluster's Node tickets service's routes,
+// error bodies and events, and its listeners for the orders service's
+// events. It is a package apart from its command so that another program
+// (a whole cluster in one process, a system test) can run it too.
+package ticketsvc
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/ticketkit/ticketkit/memstore"
+	"github.com/ticketkit/ticketkit/mongostore"
+	"github.com/ticketkit/ticketkit/service"
+	"github.com/ticketkit/ticketkit/tickets"
+)
+
+// Name is the service's name: its queue group and durable, as in the Node
+// listeners, and its database when MONGO_URI names none.
+const Name = "tickets-service"
+
+// defaultReservedRetries bounds the deliveries of an order:created whose
+// ticket another order holds: a minute of redeliveries at the 5s ack wait.
+const defaultReservedRetries = 12
+
+// Build adds the tickets service to s: its store, its listeners and its
+// routes (service.Build).
+func Build(ctx context.Context, s *service.Service) (http.Handler, error) {
+	return build(ctx, s, defaultReservedRetries)
+}
+
+func build(ctx context.Context, s *service.Service, reservedRetries int) (http.Handler, error) {
+	store, err := ticketStore(ctx, s.Backends())
+	if err != nil {
+		return nil, err
+	}
+	svc, err := tickets.NewService(store)
+	if err != nil {
+		return nil, err
+	}
+	if err := startListeners(ctx, s, svc, reservedRetries); err != nil {
+		return nil, err
+	}
+	return (&api{svc: svc, auth: s.Verifier(), log: s.Logger()}).routes(), nil
+}
+
+// ticketStore is the tickets store on b: MongoDB's, with its indexes, or
+// the in-memory one.
+func ticketStore(ctx context.Context, b *service.Backends) (tickets.Store, error) {
+	if b.Mongo == nil {
+		return memstore.NewStore(b.Memory), nil
+	}
+	store, err := mongostore.New(b.Mongo.Outbox)
+	if err != nil {
+		return nil, err
+	}
+	return store, store.EnsureIndexes(ctx)
+}
