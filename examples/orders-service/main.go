@@ -1,24 +1,16 @@
 // Command orders-service is a drop-in Go replacement for the cluster's
 // Node orders service: the same routes, error bodies, cookie and events,
-// on ticketkit. Unlike the Node original, two simultaneous orders of one
-// ticket can't both succeed. See examples/README.md.
+// on ticketkit (package ordersvc). See examples/README.md.
 package main
 
 import (
-	"context"
-	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
+
+	"github.com/ticketkit/ticketkit/examples/internal/telemetry"
+	"github.com/ticketkit/ticketkit/examples/orders-service/ordersvc"
+	"github.com/ticketkit/ticketkit/service"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	context.AfterFunc(ctx, stop) // after the first signal, a second one kills at once
-	err := run(ctx, os.Args, os.Getenv, os.Stdout)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "orders-service:", err)
-		os.Exit(1)
-	}
+	os.Exit(service.Main(ordersvc.Name, ordersvc.Build, service.WithTelemetry(telemetry.FromEnv(os.Getenv, os.Stderr))))
 }

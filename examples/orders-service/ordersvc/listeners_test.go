@@ -1,4 +1,4 @@
-package main
+package ordersvc
 
 import (
 	"fmt"
@@ -8,7 +8,7 @@ import (
 
 	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
-	"github.com/ticketkit/ticketkit/events/eventstest"
+	"github.com/ticketkit/ticketkit/service/servicetest"
 	"github.com/ticketkit/ticketkit/wire"
 )
 
@@ -21,18 +21,18 @@ func TestTicketListeners(t *testing.T) {
 		return fmt.Sprintf(`{"id":"%s","title":"%s","price":25.5,"userId":"%s","version":%d}`, tk, title, alice, v)
 	}
 	// v2 before v1: deferred until v1 has arrived, then applied.
-	h.publish(wire.SubjectTicketUpdated, upd(2, "v2"))
-	h.handled.Await(t, wire.SubjectTicketUpdated, events.Deferred, 1)
-	h.publish(wire.SubjectTicketUpdated, upd(1, "v1"))
-	h.handled.Await(t, wire.SubjectTicketUpdated, events.Acked, 2)
+	h.c.PublishRaw(wire.SubjectTicketUpdated, []byte(upd(2, "v2")))
+	h.c.AwaitHandled(wire.SubjectTicketUpdated, events.Deferred, 1)
+	h.c.PublishRaw(wire.SubjectTicketUpdated, []byte(upd(1, "v1")))
+	h.c.AwaitHandled(wire.SubjectTicketUpdated, events.Acked, 2)
 	o := h.order(alice, tk)
 	if o.Ticket.Title != "v2" || o.Ticket.Version != 2 || o.Ticket.Price != ticketkit.Cents(2550) {
 		t.Errorf("ticket %+v, want v2 at 25.50", o.Ticket)
 	}
 	// An old version again changes nothing.
-	h.publish(wire.SubjectTicketUpdated, upd(1, "v1"))
-	h.handled.Await(t, wire.SubjectTicketUpdated, events.Acked, 3)
-	if got := h.send("GET", "/api/orders/"+o.ID, "", alice).order(t); got.Ticket.Title != "v2" {
+	h.c.PublishRaw(wire.SubjectTicketUpdated, []byte(upd(1, "v1")))
+	h.c.AwaitHandled(wire.SubjectTicketUpdated, events.Acked, 3)
+	if got := orderOf(t, h.send("GET", "/api/orders/"+o.ID, "", alice)); got.Ticket.Title != "v2" {
 		t.Errorf("after a duplicate: %+v", got.Ticket)
 	}
 }
@@ -42,33 +42,33 @@ func TestExpirationComplete(t *testing.T) {
 	h := newHarness(t)
 	o := h.order(alice, h.ticket("concert", 2000))
 	for i := range 2 { // the second is a redelivery: no new event
-		h.publish(wire.SubjectExpirationComplete, `{"orderId":"`+o.ID+`"}`)
-		h.handled.Await(t, wire.SubjectExpirationComplete, events.Acked, i+1)
+		h.c.PublishRaw(wire.SubjectExpirationComplete, []byte(`{"orderId":"`+o.ID+`"}`))
+		h.c.AwaitHandled(wire.SubjectExpirationComplete, events.Acked, i+1)
 	}
-	if got := h.send("GET", "/api/orders/"+o.ID, "", alice).order(t); got.Status != "cancelled" {
+	if got := orderOf(t, h.send("GET", "/api/orders/"+o.ID, "", alice)); got.Status != "cancelled" {
 		t.Errorf("after expiration: %+v", got)
 	}
 	h.flush()
-	cancelled := eventstest.Published[wire.OrderCancelled](t, h.rec)
+	cancelled := servicetest.Published[wire.OrderCancelled](h.c)
 	if len(cancelled) != 1 || cancelled[0].ID != o.ID || cancelled[0].Ticket.ID != o.Ticket.ID {
 		t.Errorf("order:cancelled %+v, want one for %s", cancelled, o.ID)
 	}
 	// A paid order doesn't expire.
 	paid := h.order(bob, h.ticket("other", 100))
-	h.publish(wire.SubjectPaymentCreated, `{"id":"`+ticketkit.NewID()+`","orderId":"`+paid.ID+`","stripeId":"ch_1"}`)
-	h.handled.Await(t, wire.SubjectPaymentCreated, events.Acked, 1)
-	h.publish(wire.SubjectExpirationComplete, `{"orderId":"`+paid.ID+`"}`)
-	h.handled.Await(t, wire.SubjectExpirationComplete, events.Acked, 3)
-	if got := h.send("GET", "/api/orders/"+paid.ID, "", bob).order(t); got.Status != "complete" {
+	h.c.PublishRaw(wire.SubjectPaymentCreated, []byte(`{"id":"`+ticketkit.NewID()+`","orderId":"`+paid.ID+`","stripeId":"ch_1"}`))
+	h.c.AwaitHandled(wire.SubjectPaymentCreated, events.Acked, 1)
+	h.c.PublishRaw(wire.SubjectExpirationComplete, []byte(`{"orderId":"`+paid.ID+`"}`))
+	h.c.AwaitHandled(wire.SubjectExpirationComplete, events.Acked, 3)
+	if got := orderOf(t, h.send("GET", "/api/orders/"+paid.ID, "", bob)); got.Status != "complete" {
 		t.Errorf("paid order after expiration: %+v", got)
 	}
 	h.flush()
-	if n := len(eventstest.Published[wire.OrderCancelled](t, h.rec)); n != 1 {
+	if n := len(servicetest.Published[wire.OrderCancelled](h.c)); n != 1 {
 		t.Errorf("%d order:cancelled, want still 1", n)
 	}
 	// An order this service never had: acknowledged, not redelivered for ever.
-	h.publish(wire.SubjectExpirationComplete, `{"orderId":"`+ticketkit.NewID()+`"}`)
-	h.handled.Await(t, wire.SubjectExpirationComplete, events.Acked, 4)
+	h.c.PublishRaw(wire.SubjectExpirationComplete, []byte(`{"orderId":"`+ticketkit.NewID()+`"}`))
+	h.c.AwaitHandled(wire.SubjectExpirationComplete, events.Acked, 4)
 }
 
 // payment-created-listener tests.
@@ -77,14 +77,14 @@ func TestPaymentCreated(t *testing.T) {
 	o := h.order(alice, h.ticket("concert", 2000))
 	pay := `{"id":"` + ticketkit.NewID() + `","orderId":"` + o.ID + `","stripeId":"ch_1"}`
 	for i := range 2 {
-		h.publish(wire.SubjectPaymentCreated, pay)
-		h.handled.Await(t, wire.SubjectPaymentCreated, events.Acked, i+1)
+		h.c.PublishRaw(wire.SubjectPaymentCreated, []byte(pay))
+		h.c.AwaitHandled(wire.SubjectPaymentCreated, events.Acked, i+1)
 	}
-	if got := h.send("GET", "/api/orders/"+o.ID, "", alice).order(t); got.Status != "complete" || got.Version != 1 {
+	if got := orderOf(t, h.send("GET", "/api/orders/"+o.ID, "", alice)); got.Status != "complete" || got.Version != 1 {
 		t.Errorf("after payment and its redelivery: %+v, want complete at version 1", got)
 	}
-	if r := h.send("DELETE", "/api/orders/"+o.ID, "", alice); r.status != http.StatusBadRequest {
-		t.Errorf("cancel of a paid order: %d %s", r.status, r.body)
+	if r := h.send("DELETE", "/api/orders/"+o.ID, "", alice); r.Status != http.StatusBadRequest {
+		t.Errorf("cancel of a paid order: %d %s", r.Status, r.Body)
 	}
 }
 
@@ -95,9 +95,9 @@ func TestPoisonEvents(t *testing.T) {
 	poison := []string{`not json`, `{"id":{"$gt":""}}`, `{"orderId":12}`, `{"orderId":"` + "\xff" + `"}`, `[]`, strings.Repeat("x", 1<<20-64)}
 	for _, s := range []events.Subject{wire.SubjectTicketCreated, wire.SubjectTicketUpdated, wire.SubjectExpirationComplete, wire.SubjectPaymentCreated} {
 		for _, p := range poison {
-			h.publish(s, p)
+			h.c.PublishRaw(s, []byte(p))
 		}
-		h.handled.Await(t, s, events.DeadLettered, len(poison))
+		h.c.AwaitHandled(s, events.DeadLettered, len(poison))
 	}
 	h.order(alice, h.ticket("still serving", 100))
 }
