@@ -7,7 +7,7 @@
 //
 //	devservers run [-v] [-- cmd args...]
 //	devservers stan      -addr 127.0.0.1:PORT -dir DIR [-cluster ticketing] [security flags]
-//	devservers jetstream -addr 127.0.0.1:PORT -dir DIR [security flags]
+//	devservers jetstream -addr 127.0.0.1:PORT -dir DIR [cluster flags] [security flags]
 //	devservers mongo     -addr 127.0.0.1:PORT -dir DIR
 //	devservers creds     -dir DIR
 //
@@ -85,7 +85,7 @@ func usage() {
 	fmt.Fprint(os.Stderr, `usage:
   devservers run [-v] [-- cmd args...]   all servers on free ports; runs cmd with their env
   devservers stan      -addr HOST:PORT -dir DIR [-cluster ID] [security flags]
-  devservers jetstream -addr HOST:PORT -dir DIR [security flags]
+  devservers jetstream -addr HOST:PORT -dir DIR [-name N -cluster-name C -cluster-addr HOST:PORT -routes URLS] [security flags]
   devservers mongo     -addr HOST:PORT -dir DIR
   devservers creds     -dir DIR               write NKey and JWT credentials for -nkey and -jwt
 security flags: [-user U -pass P | -token T | -nkey PUBLIC-KEY | -jwt DIR] [-tls-cert F -tls-key F [-tls-ca F]]
@@ -103,6 +103,13 @@ func serveOne(kind string, args []string) int {
 	}
 	if kind == "stan" {
 		fs.StringVar(&cluster, "cluster", clusterID, "NATS Streaming cluster `id`")
+	}
+	var jsc jsCluster
+	if kind == "jetstream" {
+		fs.StringVar(&jsc.name, "name", "", "server `name`, unique in a cluster")
+		fs.StringVar(&jsc.cluster, "cluster-name", "", "JetStream cluster `name`; with -cluster-addr and -routes, this server is a node of it")
+		fs.StringVar(&jsc.addr, "cluster-addr", "", "`address` the cluster's routes listen on")
+		fs.StringVar(&jsc.routes, "routes", "", "the other nodes' route `URLs`, comma-separated (nats://127.0.0.1:PORT)")
 	}
 	_ = fs.Parse(args)
 	if *dir == "" || fs.NArg() > 0 {
@@ -127,7 +134,7 @@ func serveOne(kind string, args []string) int {
 	case "stan":
 		srv, err = startStan(*addr, cluster, *dir, sec, os.Stderr)
 	case "jetstream":
-		srv, err = startJetStream(*addr, *dir, sec, os.Stderr)
+		srv, err = startJetStreamNode(*addr, *dir, sec, jsc, os.Stderr)
 	case "mongo":
 		srv, err = startMongo(*addr, *dir, "sqlite", os.Stderr)
 	}

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
@@ -75,16 +76,44 @@ func startStan(addr, clusterID, dir string, sec security, logw io.Writer) (*serv
 // startJetStream starts a plain NATS server with JetStream on, storing
 // streams under dir, and requiring what sec says of clients.
 func startJetStream(addr, dir string, sec security, logw io.Writer) (*server, error) {
+	return startJetStreamNode(addr, dir, sec, jsCluster{}, logw)
+}
+
+// jsCluster makes a JetStream server a node of a cluster: a name of its
+// own, the cluster's name, where its routes listen, and the others'.
+type jsCluster struct {
+	name, cluster, addr, routes string
+}
+
+func startJetStreamNode(addr, dir string, sec security, jsc jsCluster, logw io.Writer) (*server, error) {
 	host, port, err := hostPort(addr)
 	if err != nil {
 		return nil, err
 	}
 	opts := &natsd.Options{
-		Host:      host,
-		Port:      port,
-		JetStream: true,
-		StoreDir:  dir,
-		NoSigs:    true, // signals belong to devservers, not to the library
+		Host:       host,
+		Port:       port,
+		JetStream:  true,
+		StoreDir:   dir,
+		ServerName: jsc.name,
+		NoSigs:     true, // signals belong to devservers, not to the library
+	}
+	if jsc.cluster != "" {
+		chost, cport, err := hostPort(jsc.addr)
+		if err != nil {
+			return nil, fmt.Errorf("-cluster-addr: %w", err)
+		}
+		opts.Cluster.Name, opts.Cluster.Host, opts.Cluster.Port = jsc.cluster, chost, cport
+		for _, r := range strings.Split(jsc.routes, ",") {
+			if r = strings.TrimSpace(r); r == "" {
+				continue
+			}
+			u, err := url.Parse(r)
+			if err != nil {
+				return nil, fmt.Errorf("-routes: %w", err)
+			}
+			opts.Routes = append(opts.Routes, u)
+		}
 	}
 	if _, err := sec.configure(opts); err != nil {
 		return nil, err
@@ -99,6 +128,9 @@ func startJetStream(addr, dir string, sec security, logw io.Writer) (*server, er
 		ns.Shutdown()
 		return nil, fmt.Errorf("nats server with jetstream did not start listening on %s", addr)
 	}
+	// A node of a cluster serves JetStream once the cluster has a meta
+	// leader, which needs a quorum of nodes: "ready" then only means
+	// that the node accepts clients.
 	stop := func() { ns.Shutdown(); ns.WaitForShutdown() }
 	return &server{url: ns.ClientURL(), stop: stop}, nil
 }

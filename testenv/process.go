@@ -2,15 +2,20 @@ package testenv
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Process is a server running as a child process of the test, for tests
@@ -251,4 +256,78 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// StartJetStreamCluster starts a JetStream cluster of n nodes (3 or 5 for
+// a quorum that survives a node), each a Process of its own with its data
+// in a directory under dir, and waits until the cluster has elected its
+// meta leader, so that streams can be created. Each node's URL is its
+// client address; a client given all of them finds whichever is up.
+// Kill, Freeze or Restart a node to test what a node outage does.
+func StartJetStreamCluster(t testing.TB, dir string, n int) []*Process {
+	t.Helper()
+	if n < 1 {
+		t.Fatalf("testenv: a cluster of %d nodes", n)
+	}
+	clientAddrs, routeAddrs := make([]string, n), make([]string, n)
+	for i := range n {
+		clientAddrs[i], routeAddrs[i] = freeAddr(t), freeAddr(t)
+	}
+	cluster := "c" + UniqueName(t)[len(UniqueName(t))-8:]
+	nodes := make([]*Process, n)
+	for i := range n {
+		var routes []string
+		for j, a := range routeAddrs {
+			if j != i {
+				routes = append(routes, "nats://"+a)
+			}
+		}
+		p := start(t, "jetstream", clientAddrs[i], filepath.Join(dir, fmt.Sprintf("node%d", i)),
+			"-name", fmt.Sprintf("%s-n%d", cluster, i), "-cluster-name", cluster,
+			"-cluster-addr", routeAddrs[i], "-routes", strings.Join(routes, ","))
+		p.url = "nats://" + clientAddrs[i]
+		nodes[i] = p
+	}
+	awaitMetaLeader(t, nodes)
+	return nodes
+}
+
+// awaitMetaLeader waits until a node answers JetStream's account info,
+// which it does only once the cluster has a meta leader.
+func awaitMetaLeader(t testing.TB, nodes []*Process) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		var last error
+		for _, p := range nodes {
+			if !p.running() {
+				continue
+			}
+			if last = jetStreamReady(p.url); last == nil {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("testenv: the JetStream cluster elected no meta leader within %v: %v", timeout, last)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// jetStreamReady reports why the JetStream API at url doesn't answer
+// yet, or nil once it does.
+func jetStreamReady(url string) error {
+	nc, err := nats.Connect(url, nats.Timeout(2*time.Second), nats.MaxReconnects(0))
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, err = js.AccountInfo(ctx)
+	return err
 }
