@@ -281,14 +281,16 @@ const maxDeadLetterAttempts = 5
 
 // giveUp hands a message to the dead-letter hook and then tells the broker
 // never to redeliver it. If the hook fails, the message stays unacknowledged
-// so that a passing failure (the broker down) loses nothing; one that can't
-// pass (events.Permanent: a payload the broker refuses on the dead-letter
-// subject) or keeps failing ends the message here, logged at Error with
-// what identifies it.
+// so that a passing failure (the broker down) loses nothing: one that
+// matches ErrUnavailable is waited out however long it lasts, each such
+// message waiting on the broker (bounded by the subscription's in-flight
+// limit). One that can't pass (events.Permanent: a payload the broker
+// refuses on the dead-letter subject) or keeps failing otherwise ends the
+// message here, logged at Error with what identifies it.
 func (l *Listener) giveUp(m Message, meta Metadata, cause error, start time.Time) {
 	dl := DeadLetter{Metadata: meta, Data: m.Data(), Err: cause}
 	if err := l.cfg.deadLetter(l.ctx, dl); err != nil {
-		if IsPermanent(err) || l.deadLetterFailures(meta) >= maxDeadLetterAttempts {
+		if IsPermanent(err) || (!errors.Is(err, ErrUnavailable) && l.deadLetterFailures(meta) >= maxDeadLetterAttempts) {
 			sum := sha256.Sum256(dl.Data)
 			payload := dl.Data[:min(len(dl.Data), maxLoggedPayload)]
 			l.cfg.logger.Error("dead letter could not be recorded; acknowledged, this log line is its only record",

@@ -2,8 +2,16 @@ package events
 
 import (
 	"context"
+	"errors"
 	"time"
 )
+
+// ErrUnavailable is matched (errors.Is) by a Transport's errors that say
+// the broker can't take a message now but will later: the connection is
+// down, or the stream has no leader. Retrying is right; giving up is not.
+// A Listener never gives up on republishing a dead letter for it: it keeps
+// the message unacknowledged, on the broker, until the republish succeeds.
+var ErrUnavailable = errors.New("events: the broker can't take the message now")
 
 // Transport is the driver interface: what a message broker must offer for
 // the typed Publisher and Listener to run on it. It moves bytes only; JSON,

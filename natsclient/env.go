@@ -10,7 +10,7 @@ import (
 // Environment variables read by FromEnv: the cluster's own names, so a Go
 // service reads the manifests written for the Node services.
 const (
-	EnvURL       = "NATS_URL"        // server URLs, comma-separated
+	EnvURL       = "NATS_URL"        // server URLs, comma-separated: list every node of a cluster (see ParseURLs)
 	EnvClusterID = "NATS_CLUSTER_ID" // the streaming cluster id
 	EnvClientID  = "NATS_CLIENT_ID"  // default: DefaultClientID
 	// Authentication, at most one kind.
@@ -44,7 +44,14 @@ func FromEnv(getenv func(string) string) Config {
 }
 
 // ParseURLs reads a NATS_URL as the Node services do: a comma-separated
-// list of servers of one cluster. Their manifests say http://nats-srv:4222,
+// list of servers of one cluster.
+//
+// List every node of a cluster (or a name that resolves to all of them,
+// as a Kubernetes headless service does). A running client learns the
+// other nodes from the server and fails over to them by itself, but a
+// client starting up knows only what is listed: with one node listed and
+// that node down, it waits until the node is back, however many others
+// are up. Their manifests say http://nats-srv:4222,
 // which node-nats-streaming accepts because it ignores the scheme; nats.go
 // does not, so http becomes nats and https becomes tls.
 func ParseURLs(s string) []string {

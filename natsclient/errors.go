@@ -1,6 +1,10 @@
 package natsclient
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/ticketkit/ticketkit/events"
+)
 
 // Sentinels for errors.Is. Both transports wrap one of them where one
 // applies, and keep their cause (a context error, a nats or stan error)
@@ -17,7 +21,7 @@ var (
 	// ended. The message was not acknowledged; retrying later is safe, at
 	// the price of a possible duplicate (none on JetStream within its
 	// duplicate window, with the same Outgoing.ID).
-	ErrDisconnected = errors.New("disconnected")
+	ErrDisconnected error = unavailable("disconnected")
 
 	// ErrClosed is returned by calls on a client (or subscription) that has
 	// been closed, including calls that were waiting when Close began.
@@ -28,3 +32,12 @@ var (
 	// Streaming '/').
 	ErrInvalidSubject = errors.New("invalid subject")
 )
+
+// unavailable is an error that is also an events.ErrUnavailable, so the
+// typed layer knows to wait it out.
+type unavailable string
+
+func (e unavailable) Error() string { return string(e) }
+
+// Is reports events.ErrUnavailable.
+func (e unavailable) Is(target error) bool { return target == events.ErrUnavailable }

@@ -222,8 +222,12 @@ func (c Config) JetStreamConfig() jsclient.Config {
 	// provisions the cluster's stream, and must give it the same subjects.
 	// Unless no stream is provisioned (NATS_STREAM=-): streams, this one
 	// too, are managed elsewhere.
+	// It follows the service's stream: as many replicas, the same
+	// storage, so the dead letters are as safe as the events they were.
 	if len(jcfg.Streams) > 0 {
-		jcfg.Streams = append(append([]jsclient.Stream(nil), jcfg.Streams...), jsclient.DeadLetterStream(c.DeadLetters))
+		dlq := jsclient.DeadLetterStream(c.DeadLetters)
+		dlq.Replicas, dlq.Storage = jcfg.Streams[0].Replicas, jcfg.Streams[0].Storage
+		jcfg.Streams = append(append([]jsclient.Stream(nil), jcfg.Streams...), dlq)
 	}
 	// NATS Streaming retries a failed message after the ack wait; keep
 	// that timing on JetStream. NakDelays is the client's, for every

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -33,6 +34,8 @@ type Client struct {
 	// supervisors. Its lock guards subs too.
 	conn *natsconn.Conn[struct{}]
 	subs map[*subscription]struct{}
+
+	background sync.WaitGroup // provisioning of Background streams
 }
 
 // link is the connection while it is up. The nats.go connection is the
@@ -77,6 +80,7 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		_, _ = c.conn.BeginClose(ctx)
 		c.conn.EndClose()
 		c.conn.Cancel()
+		c.background.Wait() // cancelled with the connection's context
 		c.nc.Close()
 		return nil, err
 	}
@@ -197,8 +201,10 @@ func (c *Client) Close(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("jsclient: close: publishes still waiting for acks: %w", err))
 	}
 	// Only now wake the waiters: publishes above could still finish. (stan
-	// has no such wait: natsclient wakes them at once.)
+	// has no such wait: natsclient wakes them at once.) Background
+	// provisioning ends with them.
 	c.conn.Cancel()
+	waitGroup(ctx, &c.background)
 	for _, sub := range subs {
 		if err := sub.stopConsuming(ctx); err != nil {
 			errs = append(errs, err)
@@ -225,3 +231,14 @@ func (c *Client) Close(ctx context.Context) error {
 // CarriesHeaders implements events.HeaderCarrier: JetStream messages
 // carry headers.
 func (c *Client) CarriesHeaders() bool { return true }
+
+// waitGroup waits for wg, or until ctx ends (what is left then ends on its
+// own, its context cancelled).
+func waitGroup(ctx context.Context, wg *sync.WaitGroup) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}

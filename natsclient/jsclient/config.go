@@ -117,6 +117,25 @@ type Stream struct {
 	// retries (see docs/migration.md); the server keeps every ID of the
 	// window in memory.
 	Duplicates time.Duration
+
+	// Exact makes provisioning set the stream to exactly these settings.
+	// By default an existing stream keeps whatever is stronger of its own
+	// settings and these: more replicas, a longer or larger limit where
+	// this sets one (a limit left 0 here stays as the stream has it), a
+	// longer Duplicates window, the union of the subjects, and an
+	// operator's settings of fields this type has none of; each kept
+	// difference is logged at Warn. Every
+	// instance of every service provisions the shared stream, and one
+	// deployed without NATS_STREAM_REPLICAS must not scale it down.
+	Exact bool
+
+	// Background provisions the stream without holding up Connect: a
+	// goroutine retries until it succeeds or the client closes, logging
+	// each failure. Until then, publishes to its subjects fail (and are
+	// retried by their callers: a Listener keeps a dead letter
+	// unacknowledged until it can be republished). For streams a service
+	// can serve without, such as its dead letters'.
+	Background bool
 }
 
 // DeadLetterStream returns a stream of its own for a service's dead
@@ -136,11 +155,17 @@ type Stream struct {
 // A stream of its own, not subjects added to the cluster's: every service
 // provisions that one, and they must all give it the same subjects, or
 // each start rewrites the others'.
+//
+// It is provisioned in the Background: a service serves while it can't be
+// (its node down), and its dead letters wait until it can. Give it the
+// service's stream's Replicas (service.Config.JetStreamConfig does), so
+// that it is as available as the events it keeps.
 func DeadLetterStream(prefix string) Stream {
 	return Stream{
 		Name:        "DLQ_" + sanitize(prefix),
 		Subjects:    []string{prefix, prefix + ".>"},
 		Description: "dead letters published to " + prefix + " and under it",
+		Background:  true,
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/natsclient/internal/natsconn"
 )
 
@@ -20,6 +21,12 @@ var (
 	// would neither store a publish nor hold a consumer for it. It is not
 	// retried: provision a stream whose Subjects match (Config.Streams).
 	ErrNoStream = errors.New("jsclient: no stream captures the subject")
+
+	// ErrStreamUnavailable means the connection is up but the stream (or
+	// the JetStream API) did not answer in time: it has no leader, because
+	// the nodes holding its replicas are down or electing one, or the
+	// cluster has no quorum. It is retried like a lost connection.
+	ErrStreamUnavailable error = streamUnavailable("jsclient: the stream did not answer (no leader: its nodes are down or electing, or no quorum)")
 )
 
 // noStreamError is the error for a subject no stream captures.
@@ -33,7 +40,7 @@ func retryable(err error) bool {
 	if err == nil {
 		return false
 	}
-	if natsconn.ConnRetryable(err) ||
+	if natsconn.ConnRetryable(err) || errors.Is(err, ErrStreamUnavailable) ||
 		errors.Is(err, nats.ErrStaleConnection) ||
 		errors.Is(err, jetstream.ErrNoStreamResponse) ||
 		errors.Is(err, jetstream.ErrAsyncPublishTimeout) ||
@@ -55,3 +62,11 @@ func retryable(err error) bool {
 // checkSubject refuses what can't be one channel: natsclient's rules but
 // its '/', which only NATS Streaming's file store minds.
 var checkSubject = natsconn.CheckSubject
+
+// streamUnavailable is an error that is also an events.ErrUnavailable.
+type streamUnavailable string
+
+func (e streamUnavailable) Error() string { return string(e) }
+
+// Is reports events.ErrUnavailable.
+func (e streamUnavailable) Is(target error) bool { return target == events.ErrUnavailable }

@@ -129,6 +129,9 @@ func (c *Client) send(ctx context.Context, l *link, msgs []events.Outgoing, ids 
 		case retryable(err) && ctx.Err() == nil:
 			retry = append(retry, i)
 			last = err
+		case retryable(err) && c.nc.IsConnected() && (errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, ErrStreamUnavailable)):
+			// Connected, but the stream did not answer: no leader.
+			errs[i] = fmt.Errorf("jsclient: publish %s: %w: %w (last error: %w)", subject, ErrStreamUnavailable, ctx.Err(), err)
 		case retryable(err):
 			errs[i] = c.conn.Disconnected("publish "+subject, ctx.Err(), err)
 		default:
