@@ -116,7 +116,9 @@ func TestDeadLettersSurviveTheirNodeDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	holder := streamInfo(t, js, dlq.Name).Cluster.Leader
-	down := slices.IndexFunc(nodes, func(p *testenv.Process) bool { return strings.HasSuffix(holder, fmt.Sprintf("-n%d", slices.Index(nodes, p))) })
+	down := slices.IndexFunc(nodes, func(p *testenv.Process) bool {
+		return strings.HasSuffix(holder, fmt.Sprintf("-n%d", slices.Index(nodes, p)))
+	})
 	if down < 0 {
 		t.Fatalf("no node is %q", holder)
 	}

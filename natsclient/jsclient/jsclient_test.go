@@ -141,9 +141,17 @@ func TestProvisionIsIdempotent(t *testing.T) {
 		t.Fatalf("after provisioning again: created %v (was %v), %d messages, config %+v", a.Created, b.Created, a.State.Msgs, a.Config)
 	}
 
-	// A limit changes in place.
+	// A limit changes in place: raised by default, lowered (from
+	// unlimited to an hour) only with Exact.
 	stream.MaxAge = time.Hour
 	stream.Duplicates = 10 * time.Minute
+	if err := second.Provision(ctxFor(t), stream); err != nil {
+		t.Fatalf("Provision with MaxAge: %v", err)
+	}
+	if s, err := js.Stream(ctxFor(t), stream.Name); err != nil || s.CachedInfo().Config.MaxAge != 0 || s.CachedInfo().Config.Duplicates != 10*time.Minute {
+		t.Fatalf("without Exact: %+v, %v; want MaxAge still unlimited, Duplicates raised", s.CachedInfo().Config, err)
+	}
+	stream.Exact = true
 	if err := second.Provision(ctxFor(t), stream); err != nil {
 		t.Fatalf("Provision with MaxAge: %v", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ticketkit/ticketkit/natsclient"
+	"github.com/ticketkit/ticketkit/wire"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -112,6 +113,6 @@ func streamMsgs(t testing.TB, js jetstream.JetStream, stream, subject string) ui
 	return info.State.Subjects[subject]
 }
 
-// appStream stands for an application's stream, as a service of the
-// cluster passes wire's to FromEnv.
-var appStream = jsclient.Stream{Name: "APP", Subjects: []string{"app:created", "app:updated"}}
+// appStream stands for an application's stream: the cluster's, as a
+// service passes it to FromEnv.
+var appStream = jsclient.Stream{Name: "APP", Subjects: wire.Subjects()}
