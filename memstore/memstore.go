@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/outbox"
+	"github.com/ticketkit/ticketkit/store"
 )
 
 // maxEntries is how many entries a document holds before a write trims
@@ -39,6 +41,7 @@ type doc struct {
 	version int64
 	value   any
 	entries []outbox.Entry
+	claim   string // a Replica's own mark on its copy
 }
 
 // DeadLetter is an entry a Relay gave up on, as the DB keeps it.
@@ -83,6 +86,9 @@ func (db *DB) NewOutbox(opts ...outbox.QueueOption) (*Outbox, error) {
 	}
 	return &Outbox{db: db, q: q}, nil
 }
+
+// DB returns the DB the writer writes to.
+func (o *Outbox) DB() *DB { return o.db }
 
 // Queue implements outbox.Driver.
 func (o *Outbox) Queue() *outbox.Queue { return o.q }
@@ -193,30 +199,43 @@ func (db *DB) trimLocked(d *doc) {
 	})
 }
 
-// Record is a document of a Collection with its id and version.
-type Record[T any] struct {
-	ID      string
-	Version int64
-	Doc     T
-	// Claim is a Replica's own mark on its copy (Replica.Claim); always
-	// empty in a Collection.
-	Claim string
-}
+// Record is the storage API's record (store.Record), which both backends
+// return.
+type Record[T any] = store.Record[T]
 
 // Collection is a versioned collection of T documents on a DB, written
-// through one writer's Outbox: Insert and a compare-and-set Update, each
-// with its outbox entries in the same atomic write. Ids are the cluster's
-// 24-hex ObjectIDs, read case-insensitively. It is safe for concurrent
-// use.
+// through one writer's Outbox: store.Collection in memory, with
+// mongostore.Collection's semantics. It is safe for concurrent use.
 type Collection[T any] struct {
 	db   *DB
 	name string
 	ob   *Outbox
 }
 
-// NewCollection returns the collection name of ob's DB, written through ob.
-func NewCollection[T any](ob *Outbox, name string) *Collection[T] {
-	return &Collection[T]{db: ob.db, name: name, ob: ob}
+var _ store.Collection[struct{}] = (*Collection[struct{}])(nil)
+
+// CollectionOption configures NewCollection. There are none yet: the
+// type is there so that both backends' constructors have one shape.
+type CollectionOption func(*collectionConfig) error
+
+type collectionConfig struct{}
+
+// NewCollection returns the collection name of ob's DB, written through
+// ob, as mongostore.NewCollection does on MongoDB.
+func NewCollection[T any](ob *Outbox, name string, opts ...CollectionOption) (*Collection[T], error) {
+	if ob == nil || name == "" {
+		return nil, errors.New("memstore: NewCollection needs an Outbox and a name")
+	}
+	var cfg collectionConfig
+	for _, o := range opts {
+		if o == nil {
+			return nil, errors.New("memstore: nil CollectionOption")
+		}
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	return &Collection[T]{db: ob.db, name: name, ob: ob}, nil
 }
 
 func normID(id string) (string, bool) {
@@ -285,10 +304,13 @@ func (c *Collection[T]) Insert(ctx context.Context, id string, v T, evs ...event
 	})
 }
 
-// Update replaces id's document with v if its version is expected, sets
-// the version to expected+1 and records one outbox entry per event.
-// Errors: ENOTFOUND, ECONFLICT when the version differs (nothing written).
+// Update implements store.Collection.
 func (c *Collection[T]) Update(ctx context.Context, id string, expected int64, v T, evs ...events.Event) (Record[T], error) {
+	return c.UpdateIf(ctx, id, expected, nil, v, evs...)
+}
+
+// UpdateIf implements store.Collection.
+func (c *Collection[T]) UpdateIf(ctx context.Context, id string, expected int64, guard store.Filter, v T, evs ...events.Event) (Record[T], error) {
 	nid, ok := normID(id)
 	if !ok {
 		return Record[T]{}, ticketkit.ErrNotFound
@@ -298,7 +320,7 @@ func (c *Collection[T]) Update(ctx context.Context, id string, expected int64, v
 		switch {
 		case !ok:
 			return ticketkit.ErrNotFound
-		case d.version != expected:
+		case d.version != expected || !matches(d.value, guard):
 			return ticketkit.ErrConflict
 		}
 		c.db.trimLocked(d)
@@ -330,34 +352,32 @@ func (c *Collection[T]) Get(ctx context.Context, id string) (Record[T], error) {
 	return Record[T]{ID: nid, Version: d.version, Doc: d.value.(T)}, nil
 }
 
-// Scan calls fn with every document whose id is above after, in id
-// order, until fn returns false.
-func (c *Collection[T]) Scan(ctx context.Context, after string, fn func(Record[T]) bool) error {
+// Find implements store.Collection. It scans the collection: the
+// in-memory store is for tests and local runs, not for large data.
+func (c *Collection[T]) Find(ctx context.Context, filter store.Filter, opts ...store.FindOption) ([]Record[T], error) {
 	if err := ctx.Err(); err != nil {
-		return err
+		return nil, err
+	}
+	o := store.FindOptionsOf(opts)
+	after := ""
+	if o.After != "" {
+		var ok bool
+		if after, ok = normID(o.After); !ok {
+			return nil, ticketkit.Errorf(ticketkit.EINVALID, "Invalid page cursor")
+		}
 	}
 	c.db.mu.Lock()
 	docs := c.db.colls[c.name]
 	recs := make([]Record[T], 0, len(docs))
 	for id, d := range docs {
-		if id > after {
+		if id > after && matches(d.value, filter) {
 			recs = append(recs, Record[T]{ID: id, Version: d.version, Doc: d.value.(T)})
 		}
 	}
 	c.db.mu.Unlock()
-	slices.SortFunc(recs, func(a, b Record[T]) int {
-		switch {
-		case a.ID < b.ID:
-			return -1
-		case a.ID > b.ID:
-			return 1
-		}
-		return 0
-	})
-	for _, r := range recs {
-		if !fn(r) {
-			break
-		}
+	slices.SortFunc(recs, func(a, b Record[T]) int { return strings.Compare(a.ID, b.ID) })
+	if o.Limit > 0 && len(recs) > o.Limit {
+		recs = recs[:o.Limit]
 	}
-	return nil
+	return recs, nil
 }

@@ -4,12 +4,15 @@ import (
 	"context"
 	"testing"
 
+	storesuite "github.com/ticketkit/ticketkit/store/storetest"
+
 	"go.uber.org/goleak"
 
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/memstore"
 	"github.com/ticketkit/ticketkit/outbox"
 	"github.com/ticketkit/ticketkit/outbox/outboxtest"
+	"github.com/ticketkit/ticketkit/store"
 	"github.com/ticketkit/ticketkit/tickets"
 	"github.com/ticketkit/ticketkit/tickets/storetest"
 )
@@ -26,7 +29,10 @@ func (s suiteStore) Open(t *testing.T, opts ...outbox.QueueOption) outboxtest.In
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := memstore.NewCollection[doc](ob, "docs")
+	c, err := memstore.NewCollection[doc](ob, "docs")
+	if err != nil {
+		t.Fatal(err)
+	}
 	return outboxtest.Instance{
 		Driver: ob,
 		Write: func(ctx context.Context, id string, v int64, evs ...events.Event) error {
@@ -45,7 +51,11 @@ func TestOutboxConformance(t *testing.T) {
 
 func TestStoreConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Store {
-		s, ob, err := memstore.New()
+		ob, err := memstore.NewDB().NewOutbox()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := memstore.NewStore(ob)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -54,3 +64,33 @@ func TestStoreConformance(t *testing.T) {
 }
 
 var _ tickets.Store = (*memstore.Store)(nil)
+
+func TestStorageConformance(t *testing.T) {
+	t.Run("Collection", func(t *testing.T) {
+		storesuite.RunCollection(t, func(t *testing.T) store.Collection[storesuite.Doc] {
+			ob, err := memstore.NewDB().NewOutbox()
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := memstore.NewCollection[storesuite.Doc](ob, "docs")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c
+		})
+	})
+	t.Run("Replica", func(t *testing.T) {
+		storesuite.RunReplica(t, func(t *testing.T) (store.Replica[storesuite.Doc], store.Replica[storesuite.Doc]) {
+			db := memstore.NewDB()
+			a, err := memstore.NewReplica[storesuite.Doc](db, "copies")
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := memstore.NewReplica[storesuite.Doc](db, "copies")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return a, b
+		})
+	})
+}

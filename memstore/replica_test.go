@@ -15,7 +15,10 @@ type order struct{ Status string }
 
 func TestReplicaAppliesInVersionOrder(t *testing.T) {
 	ctx := context.Background()
-	r := memstore.NewReplica[order]()
+	r, err := memstore.NewReplica[order](memstore.NewDB(), "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
 	a, b := ticketkit.NewID(), ticketkit.NewID()
 	apply := func(id string, v int64, o order, want events.Ordering) {
 		t.Helper()
@@ -44,7 +47,10 @@ func TestReplicaAppliesInVersionOrder(t *testing.T) {
 
 func TestReplicaClaim(t *testing.T) {
 	ctx := context.Background()
-	r := memstore.NewReplica[order]()
+	r, err := memstore.NewReplica[order](memstore.NewDB(), "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
 	id := ticketkit.NewID()
 	if _, err := r.Claim(ctx, id, "", "a"); !errors.Is(err, ticketkit.ErrNotFound) {
 		t.Fatalf("claim of an unknown copy: %v", err)

@@ -4,7 +4,7 @@ import (
 	"context"
 
 	"github.com/ticketkit/ticketkit"
-	"github.com/ticketkit/ticketkit/outbox"
+	"github.com/ticketkit/ticketkit/store"
 	"github.com/ticketkit/ticketkit/tickets"
 	"github.com/ticketkit/ticketkit/wire"
 )
@@ -17,19 +17,14 @@ type Store struct {
 
 var _ tickets.Store = (*Store)(nil)
 
-// NewStore returns a tickets Store written through ob.
-func NewStore(ob *Outbox) *Store {
-	return &Store{c: NewCollection[tickets.Ticket](ob, "tickets")}
-}
-
-// New returns a Store on a DB of its own, with its Outbox: the in-memory
-// backend of a single instance.
-func New(opts ...outbox.QueueOption) (*Store, *Outbox, error) {
-	ob, err := NewDB().NewOutbox(opts...)
+// NewStore returns the tickets Store of ob's DB, written through ob, as
+// mongostore.NewStore does on MongoDB.
+func NewStore(ob *Outbox) (*Store, error) {
+	c, err := NewCollection[tickets.Ticket](ob, "tickets")
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return NewStore(ob), ob, nil
+	return &Store{c: c}, nil
 }
 
 // Create implements tickets.Store.
@@ -54,28 +49,28 @@ func (s *Store) Get(ctx context.Context, id string) (tickets.Ticket, error) {
 
 // List implements tickets.Store.
 func (s *Store) List(ctx context.Context, f tickets.Filter) (tickets.Page, error) {
-	after := ""
-	if f.After != "" {
-		var ok bool
-		if after, ok = normID(f.After); !ok {
-			return tickets.Page{}, ticketkit.Errorf(ticketkit.EINVALID, "Invalid page cursor")
-		}
+	filter := store.Filter{}
+	if f.UserID != "" {
+		filter["userId"] = f.UserID
+	}
+	if f.Unreserved {
+		filter["orderId"] = nil
 	}
 	limit := f.PageSize()
+	rs, err := s.c.Find(ctx, filter, store.After(f.After), store.Limit(limit+1))
+	if err != nil {
+		return tickets.Page{}, err
+	}
 	var page tickets.Page
-	err := s.c.Scan(ctx, after, func(r Record[tickets.Ticket]) bool {
-		t := r.Doc
-		if (f.Unreserved && t.Reserved()) || (f.UserID != "" && t.UserID != f.UserID) {
-			return true
-		}
-		if len(page.Tickets) == limit {
-			page.Next = page.Tickets[limit-1].ID
-			return false
-		}
-		page.Tickets = append(page.Tickets, t)
-		return true
-	})
-	return page, err
+	if len(rs) > limit {
+		rs = rs[:limit]
+		page.Next = rs[limit-1].ID
+	}
+	page.Tickets = make([]tickets.Ticket, len(rs))
+	for i, r := range rs {
+		page.Tickets[i] = r.Doc
+	}
+	return page, nil
 }
 
 // Update implements tickets.Store.

@@ -215,19 +215,19 @@ func benchStoresRelayed(b *testing.B) (*mongostore.Store, *mongo.Collection) {
 
 func benchStoresOn(b *testing.B, db *mongo.Database, ob *mongostore.Outbox) (*mongostore.Store, *mongo.Collection) {
 	b.Helper()
-	s, err := mongostore.New(ob, mongostore.WithCollection("lib"))
+	s, err := mongostore.NewStore(ob)
 	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.EnsureIndexes(b.Context()); err != nil {
 		b.Fatal(err)
 	}
 	// The raw side's collection gets the Store's indexes too.
-	rawIdx, err := mongostore.New(newOutbox(b, db), mongostore.WithCollection("raw"))
-	if err != nil {
+	if _, err := db.Collection("raw").Indexes().CreateMany(b.Context(), []mongo.IndexModel{
+		{Keys: bson.D{{Key: "userId", Value: 1}, {Key: "_id", Value: 1}}},
+		{Keys: bson.D{{Key: "orderId", Value: 1}, {Key: "_id", Value: 1}}},
+	}); err != nil {
 		b.Fatal(err)
-	}
-	for _, s := range []*mongostore.Store{s, rawIdx} {
-		if err := s.EnsureIndexes(b.Context()); err != nil {
-			b.Fatal(err)
-		}
 	}
 	return s, db.Collection("raw")
 }
@@ -344,14 +344,14 @@ func BenchmarkUpdate(b *testing.B) {
 func BenchmarkScale(b *testing.B) {
 	db := testenv.Mongo(b)
 	ctx := b.Context()
-	s, err := mongostore.New(newOutbox(b, db), mongostore.WithCollection("scale"))
+	s, err := mongostore.NewStore(newOutbox(b, db))
 	if err != nil {
 		b.Fatal(err)
 	}
 	if err := s.EnsureIndexes(ctx); err != nil {
 		b.Fatal(err)
 	}
-	coll := db.Collection("scale")
+	coll := db.Collection(mongostore.TicketsCollection)
 	var ids []bson.ObjectID
 	for _, size := range scaleSizes(b) {
 		start := time.Now()

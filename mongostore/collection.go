@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -17,6 +18,7 @@ import (
 	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/outbox"
+	"github.com/ticketkit/ticketkit/store"
 )
 
 // Field names every document of a Collection has. A document type must not
@@ -34,15 +36,9 @@ const (
 // event.
 const maxEntries = 16
 
-// Record is a document of a Collection with its id and version.
-type Record[T any] struct {
-	ID      string
-	Version int64
-	Doc     T
-	// Claim is a Replica's own mark on its copy (Replica.Claim); always
-	// empty in a Collection.
-	Claim string
-}
+// Record is the storage API's record (store.Record), which both backends
+// return.
+type Record[T any] = store.Record[T]
 
 // record is a document as stored: T's fields inline beside the id, the
 // version and the outbox.
@@ -138,14 +134,16 @@ func (l *lastWrites) forget(oid bson.ObjectID) {
 	l.mu.Unlock()
 }
 
+var _ store.Collection[struct{}] = (*Collection[struct{}])(nil)
+
 // NewCollection returns the collection name of ob's database, written
 // through ob. WithLogger, WithDocumentLocks and WithImmutable apply. It does no I/O; call
 // EnsureIndexes once at startup.
-func NewCollection[T any](ob *Outbox, name string, opts ...Option) (*Collection[T], error) {
+func NewCollection[T any](ob *Outbox, name string, opts ...CollectionOption) (*Collection[T], error) {
 	if ob == nil {
 		return nil, errors.New("mongostore: outbox is nil")
 	}
-	cfg, err := newConfig(ob.db, append([]Option{WithCollection(name)}, opts...))
+	cfg, err := newConfig(ob.db, name, opts, CollectionOption.applyCollection)
 	if err != nil {
 		return nil, err
 	}
@@ -153,8 +151,8 @@ func NewCollection[T any](ob *Outbox, name string, opts ...Option) (*Collection[
 	if err != nil {
 		return nil, fmt.Errorf("mongostore: %w", err)
 	}
-	ob.register(cfg.collection)
-	c := &Collection[T]{coll: ob.db.Collection(cfg.collection), ob: ob, log: cfg.logger, immutable: make(map[string]bool)}
+	ob.register(name)
+	c := &Collection[T]{coll: ob.db.Collection(name), ob: ob, log: cfg.logger, immutable: make(map[string]bool)}
 	for _, f := range cfg.immutable {
 		c.immutable[f] = true
 	}
@@ -330,11 +328,15 @@ func (c *Collection[T]) Update(ctx context.Context, id string, expected int64, v
 
 // UpdateIf is Update with guard, equality conditions on the stored
 // document's fields, added to the compare-and-set: ECONFLICT when one
-// doesn't hold. Build guard from typed values only.
-func (c *Collection[T]) UpdateIf(ctx context.Context, id string, expected int64, guard bson.D, v T, evs ...events.Event) (Record[T], error) {
+// doesn't hold.
+func (c *Collection[T]) UpdateIf(ctx context.Context, id string, expected int64, guard store.Filter, v T, evs ...events.Event) (Record[T], error) {
 	oid, ok := parseID(id)
 	if !ok {
 		return Record[T]{}, ticketkit.ErrNotFound
+	}
+	guardDoc, err := filterDoc(guard)
+	if err != nil {
+		return Record[T]{}, err
 	}
 	es, err := outbox.NewEntries(oid.Hex(), expected+1, evs...)
 	if err != nil {
@@ -352,7 +354,7 @@ func (c *Collection[T]) UpdateIf(ctx context.Context, id string, expected int64,
 	}
 	defer unlock()
 
-	cas := append(bson.D{{Key: fID, Value: oid}, {Key: fVersion, Value: expected}}, guard...)
+	cas := append(bson.D{{Key: fID, Value: oid}, {Key: fVersion, Value: expected}}, guardDoc...)
 
 	// The usual case of one instance writing a document: its outbox is
 	// entries this writer wrote (it remembers which). Once all are
@@ -525,11 +527,27 @@ func (c *Collection[T]) Get(ctx context.Context, id string) (Record[T], error) {
 	return r.public(), nil
 }
 
-// Find returns the documents filter selects, as opts sort and limit them,
-// without their outboxes (Find sets the projection). Build filter from
-// typed values only, so user input is never read as an operator.
-func (c *Collection[T]) Find(ctx context.Context, filter bson.D, opts ...options.Lister[options.FindOptions]) ([]Record[T], error) {
-	cur, err := c.coll.Find(ctx, filter, append(opts, options.Find().SetProjection(withoutOutbox))...)
+// Find implements store.Collection: one query, in _id order, without the
+// documents' outboxes. An index on the filter's fields and _id serves it
+// (EnsureIndexes takes the service's own).
+func (c *Collection[T]) Find(ctx context.Context, filter store.Filter, opts ...store.FindOption) ([]Record[T], error) {
+	q, err := filterDoc(filter)
+	if err != nil {
+		return nil, err
+	}
+	o := store.FindOptionsOf(opts)
+	if o.After != "" {
+		after, ok := parseID(o.After)
+		if !ok {
+			return nil, ticketkit.Errorf(ticketkit.EINVALID, "Invalid page cursor")
+		}
+		q = append(q, bson.E{Key: fID, Value: bson.D{{Key: "$gt", Value: after}}})
+	}
+	fo := options.Find().SetProjection(withoutOutbox).SetSort(bson.D{{Key: fID, Value: 1}})
+	if o.Limit > 0 {
+		fo.SetLimit(int64(o.Limit))
+	}
+	cur, err := c.coll.Find(ctx, q, fo)
 	if err != nil {
 		return nil, c.fail(ctx, "Find", "", err)
 	}
@@ -546,4 +564,32 @@ func (c *Collection[T]) Find(ctx context.Context, filter bson.D, opts ...options
 
 func (c *Collection[T]) fail(ctx context.Context, op, id string, err error) error {
 	return failure(ctx, c.log, op, id, err)
+}
+
+// filterDoc is f as a MongoDB query: one equality per field, in name
+// order; nil matches a missing or null field. Values must be scalars (or
+// times), so that nothing a client sent can be read as an operator.
+func filterDoc(f store.Filter) (bson.D, error) {
+	names := make([]string, 0, len(f))
+	for name := range f {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	q := make(bson.D, 0, len(f))
+	for _, name := range names {
+		v := f[name]
+		if v != nil {
+			switch reflect.ValueOf(v).Kind() {
+			case reflect.Map, reflect.Slice, reflect.Array, reflect.Struct, reflect.Pointer, reflect.Interface:
+				if _, isTime := v.(time.Time); !isTime {
+					return nil, ticketkit.Errorf(ticketkit.EINVALID, "Filter on %s: a %T is not a scalar", name, v)
+				}
+			}
+		}
+		if strings.HasPrefix(name, "$") || name == "" {
+			return nil, ticketkit.Errorf(ticketkit.EINVALID, "Filter on %q: not a field name", name)
+		}
+		q = append(q, bson.E{Key: name, Value: v})
+	}
+	return q, nil
 }

@@ -119,7 +119,7 @@ func TestDriverErrorIsInternal(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s, db := open(t, mongostore.WithLogger(logger))
 	id := bson.NewObjectID()
-	_, err := db.Collection(mongostore.DefaultCollection).InsertOne(ctx(t), bson.D{
+	_, err := db.Collection(mongostore.TicketsCollection).InsertOne(ctx(t), bson.D{
 		{Key: "_id", Value: id}, {Key: "title", Value: "broken"}, {Key: "price", Value: "12.50"},
 		{Key: "userId", Value: "u"}, {Key: "version", Value: int64(0)},
 	})
@@ -139,28 +139,35 @@ func TestDriverErrorIsInternal(t *testing.T) {
 func TestNewRejectsInvalidOptions(t *testing.T) {
 	db := testenv.Mongo(t)
 	ob := newOutbox(t, db)
-	if _, err := mongostore.New(nil); err == nil {
-		t.Error("New(nil outbox) succeeded")
+	if _, err := mongostore.NewStore(nil); err == nil {
+		t.Error("NewStore(nil outbox) succeeded")
 	}
-	for name, opt := range map[string]mongostore.Option{
-		"nil option":           nil,
-		"empty collection":     mongostore.WithCollection(""),
-		"collection with $":    mongostore.WithCollection("tick$ets"),
-		"collection with NUL":  mongostore.WithCollection("tick\x00ets"),
-		"system collection":    mongostore.WithCollection("system.tickets"),
-		"collection too long":  mongostore.WithCollection(strings.Repeat("t", 121)),
-		"collection not UTF-8": mongostore.WithCollection("tick\xffets"),
-		"nil logger":           mongostore.WithLogger(nil),
+	for name, opt := range map[string]mongostore.CollectionOption{
+		"nil option": nil,
+		"nil logger": mongostore.WithLogger(nil),
 	} {
-		opts := []mongostore.Option{mongostore.WithCollection("ok")}
-		opts = append(opts, opt)
-		if s, err := mongostore.New(ob, opts...); err == nil || s != nil {
-			t.Errorf("New with %s: store %v, error %v; want an error", name, s, err)
+		if s, err := mongostore.NewStore(ob, opt); err == nil || s != nil {
+			t.Errorf("NewStore with %s: store %v, error %v; want an error", name, s, err)
 		}
 	}
-	s, err := mongostore.New(ob, mongostore.WithCollection("my_tickets"), mongostore.WithLogger(slog.Default()))
+	for name, coll := range map[string]string{
+		"empty":     "",
+		"with $":    "tick$ets",
+		"with NUL":  "tick\x00ets",
+		"system":    "system.tickets",
+		"too long":  strings.Repeat("t", 121),
+		"not UTF-8": "tick\xffets",
+	} {
+		if c, err := mongostore.NewCollection[struct{ N int }](ob, coll); err == nil || c != nil {
+			t.Errorf("NewCollection of a collection name %s: %v, %v; want an error", name, c, err)
+		}
+		if r, err := mongostore.NewReplica[struct{ N int }](db, coll); err == nil || r != nil {
+			t.Errorf("NewReplica of a collection name %s: %v, %v; want an error", name, r, err)
+		}
+	}
+	s, err := mongostore.NewStore(ob, mongostore.WithLogger(slog.Default()), mongostore.WithDocumentLocks())
 	if err != nil || s == nil {
-		t.Fatalf("New with valid options: %v", err)
+		t.Fatalf("NewStore with valid options: %v", err)
 	}
 }
 
@@ -173,7 +180,7 @@ func TestWriteWithALapsedLeaseIsUnavailable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := mongostore.New(ob)
+	s, err := mongostore.NewStore(ob)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ func TestExamples(t *testing.T) {
 	}{
 		{"outbox", func(t *testing.T) { testenv.MongoURI(t); testenv.NATS(t) }, Example_outbox,
 			"committed versions 0 and 1\nbacklog after close: 0 <nil>\n"},
-		{"Replica", func(t *testing.T) { testenv.MongoURI(t) }, ExampleTicketReplica,
+		{"Replica", func(t *testing.T) { testenv.MongoURI(t) }, ExampleReplica,
 			"update first, out of order: true\ncreate: apply <nil>\nupdate redelivered: apply <nil>\ncreate redelivered: duplicate <nil>\nconcert 25.00 version 1 <nil>\n"},
 	} {
 		t.Run(ex.name, func(t *testing.T) {

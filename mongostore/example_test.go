@@ -18,6 +18,7 @@ import (
 	"github.com/ticketkit/ticketkit/mongostore"
 	"github.com/ticketkit/ticketkit/natsclient"
 	"github.com/ticketkit/ticketkit/natsclient/streaming"
+	"github.com/ticketkit/ticketkit/orders"
 	"github.com/ticketkit/ticketkit/outbox"
 	"github.com/ticketkit/ticketkit/tickets"
 	"github.com/ticketkit/ticketkit/wire"
@@ -57,7 +58,7 @@ func Example_outbox() {
 		fmt.Println("error:", err)
 		return
 	}
-	store, err := mongostore.New(ob)
+	store, err := mongostore.NewStore(ob)
 	if err == nil {
 		err = store.EnsureIndexes(ctx)
 	}
@@ -123,7 +124,7 @@ func Example_outbox() {
 
 // A consuming service's copy of the tickets, fed events in the order a
 // broker may deliver them: late, early and twice.
-func ExampleTicketReplica() {
+func ExampleReplica() {
 	uri := os.Getenv("MONGO_URI")
 	if uri == "" {
 		return
@@ -139,7 +140,7 @@ func ExampleTicketReplica() {
 	db := client.Database("ticketkit_example_replica")
 	defer db.Drop(context.Background()) // an example leaves nothing behind; a service keeps its data
 
-	replica, err := mongostore.NewTicketReplica(db)
+	replica, err := mongostore.NewReplica[orders.Ticket](db, "tickets")
 	if err == nil {
 		err = replica.EnsureIndexes(ctx)
 	}
@@ -147,23 +148,26 @@ func ExampleTicketReplica() {
 		fmt.Println("error:", err)
 		return
 	}
+	copyOf := func(title string, price ticketkit.Money) orders.Ticket {
+		return orders.Ticket{Title: title, Price: price}
+	}
 
 	id, user := ticketkit.NewID(), ticketkit.NewID()
 	created := wire.TicketCreated{ID: id, Title: "concert", Price: ticketkit.Cents(2000), UserID: user, Version: 0}
 	updated := wire.TicketUpdated{ID: id, Title: "concert", Price: ticketkit.Cents(2500), UserID: user, Version: 1}
 
 	// The update overtook the creation: refused, so the broker redelivers it.
-	_, err = replica.ApplyUpdated(ctx, updated)
+	_, err = replica.Apply(ctx, id, updated.Version, copyOf(updated.Title, updated.Price))
 	fmt.Println("update first, out of order:", errors.Is(err, events.ErrOutOfOrder))
-	ord, err := replica.ApplyCreated(ctx, created)
+	ord, err := replica.Apply(ctx, id, created.Version, copyOf(created.Title, created.Price))
 	fmt.Println("create:", ord, err)
-	ord, err = replica.ApplyUpdated(ctx, updated)
+	ord, err = replica.Apply(ctx, id, updated.Version, copyOf(updated.Title, updated.Price))
 	fmt.Println("update redelivered:", ord, err)
-	ord, err = replica.ApplyCreated(ctx, created)
+	ord, err = replica.Apply(ctx, id, created.Version, copyOf(created.Title, created.Price))
 	fmt.Println("create redelivered:", ord, err)
 
-	t, err := replica.Get(ctx, id)
-	fmt.Println(t.Title, t.Price, "version", t.Version, err)
+	rec, err := replica.Get(ctx, id)
+	fmt.Println(rec.Doc.Title, rec.Doc.Price, "version", rec.Version, err)
 
 	// It prints:
 	// update first, out of order: true
@@ -174,11 +178,11 @@ func ExampleTicketReplica() {
 }
 
 // A consuming service's main wires its replica into two listeners of its
-// queue group; the Replica acknowledges applied and duplicate events and
-// leaves early ones for redelivery. (It serves until SIGINT or SIGTERM, so
-// it is compiled but not run; examples/orders-replica is the whole
-// program.)
-func ExampleTicketReplica_OnTicketCreated() {
+// queue group (wire.TicketCopies has the handlers); the Replica
+// acknowledges applied and duplicate events and leaves early ones for
+// redelivery. (It serves until SIGINT or SIGTERM, so it is compiled but
+// not run; examples/orders-replica is the whole program.)
+func ExampleReplica_listeners() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
@@ -189,10 +193,11 @@ func ExampleTicketReplica_OnTicketCreated() {
 		return
 	}
 	defer client.Disconnect(context.Background())
-	replica, err := mongostore.NewTicketReplica(client.Database("orders"), mongostore.WithLogger(logger))
+	copies, err := mongostore.NewReplica[orders.Ticket](client.Database("orders"), "tickets", mongostore.WithLogger(logger))
 	if err == nil {
-		err = replica.EnsureIndexes(ctx)
+		err = copies.EnsureIndexes(ctx)
 	}
+	replica := wire.TicketCopies{Replica: copies}
 	if err != nil {
 		logger.Error("replica", "error", err)
 		return

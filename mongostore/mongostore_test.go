@@ -2,8 +2,11 @@ package mongostore_test
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 	"time"
+
+	storesuite "github.com/ticketkit/ticketkit/store/storetest"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -15,6 +18,7 @@ import (
 	"github.com/ticketkit/ticketkit/mongostore"
 	"github.com/ticketkit/ticketkit/outbox"
 	"github.com/ticketkit/ticketkit/outbox/outboxtest"
+	"github.com/ticketkit/ticketkit/store"
 	"github.com/ticketkit/ticketkit/testenv"
 	"github.com/ticketkit/ticketkit/tickets"
 	"github.com/ticketkit/ticketkit/tickets/storetest"
@@ -40,17 +44,17 @@ func newOutbox(t testing.TB, db *mongo.Database) *mongostore.Outbox {
 
 // open returns a Store, with its indexes, on a fresh database that is
 // dropped when t ends, and that database.
-func open(t *testing.T, opts ...mongostore.Option) (*mongostore.Store, *mongo.Database) {
+func open(t *testing.T, opts ...mongostore.CollectionOption) (*mongostore.Store, *mongo.Database) {
 	t.Helper()
 	s, _, db := openWithOutbox(t, opts...)
 	return s, db
 }
 
-func openWithOutbox(t *testing.T, opts ...mongostore.Option) (*mongostore.Store, *mongostore.Outbox, *mongo.Database) {
+func openWithOutbox(t *testing.T, opts ...mongostore.CollectionOption) (*mongostore.Store, *mongostore.Outbox, *mongo.Database) {
 	t.Helper()
 	db := testenv.Mongo(t)
 	ob := newOutbox(t, db)
-	s, err := mongostore.New(ob, opts...)
+	s, err := mongostore.NewStore(ob, opts...)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -88,7 +92,7 @@ func ctx(t *testing.T) context.Context {
 }
 
 func TestConformance(t *testing.T) {
-	for name, opts := range map[string][]mongostore.Option{"DocLocks": {mongostore.WithDocumentLocks()}, "ServerOnly": nil} {
+	for name, opts := range map[string][]mongostore.CollectionOption{"DocLocks": {mongostore.WithDocumentLocks()}, "ServerOnly": nil} {
 		t.Run(name, func(t *testing.T) {
 			storetest.Run(t, func(t *testing.T) storetest.Store {
 				s, ob, _ := openWithOutbox(t, opts...)
@@ -270,4 +274,44 @@ func mustOID(t *testing.T, id string) bson.ObjectID {
 		t.Fatal(err)
 	}
 	return oid
+}
+
+func TestStorageConformance(t *testing.T) {
+	eachLockMode := func(t *testing.T, run func(t *testing.T, opt mongostore.Option)) {
+		t.Run("DocLocks", func(t *testing.T) { run(t, mongostore.WithDocumentLocks()) })
+		t.Run("ServerOnly", func(t *testing.T) { run(t, mongostore.WithLogger(slog.New(slog.DiscardHandler))) })
+	}
+	t.Run("Collection", func(t *testing.T) {
+		eachLockMode(t, func(t *testing.T, opt mongostore.Option) {
+			storesuite.RunCollection(t, func(t *testing.T) store.Collection[storesuite.Doc] {
+				c, err := mongostore.NewCollection[storesuite.Doc](newOutbox(t, testenv.Mongo(t)), "docs", opt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := c.EnsureIndexes(ctx(t)); err != nil {
+					t.Fatal(err)
+				}
+				return c
+			})
+		})
+	})
+	t.Run("Replica", func(t *testing.T) {
+		eachLockMode(t, func(t *testing.T, opt mongostore.Option) {
+			storesuite.RunReplica(t, func(t *testing.T) (store.Replica[storesuite.Doc], store.Replica[storesuite.Doc]) {
+				db := testenv.Mongo(t)
+				a, err := mongostore.NewReplica[storesuite.Doc](db, "copies", opt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, err := mongostore.NewReplica[storesuite.Doc](db, "copies", opt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := a.EnsureIndexes(ctx(t)); err != nil {
+					t.Fatal(err)
+				}
+				return a, b
+			})
+		})
+	})
 }

@@ -7,16 +7,16 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/orders"
+	"github.com/ticketkit/ticketkit/store"
 	"github.com/ticketkit/ticketkit/wire"
 )
 
-// DefaultOrdersCollection is the collection an OrderStore uses unless
-// WithCollection names another.
-const DefaultOrdersCollection = "orders"
+// OrdersCollection is the collection of an OrderStore: the Node orders
+// service's.
+const OrdersCollection = "orders"
 
 // orderDoc is an order as stored, in the Node orders service's field
 // names: the ticket is its ObjectID, as Mongoose stores a ref.
@@ -39,8 +39,8 @@ var _ orders.Store = (*OrderStore)(nil)
 // NewOrderStore returns the OrderStore written through ob. WithCollection,
 // WithLogger and WithDocumentLocks apply. It does no I/O; call
 // EnsureIndexes once at start-up.
-func NewOrderStore(ob *Outbox, opts ...Option) (*OrderStore, error) {
-	c, err := NewCollection[orderDoc](ob, DefaultOrdersCollection, append([]Option{WithImmutable("userId", "ticket", "price")}, opts...)...)
+func NewOrderStore(ob *Outbox, opts ...CollectionOption) (*OrderStore, error) {
+	c, err := NewCollection[orderDoc](ob, OrdersCollection, append([]CollectionOption{WithImmutable("userId", "ticket", "price")}, opts...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +87,7 @@ func (s *OrderStore) Update(ctx context.Context, o orders.Order, expected int64)
 
 // ByUser implements orders.Store, on the index EnsureIndexes makes.
 func (s *OrderStore) ByUser(ctx context.Context, userID string) ([]orders.Order, error) {
-	rs, err := s.c.Find(ctx, bson.D{{Key: "userId", Value: userID}}, options.Find().SetSort(bson.D{{Key: fID, Value: 1}}))
+	rs, err := s.c.Find(ctx, store.Filter{"userId": userID})
 	if err != nil {
 		return nil, err
 	}
@@ -108,38 +108,4 @@ func fromOrderDoc(r Record[orderDoc]) orders.Order {
 		ID: r.ID, UserID: d.UserID, Status: orders.Status(d.Status), ExpiresAt: d.ExpiresAt.UTC(),
 		Ticket: orders.TicketRef{ID: d.Ticket.Hex(), Price: d.Price}, Version: r.Version,
 	}
-}
-
-var _ orders.Tickets = (*TicketReplica)(nil)
-
-// Ticket implements orders.Tickets.
-func (r *TicketReplica) Ticket(ctx context.Context, id string) (orders.Ticket, error) {
-	rec, err := r.Replica.Get(ctx, id)
-	if err != nil {
-		return orders.Ticket{}, err
-	}
-	return orderTicket(rec), nil
-}
-
-// Tickets implements orders.Tickets, in one query.
-func (r *TicketReplica) Tickets(ctx context.Context, ids []string) (map[string]orders.Ticket, error) {
-	recs, err := r.GetMany(ctx, ids)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]orders.Ticket, len(recs))
-	for id, rec := range recs {
-		out[id] = orderTicket(rec)
-	}
-	return out, nil
-}
-
-// Hold implements orders.Tickets with Replica.Claim: one conditional
-// write on the ticket's copy.
-func (r *TicketReplica) Hold(ctx context.Context, id, prev, next string) (bool, error) {
-	return r.Claim(ctx, id, prev, next)
-}
-
-func orderTicket(rec Record[TicketCopy]) orders.Ticket {
-	return orders.Ticket{ID: rec.ID, Title: rec.Doc.Title, Price: rec.Doc.Price, Version: rec.Version, Hold: rec.Claim}
 }

@@ -23,7 +23,7 @@ func TestOrderStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := mongostore.NewTicketReplica(db, mongostore.WithDocumentLocks())
+	r, err := newTicketReplica(db, mongostore.WithDocumentLocks())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +34,7 @@ func TestOrderStore(t *testing.T) {
 	if err := r.EnsureIndexes(c); err != nil {
 		t.Fatal(err)
 	}
-	svc := orders.NewService(s, r)
+	svc := orders.NewService(s, orders.NewTickets(r.Replica))
 	tk := wire.TicketCreated{ID: ticketkit.NewID(), Title: "concert", Price: ticketkit.Cents(1250), UserID: ticketkit.NewID()}
 	if err := r.OnTicketCreated(c, tk, events.Metadata{}); err != nil {
 		t.Fatal(err)
@@ -52,7 +52,7 @@ func TestOrderStore(t *testing.T) {
 		t.Fatalf("Get = %+v, %v; want %+v", got, err, p)
 	}
 	var doc bson.M
-	if err := db.Collection(mongostore.DefaultOrdersCollection).FindOne(c, bson.D{{Key: "_id", Value: mustOID(t, p.Order.ID)}}).Decode(&doc); err != nil {
+	if err := db.Collection(mongostore.OrdersCollection).FindOne(c, bson.D{{Key: "_id", Value: mustOID(t, p.Order.ID)}}).Decode(&doc); err != nil {
 		t.Fatal(err)
 	}
 	if doc["userId"] != user || doc["status"] != "created" || doc["ticket"] != mustOID(t, tk.ID) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
+	"github.com/ticketkit/ticketkit/store"
 )
 
 // Replica is a consuming service's version-ordered copy of another
@@ -58,12 +59,14 @@ type Replica[T any] struct {
 	fields []string
 }
 
+var _ store.Replica[struct{}] = (*Replica[struct{}])(nil)
+
 // NewReplica returns the Replica in collection name of db, which the
 // caller keeps owning. WithLogger and WithDocumentLocks apply; the logger
 // gets every event's outcome at Debug level and database errors at Error
 // level. It does no I/O.
-func NewReplica[T any](db *mongo.Database, name string, opts ...Option) (*Replica[T], error) {
-	cfg, err := newConfig(db, append([]Option{WithCollection(name)}, opts...))
+func NewReplica[T any](db *mongo.Database, name string, opts ...ReplicaOption) (*Replica[T], error) {
+	cfg, err := newConfig(db, name, opts, ReplicaOption.applyReplica)
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +74,7 @@ func NewReplica[T any](db *mongo.Database, name string, opts ...Option) (*Replic
 	if err != nil {
 		return nil, fmt.Errorf("mongostore: %w", err)
 	}
-	r := &Replica[T]{coll: db.Collection(cfg.collection), log: cfg.logger, fields: fields}
+	r := &Replica[T]{coll: db.Collection(name), log: cfg.logger, fields: fields}
 	if cfg.docLocks {
 		r.locks = newDocLocks()
 	}
@@ -236,6 +239,58 @@ func (r *Replica[T]) Apply(ctx context.Context, id string, version int64, doc T)
 			return ord, fmt.Errorf("%w: %s version %d, the replica holds %s", events.ErrOutOfOrder, oid.Hex(), version, describeVersion(stored))
 		}
 		// Apply: the document reached version-1 after our write missed it.
+		if attempt == maxApplyAttempts {
+			return 0, r.fail(ctx, op, oid.Hex(), fmt.Errorf("%s kept changing under %d attempts to apply version %d", oid.Hex(), attempt, version))
+		}
+	}
+}
+
+// Modify implements store.Replica: it reads the copy, applies modify to it
+// and writes it back guarded by the version it read, retrying a lost race.
+// Errors: EINVALID for an id that is no valid id or a version below 1,
+// EINTERNAL; modify's own, as it returned them.
+func (r *Replica[T]) Modify(ctx context.Context, id string, version int64, modify func(*T) error) (events.Ordering, error) {
+	oid, ok := parseID(id)
+	if !ok || version < 0 {
+		return 0, ticketkit.Errorf(ticketkit.EINVALID, "Invalid id %q or version %d", id, version)
+	}
+	const op = "Replica.Modify"
+	unlock, err := r.locks.lock(ctx, oid)
+	if err != nil {
+		return 0, r.fail(ctx, op, oid.Hex(), err)
+	}
+	defer unlock()
+	for attempt := 1; ; attempt++ {
+		var cur record[T]
+		stored := events.NoVersion
+		err := r.coll.FindOne(ctx, byID(oid)).Decode(&cur)
+		switch {
+		case err == nil:
+			stored = cur.Version
+		case !errors.Is(err, mongo.ErrNoDocuments):
+			return 0, r.fail(ctx, op, oid.Hex(), err)
+		}
+		ord := events.CompareVersion(stored, version)
+		if ord == events.Apply && stored == events.NoVersion {
+			ord = events.OutOfOrder // a change of a copy that isn't there yet
+		}
+		switch ord {
+		case events.Duplicate:
+			return ord, nil
+		case events.OutOfOrder:
+			return ord, fmt.Errorf("%w: %s version %d, the replica holds %s", events.ErrOutOfOrder, oid.Hex(), version, describeVersion(stored))
+		}
+		doc := cur.Doc
+		if err := modify(&doc); err != nil {
+			return 0, err
+		}
+		written, err := r.write(ctx, oid, version, doc)
+		if err != nil {
+			return 0, r.fail(ctx, op, oid.Hex(), err)
+		}
+		if written {
+			return events.Apply, nil
+		}
 		if attempt == maxApplyAttempts {
 			return 0, r.fail(ctx, op, oid.Hex(), fmt.Errorf("%s kept changing under %d attempts to apply version %d", oid.Hex(), attempt, version))
 		}

@@ -19,16 +19,17 @@ import (
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/events/memtransport"
 	"github.com/ticketkit/ticketkit/mongostore"
+	"github.com/ticketkit/ticketkit/orders"
 	"github.com/ticketkit/ticketkit/testenv"
 	"github.com/ticketkit/ticketkit/wire"
 )
 
 // openReplica returns a Replica, prepared, on a fresh database that is
 // dropped when t ends, and that database.
-func openReplica(t *testing.T, opts ...mongostore.Option) (*mongostore.TicketReplica, *mongo.Database) {
+func openReplica(t *testing.T, opts ...mongostore.ReplicaOption) (ticketReplica, *mongo.Database) {
 	t.Helper()
 	db := testenv.Mongo(t)
-	r, err := mongostore.NewTicketReplica(db, opts...)
+	r, err := newTicketReplica(db, opts...)
 	if err != nil {
 		t.Fatalf("NewReplica: %v", err)
 	}
@@ -41,15 +42,15 @@ func openReplica(t *testing.T, opts ...mongostore.Option) (*mongostore.TicketRep
 // eachReplicaMode runs test with the Replica's FerretDB 1.x document locks
 // on, and with the server's version guard alone keeping writers apart, as
 // between processes (see eachMode).
-func eachReplicaMode(t *testing.T, test func(t *testing.T, open func(*testing.T, ...mongostore.Option) *mongostore.TicketReplica)) {
+func eachReplicaMode(t *testing.T, test func(t *testing.T, open func(*testing.T, ...mongostore.ReplicaOption) ticketReplica)) {
 	t.Run("DocLocks", func(t *testing.T) {
-		test(t, func(t *testing.T, opts ...mongostore.Option) *mongostore.TicketReplica {
+		test(t, func(t *testing.T, opts ...mongostore.ReplicaOption) ticketReplica {
 			r, _ := openReplica(t, append(opts, mongostore.WithDocumentLocks())...)
 			return r
 		})
 	})
 	t.Run("ServerOnly", func(t *testing.T) {
-		test(t, func(t *testing.T, opts ...mongostore.Option) *mongostore.TicketReplica {
+		test(t, func(t *testing.T, opts ...mongostore.ReplicaOption) ticketReplica {
 			r, _ := openReplica(t, opts...)
 			return r
 		})
@@ -78,12 +79,12 @@ func newHistory(n int) history {
 
 func (h history) id() string  { return h.created.ID }
 func (h history) last() int64 { return int64(len(h.updated)) }
-func (h history) final() mongostore.ReplicaTicket {
+func (h history) final() orders.Ticket {
 	if len(h.updated) == 0 {
-		return mongostore.ReplicaTicket{ID: h.created.ID, Title: h.created.Title, Price: h.created.Price}
+		return orders.Ticket{ID: h.created.ID, Title: h.created.Title, Price: h.created.Price}
 	}
 	u := h.updated[len(h.updated)-1]
-	return mongostore.ReplicaTicket{ID: u.ID, Title: u.Title, Price: u.Price, Version: u.Version}
+	return orders.Ticket{ID: u.ID, Title: u.Title, Price: u.Price, Version: u.Version}
 }
 
 // event is one version of one ticket, as the broker would carry it.
@@ -99,7 +100,7 @@ func (e event) key() string {
 	return fmt.Sprintf("%s@%d", e.updated.ID, e.updated.Version)
 }
 
-func (e event) deliver(ctx context.Context, r *mongostore.TicketReplica) error {
+func (e event) deliver(ctx context.Context, r ticketReplica) error {
 	if e.created != nil {
 		return r.OnTicketCreated(ctx, *e.created, events.Metadata{})
 	}
@@ -174,9 +175,9 @@ func (l *applyLog) counts() map[string]int {
 	return out
 }
 
-func mustGet(t *testing.T, r *mongostore.TicketReplica, id string) mongostore.ReplicaTicket {
+func mustGet(t *testing.T, r ticketReplica, id string) orders.Ticket {
 	t.Helper()
-	got, err := r.Get(ctx(t), id)
+	got, err := r.Ticket(ctx(t), id)
 	if err != nil {
 		t.Fatalf("Get(%s): %v", id, err)
 	}
@@ -188,7 +189,7 @@ func mustGet(t *testing.T, r *mongostore.TicketReplica, id string) mongostore.Re
 // version is applied, and redeliveries are acknowledged without undoing a
 // newer version.
 func TestReplicaAppliesInVersionOrder(t *testing.T) {
-	eachReplicaMode(t, func(t *testing.T, open func(*testing.T, ...mongostore.Option) *mongostore.TicketReplica) {
+	eachReplicaMode(t, func(t *testing.T, open func(*testing.T, ...mongostore.ReplicaOption) ticketReplica) {
 		r := open(t)
 		c := ctx(t)
 		h := newHistory(3)
@@ -227,7 +228,7 @@ func TestReplicaAppliesInVersionOrder(t *testing.T) {
 		step("v1 redelivered after v2", ord, err, events.Duplicate)
 		ord, err = r.ApplyCreated(c, h.created)
 		step("v0 redelivered after v2", ord, err, events.Duplicate)
-		if got := mustGet(t, r, h.id()); got != (mongostore.ReplicaTicket{ID: h.id(), Title: v2.Title, Price: v2.Price, Version: 2}) {
+		if got := mustGet(t, r, h.id()); got != (orders.Ticket{ID: h.id(), Title: v2.Title, Price: v2.Price, Version: 2}) {
 			t.Fatalf("after redeliveries of v0 and v1: %+v, want v2's ticket (never overwritten by an older version)", got)
 		}
 
@@ -258,7 +259,7 @@ func TestReplicaAppliesInVersionOrder(t *testing.T) {
 // its last version, every version must have been written exactly once,
 // and nothing but ErrOutOfOrder may fail.
 func TestReplicaConvergesFromShuffledDuplicates(t *testing.T) {
-	eachReplicaMode(t, func(t *testing.T, open func(*testing.T, ...mongostore.Option) *mongostore.TicketReplica) {
+	eachReplicaMode(t, func(t *testing.T, open func(*testing.T, ...mongostore.ReplicaOption) ticketReplica) {
 		const (
 			ticketCount = 4
 			versions    = 8 // 0..7 per ticket
@@ -381,9 +382,9 @@ func TestReplicaThroughNATSStreaming(t *testing.T) {
 		return nil
 	})
 	group := "orders-" + testenv.UniqueName(t)[2:]
-	var replica *mongostore.TicketReplica
+	var replica ticketReplica
 	for i := range 2 {
-		r, err := mongostore.NewTicketReplica(db)
+		r, err := newTicketReplica(db)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -425,7 +426,7 @@ func TestReplicaThroughNATSStreaming(t *testing.T) {
 
 	converged := func() bool {
 		for _, h := range hs {
-			got, err := replica.Get(ctx(t), h.id())
+			got, err := replica.Ticket(ctx(t), h.id())
 			if errors.Is(err, ticketkit.ErrNotFound) || (err == nil && got != h.final()) {
 				return false
 			}
@@ -444,7 +445,7 @@ func TestReplicaThroughNATSStreaming(t *testing.T) {
 		case <-signal:
 		case <-deadline:
 			for _, h := range hs {
-				got, err := replica.Get(ctx(t), h.id())
+				got, err := replica.Ticket(ctx(t), h.id())
 				t.Logf("ticket %s: %+v %v, want %+v", h.id(), got, err, h.final())
 			}
 			mu.Lock()
@@ -459,7 +460,7 @@ func TestReplicaThroughNATSStreaming(t *testing.T) {
 // TestReplicaDocumentLayout: a replicated ticket is exactly the document
 // the orders service keeps, with the price in exact cents.
 func TestReplicaDocumentLayout(t *testing.T) {
-	r, db := openReplica(t, mongostore.WithCollection("order_tickets"))
+	r, db := openReplica(t)
 	h := newHistory(1)
 	h.updated[0].Price = ticketkit.Cents(1234)
 	for _, e := range h.events() {
@@ -469,15 +470,12 @@ func TestReplicaDocumentLayout(t *testing.T) {
 	}
 	oid, _ := bson.ObjectIDFromHex(h.id())
 	var doc bson.D
-	if err := db.Collection("order_tickets").FindOne(ctx(t), bson.D{{Key: "_id", Value: oid}}).Decode(&doc); err != nil {
-		t.Fatalf("the ticket is not in the collection named by WithCollection: %v", err)
+	if err := db.Collection("tickets").FindOne(ctx(t), bson.D{{Key: "_id", Value: oid}}).Decode(&doc); err != nil {
+		t.Fatalf("the ticket is not in the replica's collection: %v", err)
 	}
 	want := bson.D{{Key: "_id", Value: oid}, {Key: "version", Value: int64(1)}, {Key: "title", Value: h.updated[0].Title}, {Key: "price", Value: int64(1234)}}
 	if fmt.Sprint(doc) != fmt.Sprint(want) {
 		t.Fatalf("stored document = %v, want %v", doc, want)
-	}
-	if n, err := db.Collection(mongostore.DefaultCollection).CountDocuments(ctx(t), bson.D{}); err != nil || n != 0 {
-		t.Fatalf("default collection holds %d documents (%v), want none", n, err)
 	}
 }
 
@@ -499,7 +497,7 @@ func TestReplicaRejectsInvalidEvents(t *testing.T) {
 	if _, err := r.ApplyUpdated(ctx(t), wire.TicketUpdated{ID: good.ID, Title: "x", Price: 100, Version: 1, OrderID: "nope"}); !errors.Is(err, ticketkit.ErrInvalid) {
 		t.Errorf("bad order id: error %v, want EINVALID", err)
 	}
-	if n, err := db.Collection(mongostore.DefaultCollection).CountDocuments(ctx(t), bson.D{}); err != nil || n != 0 {
+	if n, err := db.Collection("tickets").CountDocuments(ctx(t), bson.D{}); err != nil || n != 0 {
 		t.Fatalf("%d documents written (%v), want none", n, err)
 	}
 	// Operator-shaped titles are data.
@@ -592,7 +590,7 @@ func TestReplicaEnsureIndexesIsIdempotent(t *testing.T) {
 			t.Fatalf("EnsureIndexes again: %v", err)
 		}
 	}
-	other, err := mongostore.NewTicketReplica(db)
+	other, err := newTicketReplica(db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -606,17 +604,14 @@ func TestReplicaEnsureIndexesIsIdempotent(t *testing.T) {
 
 func TestNewReplicaRejectsInvalidOptions(t *testing.T) {
 	db := testenv.Mongo(t)
-	if _, err := mongostore.NewTicketReplica(nil); err == nil {
+	if _, err := newTicketReplica(nil); err == nil {
 		t.Error("NewReplica(nil) succeeded")
 	}
-	for name, opt := range map[string]mongostore.Option{
-		"nil option":  nil,
-		"empty name":  mongostore.WithCollection(""),
-		"dollar name": mongostore.WithCollection("a$b"),
-		"system name": mongostore.WithCollection("system.x"),
-		"nil logger":  mongostore.WithLogger(nil),
+	for name, opt := range map[string]mongostore.ReplicaOption{
+		"nil option": nil,
+		"nil logger": mongostore.WithLogger(nil),
 	} {
-		if _, err := mongostore.NewTicketReplica(db, opt); err == nil {
+		if _, err := newTicketReplica(db, opt); err == nil {
 			t.Errorf("%s: NewReplica succeeded", name)
 		}
 	}
@@ -683,7 +678,7 @@ func TestGenericReplica(t *testing.T) {
 // A claim is the replica's own mark: a compare-and-set that Apply leaves
 // alone, so of concurrent claimers exactly one wins.
 func TestReplicaClaim(t *testing.T) {
-	eachReplicaMode(t, func(t *testing.T, open func(*testing.T, ...mongostore.Option) *mongostore.TicketReplica) {
+	eachReplicaMode(t, func(t *testing.T, open func(*testing.T, ...mongostore.ReplicaOption) ticketReplica) {
 		r := open(t)
 		c := ctx(t)
 		h := newHistory(2)
@@ -741,4 +736,43 @@ func TestReplicaClaim(t *testing.T) {
 	if n := wins.Load(); n != 1 {
 		t.Fatalf("%d of 8 concurrent claims won, want exactly 1", n)
 	}
+}
+
+// ticketReplica is the orders service's copy of the tickets on a
+// Replica, with the handlers wire.TicketCopies gives it, as the tests
+// drive it.
+type ticketReplica struct {
+	*mongostore.Replica[orders.Ticket]
+}
+
+func newTicketReplica(db *mongo.Database, opts ...mongostore.ReplicaOption) (ticketReplica, error) {
+	r, err := mongostore.NewReplica[orders.Ticket](db, "tickets", opts...)
+	return ticketReplica{r}, err
+}
+
+func (r ticketReplica) ApplyCreated(ctx context.Context, e wire.TicketCreated) (events.Ordering, error) {
+	if err := e.Validate(); err != nil {
+		return 0, &ticketkit.Error{Code: ticketkit.EINVALID, Message: err.Error()}
+	}
+	return r.Apply(ctx, e.ID, e.Version, orders.Ticket{Title: e.Title, Price: e.Price})
+}
+
+func (r ticketReplica) ApplyUpdated(ctx context.Context, e wire.TicketUpdated) (events.Ordering, error) {
+	if err := e.Validate(); err != nil {
+		return 0, &ticketkit.Error{Code: ticketkit.EINVALID, Message: err.Error()}
+	}
+	return r.Apply(ctx, e.ID, e.Version, orders.Ticket{Title: e.Title, Price: e.Price})
+}
+
+func (r ticketReplica) OnTicketCreated(ctx context.Context, e wire.TicketCreated, m events.Metadata) error {
+	return wire.TicketCopies{Replica: r.Replica}.OnTicketCreated(ctx, e, m)
+}
+
+func (r ticketReplica) OnTicketUpdated(ctx context.Context, e wire.TicketUpdated, m events.Metadata) error {
+	return wire.TicketCopies{Replica: r.Replica}.OnTicketUpdated(ctx, e, m)
+}
+
+// Ticket reads the copy as the orders use cases do.
+func (r ticketReplica) Ticket(ctx context.Context, id string) (orders.Ticket, error) {
+	return orders.NewTickets(r.Replica).Ticket(ctx, id)
 }

@@ -15,13 +15,14 @@ import (
 
 	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/outbox"
+	"github.com/ticketkit/ticketkit/store"
 	"github.com/ticketkit/ticketkit/tickets"
 	"github.com/ticketkit/ticketkit/wire"
 )
 
-// DefaultCollection is the collection a Store uses unless WithCollection
-// names another.
-const DefaultCollection = "tickets"
+// TicketsCollection is the collection of a Store: the Node tickets
+// service's.
+const TicketsCollection = "tickets"
 
 // maxCollectionLen bounds collection names well inside the 255-byte
 // namespace limit of MongoDB (database name + "." + collection name) and
@@ -38,28 +39,46 @@ const (
 	fUpdatedAt = "updatedAt"
 )
 
-// Option configures a Store, a Collection or a Replica.
-type Option func(*config) error
+// CollectionOption configures NewCollection, and the stores built on a
+// Collection (NewStore, NewOrderStore).
+type CollectionOption interface{ applyCollection(*config) error }
+
+// ReplicaOption configures NewReplica.
+type ReplicaOption interface{ applyReplica(*config) error }
+
+// Option configures a Collection and a Replica alike: WithLogger and
+// WithDocumentLocks return one.
+type Option struct{ f func(*config) error }
+
+func (o Option) applyCollection(c *config) error { return o.f(c) }
+func (o Option) applyReplica(c *config) error    { return o.f(c) }
+
+// collectionOption configures a Collection only.
+type collectionOption func(*config) error
+
+func (o collectionOption) applyCollection(c *config) error { return o(c) }
 
 type config struct {
-	collection string
-	logger     *slog.Logger
-	docLocks   bool
-	immutable  []string
+	logger    *slog.Logger
+	docLocks  bool
+	immutable []string
 }
 
 // newConfig checks the arguments the constructors share and applies the
-// options to the defaults.
-func newConfig(db *mongo.Database, opts []Option) (config, error) {
-	cfg := config{collection: DefaultCollection, logger: slog.New(slog.DiscardHandler)}
+// options to the defaults; apply is each option's method.
+func newConfig[O any](db *mongo.Database, name string, opts []O, apply func(O, *config) error) (config, error) {
+	cfg := config{logger: slog.New(slog.DiscardHandler)}
 	if db == nil {
 		return cfg, errors.New("mongostore: database is nil")
 	}
+	if err := checkCollection(name); err != nil {
+		return cfg, fmt.Errorf("mongostore: %w", err)
+	}
 	for i, o := range opts {
-		if o == nil {
+		if any(o) == nil {
 			return cfg, fmt.Errorf("mongostore: option %d is nil", i)
 		}
-		if err := o(&cfg); err != nil {
+		if err := apply(o, &cfg); err != nil {
 			return cfg, fmt.Errorf("mongostore: %w", err)
 		}
 	}
@@ -82,31 +101,18 @@ func checkCollection(name string) error {
 	return nil
 }
 
-// WithCollection names the collection instead of DefaultCollection. The
-// name must be a valid collection name: non-empty, UTF-8, at most 120
-// bytes, without '$' or NUL, and not in the "system." namespace.
-func WithCollection(name string) Option {
-	return func(c *config) error {
-		if err := checkCollection(name); err != nil {
-			return err
-		}
-		c.collection = name
-		return nil
-	}
-}
-
 // WithLogger logs through l; by default nothing is logged. Internal
 // (database) errors are logged with their cause at Error level (Warn when
 // the caller's context was done), expected outcomes such as conflicts at
 // Debug level.
 func WithLogger(l *slog.Logger) Option {
-	return func(c *config) error {
+	return Option{func(c *config) error {
 		if l == nil {
 			return errors.New("logger is nil")
 		}
 		c.logger = l
 		return nil
-	}
+	}}
 }
 
 // WithDocumentLocks serializes this value's writes to each document in
@@ -115,14 +121,14 @@ func WithLogger(l *slog.Logger) Option {
 // (see "FerretDB 1.x" in the package documentation), and MongoDB doesn't
 // need it.
 func WithDocumentLocks() Option {
-	return func(c *config) error { c.docLocks = true; return nil }
+	return Option{func(c *config) error { c.docLocks = true; return nil }}
 }
 
 // WithImmutable names fields of a Collection's documents that Insert sets
 // and no Update changes (an owner, a creation time): they are left out of
 // every update, whatever the document passed holds.
-func WithImmutable(fields ...string) Option {
-	return func(c *config) error { c.immutable = append(c.immutable, fields...); return nil }
+func WithImmutable(fields ...string) CollectionOption {
+	return collectionOption(func(c *config) error { c.immutable = append(c.immutable, fields...); return nil })
 }
 
 // Store is a tickets.Store on one MongoDB collection, written through an
@@ -158,21 +164,12 @@ func docOf(t tickets.Ticket) ticketDoc {
 		CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt, Released: t.Released}
 }
 
-// New returns a Store written through ob, on ob's database. It does no
-// I/O; call EnsureIndexes to create the indexes the queries rely on.
-func New(ob *Outbox, opts ...Option) (*Store, error) {
-	if ob == nil {
-		return nil, errors.New("mongostore: outbox is nil")
-	}
-	cfg, err := newConfig(ob.db, opts)
-	if err != nil {
-		return nil, err
-	}
-	more := []Option{WithCollection(cfg.collection), WithLogger(cfg.logger), WithImmutable(fUserID, fCreatedAt)}
-	if cfg.docLocks {
-		more = append(more, WithDocumentLocks())
-	}
-	c, err := NewCollection[ticketDoc](ob, cfg.collection, more...)
+// NewStore returns the tickets Store of ob's database (TicketsCollection),
+// written through ob, as memstore.NewStore does in memory. WithLogger and
+// WithDocumentLocks apply. It does no I/O; call EnsureIndexes to create
+// the indexes the queries rely on.
+func NewStore(ob *Outbox, opts ...CollectionOption) (*Store, error) {
+	c, err := NewCollection[ticketDoc](ob, TicketsCollection, append([]CollectionOption{WithImmutable(fUserID, fCreatedAt)}, opts...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -239,22 +236,15 @@ func (s *Store) Get(ctx context.Context, id string) (tickets.Ticket, error) {
 // fetches one ticket more than the page size to know whether a next page
 // exists; the {userId, _id} and {orderId, _id} indexes serve it.
 func (s *Store) List(ctx context.Context, f tickets.Filter) (tickets.Page, error) {
-	filter := bson.D{}
+	filter := store.Filter{}
 	if f.UserID != "" {
-		filter = append(filter, bson.E{Key: fUserID, Value: f.UserID})
+		filter[fUserID] = f.UserID
 	}
 	if f.Unreserved {
-		filter = append(filter, bson.E{Key: fOrderID, Value: nil}) // missing or null
-	}
-	if f.After != "" {
-		after, ok := parseID(f.After)
-		if !ok {
-			return tickets.Page{}, ticketkit.Errorf(ticketkit.EINVALID, "Invalid page cursor")
-		}
-		filter = append(filter, bson.E{Key: fID, Value: bson.D{{Key: "$gt", Value: after}}})
+		filter[fOrderID] = nil // missing or null
 	}
 	limit := f.PageSize()
-	rs, err := s.c.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: fID, Value: 1}}).SetLimit(int64(limit)+1))
+	rs, err := s.c.Find(ctx, filter, store.After(f.After), store.Limit(limit+1))
 	if err != nil {
 		return tickets.Page{}, err
 	}
@@ -282,7 +272,7 @@ func (s *Store) Update(ctx context.Context, t tickets.Ticket, expectedVersion in
 	if err != nil {
 		return tickets.Ticket{}, err
 	}
-	r, err := s.c.UpdateIf(ctx, t.ID, expectedVersion, bson.D{{Key: fUserID, Value: t.UserID}}, docOf(next), e)
+	r, err := s.c.UpdateIf(ctx, t.ID, expectedVersion, store.Filter{fUserID: t.UserID}, docOf(next), e)
 	if err != nil {
 		return tickets.Ticket{}, err
 	}

@@ -49,13 +49,15 @@ type TicketRef struct {
 
 // Ticket is the orders service's copy of a ticket, from ticket:created and
 // ticket:updated, with the id of the order that claimed it (Hold; see the
-// package documentation).
+// package documentation). It is also the document a store.Replica keeps
+// (the tags name its stored fields: title and price; the id, version and
+// hold are the record's), so the copy has one type on every backend.
 type Ticket struct {
-	ID      string
-	Title   string
-	Price   ticketkit.Money
-	Version int64
-	Hold    string
+	ID      string          `bson:"-" json:"id"`
+	Title   string          `bson:"title" json:"title"`
+	Price   ticketkit.Money `bson:"price" json:"price"`
+	Version int64           `bson:"-" json:"version"`
+	Hold    string          `bson:"-" json:"-"`
 }
 
 // Placed is an order with its ticket, as the API shows it.

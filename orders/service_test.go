@@ -14,13 +14,14 @@ import (
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/memstore"
 	"github.com/ticketkit/ticketkit/orders"
+	"github.com/ticketkit/ticketkit/store"
 	"github.com/ticketkit/ticketkit/wire"
 )
 
 type fixture struct {
 	svc     *orders.Service
 	store   *memstore.OrderStore
-	tickets *memstore.TicketReplica
+	tickets store.Replica[orders.Ticket]
 }
 
 func newFixture(t *testing.T) fixture {
@@ -29,8 +30,16 @@ func newFixture(t *testing.T) fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := fixture{store: memstore.NewOrderStore(ob), tickets: memstore.NewTicketReplica()}
-	f.svc = orders.NewService(f.store, f.tickets)
+	orderStore, err := memstore.NewOrderStore(ob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copies, err := memstore.NewReplica[orders.Ticket](ob.DB(), "tickets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := fixture{store: orderStore, tickets: copies}
+	f.svc = orders.NewService(f.store, orders.NewTickets(f.tickets))
 	return f
 }
 
@@ -39,7 +48,7 @@ func (f fixture) ticket(t *testing.T) string {
 	t.Helper()
 	id := ticketkit.NewID()
 	e := wire.TicketCreated{ID: id, Title: "concert", Price: ticketkit.Cents(2000), UserID: ticketkit.NewID()}
-	if err := f.tickets.OnTicketCreated(context.Background(), e, events.Metadata{}); err != nil {
+	if err := (wire.TicketCopies{Replica: f.tickets}).OnTicketCreated(context.Background(), e, events.Metadata{}); err != nil {
 		t.Fatal(err)
 	}
 	return id
@@ -121,10 +130,10 @@ func TestClaimWithoutOrder(t *testing.T) {
 		return hex.EncodeToString(b)
 	}
 	fresh, stale := f.ticket(t), f.ticket(t)
-	if ok, err := f.tickets.Hold(ctx, fresh, "", at(0)); !ok || err != nil {
+	if ok, err := f.tickets.Claim(ctx, fresh, "", at(0)); !ok || err != nil {
 		t.Fatal(ok, err)
 	}
-	if ok, err := f.tickets.Hold(ctx, stale, "", at(orders.HoldGrace+time.Second)); !ok || err != nil {
+	if ok, err := f.tickets.Claim(ctx, stale, "", at(orders.HoldGrace+time.Second)); !ok || err != nil {
 		t.Fatal(ok, err)
 	}
 	if _, err := f.svc.Create(ctx, ticketkit.NewID(), fresh); code(err) != ticketkit.EPRECONDITION {

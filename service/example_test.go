@@ -12,7 +12,6 @@ import (
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/events/memtransport"
 	"github.com/ticketkit/ticketkit/httpapi"
-	"github.com/ticketkit/ticketkit/memstore"
 	"github.com/ticketkit/ticketkit/service"
 	"github.com/ticketkit/ticketkit/wire"
 )
@@ -22,6 +21,11 @@ import (
 // production, main would call service.Run(ctx, cfg, log, build) with cfg
 // from service.FromEnv; here the service runs in memory, as its tests
 // would run it.
+// title is what the example keeps of each ticket.
+type title struct {
+	Title string `bson:"title"`
+}
+
 func Example() {
 	ctx := context.Background()
 	cfg := service.Defaults("titles-service")
@@ -38,10 +42,14 @@ func Example() {
 	}()
 
 	// The service's own part: a store, a listener, a route.
-	titles := memstore.NewReplica[string]()
+	titles, err := service.Replica[title](ctx, s, "titles")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	applied := make(chan string, 1)
 	err = service.Listen(ctx, s, func(ctx context.Context, e wire.TicketCreated, _ events.Metadata) error {
-		if _, err := titles.Apply(ctx, e.ID, e.Version, e.Title); err != nil {
+		if _, err := titles.Apply(ctx, e.ID, e.Version, title{e.Title}); err != nil {
 			return err // an early version is deferred, a duplicate acknowledged
 		}
 		applied <- e.ID
@@ -58,7 +66,7 @@ func Example() {
 			httpapi.Fail(w, r, s.Logger(), err) // 404 {"errors":[{"message":"Not Found"}]}
 			return
 		}
-		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"title": rec.Doc})
+		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"title": rec.Doc.Title})
 	})
 	mux.HandleFunc("/", httpapi.NotFound)
 	srv := httptest.NewServer(s.Handler(mux)) // with /healthz, /readyz, deadlines, load shedding, logs

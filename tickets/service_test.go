@@ -25,7 +25,11 @@ var clock = func() time.Time { return time.Date(2026, 11, 27, 13, 45, 7, 1234567
 type outboxOf struct{ ob *memstore.Outbox }
 
 func newService() (*tickets.Service, outboxOf) {
-	store, ob, err := memstore.New()
+	ob, err := memstore.NewDB().NewOutbox()
+	if err != nil {
+		panic(err)
+	}
+	store, err := memstore.NewStore(ob)
 	if err != nil {
 		panic(err)
 	}
@@ -250,7 +254,11 @@ func (s *racyStore) Update(ctx context.Context, t tickets.Ticket, expected int64
 }
 
 func TestUseCasesRetryLostRacesBoundedly(t *testing.T) {
-	mem, _, err := memstore.New()
+	ob, err := memstore.NewDB().NewOutbox()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem, err := memstore.NewStore(ob)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,6 +45,8 @@ import (
 	"github.com/ticketkit/ticketkit/mongostore"
 	"github.com/ticketkit/ticketkit/natsclient"
 	"github.com/ticketkit/ticketkit/natsclient/streaming"
+	"github.com/ticketkit/ticketkit/orders"
+	"github.com/ticketkit/ticketkit/wire"
 )
 
 func main() {
@@ -174,13 +176,14 @@ func replicate(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err := client.Ping(start, nil); err != nil {
 		return startupFailed(fmt.Errorf("MongoDB does not answer: %w", err))
 	}
-	replica, err := mongostore.NewTicketReplica(client.Database(cfg.database), mongostore.WithLogger(log))
+	copies, err := mongostore.NewReplica[orders.Ticket](client.Database(cfg.database), "tickets", mongostore.WithLogger(log))
 	if err == nil {
-		err = replica.EnsureIndexes(start)
+		err = copies.EnsureIndexes(start)
 	}
 	if err != nil {
 		return startupFailed(err)
 	}
+	replica := wire.TicketCopies{Replica: copies}
 	log.Info("connected to MongoDB", "database", cfg.database)
 
 	natsCfg := cfg.nats

@@ -17,6 +17,7 @@ import (
 	"github.com/ticketkit/ticketkit/mongostore"
 	"github.com/ticketkit/ticketkit/natsclient"
 	"github.com/ticketkit/ticketkit/natsclient/streaming"
+	"github.com/ticketkit/ticketkit/orders"
 	"github.com/ticketkit/ticketkit/testenv"
 	"github.com/ticketkit/ticketkit/wire"
 )
@@ -206,12 +207,12 @@ func TestReplicatesAndShutsDown(t *testing.T) {
 		return l["msg"] == "mongostore: replica ignored a duplicate event" && l["id"] == id && l["version"] == float64(0)
 	})
 
-	replica, err := mongostore.NewTicketReplica(db)
+	replica, err := mongostore.NewReplica[orders.Ticket](db, "tickets")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := mongostore.ReplicaTicket{ID: id, Title: v1.Title, Price: v1.Price, Version: 1}
-	if got, err := replica.Get(ctxFor(t, wait), id); err != nil || got != want {
+	want := orders.Ticket{ID: id, Title: v1.Title, Price: v1.Price, Version: 1}
+	if got, err := orders.NewTickets(replica).Ticket(ctxFor(t, wait), id); err != nil || got != want {
 		t.Fatalf("replicated ticket = %+v, %v; want %+v", got, err, want)
 	}
 	if err := p.shutdown(t); err != nil {
@@ -227,8 +228,8 @@ func TestReplicatesAndShutsDown(t *testing.T) {
 	logs2 := newLogBuffer()
 	p2 := start(t, cfg, logs2)
 	logs2.await(t, "v2 applied after the restart", 0, applied(id, 2))
-	want = mongostore.ReplicaTicket{ID: id, Title: v2.Title, Price: v2.Price, Version: 2}
-	if got, err := replica.Get(ctxFor(t, wait), id); err != nil || got != want {
+	want = orders.Ticket{ID: id, Title: v2.Title, Price: v2.Price, Version: 2}
+	if got, err := orders.NewTickets(replica).Ticket(ctxFor(t, wait), id); err != nil || got != want {
 		t.Fatalf("replicated ticket after the restart = %+v, %v; want %+v", got, err, want)
 	}
 	if err := p2.shutdown(t); err != nil {

@@ -9,13 +9,14 @@ package ordersvc
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 
 	"github.com/ticketkit/ticketkit/memstore"
 	"github.com/ticketkit/ticketkit/mongostore"
 	"github.com/ticketkit/ticketkit/orders"
 	"github.com/ticketkit/ticketkit/service"
+	"github.com/ticketkit/ticketkit/store"
+	"github.com/ticketkit/ticketkit/wire"
 )
 
 // Name is the service's name: its queue group and durable, as in the Node
@@ -25,43 +26,32 @@ const Name = "orders-service"
 // Build adds the orders service to s: its stores, its listeners and its
 // routes (service.Build).
 func Build(ctx context.Context, s *service.Service) (http.Handler, error) {
-	store, copies, err := stores(ctx, s.Backends(), s.Logger())
+	orderStore, copies, err := stores(ctx, s)
 	if err != nil {
 		return nil, err
 	}
-	svc := orders.NewService(store, copies)
-	if err := startListeners(ctx, s, svc, copies); err != nil {
+	svc := orders.NewService(orderStore, orders.NewTickets(copies))
+	if err := startListeners(ctx, s, svc, wire.TicketCopies{Replica: copies}); err != nil {
 		return nil, err
 	}
 	return (&api{svc: svc, auth: s.Verifier(), log: s.Logger()}).routes(), nil
 }
 
-// ticketCopies is the service's copy of the tickets: what the use cases
-// read and claim, and what the ticket listeners feed.
-type ticketCopies interface {
-	orders.Tickets
-	ticketHandlers
-}
-
-// stores are the orders and the ticket copies on MongoDB, with their
-// indexes, or in memory.
-func stores(ctx context.Context, b *service.Backends, log *slog.Logger) (orders.Store, ticketCopies, error) {
+// stores are the orders and the copy of the tickets, on MongoDB with
+// their indexes, or in memory.
+func stores(ctx context.Context, s *service.Service) (orders.Store, store.Replica[orders.Ticket], error) {
+	copies, err := service.Replica[orders.Ticket](ctx, s, "tickets")
+	if err != nil {
+		return nil, nil, err
+	}
+	b := s.Backends()
 	if b.Mongo == nil {
-		return memstore.NewOrderStore(b.Memory), memstore.NewTicketReplica(), nil
+		orderStore, err := memstore.NewOrderStore(b.Memory)
+		return orderStore, copies, err
 	}
-	store, err := mongostore.NewOrderStore(b.Mongo.Outbox, mongostore.WithLogger(log))
+	orderStore, err := mongostore.NewOrderStore(b.Mongo.Outbox, mongostore.WithLogger(s.Logger()))
 	if err != nil {
 		return nil, nil, err
 	}
-	copies, err := mongostore.NewTicketReplica(b.Mongo.DB, mongostore.WithLogger(log))
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := store.EnsureIndexes(ctx); err != nil {
-		return nil, nil, err
-	}
-	if err := copies.EnsureIndexes(ctx); err != nil {
-		return nil, nil, err
-	}
-	return store, copies, nil
+	return orderStore, copies, orderStore.EnsureIndexes(ctx)
 }

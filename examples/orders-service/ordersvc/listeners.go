@@ -12,14 +12,6 @@ import (
 	"github.com/ticketkit/ticketkit/wire"
 )
 
-// ticketHandlers keep the copy of the tickets in version order: an early
-// ticket:updated is deferred until its predecessor has arrived, an old one
-// acknowledged without effect.
-type ticketHandlers interface {
-	OnTicketCreated(context.Context, wire.TicketCreated, events.Metadata) error
-	OnTicketUpdated(context.Context, wire.TicketUpdated, events.Metadata) error
-}
-
 // startListeners starts the four listeners of the Node orders service.
 // What they do better than the Node original:
 //   - an event for an order this service never had is logged and
@@ -27,7 +19,7 @@ type ticketHandlers interface {
 //   - a payment for an order that expired first is reported at Error,
 //     not silently marked complete with its ticket already released;
 //   - an unparseable payload is dead-lettered, not crash-looped on.
-func startListeners(ctx context.Context, s *service.Service, svc *orders.Service, copies ticketHandlers) error {
+func startListeners(ctx context.Context, s *service.Service, svc *orders.Service, copies wire.TicketCopies) error {
 	log := s.Logger()
 	if err := service.Listen(ctx, s, copies.OnTicketCreated); err != nil {
 		return err

@@ -48,9 +48,9 @@ func build(ctx context.Context, s *service.Service, reservedRetries int) (http.H
 // the in-memory one.
 func ticketStore(ctx context.Context, b *service.Backends) (tickets.Store, error) {
 	if b.Mongo == nil {
-		return memstore.NewStore(b.Memory), nil
+		return memstore.NewStore(b.Memory)
 	}
-	store, err := mongostore.New(b.Mongo.Outbox)
+	store, err := mongostore.NewStore(b.Mongo.Outbox)
 	if err != nil {
 		return nil, err
 	}

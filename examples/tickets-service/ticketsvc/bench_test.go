@@ -322,7 +322,7 @@ func benchRealSides(b *testing.B, seed bool) (svc, floor *benchSide) {
 		return sc.Publish(string(wire.SubjectTicketCreated), data)
 	}), floor.created)
 	if seed {
-		svcStore := &mongoFloorStore{coll: svcDB.Collection(mongostore.DefaultCollection)}
+		svcStore := &mongoFloorStore{coll: svcDB.Collection(mongostore.TicketsCollection)}
 		benchSeed(b, bk.store, svcStore, svc, store, floor)
 	}
 	return svc, floor

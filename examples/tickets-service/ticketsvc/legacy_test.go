@@ -87,7 +87,11 @@ type backends struct {
 
 func memoryBackends(t events.Transport) *backends {
 	b := service.Memory(nil, t)
-	return &backends{Backends: b, store: memstore.NewStore(b.Memory)}
+	store, err := memstore.NewStore(b.Memory)
+	if err != nil {
+		panic(err) // no option can fail
+	}
+	return &backends{Backends: b, store: store}
 }
 
 func openBackends(ctx context.Context, cfg config, log *slog.Logger) (*backends, error) {

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	ordersdomain "github.com/ticketkit/ticketkit/orders"
+
 	"go.opentelemetry.io/otel"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -59,7 +61,11 @@ func TestOneTraceFromRequestToAnotherServicesHandler(t *testing.T) {
 			t.Error(err)
 		}
 	})
-	copies := memstore.NewTicketReplica()
+	replica, err := memstore.NewReplica[ordersdomain.Ticket](memstore.NewDB(), "tickets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	copies := wire.TicketCopies{Replica: replica}
 	handled := make(chan context.Context, 1)
 	err = service.Listen(ctx, orders, func(ctx context.Context, e wire.TicketCreated, m events.Metadata) error {
 		err := copies.OnTicketCreated(ctx, e, m)

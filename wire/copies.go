@@ -1,0 +1,51 @@
+package wire
+
+import (
+	"context"
+	"fmt"
+	"unicode/utf8"
+
+	"github.com/ticketkit/ticketkit"
+	"github.com/ticketkit/ticketkit/events"
+	"github.com/ticketkit/ticketkit/orders"
+	"github.com/ticketkit/ticketkit/store"
+	"github.com/ticketkit/ticketkit/tickets"
+)
+
+// TicketCopies keeps the orders service's copy of the tickets (a
+// store.Replica of orders.Ticket, on any backend) from the tickets
+// service's events, in version order. Its methods are the Listener
+// handlers of ticket:created and ticket:updated:
+//
+//	service.Listen(ctx, s, wire.TicketCopies{Replica: r}.OnTicketCreated)
+//
+// Each returns nil for an applied or duplicate event, so it is
+// acknowledged; an error wrapping events.ErrOutOfOrder for an early one,
+// which waits for its predecessor; and for a ticket no tickets service
+// could have written (a title over tickets.MaxTitleLen characters) an
+// events.Permanent error, so it is dead-lettered rather than copied.
+type TicketCopies struct {
+	Replica store.Replica[orders.Ticket]
+}
+
+// OnTicketCreated is the ticket:created handler.
+func (c TicketCopies) OnTicketCreated(ctx context.Context, e TicketCreated, _ events.Metadata) error {
+	return c.apply(ctx, e.Subject(), e.ID, e.Version, e.Title, e.Price)
+}
+
+// OnTicketUpdated is the ticket:updated handler. The order id is not
+// copied: the orders service knows its own orders.
+func (c TicketCopies) OnTicketUpdated(ctx context.Context, e TicketUpdated, _ events.Metadata) error {
+	return c.apply(ctx, e.Subject(), e.ID, e.Version, e.Title, e.Price)
+}
+
+func (c TicketCopies) apply(ctx context.Context, subject events.Subject, id string, version int64, title string, price ticketkit.Money) error {
+	if n := utf8.RuneCountInString(title); n > tickets.MaxTitleLen {
+		return events.Permanent(fmt.Errorf("wire: %s of %s: a title of %d characters, over the %d the tickets service allows", subject, id, n, tickets.MaxTitleLen))
+	}
+	_, err := c.Replica.Apply(ctx, id, version, orders.Ticket{Title: title, Price: price})
+	if ticketkit.ErrorCode(err) == ticketkit.EINVALID {
+		return events.Permanent(err)
+	}
+	return err
+}
