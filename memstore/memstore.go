@@ -1,12 +1,15 @@
-// Package memstore keeps a service's data in memory, with exactly the
-// semantics of mongostore: a versioned Collection for any document type,
-// whose every write carries its outbox entries; Outbox, the outbox.Driver
-// of one writer; and Store, the tickets.Store of the drop-in tickets
-// service. It is for tests, examples and a one-command local run.
+// Package memstore is the in-memory backend of the storage API (package
+// store), with exactly the semantics and constructors of mongostore: a
+// versioned Collection for any document type, whose every write carries
+// its outbox entries; a version-ordered Replica; Outbox, the
+// outbox.Driver of one writer; and the tickets and orders stores
+// (NewStore, NewOrderStore). It is for tests, examples and a one-command
+// local run.
 //
 // A DB is what several instances share, as they would share a database:
 // each instance makes its own Outbox on it (a writer with its lease), so
-// tests can run several relays on one store and kill one of them.
+// tests can run several relays on one store and kill one of them, and
+// every Replica of one name on it is one replica.
 package memstore
 
 import (

@@ -1,10 +1,13 @@
-// Package mongostore keeps a service's data on MongoDB, with the official
-// driver (go.mongodb.org/mongo-driver/v2): Outbox, the outbox.Driver of one
-// process; Collection, a versioned collection of any document type whose
-// every write carries its outbox entries; Store, the tickets.Store of the
-// drop-in tickets service on top of it; and Replica, the version-ordered
-// copy of another service's aggregates that a consuming service keeps
-// from their events (TicketReplica for the tickets). It works on a standalone mongod (no replica set needed) and on
+// Package mongostore is the MongoDB backend of the storage API (package
+// store), with the official driver (go.mongodb.org/mongo-driver/v2):
+// Outbox, the outbox.Driver of one process; Collection, a versioned
+// collection of any document type whose every write carries its outbox
+// entries; Replica, the version-ordered copy of another service's
+// aggregates that a consuming service keeps from their events; and the
+// tickets and orders stores (NewStore, NewOrderStore) on Collections, in
+// the Node services' document shapes. memstore has the same constructors
+// and semantics in memory, and both pass store/storetest. It works on a
+// standalone mongod (no replica set needed) and on
 // FerretDB 1.24, because it uses no multi-document transactions, no change
 // streams, no aggregation pipeline updates and no $expr.
 //
@@ -95,9 +98,10 @@
 // 0) or an update guarded by {version: v-1}; a version already held is
 // acknowledged and ignored; an early one is refused with an error wrapping
 // events.ErrOutOfOrder so the broker brings it back. GetMany reads several
-// at once, for list joins. TicketReplica is the orders service's copy of
-// the tickets ({title, price}) with the ticket:created and ticket:updated
-// handlers. See Replica.
+// at once, for list joins; Modify applies an event that is not a snapshot
+// to the stored copy. The orders service's copy of the tickets is a
+// Replica of orders.Ticket ({title, price}), fed by wire.TicketCopies.
+// See Replica.
 //
 // # Errors and user input
 //
