@@ -30,18 +30,30 @@ type TicketCopies struct {
 
 // OnTicketCreated is the ticket:created handler.
 func (c TicketCopies) OnTicketCreated(ctx context.Context, e TicketCreated, _ events.Metadata) error {
+	if err := e.Validate(); err != nil {
+		return invalidEvent(e.Subject(), err)
+	}
 	return c.apply(ctx, e.Subject(), e.ID, e.Version, e.Title, e.Price)
 }
 
 // OnTicketUpdated is the ticket:updated handler. The order id is not
 // copied: the orders service knows its own orders.
 func (c TicketCopies) OnTicketUpdated(ctx context.Context, e TicketUpdated, _ events.Metadata) error {
+	if err := e.Validate(); err != nil {
+		return invalidEvent(e.Subject(), err)
+	}
 	return c.apply(ctx, e.Subject(), e.ID, e.Version, e.Title, e.Price)
+}
+
+// invalidEvent is the Permanent EINVALID error of an event a Listener
+// decoded but no handler can act on (a consumer building events by hand).
+func invalidEvent(subject events.Subject, err error) error {
+	return events.Permanent(&ticketkit.Error{Code: ticketkit.EINVALID, Message: fmt.Sprintf("Invalid %s event: %v", subject, err), Err: err})
 }
 
 func (c TicketCopies) apply(ctx context.Context, subject events.Subject, id string, version int64, title string, price ticketkit.Money) error {
 	if n := utf8.RuneCountInString(title); n > tickets.MaxTitleLen {
-		return events.Permanent(fmt.Errorf("wire: %s of %s: a title of %d characters, over the %d the tickets service allows", subject, id, n, tickets.MaxTitleLen))
+		return invalidEvent(subject, fmt.Errorf("a title of %d characters, over the %d the tickets service allows", n, tickets.MaxTitleLen))
 	}
 	_, err := c.Replica.Apply(ctx, id, version, orders.Ticket{Title: title, Price: price})
 	if ticketkit.ErrorCode(err) == ticketkit.EINVALID {
