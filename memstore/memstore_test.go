@@ -4,6 +4,9 @@ import (
 	"context"
 	"testing"
 
+	"github.com/ticketkit/ticketkit"
+	"github.com/ticketkit/ticketkit/orders"
+	"github.com/ticketkit/ticketkit/orders/orderstest"
 	storesuite "github.com/ticketkit/ticketkit/store/storetest"
 
 	"go.uber.org/goleak"
@@ -92,5 +95,29 @@ func TestStorageConformance(t *testing.T) {
 			}
 			return a, b
 		})
+	})
+}
+
+func TestOrdersConformance(t *testing.T) {
+	orderstest.RunStore(t, func(t *testing.T) orders.Store {
+		ob, err := memstore.NewDB().NewOutbox()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := memstore.NewOrderStore(ob)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+	orderstest.RunTickets(t, func(t *testing.T) (orders.Tickets, orderstest.Feed) {
+		r, err := memstore.NewReplica[orders.Ticket](memstore.NewDB(), "tickets")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return orders.NewTickets(r), func(ctx context.Context, id string, v int64, title string, price ticketkit.Money) error {
+			_, err := r.Apply(ctx, id, v, orders.Ticket{Title: title, Price: price})
+			return err
+		}
 	})
 }

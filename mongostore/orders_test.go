@@ -1,6 +1,7 @@
 package mongostore_test
 
 import (
+	"context"
 	"errors"
 	"testing"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/mongostore"
 	"github.com/ticketkit/ticketkit/orders"
+	"github.com/ticketkit/ticketkit/orders/orderstest"
 	"github.com/ticketkit/ticketkit/testenv"
 	"github.com/ticketkit/ticketkit/wire"
 )
@@ -83,4 +85,27 @@ func TestOrderStore(t *testing.T) {
 	if count[wire.SubjectOrderCreated] != 2 || count[wire.SubjectOrderCancelled] != 1 || len(count) != 2 {
 		t.Fatalf("published %v, want 2 order:created and 1 order:cancelled (complete publishes nothing)", count)
 	}
+}
+
+func TestOrdersConformance(t *testing.T) {
+	orderstest.RunStore(t, func(t *testing.T) orders.Store {
+		s, err := mongostore.NewOrderStore(newOutbox(t, testenv.Mongo(t)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.EnsureIndexes(ctx(t)); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+	orderstest.RunTickets(t, func(t *testing.T) (orders.Tickets, orderstest.Feed) {
+		r, err := mongostore.NewReplica[orders.Ticket](testenv.Mongo(t), "tickets", mongostore.WithDocumentLocks())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return orders.NewTickets(r), func(ctx context.Context, id string, v int64, title string, price ticketkit.Money) error {
+			_, err := r.Apply(ctx, id, v, orders.Ticket{Title: title, Price: price})
+			return err
+		}
+	})
 }
