@@ -27,11 +27,11 @@ node-check: devservers
 # every 30s and failing on answers outside its deadline or on growth:
 # SOAK_DURATION (5m), SOAK_RATE (50 req/s), SOAK_TICKETS (3300 seeded).
 soak: devservers
-	$(DEVSERVERS) run -- go test -tags soak -run '^(TestSoak|TestFreezeDuplicates)$$' -count=1 -timeout 0 -v ./examples/tickets-service/
+	$(DEVSERVERS) run -- go test -tags soak -run '^(TestSoak|TestFreezeDuplicates)$$' -count=1 -timeout 0 -v ./examples/tickets-service/ticketsvc/
 
 bench: devservers postgresql
 	$(DEVSERVERS) run -- bash -c "set -o pipefail; go test -run '^$$' -bench . -benchmem -timeout 30m ./... | tee .bin/bench.txt"
-	$(DEVSERVERS) run -mongo-backend=postgresql -- bash -c "set -o pipefail; go test -run '^$$' -bench . -benchmem -timeout 30m ./mongostore/ ./examples/tickets-service/ | tee .bin/bench-pg.txt"
+	$(DEVSERVERS) run -mongo-backend=postgresql -- bash -c "set -o pipefail; go test -run '^$$' -bench . -benchmem -timeout 30m ./mongostore/ ./examples/tickets-service/... | tee .bin/bench-pg.txt"
 	@echo "== FerretDB on SQLite"; go run ./internal/benchcmp/benchreport .bin/bench.txt
 	@echo "== FerretDB on PostgreSQL"; go run ./internal/benchcmp/benchreport .bin/bench-pg.txt
 
@@ -63,8 +63,8 @@ check:
 	cd devservers && go vet ./...
 	@servers=$$(go list -deps ./... | grep -E '^github.com/(nats-io/nats-server|nats-io/nats-streaming-server|FerretDB)'); \
 	if [ -n "$$servers" ]; then echo "a package of the module imports a test server (keep them in devservers/):"; echo "$$servers"; exit 1; fi
-	@domains=$$(go list -deps ./events/... ./natsclient/... ./outbox/... ./httpapi ./session | grep -E '^github.com/ticketkit/ticketkit/(tickets|orders|payments|expiration|auth|wire)(/|$$)'); \
-	if [ -n "$$domains" ]; then echo "a generic package (events, a transport, outbox, httpapi, session) imports a domain or the wire contract:"; echo "$$domains"; exit 1; fi
+	@domains=$$(go list -deps ./events/... ./natsclient/... ./outbox/... ./httpapi ./session ./store/... ./memstore ./mongostore | grep -E '^github.com/ticketkit/ticketkit/(tickets|orders|payments|expiration|auth|wire)(/|$$)'); \
+	if [ -n "$$domains" ]; then echo "a generic package (events, a transport, outbox, httpapi, session, store and its backends) imports a domain or the wire contract:"; echo "$$domains"; exit 1; fi
 	@sdk=$$(go list -deps $$(go list ./... | grep -v /examples/) | grep -E '^go.opentelemetry.io/otel/(sdk|exporters)|^github.com/prometheus/'); \
 	if [ -n "$$sdk" ]; then echo "a library package links the OpenTelemetry SDK or an exporter (the API only; those are the examples'):"; echo "$$sdk"; exit 1; fi
 	@go mod tidy -diff || { echo "go.mod is not tidy: run go mod tidy"; exit 1; }

@@ -3,6 +3,7 @@ package memstore
 import (
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/ticketkit/ticketkit/store"
 )
@@ -69,6 +70,10 @@ func storedName(sf reflect.StructField) string {
 // to Money).
 func equal(got reflect.Value, want any) bool {
 	w := reflect.ValueOf(want)
+	if t, ok := want.(time.Time); ok {
+		g, isTime := got.Interface().(time.Time)
+		return isTime && g.Equal(t)
+	}
 	if w.Type() != got.Type() {
 		if !w.CanConvert(got.Type()) {
 			return false
@@ -76,4 +81,23 @@ func equal(got reflect.Value, want any) bool {
 		w = w.Convert(got.Type())
 	}
 	return reflect.DeepEqual(got.Interface(), w.Interface())
+}
+
+// keep returns next with the fields of old that names (stored names)
+// list: the immutable fields an update leaves as they are.
+func keep[T any](old, next T, names []string) T {
+	if len(names) == 0 {
+		return next
+	}
+	o, n := reflect.ValueOf(&old).Elem(), reflect.ValueOf(&next).Elem()
+	if n.Kind() != reflect.Struct {
+		return next
+	}
+	for _, name := range names {
+		if f, ok := field(n, name); ok && f.CanSet() {
+			g, _ := field(o, name)
+			f.Set(g)
+		}
+	}
+	return next
 }

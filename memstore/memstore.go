@@ -2,9 +2,9 @@
 // store), with exactly the semantics and constructors of mongostore: a
 // versioned Collection for any document type, whose every write carries
 // its outbox entries; a version-ordered Replica; Outbox, the
-// outbox.Driver of one writer; and the tickets and orders stores
-// (NewStore, NewOrderStore). It is for tests, examples and a one-command
-// local run.
+// outbox.Driver of one writer. It knows no domain (the tickets and orders
+// stores are tickets/ticketstore and orders/orderstore, on either
+// backend). It is for tests, examples and a one-command local run.
 //
 // A DB is what several instances share, as they would share a database:
 // each instance makes its own Outbox on it (a writer with its lease), so
@@ -210,9 +210,10 @@ type Record[T any] = store.Record[T]
 // through one writer's Outbox: store.Collection in memory, with
 // mongostore.Collection's semantics. It is safe for concurrent use.
 type Collection[T any] struct {
-	db   *DB
-	name string
-	ob   *Outbox
+	db        *DB
+	name      string
+	ob        *Outbox
+	immutable []string // store.ImmutableFields of T
 }
 
 var _ store.Collection[struct{}] = (*Collection[struct{}])(nil)
@@ -238,7 +239,7 @@ func NewCollection[T any](ob *Outbox, name string, opts ...CollectionOption) (*C
 			return nil, err
 		}
 	}
-	return &Collection[T]{db: ob.db, name: name, ob: ob}, nil
+	return &Collection[T]{db: ob.db, name: name, ob: ob, immutable: store.ImmutableFields[T]()}, nil
 }
 
 func normID(id string) (string, bool) {
@@ -327,6 +328,7 @@ func (c *Collection[T]) UpdateIf(ctx context.Context, id string, expected int64,
 			return ticketkit.ErrConflict
 		}
 		c.db.trimLocked(d)
+		v = keep(d.value.(T), v, c.immutable)
 		d.version, d.value, d.entries = expected+1, v, append(d.entries, es...)
 		return nil
 	})

@@ -16,7 +16,6 @@ import (
 	"github.com/ticketkit/ticketkit/outbox"
 	"github.com/ticketkit/ticketkit/outbox/outboxtest"
 	"github.com/ticketkit/ticketkit/store"
-	"github.com/ticketkit/ticketkit/tickets"
 	"github.com/ticketkit/ticketkit/tickets/storetest"
 )
 
@@ -58,15 +57,13 @@ func TestStoreConformance(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := memstore.NewStore(ob)
+		s, err := memTicketStore(ob)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return storetest.Store{Store: s, Outbox: ob}
 	})
 }
-
-var _ tickets.Store = (*memstore.Store)(nil)
 
 func TestStorageConformance(t *testing.T) {
 	t.Run("Collection", func(t *testing.T) {
@@ -104,7 +101,7 @@ func TestOrdersConformance(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := memstore.NewOrderStore(ob)
+		s, err := memOrderStore(ob)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -28,6 +28,7 @@ import (
 	"github.com/ticketkit/ticketkit/outbox"
 	"github.com/ticketkit/ticketkit/testenv"
 	"github.com/ticketkit/ticketkit/tickets"
+	"github.com/ticketkit/ticketkit/tickets/ticketstore"
 	"github.com/ticketkit/ticketkit/wire"
 )
 
@@ -186,7 +187,7 @@ func rawList(ctx context.Context, coll *mongo.Collection, f tickets.Filter) ([]t
 
 // benchStores returns a Store on collection "lib" and the raw collection
 // "raw", both with the Store's indexes, in a database dropped when b ends.
-func benchStores(b *testing.B) (*mongostore.Store, *mongo.Collection) {
+func benchStores(b *testing.B) (*ticketStore, *mongo.Collection) {
 	b.Helper()
 	db := testenv.Mongo(b)
 	return benchStoresOn(b, db, newOutbox(b, db))
@@ -195,7 +196,7 @@ func benchStores(b *testing.B) (*mongostore.Store, *mongo.Collection) {
 // benchStoresRelayed is benchStores with the Store's Relay running on an
 // in-memory transport, as in a service: it settles the entries, and its
 // beats record the horizon that lets a full outbox be trimmed.
-func benchStoresRelayed(b *testing.B) (*mongostore.Store, *mongo.Collection) {
+func benchStoresRelayed(b *testing.B) (*ticketStore, *mongo.Collection) {
 	b.Helper()
 	db := testenv.Mongo(b)
 	ob, err := mongostore.NewOutbox(b.Context(), db, mongostore.WithQueue(outbox.TTL(time.Second)))
@@ -213,9 +214,9 @@ func benchStoresRelayed(b *testing.B) (*mongostore.Store, *mongo.Collection) {
 	return benchStoresOn(b, db, ob)
 }
 
-func benchStoresOn(b *testing.B, db *mongo.Database, ob *mongostore.Outbox) (*mongostore.Store, *mongo.Collection) {
+func benchStoresOn(b *testing.B, db *mongo.Database, ob *mongostore.Outbox) (*ticketStore, *mongo.Collection) {
 	b.Helper()
-	s, err := mongostore.NewStore(ob)
+	s, err := newTicketStore(ob)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -257,7 +258,7 @@ func BenchmarkCreate(b *testing.B) {
 }
 
 // seedBoth creates n tickets through each side, and returns their ids.
-func seedBoth(b *testing.B, s *mongostore.Store, coll *mongo.Collection, n int) (lib, raw []tickets.Ticket) {
+func seedBoth(b *testing.B, s *ticketStore, coll *mongo.Collection, n int) (lib, raw []tickets.Ticket) {
 	b.Helper()
 	ctx := b.Context()
 	for i := range n {
@@ -344,14 +345,14 @@ func BenchmarkUpdate(b *testing.B) {
 func BenchmarkScale(b *testing.B) {
 	db := testenv.Mongo(b)
 	ctx := b.Context()
-	s, err := mongostore.NewStore(newOutbox(b, db))
+	s, err := newTicketStore(newOutbox(b, db))
 	if err != nil {
 		b.Fatal(err)
 	}
 	if err := s.EnsureIndexes(ctx); err != nil {
 		b.Fatal(err)
 	}
-	coll := db.Collection(mongostore.TicketsCollection)
+	coll := db.Collection(ticketstore.Name)
 	var ids []bson.ObjectID
 	for _, size := range scaleSizes(b) {
 		start := time.Now()

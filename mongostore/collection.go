@@ -153,7 +153,7 @@ func NewCollection[T any](ob *Outbox, name string, opts ...CollectionOption) (*C
 	}
 	ob.register(name)
 	c := &Collection[T]{coll: ob.db.Collection(name), ob: ob, log: cfg.logger, immutable: make(map[string]bool)}
-	for _, f := range cfg.immutable {
+	for _, f := range append(cfg.immutable, store.ImmutableFields[T]()...) {
 		c.immutable[f] = true
 	}
 	for _, f := range fields {

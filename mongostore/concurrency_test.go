@@ -22,7 +22,7 @@ func TestConcurrentIncrementsLoseNothing(t *testing.T) {
 	eachMode(t, testConcurrentIncrements)
 }
 
-func testConcurrentIncrements(t *testing.T, open func(*testing.T) (*mongostore.Store, *mongostore.Outbox)) {
+func testConcurrentIncrements(t *testing.T, open func(*testing.T) (*ticketStore, *mongostore.Outbox)) {
 	const (
 		writers   = 50
 		perWriter = 2

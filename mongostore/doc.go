@@ -3,10 +3,11 @@
 // Outbox, the outbox.Driver of one process; Collection, a versioned
 // collection of any document type whose every write carries its outbox
 // entries; Replica, the version-ordered copy of another service's
-// aggregates that a consuming service keeps from their events; and the
-// tickets and orders stores (NewStore, NewOrderStore) on Collections, in
-// the Node services' document shapes. memstore has the same constructors
-// and semantics in memory, and both pass store/storetest. It works on a
+// aggregates that a consuming service keeps from their events. It knows no
+// domain: the tickets and orders stores are tickets/ticketstore and
+// orders/orderstore, on a Collection of either backend. memstore has the
+// same constructors and semantics in memory, and both pass
+// store/storetest. It works on a
 // standalone mongod (no replica set needed) and on
 // FerretDB 1.24, because it uses no multi-document transactions, no change
 // streams, no aggregation pipeline updates and no $expr.

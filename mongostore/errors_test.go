@@ -16,6 +16,7 @@ import (
 	"github.com/ticketkit/ticketkit/outbox"
 	"github.com/ticketkit/ticketkit/testenv"
 	"github.com/ticketkit/ticketkit/tickets"
+	"github.com/ticketkit/ticketkit/tickets/ticketstore"
 )
 
 // genericMessages are the only messages an internal error may show users.
@@ -119,7 +120,7 @@ func TestDriverErrorIsInternal(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s, db := open(t, mongostore.WithLogger(logger))
 	id := bson.NewObjectID()
-	_, err := db.Collection(mongostore.TicketsCollection).InsertOne(ctx(t), bson.D{
+	_, err := db.Collection(ticketstore.Name).InsertOne(ctx(t), bson.D{
 		{Key: "_id", Value: id}, {Key: "title", Value: "broken"}, {Key: "price", Value: "12.50"},
 		{Key: "userId", Value: "u"}, {Key: "version", Value: int64(0)},
 	})
@@ -139,14 +140,14 @@ func TestDriverErrorIsInternal(t *testing.T) {
 func TestNewRejectsInvalidOptions(t *testing.T) {
 	db := testenv.Mongo(t)
 	ob := newOutbox(t, db)
-	if _, err := mongostore.NewStore(nil); err == nil {
+	if _, err := newTicketStore(nil); err == nil {
 		t.Error("NewStore(nil outbox) succeeded")
 	}
 	for name, opt := range map[string]mongostore.CollectionOption{
 		"nil option": nil,
 		"nil logger": mongostore.WithLogger(nil),
 	} {
-		if s, err := mongostore.NewStore(ob, opt); err == nil || s != nil {
+		if s, err := newTicketStore(ob, opt); err == nil || s != nil {
 			t.Errorf("NewStore with %s: store %v, error %v; want an error", name, s, err)
 		}
 	}
@@ -165,7 +166,7 @@ func TestNewRejectsInvalidOptions(t *testing.T) {
 			t.Errorf("NewReplica of a collection name %s: %v, %v; want an error", name, r, err)
 		}
 	}
-	s, err := mongostore.NewStore(ob, mongostore.WithLogger(slog.Default()), mongostore.WithDocumentLocks())
+	s, err := newTicketStore(ob, mongostore.WithLogger(slog.Default()), mongostore.WithDocumentLocks())
 	if err != nil || s == nil {
 		t.Fatalf("NewStore with valid options: %v", err)
 	}
@@ -180,7 +181,7 @@ func TestWriteWithALapsedLeaseIsUnavailable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := mongostore.NewStore(ob)
+	s, err := newTicketStore(ob)
 	if err != nil {
 		t.Fatal(err)
 	}

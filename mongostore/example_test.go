@@ -21,6 +21,7 @@ import (
 	"github.com/ticketkit/ticketkit/orders"
 	"github.com/ticketkit/ticketkit/outbox"
 	"github.com/ticketkit/ticketkit/tickets"
+	"github.com/ticketkit/ticketkit/tickets/ticketstore"
 	"github.com/ticketkit/ticketkit/wire"
 )
 
@@ -58,10 +59,12 @@ func Example_outbox() {
 		fmt.Println("error:", err)
 		return
 	}
-	store, err := mongostore.NewStore(ob)
+	// The tickets service's store, on a Collection of this package.
+	coll, err := mongostore.NewCollection[ticketstore.Doc](ob, ticketstore.Name)
 	if err == nil {
-		err = store.EnsureIndexes(ctx)
+		err = coll.EnsureIndexes(ctx)
 	}
+	store := ticketstore.New(coll)
 	if err != nil {
 		fmt.Println("error:", err)
 		return

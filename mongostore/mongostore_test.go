@@ -44,17 +44,17 @@ func newOutbox(t testing.TB, db *mongo.Database) *mongostore.Outbox {
 
 // open returns a Store, with its indexes, on a fresh database that is
 // dropped when t ends, and that database.
-func open(t *testing.T, opts ...mongostore.CollectionOption) (*mongostore.Store, *mongo.Database) {
+func open(t *testing.T, opts ...mongostore.CollectionOption) (*ticketStore, *mongo.Database) {
 	t.Helper()
 	s, _, db := openWithOutbox(t, opts...)
 	return s, db
 }
 
-func openWithOutbox(t *testing.T, opts ...mongostore.CollectionOption) (*mongostore.Store, *mongostore.Outbox, *mongo.Database) {
+func openWithOutbox(t *testing.T, opts ...mongostore.CollectionOption) (*ticketStore, *mongostore.Outbox, *mongo.Database) {
 	t.Helper()
 	db := testenv.Mongo(t)
 	ob := newOutbox(t, db)
-	s, err := mongostore.NewStore(ob, opts...)
+	s, err := newTicketStore(ob, opts...)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -70,15 +70,15 @@ func openWithOutbox(t *testing.T, opts ...mongostore.CollectionOption) (*mongost
 // second mode needs a server that applies a filtered update atomically:
 // MongoDB, or FerretDB behind devservers' serializing proxy; bare FerretDB
 // 1.x fails it, as it fails testenv's smoke test.
-func eachMode(t *testing.T, test func(t *testing.T, open func(*testing.T) (*mongostore.Store, *mongostore.Outbox))) {
+func eachMode(t *testing.T, test func(t *testing.T, open func(*testing.T) (*ticketStore, *mongostore.Outbox))) {
 	t.Run("DocLocks", func(t *testing.T) {
-		test(t, func(t *testing.T) (*mongostore.Store, *mongostore.Outbox) {
+		test(t, func(t *testing.T) (*ticketStore, *mongostore.Outbox) {
 			s, ob, _ := openWithOutbox(t, mongostore.WithDocumentLocks())
 			return s, ob
 		})
 	})
 	t.Run("ServerOnly", func(t *testing.T) {
-		test(t, func(t *testing.T) (*mongostore.Store, *mongostore.Outbox) {
+		test(t, func(t *testing.T) (*ticketStore, *mongostore.Outbox) {
 			s, ob, _ := openWithOutbox(t)
 			return s, ob
 		})
@@ -167,7 +167,7 @@ func newTicket(userID, title string) tickets.Ticket {
 	}
 }
 
-func mustCreate(t *testing.T, s *mongostore.Store, tk tickets.Ticket) tickets.Ticket {
+func mustCreate(t *testing.T, s *ticketStore, tk tickets.Ticket) tickets.Ticket {
 	t.Helper()
 	if err := s.Create(ctx(t), tk); err != nil {
 		t.Fatalf("Create(%s): %v", tk.ID, err)

@@ -12,6 +12,7 @@ import (
 	"github.com/ticketkit/ticketkit/mongostore"
 	"github.com/ticketkit/ticketkit/orders"
 	"github.com/ticketkit/ticketkit/orders/orderstest"
+	"github.com/ticketkit/ticketkit/orders/orderstore"
 	"github.com/ticketkit/ticketkit/testenv"
 	"github.com/ticketkit/ticketkit/wire"
 )
@@ -21,7 +22,7 @@ import (
 func TestOrderStore(t *testing.T) {
 	db := testenv.Mongo(t)
 	ob := newOutbox(t, db)
-	s, err := mongostore.NewOrderStore(ob)
+	s, err := newOrderStore(ob)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +55,7 @@ func TestOrderStore(t *testing.T) {
 		t.Fatalf("Get = %+v, %v; want %+v", got, err, p)
 	}
 	var doc bson.M
-	if err := db.Collection(mongostore.OrdersCollection).FindOne(c, bson.D{{Key: "_id", Value: mustOID(t, p.Order.ID)}}).Decode(&doc); err != nil {
+	if err := db.Collection(orderstore.Name).FindOne(c, bson.D{{Key: "_id", Value: mustOID(t, p.Order.ID)}}).Decode(&doc); err != nil {
 		t.Fatal(err)
 	}
 	if doc["userId"] != user || doc["status"] != "created" || doc["ticket"] != mustOID(t, tk.ID) {
@@ -89,7 +90,7 @@ func TestOrderStore(t *testing.T) {
 
 func TestOrdersConformance(t *testing.T) {
 	orderstest.RunStore(t, func(t *testing.T) orders.Store {
-		s, err := mongostore.NewOrderStore(newOutbox(t, testenv.Mongo(t)))
+		s, err := newOrderStore(newOutbox(t, testenv.Mongo(t)))
 		if err != nil {
 			t.Fatal(err)
 		}

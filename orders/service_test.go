@@ -14,13 +14,14 @@ import (
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/memstore"
 	"github.com/ticketkit/ticketkit/orders"
+	"github.com/ticketkit/ticketkit/orders/orderstore"
 	"github.com/ticketkit/ticketkit/store"
 	"github.com/ticketkit/ticketkit/wire"
 )
 
 type fixture struct {
 	svc     *orders.Service
-	store   *memstore.OrderStore
+	store   *orderstore.Store
 	tickets store.Replica[orders.Ticket]
 }
 
@@ -30,7 +31,7 @@ func newFixture(t *testing.T) fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	orderStore, err := memstore.NewOrderStore(ob)
+	orderStore, err := memOrderStore(ob)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,17 +12,15 @@ import (
 	"github.com/ticketkit/ticketkit/store"
 )
 
-// Index is a secondary index of a Collection on MongoDB: its fields, each
-// ascending, in order. A query's equality fields then _id serve Find.
-type Index []string
-
 // Collection returns the service's collection name of T documents on its
 // backends, written through its outbox: MongoDB's, with its outbox index
-// and indexes made (idempotent, at every start), or the in-memory one,
+// and indexes made (idempotent, at every start; each index is its fields,
+// ascending, then _id, which serves a Find on those fields in id order),
+// or the in-memory one,
 // which every in-memory instance on the same memstore.DB shares. It is
 // the storage a service's own aggregates need; nothing of it depends on
 // which backend runs.
-func Collection[T any](ctx context.Context, s *Service, name string, indexes ...Index) (store.Collection[T], error) {
+func Collection[T any](ctx context.Context, s *Service, name string, indexes ...[]string) (store.Collection[T], error) {
 	b := s.Backends()
 	if b.Mongo == nil {
 		return memstore.NewCollection[T](b.Memory, name)
@@ -34,7 +32,7 @@ func Collection[T any](ctx context.Context, s *Service, name string, indexes ...
 	models := make([]mongo.IndexModel, len(indexes))
 	for i, ix := range indexes {
 		if len(ix) == 0 {
-			return nil, errors.New("service: an empty Index")
+			return nil, errors.New("service: an index of no field")
 		}
 		keys := bson.D{}
 		for _, f := range ix {

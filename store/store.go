@@ -36,6 +36,24 @@ type Record[T any] struct {
 // or the zero value: {"orderId": nil} is an unreserved ticket.
 type Filter map[string]any
 
+// Immutable is implemented by a document type whose fields it names (as
+// stored) are set by Insert and never changed by an update, whatever the
+// document passed holds: an owner, a creation time. Both backends honour
+// it, and an update returns the document as stored.
+type Immutable interface {
+	ImmutableFields() []string
+}
+
+// ImmutableFields returns the immutable fields of document type T, if it
+// declares any (Immutable), for a backend.
+func ImmutableFields[T any]() []string {
+	var zero T
+	if im, ok := any(zero).(Immutable); ok {
+		return im.ImmutableFields()
+	}
+	return nil
+}
+
 // FindOption configures Collection.Find.
 type FindOption func(*FindOptions)
 

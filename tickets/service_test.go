@@ -15,6 +15,7 @@ import (
 	"github.com/ticketkit/ticketkit/memstore"
 	"github.com/ticketkit/ticketkit/outbox"
 	"github.com/ticketkit/ticketkit/tickets"
+	"github.com/ticketkit/ticketkit/tickets/ticketstore"
 	"github.com/ticketkit/ticketkit/wire"
 )
 
@@ -29,7 +30,7 @@ func newService() (*tickets.Service, outboxOf) {
 	if err != nil {
 		panic(err)
 	}
-	store, err := memstore.NewStore(ob)
+	store, err := memTicketStore(ob)
 	if err != nil {
 		panic(err)
 	}
@@ -236,7 +237,7 @@ func TestReserveAndRelease(t *testing.T) {
 // racyStore loses the compare-and-set race a fixed number of times, as if
 // another writer kept getting in first.
 type racyStore struct {
-	*memstore.Store
+	*ticketstore.Store
 	mu    sync.Mutex
 	loses int
 	calls int
@@ -258,7 +259,7 @@ func TestUseCasesRetryLostRacesBoundedly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mem, err := memstore.NewStore(ob)
+	mem, err := memTicketStore(ob)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,9 +11,8 @@ import (
 	"context"
 	"net/http"
 
-	"github.com/ticketkit/ticketkit/memstore"
-	"github.com/ticketkit/ticketkit/mongostore"
 	"github.com/ticketkit/ticketkit/orders"
+	"github.com/ticketkit/ticketkit/orders/orderstore"
 	"github.com/ticketkit/ticketkit/service"
 	"github.com/ticketkit/ticketkit/store"
 	"github.com/ticketkit/ticketkit/wire"
@@ -37,21 +36,16 @@ func Build(ctx context.Context, s *service.Service) (http.Handler, error) {
 	return (&api{svc: svc, auth: s.Verifier(), log: s.Logger()}).routes(), nil
 }
 
-// stores are the orders and the copy of the tickets, on MongoDB with
-// their indexes, or in memory.
+// stores are the orders and the copy of the tickets, on whichever
+// backend s runs.
 func stores(ctx context.Context, s *service.Service) (orders.Store, store.Replica[orders.Ticket], error) {
+	c, err := service.Collection[orderstore.Doc](ctx, s, orderstore.Name, orderstore.Indexes...)
+	if err != nil {
+		return nil, nil, err
+	}
 	copies, err := service.Replica[orders.Ticket](ctx, s, "tickets")
 	if err != nil {
 		return nil, nil, err
 	}
-	b := s.Backends()
-	if b.Mongo == nil {
-		orderStore, err := memstore.NewOrderStore(b.Memory)
-		return orderStore, copies, err
-	}
-	orderStore, err := mongostore.NewOrderStore(b.Mongo.Outbox, mongostore.WithLogger(s.Logger()))
-	if err != nil {
-		return nil, nil, err
-	}
-	return orderStore, copies, orderStore.EnsureIndexes(ctx)
+	return orderstore.New(c), copies, nil
 }

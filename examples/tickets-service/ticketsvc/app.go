@@ -9,10 +9,9 @@ import (
 	"context"
 	"net/http"
 
-	"github.com/ticketkit/ticketkit/memstore"
-	"github.com/ticketkit/ticketkit/mongostore"
 	"github.com/ticketkit/ticketkit/service"
 	"github.com/ticketkit/ticketkit/tickets"
+	"github.com/ticketkit/ticketkit/tickets/ticketstore"
 )
 
 // Name is the service's name: its queue group and durable, as in the Node
@@ -30,7 +29,7 @@ func Build(ctx context.Context, s *service.Service) (http.Handler, error) {
 }
 
 func build(ctx context.Context, s *service.Service, reservedRetries int) (http.Handler, error) {
-	store, err := ticketStore(ctx, s.Backends())
+	store, err := ticketStore(ctx, s)
 	if err != nil {
 		return nil, err
 	}
@@ -44,15 +43,11 @@ func build(ctx context.Context, s *service.Service, reservedRetries int) (http.H
 	return (&api{svc: svc, auth: s.Verifier(), log: s.Logger()}).routes(), nil
 }
 
-// ticketStore is the tickets store on b: MongoDB's, with its indexes, or
-// the in-memory one.
-func ticketStore(ctx context.Context, b *service.Backends) (tickets.Store, error) {
-	if b.Mongo == nil {
-		return memstore.NewStore(b.Memory)
-	}
-	store, err := mongostore.NewStore(b.Mongo.Outbox)
+// ticketStore is the tickets store on whichever backend s runs.
+func ticketStore(ctx context.Context, s *service.Service) (tickets.Store, error) {
+	c, err := service.Collection[ticketstore.Doc](ctx, s, ticketstore.Name, ticketstore.Indexes...)
 	if err != nil {
 		return nil, err
 	}
-	return store, store.EnsureIndexes(ctx)
+	return ticketstore.New(c), nil
 }

@@ -49,12 +49,12 @@ import (
 	"github.com/ticketkit/ticketkit/events/memtransport"
 	"github.com/ticketkit/ticketkit/internal/benchcmp"
 	"github.com/ticketkit/ticketkit/internal/loadgen"
-	"github.com/ticketkit/ticketkit/mongostore"
 	"github.com/ticketkit/ticketkit/natsclient"
 	"github.com/ticketkit/ticketkit/natsclient/streaming"
 	"github.com/ticketkit/ticketkit/session"
 	"github.com/ticketkit/ticketkit/testenv"
 	"github.com/ticketkit/ticketkit/tickets"
+	"github.com/ticketkit/ticketkit/tickets/ticketstore"
 	"github.com/ticketkit/ticketkit/wire"
 )
 
@@ -322,7 +322,7 @@ func benchRealSides(b *testing.B, seed bool) (svc, floor *benchSide) {
 		return sc.Publish(string(wire.SubjectTicketCreated), data)
 	}), floor.created)
 	if seed {
-		svcStore := &mongoFloorStore{coll: svcDB.Collection(mongostore.TicketsCollection)}
+		svcStore := &mongoFloorStore{coll: svcDB.Collection(ticketstore.Name)}
 		benchSeed(b, bk.store, svcStore, svc, store, floor)
 	}
 	return svc, floor

@@ -18,9 +18,13 @@ import (
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/examples/internal/telemetry"
 	"github.com/ticketkit/ticketkit/memstore"
+	"github.com/ticketkit/ticketkit/mongostore"
 	"github.com/ticketkit/ticketkit/service"
 	"github.com/ticketkit/ticketkit/session"
 	"github.com/ticketkit/ticketkit/tickets"
+	"github.com/ticketkit/ticketkit/tickets/ticketstore"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
 const serviceName = Name
@@ -87,9 +91,9 @@ type backends struct {
 
 func memoryBackends(t events.Transport) *backends {
 	b := service.Memory(nil, t)
-	store, err := memstore.NewStore(b.Memory)
+	store, err := storeOn(context.Background(), b)
 	if err != nil {
-		panic(err) // no option can fail
+		panic(err) // nothing in memory can fail
 	}
 	return &backends{Backends: b, store: store}
 }
@@ -99,7 +103,7 @@ func openBackends(ctx context.Context, cfg config, log *slog.Logger) (*backends,
 	if err != nil {
 		return nil, err
 	}
-	store, err := ticketStore(ctx, b)
+	store, err := storeOn(ctx, b)
 	if err != nil {
 		return nil, errors.Join(err, b.Close(context.WithoutCancel(ctx)))
 	}
@@ -141,4 +145,25 @@ func buildWith(ctx context.Context, cfg config, s *service.Service, store ticket
 
 func serve(ctx context.Context, a *app, ln net.Listener) error {
 	return a.Serve(ctx, ln, a.handler)
+}
+
+// storeOn is the tickets store on b, before a Service owns it (what
+// service.Collection does once one does).
+func storeOn(ctx context.Context, b *service.Backends) (tickets.Store, error) {
+	if b.Mongo == nil {
+		c, err := memstore.NewCollection[ticketstore.Doc](b.Memory, ticketstore.Name)
+		if err != nil {
+			return nil, err
+		}
+		return ticketstore.New(c), nil
+	}
+	c, err := mongostore.NewCollection[ticketstore.Doc](b.Mongo.Outbox, ticketstore.Name)
+	if err != nil {
+		return nil, err
+	}
+	models := []mongo.IndexModel{
+		{Keys: bson.D{{Key: "userId", Value: 1}, {Key: "_id", Value: 1}}},
+		{Keys: bson.D{{Key: "orderId", Value: 1}, {Key: "_id", Value: 1}}},
+	}
+	return ticketstore.New(c), c.EnsureIndexes(ctx, models...)
 }

@@ -6,41 +6,21 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/outbox"
-	"github.com/ticketkit/ticketkit/store"
-	"github.com/ticketkit/ticketkit/tickets"
-	"github.com/ticketkit/ticketkit/wire"
 )
-
-// TicketsCollection is the collection of a Store: the Node tickets
-// service's.
-const TicketsCollection = "tickets"
 
 // maxCollectionLen bounds collection names well inside the 255-byte
 // namespace limit of MongoDB (database name + "." + collection name) and
 // the lower ones of FerretDB.
 const maxCollectionLen = 120
 
-// Field names of a ticket document, beside _id, version and outbox.
-const (
-	fTitle     = "title"
-	fPrice     = "price"
-	fUserID    = "userId"
-	fOrderID   = "orderId"
-	fCreatedAt = "createdAt"
-	fUpdatedAt = "updatedAt"
-)
-
-// CollectionOption configures NewCollection, and the stores built on a
-// Collection (NewStore, NewOrderStore).
+// CollectionOption configures NewCollection.
 type CollectionOption interface{ applyCollection(*config) error }
 
 // ReplicaOption configures NewReplica.
@@ -131,67 +111,6 @@ func WithImmutable(fields ...string) CollectionOption {
 	return collectionOption(func(c *config) error { c.immutable = append(c.immutable, fields...); return nil })
 }
 
-// Store is a tickets.Store on one MongoDB collection, written through an
-// Outbox: each ticket is a document of a Collection, and each write
-// carries its ticket:created or ticket:updated entry.
-type Store struct {
-	c *Collection[ticketDoc]
-}
-
-var _ tickets.Store = (*Store)(nil)
-
-// ticketDoc is a ticket's fields as stored; see the package documentation.
-type ticketDoc struct {
-	Title     string    `bson:"title"`
-	Price     int64     `bson:"price"`
-	UserID    string    `bson:"userId"`
-	OrderID   string    `bson:"orderId,omitempty"`
-	CreatedAt time.Time `bson:"createdAt"`
-	UpdatedAt time.Time `bson:"updatedAt"`
-	Released  []string  `bson:"released,omitempty"`
-}
-
-func ticketOf(r Record[ticketDoc]) tickets.Ticket {
-	d := r.Doc
-	return tickets.Ticket{
-		ID: r.ID, Title: d.Title, Price: ticketkit.Money(d.Price), UserID: d.UserID, OrderID: d.OrderID,
-		Version: r.Version, CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(), Released: d.Released,
-	}
-}
-
-func docOf(t tickets.Ticket) ticketDoc {
-	return ticketDoc{Title: t.Title, Price: int64(t.Price), UserID: t.UserID, OrderID: t.OrderID,
-		CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt, Released: t.Released}
-}
-
-// NewStore returns the tickets Store of ob's database (TicketsCollection),
-// written through ob, as memstore.NewStore does in memory. WithLogger and
-// WithDocumentLocks apply. It does no I/O; call EnsureIndexes to create
-// the indexes the queries rely on.
-func NewStore(ob *Outbox, opts ...CollectionOption) (*Store, error) {
-	c, err := NewCollection[ticketDoc](ob, TicketsCollection, append([]CollectionOption{WithImmutable(fUserID, fCreatedAt)}, opts...)...)
-	if err != nil {
-		return nil, err
-	}
-	return &Store{c: c}, nil
-}
-
-// Index names, so that EnsureIndexes is recognisably the same each time.
-const (
-	idxUser  = "userId_1__id_1"
-	idxOrder = "orderId_1__id_1"
-)
-
-// EnsureIndexes creates the indexes the Store's queries use, if they do
-// not exist yet: {userId, _id} and {orderId, _id} for List, and the
-// outbox's. Calling it again, or from several processes, is harmless.
-func (s *Store) EnsureIndexes(ctx context.Context) error {
-	return s.c.EnsureIndexes(ctx,
-		mongo.IndexModel{Keys: bson.D{{Key: fUserID, Value: 1}, {Key: fID, Value: 1}}, Options: options.Index().SetName(idxUser)},
-		mongo.IndexModel{Keys: bson.D{{Key: fOrderID, Value: 1}, {Key: fID, Value: 1}}, Options: options.Index().SetName(idxOrder)},
-	)
-}
-
 // parseID turns an id (24 hex digits, either case) into an ObjectID.
 func parseID(id string) (bson.ObjectID, bool) {
 	if !ticketkit.ValidID(id) {
@@ -202,82 +121,6 @@ func parseID(id string) (bson.ObjectID, bool) {
 }
 
 func byID(oid bson.ObjectID) bson.D { return bson.D{{Key: fID, Value: oid}} }
-
-// Create implements tickets.Store: one insert of the ticket with its
-// ticket:created entry.
-func (s *Store) Create(ctx context.Context, t tickets.Ticket) error {
-	oid, ok := parseID(t.ID)
-	if !ok {
-		return ticketkit.Errorf(ticketkit.EINVALID, "Invalid ticket id %q", t.ID)
-	}
-	t.ID = oid.Hex()
-	e, err := wire.FromTicketChange(tickets.Change{Kind: tickets.Created, Ticket: t})
-	if err != nil {
-		return err
-	}
-	err = s.c.Insert(ctx, t.ID, docOf(t), e)
-	if ticketkit.ErrorCode(err) == ticketkit.ECONFLICT {
-		return &ticketkit.Error{Code: ticketkit.ECONFLICT, Message: "Ticket " + t.ID + " already exists", Err: err}
-	}
-	return err
-}
-
-// Get implements tickets.Store.
-func (s *Store) Get(ctx context.Context, id string) (tickets.Ticket, error) {
-	r, err := s.c.Get(ctx, id)
-	if err != nil {
-		return tickets.Ticket{}, err
-	}
-	return ticketOf(r), nil
-}
-
-// List implements tickets.Store. It filters with equality on userId and
-// orderId: null (unreserved), pages with _id > cursor in _id order, and
-// fetches one ticket more than the page size to know whether a next page
-// exists; the {userId, _id} and {orderId, _id} indexes serve it.
-func (s *Store) List(ctx context.Context, f tickets.Filter) (tickets.Page, error) {
-	filter := store.Filter{}
-	if f.UserID != "" {
-		filter[fUserID] = f.UserID
-	}
-	if f.Unreserved {
-		filter[fOrderID] = nil // missing or null
-	}
-	limit := f.PageSize()
-	rs, err := s.c.Find(ctx, filter, store.After(f.After), store.Limit(limit+1))
-	if err != nil {
-		return tickets.Page{}, err
-	}
-	var page tickets.Page
-	if len(rs) > limit {
-		rs = rs[:limit]
-		page.Next = rs[limit-1].ID
-	}
-	page.Tickets = make([]tickets.Ticket, len(rs))
-	for i, r := range rs {
-		page.Tickets[i] = ticketOf(r)
-	}
-	return page, nil
-}
-
-// Update implements tickets.Store with one findAndModify: the filter
-// {_id, version: expectedVersion, userId: t.UserID} makes it a
-// compare-and-set that also proves the owner the ticket:updated entry
-// carries, userId and createdAt are never written (WithImmutable), and the
-// ticket comes back as stored.
-func (s *Store) Update(ctx context.Context, t tickets.Ticket, expectedVersion int64) (tickets.Ticket, error) {
-	next := t
-	next.Version = expectedVersion + 1
-	e, err := wire.FromTicketChange(tickets.Change{Kind: tickets.Updated, Ticket: next})
-	if err != nil {
-		return tickets.Ticket{}, err
-	}
-	r, err := s.c.UpdateIf(ctx, t.ID, expectedVersion, store.Filter{fUserID: t.UserID}, docOf(next), e)
-	if err != nil {
-		return tickets.Ticket{}, err
-	}
-	return ticketOf(r), nil
-}
 
 // failure maps a driver error to a *ticketkit.Error and logs internal ones.
 // ErrNoDocuments is ENOTFOUND and a duplicate key ECONFLICT. Anything else
