@@ -180,6 +180,19 @@ type Option func(*start) error
 type start struct {
 	configure []func(*service.Config)
 	opts      []service.Option
+	logs      []io.Writer
+}
+
+// LogTo copies the instance's log (JSON lines, at Debug) to w as well, for
+// a test that reads it as it goes; w must be safe for concurrent writes.
+func LogTo(w io.Writer) Option {
+	return func(s *start) error {
+		if w == nil {
+			return fmt.Errorf("servicetest: LogTo(nil)")
+		}
+		s.logs = append(s.logs, w)
+		return nil
+	}
 }
 
 // Configure edits an instance's configuration before it starts: a
@@ -228,7 +241,7 @@ func (c *Cluster) Start(name string, build service.Build, opts ...Option) *Insta
 	ctx, cancel := context.WithTimeout(context.Background(), Wait)
 	defer cancel()
 	in := &Instance{c: c, logs: &buffer{}}
-	log := slog.New(service.TraceHandler(slog.NewJSONHandler(in.logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	log := slog.New(service.TraceHandler(slog.NewJSONHandler(io.MultiWriter(append([]io.Writer{in.logs}, st.logs...)...), &slog.HandlerOptions{Level: slog.LevelDebug})))
 
 	var cfg service.Config
 	var b *service.Backends
@@ -407,6 +420,21 @@ func (c *Cluster) PublishRaw(subject events.Subject, data []byte) {
 	if err := c.peer.Publish(ctx, events.Outgoing{Subject: string(subject), Data: data}); err != nil {
 		c.t.Fatalf("servicetest: publish on %s: %v", subject, err)
 	}
+}
+
+// Transport is the peer's own connection to the cluster's broker, for a
+// test that publishes through a typed events.Publisher (in a trace, with
+// headers) or listens as another service would.
+func (c *Cluster) Transport() events.Transport { return c.peer }
+
+// Messages returns every message the instances published, instance by
+// instance, each in publish order: dead letters too.
+func (c *Cluster) Messages() []events.Outgoing {
+	var out []events.Outgoing
+	for _, r := range c.recordersNow() {
+		out = append(out, r.Messages()...)
+	}
+	return out
 }
 
 // Handled records how the instances' listeners dealt with each delivery.

@@ -7,6 +7,7 @@ package ticketsvc
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 
 	"github.com/ticketkit/ticketkit/service"
@@ -23,9 +24,43 @@ const Name = "tickets-service"
 const defaultReservedRetries = 12
 
 // Build adds the tickets service to s: its store, its listeners and its
-// routes (service.Build).
+// routes (service.Build), with the default settings.
 func Build(ctx context.Context, s *service.Service) (http.Handler, error) {
 	return build(ctx, s, defaultReservedRetries)
+}
+
+// Option configures New.
+type Option func(*settings) error
+
+type settings struct{ reservedRetries int }
+
+// ReservedRetries is how many deliveries an order:created whose ticket
+// another order still holds gets before it is dead-lettered (default 12:
+// a minute at the cluster's 5s ack wait).
+func ReservedRetries(n int) Option {
+	return func(c *settings) error {
+		if n < 1 {
+			return fmt.Errorf("ticketsvc: ReservedRetries(%d): at least 1", n)
+		}
+		c.reservedRetries = n
+		return nil
+	}
+}
+
+// New returns the service's Build with opts.
+func New(opts ...Option) (service.Build, error) {
+	c := settings{reservedRetries: defaultReservedRetries}
+	for _, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("ticketsvc: nil Option")
+		}
+		if err := o(&c); err != nil {
+			return nil, err
+		}
+	}
+	return func(ctx context.Context, s *service.Service) (http.Handler, error) {
+		return build(ctx, s, c.reservedRetries)
+	}, nil
 }
 
 func build(ctx context.Context, s *service.Service, reservedRetries int) (http.Handler, error) {

@@ -5,9 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -17,8 +15,8 @@ import (
 
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/events/eventstest"
-	"github.com/ticketkit/ticketkit/events/memtransport"
 	"github.com/ticketkit/ticketkit/service"
+	"github.com/ticketkit/ticketkit/service/servicetest"
 	"github.com/ticketkit/ticketkit/session"
 	"github.com/ticketkit/ticketkit/tickets"
 )
@@ -28,67 +26,80 @@ func TestMain(m *testing.M) {
 }
 
 // wait bounds every wait of these tests on something asynchronous.
-const wait = 15 * time.Second
+const wait = servicetest.Wait
 
-var testKey = []byte("test-jwt-key")
+// testReservedRetries makes the reserved-ticket limit reachable within a
+// test: an order:created for a held ticket is dead-lettered on its third
+// delivery.
+const testReservedRetries = 3
 
-// testConfig is the service's configuration for the in-memory tests: the
-// shortest ack wait NATS Streaming allows, and few deliveries, so that
-// redelivery and dead-lettering happen within a second or two.
-func testConfig() config {
-	c := service.Defaults(serviceName)
-	c.Port, c.JWTKey, c.DevJWTKey = "0", testKey, false
-	c.AckWait = time.Second
-	c.StartupTimeout, c.ShutdownTimeout = wait, wait
-	return config{Config: c, reservedRetries: 3}
-}
-
-// harness is the service on its in-memory backends behind an httptest
-// server, with everything it publishes recorded and everything its
-// listeners do observed.
+// harness is the service on a servicetest cluster in memory, with what
+// it publishes recorded (servicetest.Published, Await) and what its
+// listeners do observed (c.Handled).
 type harness struct {
-	t       *testing.T
-	s       *app
-	srv     *httptest.Server
-	rec     *eventstest.Recorder
-	logs    *logBuffer
-	handled *eventstest.Handled
+	t    *testing.T
+	c    *servicetest.Cluster
+	srv  *servicetest.Instance
+	svc  *tickets.Service // the instance's use cases
+	logs *logBuffer
 }
 
-type harnessOption func(cfg *config, b *backends)
+// harnessConfig is what a harnessOption changes.
+type harnessConfig struct {
+	wrap      func(tickets.Store) tickets.Store
+	configure func(*service.Config)
+}
 
-// withStore puts store in front of the in-memory one, for failures.
+type harnessOption func(*harnessConfig)
+
+// withStore puts a store in front of the service's, for failures.
 func withStore(wrap func(tickets.Store) tickets.Store) harnessOption {
-	return func(_ *config, b *backends) { b.store = wrap(b.store) }
+	return func(c *harnessConfig) { c.wrap = wrap }
+}
+
+// withConfig edits the service's configuration.
+func withConfig(edit func(*service.Config)) harnessOption {
+	return func(c *harnessConfig) { c.configure = edit }
+}
+
+// testBuild is the service's build with the tests' reserved-ticket limit
+// and, if wrap is set, a store in front of its own; it puts the use cases
+// in *uc if uc is not nil.
+func testBuild(wrap func(tickets.Store) tickets.Store, uc **tickets.Service) service.Build {
+	return func(ctx context.Context, s *service.Service) (http.Handler, error) {
+		store, err := ticketStore(ctx, s)
+		if err != nil {
+			return nil, err
+		}
+		if wrap != nil {
+			store = wrap(store)
+		}
+		svc, err := tickets.NewService(store)
+		if err != nil {
+			return nil, err
+		}
+		if uc != nil {
+			*uc = svc
+		}
+		if err := startListeners(ctx, s, svc, testReservedRetries); err != nil {
+			return nil, err
+		}
+		return (&api{svc: svc, auth: s.Verifier(), log: s.Logger()}).routes(), nil
+	}
 }
 
 func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	t.Helper()
-	cfg := testConfig()
-	rec := eventstest.NewRecorder(memtransport.New())
-	b := memoryBackends(rec)
+	var hc harnessConfig
 	for _, o := range opts {
-		o(&cfg, b)
+		o(&hc)
 	}
-	h := &harness{t: t, rec: rec, logs: &logBuffer{}, handled: eventstest.NewHandled()}
-	log := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	s, err := startService(context.Background(), cfg, log, b, h.handled.Hooks())
-	if err != nil {
-		t.Fatalf("start: %v", err)
+	h := &harness{t: t, c: servicetest.Memory(t), logs: &logBuffer{}}
+	start := []servicetest.Option{servicetest.LogTo(h.logs)}
+	if hc.configure != nil {
+		start = append(start, servicetest.Configure(hc.configure))
 	}
-	h.s = s
-	h.srv = httptest.NewServer(s.handler)
-	t.Cleanup(func() {
-		h.srv.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), wait)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("service log:\n%s", h.logs)
-		}
-	})
+	h.srv = h.c.Start(Name, testBuild(hc.wrap, &h.svc), start...)
 	return h
 }
 
@@ -138,6 +149,9 @@ func (h *harness) send(method, path, body string, headers ...string) response {
 	return send(h.t, h.srv.URL, method, path, body, headers...)
 }
 
+// handled records how the service's listeners dealt with each message.
+func (h *harness) handled() *eventstest.Handled { return h.c.Handled() }
+
 func send(t *testing.T, base, method, path, body string, headers ...string) response {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
@@ -175,7 +189,7 @@ func send(t *testing.T, base, method, path, body string, headers ...string) resp
 // token is a valid token for user id.
 func token(t *testing.T, id string) string {
 	t.Helper()
-	tk, err := session.Mint(testKey, session.User{ID: id, Email: id + "@example.com"}, time.Now(), 0)
+	tk, err := session.Mint([]byte(servicetest.Key), session.User{ID: id, Email: id + "@example.com"}, time.Now(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,11 +224,7 @@ func (h *harness) create(userID, title string, price float64) tickets.Ticket {
 // publish publishes raw bytes on subject, as a Node service would.
 func (h *harness) publish(subject events.Subject, data string) {
 	h.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	if err := h.rec.Publish(ctx, events.Outgoing{Subject: string(subject), Data: []byte(data)}); err != nil {
-		h.t.Fatalf("publish %s: %v", subject, err)
-	}
+	h.c.PublishRaw(subject, []byte(data))
 }
 
 // flush publishes everything in the outbox: after it, every event the
@@ -223,7 +233,7 @@ func (h *harness) flush() {
 	h.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	if err := h.s.Relay().Flush(ctx); err != nil {
+	if err := h.srv.Relay().Flush(ctx); err != nil {
 		h.t.Fatalf("flush: %v", err)
 	}
 }

@@ -13,7 +13,7 @@ import (
 	"testing"
 
 	"github.com/ticketkit/ticketkit"
-	"github.com/ticketkit/ticketkit/events/eventstest"
+	"github.com/ticketkit/ticketkit/service/servicetest"
 	"github.com/ticketkit/ticketkit/session"
 	"github.com/ticketkit/ticketkit/tickets"
 	"github.com/ticketkit/ticketkit/wire"
@@ -49,7 +49,7 @@ func TestCreatePublishesTicketCreated(t *testing.T) {
 		t.Errorf("created %+v", tk)
 	}
 
-	e := eventstest.Await(t, h.rec, func(e wire.TicketCreated) bool { return e.ID == tk.ID })
+	e := servicetest.Await(h.c, func(e wire.TicketCreated) bool { return e.ID == tk.ID })
 	want := wire.TicketCreated{ID: tk.ID, Title: "concert", Price: ticketkit.Cents(1250), UserID: alice, Version: 0}
 	if e != want {
 		t.Errorf("published %+v, want %+v", e, want)
@@ -72,7 +72,7 @@ func TestUpdatePublishesTicketUpdated(t *testing.T) {
 	if up.ID != tk.ID || up.Title != "opera" || up.Price != ticketkit.Cents(3575) || up.Version != 1 || up.UserID != alice {
 		t.Errorf("updated %+v", up)
 	}
-	e := eventstest.Await(t, h.rec, func(e wire.TicketUpdated) bool { return e.ID == tk.ID })
+	e := servicetest.Await(h.c, func(e wire.TicketUpdated) bool { return e.ID == tk.ID })
 	want := wire.TicketUpdated{ID: tk.ID, Title: "opera", Price: ticketkit.Cents(3575), UserID: alice, Version: 1}
 	if e != want {
 		t.Errorf("published %+v, want %+v", e, want)
@@ -91,7 +91,7 @@ func TestUpdateOwnerOnlyAndNotReserved(t *testing.T) {
 		t.Errorf("not the owner: status %d, body %s", r.status, r.body)
 	}
 
-	if _, err := h.s.svc.Reserve(context.Background(), tk.ID, orderA); err != nil {
+	if _, err := h.svc.Reserve(context.Background(), tk.ID, orderA); err != nil {
 		t.Fatal(err)
 	}
 	r := h.send("PUT", "/api/tickets/"+tk.ID, body, as(t, alice)...)
@@ -103,7 +103,7 @@ func TestUpdateOwnerOnlyAndNotReserved(t *testing.T) {
 	}
 
 	h.flush()
-	if n := len(eventstest.Published[wire.TicketUpdated](t, h.rec)); n != 1 {
+	if n := len(servicetest.Published[wire.TicketUpdated](h.c)); n != 1 {
 		t.Errorf("%d ticket:updated published, want 1 (the reservation only)", n)
 	}
 	got := h.send("GET", "/api/tickets/"+tk.ID, "").ticket(t)
@@ -295,7 +295,7 @@ func TestBodies(t *testing.T) {
 		})
 	}
 	h.flush()
-	if n := len(h.rec.Messages()); n != 0 {
+	if n := len(h.c.Messages()); n != 0 {
 		t.Errorf("refused bodies published %d events", n)
 	}
 }
@@ -333,14 +333,14 @@ func TestListPagination(t *testing.T) {
 	ctx := context.Background()
 	var ids []string
 	for i := range 105 {
-		c, err := h.s.svc.Create(ctx, alice, tickets.Input{Title: fmt.Sprintf("t%d", i), Price: ticketkit.Cents(100)})
+		c, err := h.svc.Create(ctx, alice, tickets.Input{Title: fmt.Sprintf("t%d", i), Price: ticketkit.Cents(100)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, c.Ticket.ID)
 	}
 	// A reserved ticket is not offered.
-	if _, err := h.s.svc.Reserve(ctx, ids[3], orderA); err != nil {
+	if _, err := h.svc.Reserve(ctx, ids[3], orderA); err != nil {
 		t.Fatal(err)
 	}
 	unreserved := slices.Delete(slices.Clone(ids), 3, 4)
@@ -454,7 +454,7 @@ func TestProbes(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	if err := h.s.Shutdown(ctx); err != nil {
+	if err := h.srv.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if r := h.send("GET", "/readyz", ""); r.status != http.StatusServiceUnavailable {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
-	"github.com/ticketkit/ticketkit/events/eventstest"
+	"github.com/ticketkit/ticketkit/service/servicetest"
 	"github.com/ticketkit/ticketkit/wire"
 )
 
@@ -42,7 +42,7 @@ func orderCancelled(t *testing.T, ticketID, orderID string) string {
 func updates(t *testing.T, h *harness, id string) []wire.TicketUpdated {
 	t.Helper()
 	var out []wire.TicketUpdated
-	for _, e := range eventstest.Published[wire.TicketUpdated](t, h.rec) {
+	for _, e := range servicetest.Published[wire.TicketUpdated](h.c) {
 		if e.ID == id {
 			out = append(out, e)
 		}
@@ -55,7 +55,7 @@ func TestOrderCreatedReservesAndCancelledReleases(t *testing.T) {
 	tk := h.create(alice, "concert", 12.5)
 
 	h.publish(wire.SubjectOrderCreated, orderCreated(t, tk.ID, orderA))
-	reserved := eventstest.Await(t, h.rec, func(e wire.TicketUpdated) bool { return e.ID == tk.ID && e.Version == 1 })
+	reserved := servicetest.Await(h.c, func(e wire.TicketUpdated) bool { return e.ID == tk.ID && e.Version == 1 })
 	want := wire.TicketUpdated{ID: tk.ID, Title: "concert", Price: ticketkit.Cents(1250), UserID: alice, OrderID: orderA, Version: 1}
 	if reserved != want {
 		t.Errorf("reserved: published %+v, want %+v", reserved, want)
@@ -68,7 +68,7 @@ func TestOrderCreatedReservesAndCancelledReleases(t *testing.T) {
 	}
 
 	h.publish(wire.SubjectOrderCancelled, orderCancelled(t, tk.ID, orderA))
-	released := eventstest.Await(t, h.rec, func(e wire.TicketUpdated) bool { return e.ID == tk.ID && e.Version == 2 })
+	released := servicetest.Await(h.c, func(e wire.TicketUpdated) bool { return e.ID == tk.ID && e.Version == 2 })
 	want = wire.TicketUpdated{ID: tk.ID, Title: "concert", Price: ticketkit.Cents(1250), UserID: alice, Version: 2}
 	if released != want {
 		t.Errorf("released: published %+v, want %+v", released, want)
@@ -88,7 +88,7 @@ func TestRedeliveredOrderEventsChangeNothing(t *testing.T) {
 	created := orderCreated(t, tk.ID, orderA)
 	h.publish(wire.SubjectOrderCreated, created)
 	h.publish(wire.SubjectOrderCreated, created) // what a redelivery looks like
-	h.handled.Await(t, wire.SubjectOrderCreated, events.Acked, 2)
+	h.handled().Await(t, wire.SubjectOrderCreated, events.Acked, 2)
 
 	cancelled := orderCancelled(t, tk.ID, orderA)
 	h.publish(wire.SubjectOrderCancelled, cancelled)
@@ -96,13 +96,13 @@ func TestRedeliveredOrderEventsChangeNothing(t *testing.T) {
 	// A late cancellation of an order that never held the ticket must not
 	// free it either; it is recorded, so that order can't reserve it.
 	h.publish(wire.SubjectOrderCancelled, orderCancelled(t, tk.ID, orderB))
-	h.handled.Await(t, wire.SubjectOrderCancelled, events.Acked, 3)
+	h.handled().Await(t, wire.SubjectOrderCancelled, events.Acked, 3)
 	// The cancelled order's creation redelivered after its cancellation
 	// (the subjects are separate, so the broker may reorder them), and
 	// B's creation after B's cancellation: neither reserves the ticket.
 	h.publish(wire.SubjectOrderCreated, created)
 	h.publish(wire.SubjectOrderCreated, orderCreated(t, tk.ID, orderB))
-	h.handled.Await(t, wire.SubjectOrderCreated, events.Acked, 4)
+	h.handled().Await(t, wire.SubjectOrderCreated, events.Acked, 4)
 
 	h.flush()
 	got := updates(t, h, tk.ID)
@@ -120,8 +120,8 @@ func TestOrderForUnknownTicketIsAcknowledged(t *testing.T) {
 	unknown := ticketkit.NewID()
 	h.publish(wire.SubjectOrderCreated, orderCreated(t, unknown, orderA))
 	h.publish(wire.SubjectOrderCancelled, orderCancelled(t, unknown, orderA))
-	h.handled.Await(t, wire.SubjectOrderCreated, events.Acked, 1)
-	h.handled.Await(t, wire.SubjectOrderCancelled, events.Acked, 1)
+	h.handled().Await(t, wire.SubjectOrderCreated, events.Acked, 1)
+	h.handled().Await(t, wire.SubjectOrderCancelled, events.Acked, 1)
 	h.logs.await(t, "about the unknown ticket", func(l map[string]any) bool {
 		return l["level"] == "WARN" && l["ticket"] == unknown && strings.Contains(l["msg"].(string), "unknown ticket")
 	})
@@ -129,8 +129,8 @@ func TestOrderForUnknownTicketIsAcknowledged(t *testing.T) {
 	// The service keeps working: the next order is applied.
 	tk := h.create(alice, "concert", 20)
 	h.publish(wire.SubjectOrderCreated, orderCreated(t, tk.ID, orderB))
-	eventstest.Await(t, h.rec, func(e wire.TicketUpdated) bool { return e.ID == tk.ID && e.OrderID == orderB })
-	if n := h.handled.Count(wire.SubjectOrderCreated, events.Failed); n != 0 {
+	servicetest.Await(h.c, func(e wire.TicketUpdated) bool { return e.ID == tk.ID && e.OrderID == orderB })
+	if n := h.handled().Count(wire.SubjectOrderCreated, events.Failed); n != 0 {
 		t.Errorf("%d failed deliveries: the unknown ticket was retried", n)
 	}
 }
@@ -149,14 +149,14 @@ func TestPoisonMessagesAreDeadLettered(t *testing.T) {
 		h.publish(wire.SubjectOrderCreated, p)
 		h.publish(wire.SubjectOrderCancelled, p)
 	}
-	h.handled.Await(t, wire.SubjectOrderCreated, events.DeadLettered, len(poison))
-	h.handled.Await(t, wire.SubjectOrderCancelled, events.DeadLettered, len(poison))
+	h.handled().Await(t, wire.SubjectOrderCreated, events.DeadLettered, len(poison))
+	h.handled().Await(t, wire.SubjectOrderCancelled, events.DeadLettered, len(poison))
 
 	// Each is kept, bytes unchanged, on its listener's dead-letter subject.
 	for _, subject := range []events.Subject{wire.SubjectOrderCreated, wire.SubjectOrderCancelled} {
 		var kept []string
-		for _, m := range h.rec.Messages() {
-			if m.Subject == testConfig().DeadLetterSubject(string(subject)) {
+		for _, m := range h.c.Messages() {
+			if m.Subject == h.srv.Config().DeadLetterSubject(string(subject)) {
 				kept = append(kept, string(m.Data))
 			}
 		}
@@ -167,7 +167,7 @@ func TestPoisonMessagesAreDeadLettered(t *testing.T) {
 
 	// The service keeps working.
 	h.publish(wire.SubjectOrderCreated, orderCreated(t, tk.ID, orderA))
-	eventstest.Await(t, h.rec, func(e wire.TicketUpdated) bool { return e.ID == tk.ID && e.OrderID == orderA })
+	servicetest.Await(h.c, func(e wire.TicketUpdated) bool { return e.ID == tk.ID && e.OrderID == orderA })
 	if r := h.send("GET", "/api/tickets/"+tk.ID, ""); r.status != http.StatusOK {
 		t.Errorf("GET after poison: %d", r.status)
 	}
@@ -179,18 +179,18 @@ func TestReservedByAnotherOrderIsRetriedUntilReleased(t *testing.T) {
 	h := newHarness(t)
 	tk := h.create(alice, "concert", 20)
 	h.publish(wire.SubjectOrderCreated, orderCreated(t, tk.ID, orderA))
-	eventstest.Await(t, h.rec, func(e wire.TicketUpdated) bool { return e.ID == tk.ID && e.Version == 1 })
+	servicetest.Await(h.c, func(e wire.TicketUpdated) bool { return e.ID == tk.ID && e.Version == 1 })
 
 	h.publish(wire.SubjectOrderCreated, orderCreated(t, tk.ID, orderB))
-	h.handled.Await(t, wire.SubjectOrderCreated, events.Failed, 1)
+	h.handled().Await(t, wire.SubjectOrderCreated, events.Failed, 1)
 	h.publish(wire.SubjectOrderCancelled, orderCancelled(t, tk.ID, orderA))
 
 	// B's redelivery, one ack wait later, finds the ticket free.
-	e := eventstest.Await(t, h.rec, func(e wire.TicketUpdated) bool { return e.ID == tk.ID && e.OrderID == orderB })
+	e := servicetest.Await(h.c, func(e wire.TicketUpdated) bool { return e.ID == tk.ID && e.OrderID == orderB })
 	if e.Version != 3 {
 		t.Errorf("B's reservation is version %d, want 3 (after A's release, 2)", e.Version)
 	}
-	if n := h.handled.Count(wire.SubjectOrderCreated, events.DeadLettered); n != 0 {
+	if n := h.handled().Count(wire.SubjectOrderCreated, events.DeadLettered); n != 0 {
 		t.Errorf("%d dead letters", n)
 	}
 }
@@ -202,21 +202,21 @@ func TestReservedByAnotherOrderCannotWedge(t *testing.T) {
 	tk := h.create(alice, "concert", 20)
 	other := h.create(bob, "opera", 30)
 	h.publish(wire.SubjectOrderCreated, orderCreated(t, tk.ID, orderA))
-	eventstest.Await(t, h.rec, func(e wire.TicketUpdated) bool { return e.ID == tk.ID && e.Version == 1 })
+	servicetest.Await(h.c, func(e wire.TicketUpdated) bool { return e.ID == tk.ID && e.Version == 1 })
 
 	stuck := orderCreated(t, tk.ID, orderB)
 	h.publish(wire.SubjectOrderCreated, stuck)
 	// Behind the stuck message, others still get through.
 	h.publish(wire.SubjectOrderCreated, orderCreated(t, other.ID, "0c0000000000000000000003"))
-	eventstest.Await(t, h.rec, func(e wire.TicketUpdated) bool { return e.ID == other.ID && e.Version == 1 })
+	servicetest.Await(h.c, func(e wire.TicketUpdated) bool { return e.ID == other.ID && e.Version == 1 })
 
-	h.handled.Await(t, wire.SubjectOrderCreated, events.DeadLettered, 1)
-	if n := h.handled.Count(wire.SubjectOrderCreated, events.Failed); n != testConfig().reservedRetries-1 {
-		t.Errorf("%d failed deliveries before giving up, want %d", n, testConfig().reservedRetries-1)
+	h.handled().Await(t, wire.SubjectOrderCreated, events.DeadLettered, 1)
+	if n := h.handled().Count(wire.SubjectOrderCreated, events.Failed); n != testReservedRetries-1 {
+		t.Errorf("%d failed deliveries before giving up, want %d", n, testReservedRetries-1)
 	}
 	var kept [][]byte
-	for _, m := range h.rec.Messages() {
-		if m.Subject == testConfig().DeadLetterSubject(string(wire.SubjectOrderCreated)) {
+	for _, m := range h.c.Messages() {
+		if m.Subject == h.srv.Config().DeadLetterSubject(string(wire.SubjectOrderCreated)) {
 			kept = append(kept, m.Data)
 		}
 	}

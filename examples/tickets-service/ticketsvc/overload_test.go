@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ticketkit/ticketkit/service"
 	"github.com/ticketkit/ticketkit/tickets"
 )
 
@@ -26,7 +27,7 @@ func (s slowStore) Create(ctx context.Context, _ tickets.Ticket) error {
 // for the client to give up, and none is logged as a server error.
 func TestOverloadIsShedWithinTheDeadline(t *testing.T) {
 	h := newHarness(t, withStore(func(s tickets.Store) tickets.Store { return slowStore{s} }),
-		func(cfg *config, _ *backends) { cfg.RequestTimeout, cfg.MaxInFlight = 300*time.Millisecond, 2 })
+		withConfig(func(cfg *service.Config) { cfg.RequestTimeout, cfg.MaxInFlight = 300*time.Millisecond, 2 }))
 	headers := append(as(t, alice), "Content-Type", "application/json")
 	var wg sync.WaitGroup
 	for range 8 {

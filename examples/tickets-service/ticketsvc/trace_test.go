@@ -3,11 +3,11 @@ package ticketsvc
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
 	ordersdomain "github.com/ticketkit/ticketkit/orders"
+	"github.com/ticketkit/ticketkit/service/servicetest"
 
 	"go.opentelemetry.io/otel"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -16,8 +16,6 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/ticketkit/ticketkit/events"
-	"github.com/ticketkit/ticketkit/events/memtransport"
-	"github.com/ticketkit/ticketkit/memstore"
 	"github.com/ticketkit/ticketkit/orders"
 	"github.com/ticketkit/ticketkit/service"
 	"github.com/ticketkit/ticketkit/wire"
@@ -38,43 +36,24 @@ func TestOneTraceFromRequestToAnotherServicesHandler(t *testing.T) {
 		otel.SetTracerProvider(noop.NewTracerProvider())
 		_ = tp.Shutdown(context.Background())
 	})
-	ctx := context.Background()
-	broker := memtransport.NewBroker()
-
-	tickets, err := startService(ctx, testConfig(), nil, memoryBackends(broker.Connect()), events.Hooks{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(tickets.handler)
-	orders, err := service.Start(ctx, service.Defaults("orders-service"), nil, service.Memory(nil, broker.Connect()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		srv.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), wait)
-		defer cancel()
-		if err := orders.Shutdown(ctx); err != nil {
-			t.Error(err)
-		}
-		if err := tickets.Shutdown(ctx); err != nil {
-			t.Error(err)
-		}
-	})
-	replica, err := memstore.NewReplica[ordersdomain.Ticket](memstore.NewDB(), "tickets")
-	if err != nil {
-		t.Fatal(err)
-	}
-	copies := wire.TicketCopies{Replica: replica}
+	c := servicetest.Memory(t)
+	srv := c.Start(Name, testBuild(nil, nil))
+	// The orders side: a copy of the tickets, as examples/orders-service
+	// keeps it, fed by its listener.
 	handled := make(chan context.Context, 1)
-	err = service.Listen(ctx, orders, func(ctx context.Context, e wire.TicketCreated, m events.Metadata) error {
-		err := copies.OnTicketCreated(ctx, e, m)
-		handled <- ctx
-		return err
+	c.Start("orders-service", func(ctx context.Context, s *service.Service) (http.Handler, error) {
+		replica, err := service.Replica[ordersdomain.Ticket](ctx, s, "tickets")
+		if err != nil {
+			return nil, err
+		}
+		copies := wire.TicketCopies{Replica: replica}
+		err = service.Listen(ctx, s, func(ctx context.Context, e wire.TicketCreated, m events.Metadata) error {
+			err := copies.OnTicketCreated(ctx, e, m)
+			handled <- ctx
+			return err
+		})
+		return http.NotFoundHandler(), err
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 
 	r := send(t, srv.URL, "POST", "/api/tickets", `{"title":"traced","price":20}`, as(t, alice)...)
 	if r.status != http.StatusCreated {
@@ -143,7 +122,7 @@ func TestAHandlersOutboxWritesContinueItsTrace(t *testing.T) {
 	})
 	h := newHarness(t)
 	tk := h.create(alice, "traced", 20)
-	pub, err := events.NewPublisher[wire.OrderCreated](h.rec)
+	pub, err := events.NewPublisher[wire.OrderCreated](h.c.Transport())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +133,7 @@ func TestAHandlersOutboxWritesContinueItsTrace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.handled.Await(t, wire.SubjectOrderCreated, events.Acked, 1)
+	h.handled().Await(t, wire.SubjectOrderCreated, events.Acked, 1)
 	h.flush()
 
 	find := func(name string) tracetest.SpanStub {

@@ -1,6 +1,6 @@
 //go:build soak
 
-package ticketsvc
+package systemtest
 
 import (
 	"context"

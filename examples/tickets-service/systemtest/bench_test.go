@@ -1,4 +1,4 @@
-package ticketsvc
+package systemtest
 
 // BenchmarkService drives the service over HTTP with a closed-loop load
 // generator (internal/loadgen: fixed concurrency, fixed duration), with a

@@ -1,6 +1,6 @@
 //go:build soak
 
-package ticketsvc
+package systemtest
 
 // The soak (make soak, never make test): the service on the real servers
 // of `devservers run`, under a mixed open-loop load at a fixed rate, for

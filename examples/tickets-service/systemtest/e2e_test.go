@@ -1,4 +1,4 @@
-package ticketsvc
+package systemtest
 
 import (
 	"context"

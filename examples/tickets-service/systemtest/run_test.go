@@ -1,4 +1,4 @@
-package ticketsvc
+package systemtest
 
 import (
 	"bytes"
@@ -61,12 +61,13 @@ func TestRunShutsDownCleanly(t *testing.T) {
 		return l["level"] == "WARN" && strings.HasPrefix(l["msg"].(string), "in-memory mode")
 	})
 
-	// The dev key is in force, and what the token command prints works.
-	var out bytes.Buffer
-	if err := run(ctx, []string{"tickets-service", "token", "-id", alice}, env(nil), &out); err != nil {
+	// The dev key is in force: a token it signed works (the token
+	// command, which prints one, is tested beside main).
+	devToken, err := session.Mint([]byte(service.DevJWTKey), session.User{ID: alice, Email: "a@example.com"}, time.Now(), 0)
+	if err != nil {
 		t.Fatal(err)
 	}
-	cookieHeader := strings.TrimPrefix(strings.Split(out.String(), "\n")[1], "Cookie: ")
+	cookieHeader := session.CookieHeader(devToken)
 	r := send(t, base, "POST", "/api/tickets", `{"title":"concert","price":20}`, "Cookie", cookieHeader)
 	if r.status != http.StatusCreated {
 		t.Fatalf("create: status %d, body %s", r.status, r.body)
@@ -200,7 +201,6 @@ func TestRunRefusesBadConfig(t *testing.T) {
 		{map[string]string{"PORT": "http"}, nil, `PORT "http"`},
 		{map[string]string{"NATS_TRANSPORT": "nats"}, nil, `NATS_TRANSPORT "nats" is not one of stan`},
 		{nil, []string{"serve"}, `unknown argument "serve"`},
-		{nil, []string{"token", "-bogus"}, "-bogus"},
 	} {
 		var out bytes.Buffer
 		err := run(context.Background(), append([]string{"tickets-service"}, c.args...), env(c.env), &out)
@@ -392,54 +392,6 @@ func TestJetStreamConfig(t *testing.T) {
 	if js := c.JetStreamConfig(); len(js.Streams) != 0 {
 		t.Errorf("no streams in the config read: provisions %+v", js.Streams)
 	}
-}
-
-func TestTokenCommand(t *testing.T) {
-	for _, key := range []string{"", "custom-key"} {
-		t.Run(fmt.Sprintf("JWT_KEY=%q", key), func(t *testing.T) {
-			var out bytes.Buffer
-			err := run(context.Background(), []string{"tickets-service", "token", "-id", alice, "-email", "a@b.c"}, env(map[string]string{"JWT_KEY": key}), &out)
-			if err != nil {
-				t.Fatal(err)
-			}
-			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-			if len(lines) != 3 || !strings.HasPrefix(lines[1], "Cookie: express:sess=") || lines[2] != "Authorization: Bearer "+lines[0] {
-				t.Fatalf("output:\n%s", out.String())
-			}
-			verifyKey := key
-			if key == "" {
-				verifyKey = service.DevJWTKey
-			}
-			v, err := session.NewVerifier([]byte(verifyKey))
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, header := range []string{lines[1], lines[2]} {
-				name, value, _ := strings.Cut(header, ": ")
-				req, _ := http.NewRequest("GET", "/", nil)
-				req.Header.Set(name, value)
-				u, err := v.User(req)
-				if err != nil || u.ID != alice || u.Email != "a@b.c" {
-					t.Errorf("%s: user %+v, error %v", name, u, err)
-				}
-			}
-		})
-	}
-	t.Run("defaults", func(t *testing.T) {
-		var out bytes.Buffer
-		if err := run(context.Background(), []string{"tickets-service", "token"}, env(nil), &out); err != nil {
-			t.Fatal(err)
-		}
-		req, _ := http.NewRequest("GET", "/", nil)
-		req.Header.Set("Authorization", "Bearer "+strings.Split(out.String(), "\n")[0])
-		v, err := session.NewVerifier([]byte(service.DevJWTKey))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if u, err := v.User(req); err != nil || len(u.ID) != 24 {
-			t.Errorf("user %+v, error %v", u, err)
-		}
-	})
 }
 
 // Configured, the service exports its metrics at /metrics and traces its

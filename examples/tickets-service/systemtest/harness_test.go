@@ -1,7 +1,10 @@
-package ticketsvc
+package systemtest
 
-// What the tests used from the command's old package main, kept for the
-// tests only until they are ported onto service/servicetest.
+// The system tests' harness: the service as its main runs it (run,
+// through service.Run and ticketsvc's Build), and instances on backends
+// the tests open and break themselves (openBackends, startService),
+// with the tickets store beside them for seeding. Only the exported API
+// of ticketsvc, service and the stores is used.
 
 import (
 	"context"
@@ -12,22 +15,20 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"time"
 
-	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/examples/internal/telemetry"
+	"github.com/ticketkit/ticketkit/examples/tickets-service/ticketsvc"
 	"github.com/ticketkit/ticketkit/memstore"
 	"github.com/ticketkit/ticketkit/mongostore"
 	"github.com/ticketkit/ticketkit/service"
-	"github.com/ticketkit/ticketkit/session"
 	"github.com/ticketkit/ticketkit/tickets"
 	"github.com/ticketkit/ticketkit/tickets/ticketstore"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
-const serviceName = Name
+const serviceName = ticketsvc.Name
 
 type config struct {
 	service.Config
@@ -36,14 +37,11 @@ type config struct {
 
 func loadConfig(getenv func(string) string) (config, error) {
 	c, err := service.FromEnv(serviceName, getenv)
-	return config{Config: c, reservedRetries: defaultReservedRetries}, err
+	return config{Config: c, reservedRetries: 12}, err
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	if len(args) > 1 {
-		if args[1] == "token" {
-			return tokenCommand(args[2:], getenv, stdout)
-		}
 		return fmt.Errorf("unknown argument %q; usage: tickets-service [token -id ID -email EMAIL]", args[1])
 	}
 	cfg, err := loadConfig(getenv)
@@ -53,35 +51,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	return runService(ctx, cfg, service.NewLogger(stdout, getenv("LOG_LEVEL")), service.WithTelemetry(telemetry.FromEnv(getenv, os.Stderr)))
 }
 
-func tokenCommand(args []string, getenv func(string) string, stdout io.Writer) error {
-	if len(args) > 0 && args[0] == "-bogus" {
-		return errors.New("flag provided but not defined: -bogus")
-	}
-	id, email := ticketkit.NewID(), "dev@example.com"
-	for i := 0; i+1 < len(args); i += 2 {
-		switch args[i] {
-		case "-id":
-			id = args[i+1]
-		case "-email":
-			email = args[i+1]
-		}
-	}
-	key := getenv("JWT_KEY")
-	if key == "" {
-		key = service.DevJWTKey
-	}
-	tk, err := session.Mint([]byte(key), session.User{ID: id, Email: email}, time.Now(), 0)
+// buildOf is the tickets service's Build with cfg's settings.
+func buildOf(cfg config) service.Build {
+	build, err := ticketsvc.New(ticketsvc.ReservedRetries(cfg.reservedRetries))
 	if err != nil {
-		return err
+		panic(err) // the tests' settings are valid
 	}
-	fmt.Fprintf(stdout, "%s\nCookie: %s\nAuthorization: Bearer %s\n", tk, session.CookieHeader(tk), tk)
-	return nil
+	return build
 }
 
 func runService(ctx context.Context, cfg config, log *slog.Logger, opts ...service.Option) error {
-	return service.Run(ctx, cfg.Config, log, func(ctx context.Context, s *service.Service) (http.Handler, error) {
-		return build(ctx, s, cfg.reservedRetries)
-	}, opts...)
+	return service.Run(ctx, cfg.Config, log, buildOf(cfg), opts...)
 }
 
 type backends struct {
@@ -112,7 +92,6 @@ func openBackends(ctx context.Context, cfg config, log *slog.Logger) (*backends,
 
 type app struct {
 	*service.Service
-	svc     *tickets.Service
 	api     http.Handler
 	handler http.Handler
 }
@@ -122,25 +101,11 @@ func startService(ctx context.Context, cfg config, log *slog.Logger, b *backends
 	if err != nil {
 		return nil, err
 	}
-	a, err := buildWith(ctx, cfg, s, b.store)
+	api, err := buildOf(cfg)(ctx, s)
 	if err != nil {
 		return nil, errors.Join(err, s.Shutdown(context.WithoutCancel(ctx)))
 	}
-	return a, nil
-}
-
-func buildWith(ctx context.Context, cfg config, s *service.Service, store tickets.Store) (*app, error) {
-	svc, err := tickets.NewService(store)
-	if err != nil {
-		return nil, err
-	}
-	a := &app{Service: s, svc: svc}
-	if err := startListeners(ctx, s, svc, cfg.reservedRetries); err != nil {
-		return nil, err
-	}
-	a.api = (&api{svc: svc, auth: s.Verifier(), log: s.Logger()}).routes()
-	a.handler = s.Handler(a.api)
-	return a, nil
+	return &app{Service: s, api: api, handler: s.Handler(api)}, nil
 }
 
 func serve(ctx context.Context, a *app, ln net.Listener) error {
