@@ -27,7 +27,7 @@ node-check: devservers
 # every 30s and failing on answers outside its deadline or on growth:
 # SOAK_DURATION (5m), SOAK_RATE (50 req/s), SOAK_TICKETS (3300 seeded).
 soak: devservers
-	$(DEVSERVERS) run -- go test -tags soak -run '^(TestSoak|TestFreezeDuplicates)$$' -count=1 -timeout 0 -v ./examples/tickets-service/ticketsvc/
+	$(DEVSERVERS) run -- go test -tags soak -run '^(TestSoak|TestFreezeDuplicates)$$' -count=1 -timeout 0 -v ./examples/tickets-service/systemtest/
 
 bench: devservers postgresql
 	$(DEVSERVERS) run -- bash -c "set -o pipefail; go test -run '^$$' -bench . -benchmem -timeout 30m ./... | tee .bin/bench.txt"
