@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ticketkit/ticketkit/internal/telemetry"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -143,7 +144,7 @@ func Listen[E Event](ctx context.Context, t Transport, queueGroup string, h Hand
 			return nil, h(ctx, e, meta)
 		},
 		metrics:  newHandlerMetrics(string(subject)),
-		tracer:   Tracer(TracerName),
+		tracer:   telemetry.Tracer(TracerName),
 		spanName: string(subject) + " process",
 		sem:      make(chan struct{}, cfg.concurrency),
 		stop:     make(chan struct{}),
@@ -217,10 +218,10 @@ func (l *Listener) process(m Message) {
 	// The consumer span continues the publisher's trace (headers permit),
 	// and the handler's ctx carries it: its own publishes and outbox
 	// writes continue the trace in turn.
-	ctx, span := startSpan(ExtractContext(l.ctx, meta.Header), l.tracer, l.spanName, string(l.subject), "process", consumerKind,
+	ctx, span := telemetry.StartSpan(telemetry.Extract(l.ctx, meta.Header), l.tracer, l.spanName, string(l.subject), "process", telemetry.ConsumerKind,
 		attribute.Int64("messaging.message.delivery_count", int64(meta.DeliveryCount)))
 	decodeErr, handlerErr, panicked := l.run(ctx, m.Data(), meta)
-	defer func() { EndSpan(span, errors.Join(decodeErr, handlerErr)) }()
+	defer func() { telemetry.EndSpan(span, errors.Join(decodeErr, handlerErr)) }()
 	switch {
 	case decodeErr != nil:
 		l.giveUp(m, meta, decodeErr, start)

@@ -126,7 +126,7 @@ func TestAFailingDeadLetterHookLosesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	closeOnCleanup(t, l)
-	if err := tr.Publish(context.Background(), events.Outgoing{Subject: "ticket:created", Data: []byte("garbage")}); err != nil {
+	if err := tr.Publish(context.Background(), events.Outgoing{Subject: string(eventstest.SubjectSample), Data: []byte("garbage")}); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -166,14 +166,14 @@ func TestDefaultDeadLetterHookLogsATruncatedPayload(t *testing.T) {
 	}
 	closeOnCleanup(t, l)
 	payload := "not json " + strings.Repeat("x", 1000)
-	if err := tr.Publish(context.Background(), events.Outgoing{Subject: "ticket:created", Data: []byte(payload)}); err != nil {
+	if err := tr.Publish(context.Background(), events.Outgoing{Subject: string(eventstest.SubjectSample), Data: []byte(payload)}); err != nil {
 		t.Fatal(err)
 	}
 	if o := <-handled; o != events.DeadLettered {
 		t.Fatalf("outcome = %v, want dead-lettered", o)
 	}
 	out := logs.String()
-	for _, want := range []string{`"subject":"ticket:created"`, `"sequence":1`, `"truncated":true`, `"payload":"not json xxx`} {
+	for _, want := range []string{`"subject":"sample:created"`, `"sequence":1`, `"truncated":true`, `"payload":"not json xxx`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %s:\n%s", want, out)
 		}
@@ -391,13 +391,13 @@ func TestDeadLetterExplainsItself(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close(ctx)
-	if err := tr.Publish(ctx, events.Outgoing{Subject: "ticket:created", Data: []byte("not json"), Header: events.Header{"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}}); err != nil {
+	if err := tr.Publish(ctx, events.Outgoing{Subject: string(eventstest.SubjectSample), Data: []byte("not json"), Header: events.Header{"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}}); err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case m := <-got:
 		h := m.Metadata().Header
-		if string(m.Data()) != "not json" || h.Get(events.HeaderDeadSubject) != "ticket:created" || h.Get(events.HeaderDeadSequence) != "1" ||
+		if string(m.Data()) != "not json" || h.Get(events.HeaderDeadSubject) != string(eventstest.SubjectSample) || h.Get(events.HeaderDeadSequence) != "1" ||
 			h.Get(events.HeaderDeadDelivery) != "1" || !strings.Contains(h.Get(events.HeaderDeadError), "undecodable") || h.Get("traceparent") == "" {
 			t.Fatalf("dead letter %q with headers %v", m.Data(), h)
 		}
@@ -405,7 +405,7 @@ func TestDeadLetterExplainsItself(t *testing.T) {
 		t.Fatal("no dead letter")
 	}
 	dl := <-hooked
-	if dl.Subject != "ticket:created" || dl.Sequence != 1 || dl.DeliveryCount != 1 || !errors.Is(dl.Err, events.ErrDecode) {
+	if dl.Subject != string(eventstest.SubjectSample) || dl.Sequence != 1 || dl.DeliveryCount != 1 || !errors.Is(dl.Err, events.ErrDecode) {
 		t.Fatalf("hook got %+v", dl)
 	}
 }

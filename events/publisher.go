@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/ticketkit/ticketkit/internal/telemetry"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -55,7 +56,7 @@ func NewPublisher[E Event](t Transport, opts ...PublisherOption) (*Publisher[E],
 		return nil, err
 	}
 	var zero E
-	return &Publisher[E]{t: t, subject: zero.Subject(), hooks: c.hooks, tracer: Tracer(TracerName)}, nil
+	return &Publisher[E]{t: t, subject: zero.Subject(), hooks: c.hooks, tracer: telemetry.Tracer(TracerName)}, nil
 }
 
 // Subject returns the subject the Publisher publishes on.
@@ -81,12 +82,13 @@ func (p *Publisher[E]) PublishWithID(ctx context.Context, e E, id string) error 
 	var h Header
 	var span trace.Span
 	if trace.SpanContextFromContext(ctx).IsValid() || CorrelationID(ctx) != "" {
-		h, span = StartPublishSpan(ctx, p.tracer, string(p.subject), nil)
+		hm, sp := telemetry.StartPublishSpan(ctx, p.tracer, string(p.subject), nil)
+		h, span = Header(hm), sp
 	}
 	start := time.Now()
 	err = p.t.Publish(ctx, Outgoing{Subject: string(p.subject), Data: data, ID: id, Header: h})
 	if span != nil {
-		EndSpan(span, err)
+		telemetry.EndSpan(span, err)
 	}
 	if p.hooks.Published != nil {
 		p.hooks.Published(p.subject, 1, time.Since(start), err)
@@ -114,7 +116,7 @@ func (p *Publisher[E]) PublishBatch(ctx context.Context, es []E) []error {
 	// span per message: the batch is one operation of the caller's).
 	if trace.SpanContextFromContext(ctx).IsValid() || CorrelationID(ctx) != "" {
 		h := Header{}
-		InjectContext(ctx, h)
+		telemetry.Inject(ctx, h)
 		for i := range msgs {
 			msgs[i].Header = h
 		}

@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ticketkit/ticketkit/events"
+	"github.com/ticketkit/ticketkit/internal/telemetry"
 )
 
 // Entry is one event waiting to be published, as a store keeps it beside
@@ -49,7 +50,7 @@ func Capture(ctx context.Context, es []Entry) {
 		return
 	}
 	h := events.Header{}
-	events.InjectContext(ctx, h)
+	telemetry.Inject(ctx, h)
 	for i := range es {
 		es[i].Header = h.Clone()
 	}

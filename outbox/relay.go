@@ -14,6 +14,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/ticketkit/ticketkit/events"
+	"github.com/ticketkit/ticketkit/internal/telemetry"
 )
 
 // The Relay and its publishing rounds: collect what is due, publish it in
@@ -100,7 +101,7 @@ func NewRelay(d Driver, t events.Transport, opts ...RelayOption) (*Relay, error)
 		backlogWarn: rate.Sometimes{Interval: 10 * time.Second},
 	}
 	r.metrics = newRelayMetrics(r)
-	r.tracer = events.Tracer(TracerName)
+	r.tracer = telemetry.Tracer(TracerName)
 	return r, nil
 }
 
@@ -307,7 +308,8 @@ func (r *Relay) round(ctx context.Context) (settled int, failed bool) {
 		if spans == nil {
 			spans = make([]trace.Span, len(batch))
 		}
-		msgs[i].Header, spans[i] = events.StartPublishSpan(events.ExtractContext(context.Background(), it.e.Header), r.tracer, it.e.Subject, it.e.Header)
+		hm, span := telemetry.StartPublishSpan(telemetry.Extract(context.Background(), it.e.Header), r.tracer, it.e.Subject, it.e.Header)
+		msgs[i].Header, spans[i] = events.Header(hm), span
 	}
 	start := time.Now()
 	errs := r.t.PublishBatch(ctx, msgs)
@@ -318,7 +320,7 @@ func (r *Relay) round(ctx context.Context) (settled int, failed bool) {
 			if i < len(errs) {
 				err = errs[i]
 			}
-			events.EndSpan(span, err)
+			telemetry.EndSpan(span, err)
 		}
 	}
 	return r.settleBatch(ctx, batch, errs)
