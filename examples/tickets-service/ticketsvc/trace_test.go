@@ -3,6 +3,8 @@ package ticketsvc
 import (
 	"context"
 	"net/http"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,13 +31,7 @@ import (
 // examples/orders-service keeps it) handles it in a consumer span, a child
 // of the producer's, whose context its handler gets.
 func TestOneTraceFromRequestToAnotherServicesHandler(t *testing.T) {
-	exporter := tracetest.NewInMemoryExporter()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exporter))
-	otel.SetTracerProvider(tp)
-	t.Cleanup(func() {
-		otel.SetTracerProvider(noop.NewTracerProvider())
-		_ = tp.Shutdown(context.Background())
-	})
+	exporter, _ := recordSpans(t)
 	c := servicetest.Memory(t)
 	srv := c.Start(Name, testBuild(nil, nil))
 	// The orders side: a copy of the tickets, as examples/orders-service
@@ -65,6 +61,10 @@ func TestOneTraceFromRequestToAnotherServicesHandler(t *testing.T) {
 	case <-time.After(wait):
 		t.Fatal("the orders side never handled ticket:created")
 	}
+	// The producer span ends once the broker has answered, the consumer
+	// span once its handler has returned: either may end after the
+	// handler got its ctx.
+	exporter.await(t, "ticket:created send", "ticket:created process")
 
 	byKind := map[trace.SpanKind][]tracetest.SpanStub{}
 	for _, s := range exporter.GetSpans() {
@@ -113,13 +113,7 @@ func TestOneTraceFromRequestToAnotherServicesHandler(t *testing.T) {
 // reservation goes out as ticket:updated through the outbox in a
 // producer span that is a child of the listener's consumer span.
 func TestAHandlersOutboxWritesContinueItsTrace(t *testing.T) {
-	exporter := tracetest.NewInMemoryExporter()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exporter))
-	otel.SetTracerProvider(tp)
-	t.Cleanup(func() {
-		otel.SetTracerProvider(noop.NewTracerProvider())
-		_ = tp.Shutdown(context.Background())
-	})
+	exporter, tp := recordSpans(t)
 	h := newHarness(t)
 	tk := h.create(alice, "traced", 20)
 	pub, err := events.NewPublisher[wire.OrderCreated](h.c.Transport())
@@ -133,8 +127,7 @@ func TestAHandlersOutboxWritesContinueItsTrace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.handled().Await(t, wire.SubjectOrderCreated, events.Acked, 1)
-	h.flush()
+	exporter.await(t, "order:created process", "ticket:updated send")
 
 	find := func(name string) tracetest.SpanStub {
 		t.Helper()
@@ -157,4 +150,56 @@ func TestAHandlersOutboxWritesContinueItsTrace(t *testing.T) {
 
 func oteltraceSpanID(ctx context.Context) string {
 	return trace.SpanContextFromContext(ctx).SpanID().String()
+}
+
+// spans is an exporter that keeps the spans and says when one has ended.
+type spans struct {
+	*tracetest.InMemoryExporter
+	mu      sync.Mutex
+	changed chan struct{}
+}
+
+// recordSpans records every span of the global TracerProvider until the
+// test ends.
+func recordSpans(t *testing.T) (*spans, *sdktrace.TracerProvider) {
+	s := &spans{InMemoryExporter: tracetest.NewInMemoryExporter(), changed: make(chan struct{})}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(s))
+	otel.SetTracerProvider(tp)
+	t.Cleanup(func() {
+		otel.SetTracerProvider(noop.NewTracerProvider())
+		_ = tp.Shutdown(context.Background())
+	})
+	return s, tp
+}
+
+func (s *spans) ExportSpans(ctx context.Context, ended []sdktrace.ReadOnlySpan) error {
+	err := s.InMemoryExporter.ExportSpans(ctx, ended)
+	s.mu.Lock()
+	close(s.changed)
+	s.changed = make(chan struct{})
+	s.mu.Unlock()
+	return err
+}
+
+// await waits until a span of each name has ended.
+func (s *spans) await(t *testing.T, names ...string) {
+	t.Helper()
+	deadline := time.After(servicetest.Wait)
+	for {
+		s.mu.Lock()
+		changed := s.changed
+		s.mu.Unlock()
+		missing := slices.Clone(names)
+		for _, span := range s.GetSpans() {
+			missing = slices.DeleteFunc(missing, func(n string) bool { return n == span.Name })
+		}
+		if len(missing) == 0 {
+			return
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatalf("spans %q not ended within %v", missing, servicetest.Wait)
+		}
+	}
 }

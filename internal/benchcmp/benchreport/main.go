@@ -75,7 +75,7 @@ func parse(r io.Reader) ([]*bench, []string) {
 	for sc.Scan() {
 		line := sc.Text()
 		if p, ok := strings.CutPrefix(line, "pkg: "); ok {
-			pkg = p[strings.LastIndex(p, "/")+1:]
+			pkg = pkgName(p)
 			continue
 		}
 		if strings.HasPrefix(line, "BenchmarkScale: ") {
@@ -104,6 +104,20 @@ func parse(r io.Reader) ([]*bench, []string) {
 		}
 	}
 	return order, extra
+}
+
+// pkgName names a package's benchmarks: by the last element of its
+// path, but a command's system tests (examples/tickets-service/systemtest)
+// by the command, as they were named when they lived in its package.
+func pkgName(path string) string {
+	dir, name := "", path
+	if i := strings.LastIndex(path, "/"); i >= 0 {
+		dir, name = path[:i], path[i+1:]
+	}
+	if name == "systemtest" && dir != "" {
+		return dir[strings.LastIndex(dir, "/")+1:]
+	}
+	return name
 }
 
 func median(xs []float64) float64 {
