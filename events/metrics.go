@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/ticketkit/ticketkit/internal/telemetry"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -29,7 +30,7 @@ func newHandlerMetrics(subject string) handlerMetrics {
 	// An instrument that fails to register is a no-op one: metrics never
 	// stop a listener.
 	d, _ := otel.Meter(MeterName).Float64Histogram("ticketkit.handler.duration",
-		metric.WithUnit("s"),
+		metric.WithUnit("s"), metric.WithExplicitBucketBoundaries(telemetry.DurationBuckets()...),
 		metric.WithDescription("Time from delivery to the listener's decision, by subject and outcome (acked, failed, panicked, dead-lettered, dropped, deferred)"))
 	m := handlerMetrics{duration: d, byOutcome: map[Outcome]metric.RecordOption{}}
 	for _, o := range []Outcome{Acked, Failed, Panicked, DeadLettered, Dropped, Deferred} {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/ticketkit/ticketkit/internal/telemetry"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -29,6 +30,7 @@ func newRelayMetrics(r *Relay) relayMetrics {
 	m := otel.Meter(MeterName)
 	var rm relayMetrics
 	rm.publish, _ = m.Float64Histogram("ticketkit.outbox.publish.duration", metric.WithUnit("s"),
+		metric.WithExplicitBucketBoundaries(telemetry.DurationBuckets()...),
 		metric.WithDescription("Time the broker took to acknowledge a batch of outbox entries"))
 	rm.entries, _ = m.Int64Counter("ticketkit.outbox.entries", metric.WithUnit("{entry}"),
 		metric.WithDescription("Outbox entries sent to the broker, by outcome (published, failed: retried)"))

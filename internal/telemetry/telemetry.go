@@ -117,3 +117,11 @@ func EndSpan(span trace.Span, err error) {
 	}
 	span.End()
 }
+
+// DurationBuckets are the bucket boundaries, in seconds, of every
+// duration histogram of the module: OpenTelemetry's advice for HTTP and
+// messaging durations (its SDK's default boundaries are made for
+// milliseconds, and would put every publish in the first bucket).
+func DurationBuckets() []float64 {
+	return []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
+}
