@@ -28,7 +28,7 @@ func newTicketStore(ob *mongostore.Outbox, opts ...mongostore.CollectionOption) 
 }
 
 func (s *ticketStore) EnsureIndexes(ctx context.Context) error {
-	return s.c.EnsureIndexes(ctx, indexModels(ticketstore.Indexes)...)
+	return s.c.EnsureIndexes(ctx, indexModels(ticketstore.Indexes())...)
 }
 
 // orderStore is the orders service's store likewise.
@@ -46,7 +46,7 @@ func newOrderStore(ob *mongostore.Outbox, opts ...mongostore.CollectionOption) (
 }
 
 func (s *orderStore) EnsureIndexes(ctx context.Context) error {
-	return s.c.EnsureIndexes(ctx, indexModels(orderstore.Indexes)...)
+	return s.c.EnsureIndexes(ctx, indexModels(orderstore.Indexes())...)
 }
 
 func indexModels(indexes [][]string) []mongo.IndexModel {

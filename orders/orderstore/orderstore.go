@@ -3,7 +3,7 @@
 // backend, in the Node orders service's document shape. A service gets
 // its collection from its backends and wraps it:
 //
-//	c, err := service.Collection[orderstore.Doc](ctx, s, orderstore.Name, orderstore.Indexes...)
+//	c, err := service.Collection[orderstore.Doc](ctx, s, orderstore.Name, orderstore.Indexes()...)
 //	store := orderstore.New(c)
 //
 // Each write carries its events (wire.FromOrder) in the same
@@ -26,8 +26,8 @@ import (
 // Name is the orders' collection: the Node orders service's.
 const Name = "orders"
 
-// Indexes serve ByUser: {userId, _id}.
-var Indexes = [][]string{{"userId"}}
+// Indexes are those that serve ByUser: {userId, _id}.
+func Indexes() [][]string { return [][]string{{"userId"}} }
 
 // Doc is an order as stored, in the Node orders service's field names.
 // The ticket is its ObjectId, as Mongoose stores a ref, so that orders

@@ -3,7 +3,7 @@
 // every backend, in the Node tickets service's document shape. A service
 // gets its collection from its backends and wraps it:
 //
-//	c, err := service.Collection[ticketstore.Doc](ctx, s, ticketstore.Name, ticketstore.Indexes...)
+//	c, err := service.Collection[ticketstore.Doc](ctx, s, ticketstore.Name, ticketstore.Indexes()...)
 //	store := ticketstore.New(c)
 //
 // Each write carries its ticket:created or ticket:updated event
@@ -23,8 +23,8 @@ import (
 // Name is the tickets' collection: the Node tickets service's.
 const Name = "tickets"
 
-// Indexes serve List: {userId, _id} and {orderId, _id}.
-var Indexes = [][]string{{fUserID}, {fOrderID}}
+// Indexes are those that serve List: {userId, _id} and {orderId, _id}.
+func Indexes() [][]string { return [][]string{{fUserID}, {fOrderID}} }
 
 // Field names of a ticket document, beside _id, version and outbox.
 const (

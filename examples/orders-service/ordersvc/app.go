@@ -39,7 +39,7 @@ func Build(ctx context.Context, s *service.Service) (http.Handler, error) {
 // stores are the orders and the copy of the tickets, on whichever
 // backend s runs.
 func stores(ctx context.Context, s *service.Service) (orders.Store, store.Replica[orders.Ticket], error) {
-	c, err := service.Collection[orderstore.Doc](ctx, s, orderstore.Name, orderstore.Indexes...)
+	c, err := service.Collection[orderstore.Doc](ctx, s, orderstore.Name, orderstore.Indexes()...)
 	if err != nil {
 		return nil, nil, err
 	}

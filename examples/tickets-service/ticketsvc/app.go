@@ -80,7 +80,7 @@ func build(ctx context.Context, s *service.Service, reservedRetries int) (http.H
 
 // ticketStore is the tickets store on whichever backend s runs.
 func ticketStore(ctx context.Context, s *service.Service) (tickets.Store, error) {
-	c, err := service.Collection[ticketstore.Doc](ctx, s, ticketstore.Name, ticketstore.Indexes...)
+	c, err := service.Collection[ticketstore.Doc](ctx, s, ticketstore.Name, ticketstore.Indexes()...)
 	if err != nil {
 		return nil, err
 	}
