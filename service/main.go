@@ -33,9 +33,9 @@ func WithTelemetry(setup Telemetry) Option {
 }
 
 // Main is all of a service's main function but the exit, which it leaves
-// to the caller, as a library must:
-//
-//	func main() { os.Exit(service.Main("orders-service", build)) }
+// to the caller, as a library must: a service's main is one line that
+// exits with the status Main("orders-service", build) returns (see
+// examples/orders-service).
 //
 // It reads the configuration with FromEnv(name, os.Getenv), logs JSON
 // lines on standard output at LOG_LEVEL (NewLogger), runs Run until
