@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
@@ -30,6 +33,12 @@ type Backends struct {
 
 	Mongo  *MongoBackend    // nil in memory
 	Memory *memstore.Outbox // nil on MongoDB
+
+	// DocumentLocks is set by Open when the database is FerretDB 1.x,
+	// which doesn't apply a filtered update atomically: Collection and
+	// Replica then take mongostore.WithDocumentLocks, which makes writes
+	// correct within this process only, and Open says so at Warn.
+	DocumentLocks bool
 
 	checks  []Check
 	closers []func(context.Context) error // run in order by Close
@@ -134,6 +143,12 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Backends, error) 
 		return giveUp(fmt.Errorf("MongoDB at %s does not answer: %w", cs.Hosts, err))
 	}
 	db := client.Database(dbName)
+	locks := false
+	if version, ok := ferretDB1(ctx, client); ok {
+		locks = true
+		log.Warn("the database is FerretDB 1.x, whose filtered updates are not atomic: document locks are on, which keeps this process's writes correct but not those of several instances on one database; run several instances on MongoDB",
+			"ferretdbVersion", version)
+	}
 	// One writer per process: its lease tells the other replicas it is
 	// alive, and which of its events it has published.
 	ob, err := mongostore.NewOutbox(ctx, db, mongostore.WithOutboxLogger(log))
@@ -148,10 +163,11 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Backends, error) 
 		return giveUp(errors.Join(err, cm.close(ctx)))
 	}
 	b := &Backends{
-		Transport: t,
-		Outbox:    ob,
-		Mongo:     &MongoBackend{DB: db, Outbox: ob},
-		closers:   []func(context.Context) error{t.Close, disconnect, cm.close},
+		Transport:     t,
+		Outbox:        ob,
+		Mongo:         &MongoBackend{DB: db, Outbox: ob},
+		DocumentLocks: locks,
+		closers:       []func(context.Context) error{t.Close, disconnect, cm.close},
 	}
 	b.AddCheck("mongodb", func(ctx context.Context) error { return client.Ping(ctx, nil) })
 	b.AddCheck("nats", natsCheck)
@@ -198,4 +214,22 @@ func connectNATS(ctx context.Context, cfg Config, log *slog.Logger, cm *connMetr
 			return nil
 		}, nil
 	}
+}
+
+// ferretDB1 reports whether client's server is FerretDB 1.x, from its
+// build information (FerretDB adds ferretdbVersion; a build without a
+// version says "unknown", which is taken as 1.x, the safe side). A
+// server that doesn't answer is taken as MongoDB: the ping already
+// proved it is there.
+func ferretDB1(ctx context.Context, client *mongo.Client) (string, bool) {
+	var info struct {
+		FerretDB string `bson:"ferretdbVersion"`
+	}
+	if err := client.Database("admin").RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err != nil || info.FerretDB == "" {
+		return "", false
+	}
+	v := strings.TrimPrefix(info.FerretDB, "v")
+	major, _, _ := strings.Cut(v, ".")
+	n, err := strconv.Atoi(major)
+	return info.FerretDB, err != nil || n < 2
 }

@@ -25,7 +25,11 @@ func Collection[T any](ctx context.Context, s *Service, name string, indexes ...
 	if b.Mongo == nil {
 		return memstore.NewCollection[T](b.Memory, name)
 	}
-	c, err := mongostore.NewCollection[T](b.Mongo.Outbox, name, s.mongoOptions()...)
+	opts := []mongostore.CollectionOption{mongostore.WithLogger(s.Logger())}
+	if b.DocumentLocks {
+		opts = append(opts, mongostore.WithDocumentLocks())
+	}
+	c, err := mongostore.NewCollection[T](b.Mongo.Outbox, name, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -51,13 +55,13 @@ func Replica[T any](ctx context.Context, s *Service, name string) (store.Replica
 	if b.Mongo == nil {
 		return memstore.NewReplica[T](b.Memory.DB(), name)
 	}
-	r, err := mongostore.NewReplica[T](b.Mongo.DB, name, mongostore.WithLogger(s.Logger()))
+	opts := []mongostore.ReplicaOption{mongostore.WithLogger(s.Logger())}
+	if b.DocumentLocks {
+		opts = append(opts, mongostore.WithDocumentLocks())
+	}
+	r, err := mongostore.NewReplica[T](b.Mongo.DB, name, opts...)
 	if err != nil {
 		return nil, err
 	}
 	return r, r.EnsureIndexes(ctx)
-}
-
-func (s *Service) mongoOptions() []mongostore.CollectionOption {
-	return []mongostore.CollectionOption{mongostore.WithLogger(s.Logger())}
 }
