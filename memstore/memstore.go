@@ -242,25 +242,8 @@ func NewCollection[T any](ob *Outbox, name string, opts ...CollectionOption) (*C
 	return &Collection[T]{db: ob.db, name: name, ob: ob, immutable: store.ImmutableFields[T]()}, nil
 }
 
-func normID(id string) (string, bool) {
-	if !ticketkit.ValidID(id) {
-		return "", false
-	}
-	return lower(id), true
-}
-
-func lower(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if 'A' <= c && c <= 'F' {
-			b[i] = c + 'a' - 'A'
-		}
-	}
-	return string(b)
-}
-
-// ErrInvalidID is wrapped by the error for an id that is no 24-hex id.
-var ErrInvalidID = errors.New("memstore: invalid id")
+// normID is id in its canonical form (ticketkit.CanonicalID).
+func normID(id string) (string, bool) { return ticketkit.CanonicalID(id) }
 
 // write stamps the entries, applies mutate under the DB's lock and hands
 // the entries to the writer's Queue.
