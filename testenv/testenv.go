@@ -15,6 +15,9 @@
 //	                      need a server that requires authentication or TLS
 //	                      (StartStanWith, NewCreds, NewTLSFiles)
 //
+// StartProxy puts a fault proxy in front of a server, for tests of a call
+// whose answer is lost (the write landed) or whose request is.
+//
 // `make test` sets all of them: it builds devservers (the nested module in
 // devservers/) and runs `go test` under `devservers run`, which starts
 // throwaway servers on free loopback ports. `make dev` prints the same
