@@ -125,3 +125,30 @@ func TestOverflowIsReadBack(t *testing.T) {
 	r := run(t, d, rec)
 	awaitSettled(t, r, rec, 5)
 }
+
+// Close settles the unsure writes made just before it: a closing Relay
+// looks them up once their TTL has passed, rather than wait for beats
+// that no longer run until its deadline.
+func TestCloseLooksUpUnsureWrites(t *testing.T) {
+	q, err := outbox.NewQueue("w1", outbox.TTL(200*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &stored{q: q}
+	es := entries(t, 2)
+	if _, err := q.Stamp(es); err != nil {
+		t.Fatal(err)
+	}
+	d.db = es[:1]
+	q.Unsure(es...)
+	rec := eventstest.NewRecorder(nil)
+	r := run(t, d, rec)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.Close(ctx); err != nil {
+		t.Fatalf("Close with unsure writes: %v", err)
+	}
+	if msgs := rec.Messages(); len(msgs) != 1 || msgs[0].ID != es[0].MessageID {
+		t.Fatalf("published %d messages, want the committed entry only", len(msgs))
+	}
+}

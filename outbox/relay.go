@@ -206,6 +206,11 @@ func (r *Relay) Flush(ctx context.Context) error {
 		case <-ctx.Done():
 			return r.flushErr(ctx)
 		}
+		// An unsure write (Queue.Unsure) is looked up once its TTL has
+		// passed: here too, as a closing Relay's beats no longer do it.
+		if r.q.due(time.Now()) {
+			r.lookup(ctx)
+		}
 		if r.idle() {
 			return nil
 		}
