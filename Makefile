@@ -63,7 +63,7 @@ check:
 	cd devservers && go vet ./...
 	@servers=$$(go list -deps ./... | grep -E '^github.com/(nats-io/nats-server|nats-io/nats-streaming-server|FerretDB)'); \
 	if [ -n "$$servers" ]; then echo "a package of the module imports a test server (keep them in devservers/):"; echo "$$servers"; exit 1; fi
-	@domains=$$(go list -deps ./events/... ./natsclient/... ./outbox/... ./httpapi ./session ./store/... ./memstore ./mongostore | grep -E '^github.com/ticketkit/ticketkit/(tickets|orders|payments|expiration|auth|wire)(/|$$)'); \
+	@domains=$$(go list -deps ./events/... ./natsclient/... ./outbox/... ./httpapi ./idempotency ./session ./store/... ./memstore ./mongostore | grep -E '^github.com/ticketkit/ticketkit/(tickets|orders|payments|expiration|auth|wire)(/|$$)'); \
 	if [ -n "$$domains" ]; then echo "a generic package (events, a transport, outbox, httpapi, session, store and its backends) imports a domain or the wire contract:"; echo "$$domains"; exit 1; fi
 	@sdk=$$(go list -deps $$(go list ./... | grep -v /examples/) | grep -E '^go.opentelemetry.io/otel/(sdk|exporters)|^github.com/prometheus/'); \
 	if [ -n "$$sdk" ]; then echo "a library package links the OpenTelemetry SDK or an exporter (the API only; those are the examples'):"; echo "$$sdk"; exit 1; fi

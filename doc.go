@@ -14,6 +14,8 @@
 // dependency, with imports pointing one way:
 //
 //	ticketkit     errors, ids, Money (this package)
+//	idempotency   what makes a create safe to retry: the key a request
+//	              carries, stored with what it created
 //	tickets       the tickets domain: Ticket, validation, the Store
 //	              contract, the use cases (tickets/storetest: its suite)
 //	orders        the orders domain: Order, the Store and Tickets
@@ -38,7 +40,7 @@
 //	              ordered shutdown, Main (service/servicetest: the harness
 //	              a service's own tests use)
 //	testenv       how integration tests find, start, kill and freeze the
-//	              servers
+//	              servers, and lose their answers (StartProxy)
 //	examples      the drop-in services, a replica consumer and a minimal
 //	              publisher/listener pair
 //

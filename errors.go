@@ -23,7 +23,12 @@ const (
 	// unreachable, or this writer's outbox lease lapsed) and nothing was
 	// written; retrying shortly may work.
 	EUNAVAILABLE = "unavailable"
-	EINTERNAL    = "internal" // anything else: not the caller's fault
+	// EUNKNOWN: a write was sent but not confirmed, and looking it up
+	// could not tell whether it was stored. It may have been: a blind
+	// retry could do it twice. The caller looks first, or retries with
+	// the same idempotency key (package idempotency).
+	EUNKNOWN  = "outcome_unknown"
+	EINTERNAL = "internal" // anything else: not the caller's fault
 )
 
 // Error is the module's one error type, shared by every domain and
@@ -60,6 +65,7 @@ var (
 	ErrConflict    = &Error{Code: ECONFLICT, Message: "It was changed by someone else; reload and try again"}
 	ErrNotOwner    = &Error{Code: ENOTOWNER, Message: "Not authorized"}
 	ErrUnavailable = &Error{Code: EUNAVAILABLE, Message: "The service is busy; try again shortly"}
+	ErrUnknown     = &Error{Code: EUNKNOWN, Message: "The database did not confirm the write in time, and it may have been saved: look before trying again, or retry with the same Idempotency-Key"}
 )
 
 // Errorf returns an *Error with the given code and a formatted message.

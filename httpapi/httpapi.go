@@ -38,6 +38,7 @@ import (
 
 	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
+	"github.com/ticketkit/ticketkit/idempotency"
 	"github.com/ticketkit/ticketkit/session"
 )
 
@@ -92,7 +93,7 @@ func Status(code string) int {
 		return http.StatusConflict
 	case ticketkit.EUNAVAILABLE:
 		return http.StatusServiceUnavailable
-	default:
+	default: // EUNKNOWN too: a 500, which invites no blind retry
 		return http.StatusInternalServerError
 	}
 }
@@ -101,10 +102,17 @@ func Status(code string) int {
 // message; an invalid input lists its fields. Internal errors are logged
 // in full and answered with a generic message, so no driver error,
 // address or stack reaches a client. A request that ran out of its
-// deadline (Limit) is answered 503 with Retry-After, and one its client
-// abandoned is logged at Info, not as a failure.
+// deadline (Limit) before any write is answered 503 with Retry-After,
+// and one its client abandoned is logged at Info, not as a failure. A
+// write whose outcome is unknown (ticketkit.EUNKNOWN) is answered 500
+// with its message and no Retry-After, and an Idempotency-Key sent again
+// with another request (idempotency.ErrReused) 422.
 func Fail(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	code := ticketkit.ErrorCode(err)
+	if errors.Is(err, idempotency.ErrReused) {
+		WriteErrors(w, http.StatusUnprocessableEntity, Problem{Message: ticketkit.ErrorMessage(err), Field: IdempotencyKeyHeader})
+		return
+	}
 	switch status := Status(code); code {
 	case ticketkit.EINVALID:
 		WriteErrors(w, status, FieldErrors(err, "", ticketkit.ErrorMessage(err))...)
@@ -116,6 +124,11 @@ func Fail(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 		// Overload or an outage of a backend: shed, don't alarm.
 		log.Warn("request refused: a backend is unavailable", "method", r.Method, "path", r.URL.Path, "error", err)
 		w.Header().Set("Retry-After", "1")
+		WriteErrors(w, status, Problem{Message: ticketkit.ErrorMessage(err)})
+	case ticketkit.EUNKNOWN:
+		// A write that may have happened: say so, with no Retry-After,
+		// so that no client repeats it blindly.
+		log.Warn("request's write has an unknown outcome", "method", r.Method, "path", r.URL.Path, "error", err)
 		WriteErrors(w, status, Problem{Message: ticketkit.ErrorMessage(err)})
 	default:
 		switch ctxErr := r.Context().Err(); {

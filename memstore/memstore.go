@@ -24,6 +24,7 @@ import (
 
 	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
+	"github.com/ticketkit/ticketkit/idempotency"
 	"github.com/ticketkit/ticketkit/outbox"
 	"github.com/ticketkit/ticketkit/store"
 )
@@ -36,6 +37,7 @@ const maxEntries = 16
 type DB struct {
 	mu     sync.Mutex
 	colls  map[string]map[string]*doc
+	keys   map[string]map[string]string // collection -> idempotency key id -> document id
 	leases map[string]*outbox.Lease
 	dead   []DeadLetter
 }
@@ -45,6 +47,7 @@ type doc struct {
 	value   any
 	entries []outbox.Entry
 	claim   string // a Replica's own mark on its copy
+	key     *idempotency.Key
 }
 
 // DeadLetter is an entry a Relay gave up on, as the DB keeps it.
@@ -56,7 +59,7 @@ type DeadLetter struct {
 
 // NewDB returns an empty DB.
 func NewDB() *DB {
-	return &DB{colls: make(map[string]map[string]*doc), leases: make(map[string]*outbox.Lease)}
+	return &DB{colls: make(map[string]map[string]*doc), keys: make(map[string]map[string]string), leases: make(map[string]*outbox.Lease)}
 }
 
 // DeadLetters returns the dead letters recorded so far.
@@ -275,20 +278,71 @@ func (c *Collection[T]) write(ctx context.Context, id string, version int64, evs
 	return nil
 }
 
-// Insert stores v as version 0 of id, with one outbox entry per event.
-// Errors: EINVALID for a bad id, ECONFLICT when id exists.
+// Insert stores v as version 0 of id, with one outbox entry per event,
+// and the idempotency key ctx carries, if any (store.Collection.Insert).
+// Errors: EINVALID for a bad id, ECONFLICT when id exists,
+// *idempotency.Replayed and idempotency.ErrReused.
 func (c *Collection[T]) Insert(ctx context.Context, id string, v T, evs ...events.Event) error {
 	nid, ok := normID(id)
 	if !ok {
 		return ticketkit.Errorf(ticketkit.EINVALID, "Invalid id %q", id)
 	}
-	return c.write(ctx, nid, 0, evs, func(docs map[string]*doc, es []outbox.Entry) error {
+	k, keyed := idempotency.FromContext(ctx)
+	var replayed string
+	err := c.write(ctx, nid, 0, evs, func(docs map[string]*doc, es []outbox.Entry) error {
+		keys := c.db.keys[c.name]
+		if keyed {
+			if other, ok := keys[k.ID]; ok {
+				switch d := docs[other]; {
+				case d == nil || d.key == nil || d.key.Expired(time.Now()):
+					delete(keys, k.ID) // forgotten: this insert takes the key
+				case d.key.Request != k.Request:
+					return idempotency.ErrReused
+				default:
+					replayed = other
+					return &idempotency.Replayed{ID: other}
+				}
+			}
+		}
 		if _, ok := docs[nid]; ok {
 			return ticketkit.Errorf(ticketkit.ECONFLICT, "Document %s already exists", nid)
 		}
-		docs[nid] = &doc{version: 0, value: v, entries: es}
+		d := &doc{version: 0, value: v, entries: es}
+		if keyed {
+			kk := k
+			d.key = &kk
+			if keys == nil {
+				keys = make(map[string]string)
+				c.db.keys[c.name] = keys
+			}
+			keys[k.ID] = nid
+		}
+		docs[nid] = d
 		return nil
 	})
+	if replayed != "" {
+		idempotency.MarkReplayed(ctx, replayed)
+	}
+	return err
+}
+
+// ByKey implements store.Collection.
+func (c *Collection[T]) ByKey(ctx context.Context, k idempotency.Key) (Record[T], error) {
+	if err := ctx.Err(); err != nil {
+		return Record[T]{}, err
+	}
+	c.db.mu.Lock()
+	defer c.db.mu.Unlock()
+	id, ok := c.db.keys[c.name][k.ID]
+	d := c.db.colls[c.name][id]
+	switch {
+	case !ok || d == nil || d.key == nil || d.key.Expired(time.Now()):
+		return Record[T]{}, ticketkit.ErrNotFound
+	case d.key.Request != k.Request:
+		return Record[T]{}, idempotency.ErrReused
+	}
+	idempotency.MarkReplayed(ctx, id)
+	return Record[T]{ID: id, Version: d.version, Doc: d.value.(T)}, nil
 }
 
 // Update implements store.Collection.

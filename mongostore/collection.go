@@ -14,9 +14,11 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
 
 	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
+	"github.com/ticketkit/ticketkit/idempotency"
 	"github.com/ticketkit/ticketkit/outbox"
 	"github.com/ticketkit/ticketkit/store"
 )
@@ -28,7 +30,18 @@ const (
 	fVersion = "version"
 	fOutbox  = "outbox"
 	fClaim   = "claim" // a Replica's own mark on a copy (Replica.Claim)
+	// fKey is the idempotency key a Collection's Insert stored with the
+	// document (package idempotency), under a unique sparse index.
+	fKey = "idempotency"
 )
+
+// keyIndex is the unique index of the idempotency keys: sparse, so
+// documents without one (every Node-written one) aren't in it.
+const keyIndex = "idempotency.key_1"
+
+// lookupTimeout bounds the look-up of a write the database did not
+// confirm, which runs after the request's own deadline may have passed.
+const lookupTimeout = 2 * time.Second
 
 // maxEntries is how many outbox entries a document holds before an update
 // trims the ones the writers' horizons say are settled. Entries are never
@@ -48,6 +61,14 @@ type record[T any] struct {
 	Doc     T             `bson:",inline"`
 	Outbox  []entryDoc    `bson:"outbox,omitempty"`
 	Claim   string        `bson:"claim,omitempty"`
+	Key     *keyDoc       `bson:"idempotency,omitempty"`
+}
+
+// keyDoc is an idempotency.Key as stored.
+type keyDoc struct {
+	Key     string    `bson:"key"`
+	Request string    `bson:"request"`
+	Expires time.Time `bson:"expires"`
 }
 
 func (r record[T]) public() Record[T] {
@@ -193,7 +214,7 @@ func topFields(t reflect.Type) ([]string, error) {
 		if name == "" {
 			name = strings.ToLower(f.Name)
 		}
-		if name == fID || name == fVersion || name == fOutbox || name == fClaim {
+		if name == fID || name == fVersion || name == fOutbox || name == fClaim || name == fKey {
 			return nil, fmt.Errorf("document type %v uses the reserved field %q", t, name)
 		}
 		out = append(out, name)
@@ -209,7 +230,7 @@ func (c *Collection[T]) Collection() *mongo.Collection { return c.coll }
 // number are a range of it.
 const outboxIndex = "outbox.w_1_outbox.s_1"
 
-// EnsureIndexes creates the outbox index and the given ones, one
+// EnsureIndexes creates the outbox index, the idempotency keys' and the given ones, one
 // createIndexes command at a time (FerretDB 1.24 drops the connection
 // when one command names two indexes that already exist). It is
 // idempotent.
@@ -217,6 +238,9 @@ func (c *Collection[T]) EnsureIndexes(ctx context.Context, more ...mongo.IndexMo
 	all := append([]mongo.IndexModel{{
 		Keys:    bson.D{{Key: fOutbox + "." + eWriter, Value: 1}, {Key: fOutbox + "." + eSeq, Value: 1}},
 		Options: options.Index().SetName(outboxIndex),
+	}, {
+		Keys:    bson.D{{Key: fKey + ".key", Value: 1}},
+		Options: options.Index().SetName(keyIndex).SetUnique(true).SetSparse(true),
 	}}, more...)
 	for _, idx := range all {
 		if _, err := c.coll.Indexes().CreateOne(ctx, idx); err != nil {
@@ -226,10 +250,15 @@ func (c *Collection[T]) EnsureIndexes(ctx context.Context, more ...mongo.IndexMo
 	return nil
 }
 
-// Insert stores v as version 0 of id, with one outbox entry per event, in
-// one insert.
+// Insert stores v as version 0 of id, with one outbox entry per event and
+// the idempotency key ctx carries, if any, in one insert
+// (store.Collection.Insert). An insert the database did not confirm (a
+// timeout, a dropped connection) is looked up by id, within
+// lookupTimeout: nil if it is there with this write's entries, EUNKNOWN
+// if it can't be told.
 // Errors: EINVALID for an id that is no 24-hex id, ECONFLICT when id
-// exists, EINTERNAL.
+// exists, *idempotency.Replayed and idempotency.ErrReused, EUNAVAILABLE
+// when nothing was sent, EUNKNOWN, EINTERNAL.
 func (c *Collection[T]) Insert(ctx context.Context, id string, v T, evs ...events.Event) error {
 	oid, ok := parseID(id)
 	if !ok {
@@ -243,35 +272,150 @@ func (c *Collection[T]) Insert(ctx context.Context, id string, v T, evs ...event
 		return c.fail(ctx, "Insert", oid.Hex(), err)
 	}
 	outbox.Capture(ctx, es)
-	deadline, err := c.ob.q.Stamp(es)
-	if err != nil {
-		return c.fail(ctx, "Insert", oid.Hex(), err)
+	k, keyed := idempotency.FromContext(ctx)
+	for attempt := 0; ; attempt++ {
+		deadline, err := c.ob.q.Stamp(es)
+		if err != nil {
+			return c.fail(ctx, "Insert", oid.Hex(), err)
+		}
+		doc := record[T]{ID: oid, Doc: v, Outbox: entryDocs(es)}
+		if keyed {
+			doc.Key = &keyDoc{Key: k.ID, Request: k.Request, Expires: k.Expires}
+		}
+		wctx, cancel := context.WithDeadline(ctx, deadline)
+		_, err = c.coll.InsertOne(wctx, doc)
+		cancel()
+		switch {
+		case err == nil:
+			c.ob.q.Commit(es...)
+			c.last.set(oid, 0, nil, es)
+			return nil
+		case mongo.IsDuplicateKeyError(err):
+			c.ob.q.Abandon(es...)
+			if keyed {
+				// The key's index or the id's: the key's, if a document
+				// holds it.
+				prev, kerr := c.byKey(ctx, k.ID)
+				switch {
+				case kerr == nil && prev.Key.Expires.Before(time.Now()) && attempt == 0:
+					if err := c.forgetKey(ctx, prev.ID, k.ID); err != nil {
+						return c.fail(ctx, "Insert", oid.Hex(), err)
+					}
+					continue
+				case kerr == nil && prev.Key.Request != k.Request:
+					return idempotency.ErrReused
+				case kerr == nil:
+					idempotency.MarkReplayed(ctx, prev.ID.Hex())
+					return &idempotency.Replayed{ID: prev.ID.Hex()}
+				case ticketkit.ErrorCode(kerr) != ticketkit.ENOTFOUND:
+					return kerr
+				}
+			}
+			c.log.LogAttrs(ctx, slog.LevelDebug, "mongostore: insert of an existing document", slog.String("id", oid.Hex()))
+			return &ticketkit.Error{Code: ticketkit.ECONFLICT, Message: "Document " + oid.Hex() + " already exists", Err: err}
+		}
+		if !c.writeFailed(err, es) {
+			return c.fail(ctx, "Insert", oid.Hex(), err)
+		}
+		if _, landed := c.landed(ctx, oid, es); landed {
+			c.log.LogAttrs(ctx, slog.LevelInfo, "mongostore: an unconfirmed insert was stored", slog.String("id", oid.Hex()), slog.Any("error", err))
+			return nil
+		}
+		return c.unknown(ctx, "Insert", oid.Hex(), err)
 	}
-	wctx, cancel := context.WithDeadline(ctx, deadline)
-	_, err = c.coll.InsertOne(wctx, record[T]{ID: oid, Doc: v, Outbox: entryDocs(es)})
-	cancel()
-	switch {
-	case err == nil:
-		c.ob.q.Commit(es...)
-		c.last.set(oid, 0, nil, es)
-		return nil
-	case mongo.IsDuplicateKeyError(err):
-		c.ob.q.Abandon(es...)
-		c.log.LogAttrs(ctx, slog.LevelDebug, "mongostore: insert of an existing document", slog.String("id", oid.Hex()))
-		return &ticketkit.Error{Code: ticketkit.ECONFLICT, Message: "Document " + oid.Hex() + " already exists", Err: err}
-	}
-	c.writeFailed(err, es)
-	return c.fail(ctx, "Insert", oid.Hex(), err)
 }
 
-// writeFailed settles the entries of a failed write: a timeout or a lost
-// connection may have committed it, so the Queue looks it up later.
-func (c *Collection[T]) writeFailed(err error, es []outbox.Entry) {
-	if mongo.IsTimeout(err) || mongo.IsNetworkError(err) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+// byKey returns the document holding idempotency key id, with the key.
+func (c *Collection[T]) byKey(ctx context.Context, id string) (record[T], error) {
+	var r record[T]
+	err := c.coll.FindOne(ctx, bson.D{{Key: fKey + ".key", Value: id}}, options.FindOne().SetProjection(withoutOutbox)).Decode(&r)
+	if err != nil {
+		return record[T]{}, c.fail(ctx, "ByKey", "", err)
+	}
+	if r.Key == nil { // FerretDB may match a missing field's null
+		return record[T]{}, ticketkit.ErrNotFound
+	}
+	return r, nil
+}
+
+// forgetKey removes expired key id from document oid, so that an insert
+// may take it.
+func (c *Collection[T]) forgetKey(ctx context.Context, oid bson.ObjectID, id string) error {
+	_, err := c.coll.UpdateOne(ctx, bson.D{{Key: fID, Value: oid}, {Key: fKey + ".key", Value: id}},
+		bson.D{{Key: "$unset", Value: bson.D{{Key: fKey, Value: ""}}}})
+	return err
+}
+
+// ByKey implements store.Collection: one query on the key's index.
+func (c *Collection[T]) ByKey(ctx context.Context, k idempotency.Key) (Record[T], error) {
+	r, err := c.byKey(ctx, k.ID)
+	switch {
+	case err != nil:
+		return Record[T]{}, err
+	case r.Key.Expires.Before(time.Now()):
+		return Record[T]{}, ticketkit.ErrNotFound
+	case r.Key.Request != k.Request:
+		return Record[T]{}, idempotency.ErrReused
+	}
+	idempotency.MarkReplayed(ctx, r.ID.Hex())
+	return r.public(), nil
+}
+
+// writeFailed settles the entries of a failed write and reports whether
+// its outcome is unknown: a timeout or a lost connection may have
+// committed it, so the Queue looks it up later; a write that was never
+// sent, or that the server refused, certainly did not.
+func (c *Collection[T]) writeFailed(err error, es []outbox.Entry) (unsure bool) {
+	if !notSent(err) && (mongo.IsTimeout(err) || mongo.IsNetworkError(err) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
 		c.ob.q.Unsure(es...)
-		return
+		return true
 	}
 	c.ob.q.Abandon(es...)
+	return false
+}
+
+// notSent reports whether err failed a command before it was sent: no
+// server could be selected, or no connection was free in time.
+func notSent(err error) bool {
+	var sel topology.ServerSelectionError
+	var wq topology.WaitQueueTimeoutError
+	return errors.As(err, &sel) || errors.As(err, &wq) || errors.Is(err, topology.ErrPoolClosed)
+}
+
+// landed looks up a write the database did not confirm, within
+// lookupTimeout even if ctx is done: it landed if document oid holds the
+// write's first outbox entry (or, for a write without events, exists).
+// The entries stay Unsure: the Relay publishes what it finds. A client
+// that went away gets no look-up.
+func (c *Collection[T]) landed(ctx context.Context, oid bson.ObjectID, es []outbox.Entry) (Record[T], bool) {
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return Record[T]{}, false
+	}
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lookupTimeout)
+	defer cancel()
+	var r record[T]
+	if err := c.coll.FindOne(lctx, byID(oid)).Decode(&r); err != nil {
+		return Record[T]{}, false
+	}
+	if len(es) == 0 {
+		return r.public(), true
+	}
+	for _, e := range r.Outbox {
+		if e.Writer == es[0].Writer && e.Seq == int64(es[0].Seq) {
+			return r.public(), true
+		}
+	}
+	return Record[T]{}, false
+}
+
+// unknown is the error of a write that may have been stored: EUNKNOWN,
+// logged at Warn with its cause, unless the caller went away.
+func (c *Collection[T]) unknown(ctx context.Context, op, id string, err error) error {
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return c.fail(ctx, op, id, err)
+	}
+	c.log.LogAttrs(context.WithoutCancel(ctx), slog.LevelWarn, "mongostore: "+op+" has an unknown outcome", slog.String("id", id), slog.Any("error", err))
+	return &ticketkit.Error{Code: ticketkit.EUNKNOWN, Message: ticketkit.ErrUnknown.Message, Err: err}
 }
 
 func entryDocs(es []outbox.Entry) []entryDoc {
@@ -465,8 +609,16 @@ func (c *Collection[T]) write(ctx context.Context, oid bson.ObjectID, filter bso
 		c.ob.q.Abandon(es...)
 		return Record[T]{}, false, nil
 	case err != nil:
-		c.writeFailed(err, es)
-		return Record[T]{}, false, c.fail(ctx, "Update", oid.Hex(), err)
+		if !c.writeFailed(err, es) {
+			return Record[T]{}, false, c.fail(ctx, "Update", oid.Hex(), err)
+		}
+		if len(es) > 0 {
+			if r, landed := c.landed(ctx, oid, es); landed {
+				c.log.LogAttrs(ctx, slog.LevelInfo, "mongostore: an unconfirmed update was stored", slog.String("id", oid.Hex()), slog.Any("error", err))
+				return r, true, nil
+			}
+		}
+		return Record[T]{}, false, c.unknown(ctx, "Update", oid.Hex(), err)
 	}
 	// Committed: the entries are the Relay's, whatever decoding says.
 	c.ob.q.Commit(es...)

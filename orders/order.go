@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ticketkit/ticketkit"
+	"github.com/ticketkit/ticketkit/idempotency"
 )
 
 // Status is the state of an order, as the cluster's events spell it.
@@ -77,9 +78,14 @@ type Change struct {
 // Store keeps orders, each write with its event in the same atomic write:
 // order:created on Create, order:cancelled on an Update to Cancelled.
 type Store interface {
-	// Create inserts a new order at version 0.
-	// Errors: EINVALID, ECONFLICT (the id exists), EINTERNAL.
+	// Create inserts a new order at version 0, with the idempotency key
+	// ctx carries (store.Collection.Insert).
+	// Errors: EINVALID, ECONFLICT (the id exists), *idempotency.Replayed,
+	// idempotency.ErrReused, EUNAVAILABLE, EUNKNOWN, EINTERNAL.
 	Create(ctx context.Context, o Order) error
+	// ByKey returns the order created with idempotency key k.
+	// Errors: ENOTFOUND, idempotency.ErrReused, EINTERNAL.
+	ByKey(ctx context.Context, k idempotency.Key) (Order, error)
 	// Get returns order id. Errors: ENOTFOUND, EINTERNAL.
 	Get(ctx context.Context, id string) (Order, error)
 	// Update writes o as version expected+1 if the stored version is

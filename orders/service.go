@@ -2,11 +2,13 @@ package orders
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/ticketkit/ticketkit"
+	"github.com/ticketkit/ticketkit/idempotency"
 )
 
 // The orders domain's own refusals, beside the module root's generic
@@ -46,7 +48,9 @@ func NewService(orders Store, tickets Tickets) *Service {
 // Created, expiring ExpirationWindow from now, published as order:created.
 // Errors: EINVALID (no ticket id), ENOTFOUND (no such ticket),
 // ERESERVED (another order holds the ticket, also when it won the race
-// for it just now), EINTERNAL.
+// for it just now), EUNAVAILABLE, EUNKNOWN, EINTERNAL. With an
+// idempotency key in ctx, a repeated create answers the order the key
+// made (idempotency.ErrReused for another request).
 func (s *Service) Create(ctx context.Context, userID, ticketID string) (Placed, error) {
 	if !ticketkit.ValidID(ticketID) {
 		return Placed{}, &ticketkit.Error{Code: ticketkit.EINVALID, Message: "TicketId must be provided",
@@ -59,6 +63,17 @@ func (s *Service) Create(ctx context.Context, userID, ticketID string) (Placed, 
 	if held, err := s.held(ctx, t); err != nil {
 		return Placed{}, err
 	} else if held {
+		// A retry of a create that reserved the ticket finds its order
+		// by its idempotency key; only then, so the first attempt costs
+		// no look-up.
+		if k, ok := idempotency.FromContext(ctx); ok {
+			switch o, err := s.orders.ByKey(ctx, k); {
+			case err == nil:
+				return Placed{Order: o, Ticket: t}, nil
+			case ticketkit.ErrorCode(err) != ticketkit.ENOTFOUND:
+				return Placed{}, err
+			}
+		}
 		return Placed{}, ErrTicketReserved
 	}
 	now := s.now().UTC()
@@ -81,7 +96,25 @@ func (s *Service) Create(ctx context.Context, userID, ticketID string) (Placed, 
 		return Placed{}, ErrTicketReserved
 	}
 	if err := s.orders.Create(ctx, o); err != nil {
-		return Placed{}, err
+		var again *idempotency.Replayed
+		replayed := errors.As(err, &again)
+		if !replayed && !errors.Is(err, idempotency.ErrReused) {
+			return Placed{}, err
+		}
+		// Nothing was written, certainly: give the claim back. A replay
+		// is of an order that no longer holds the ticket (it was
+		// cancelled), answered as it is.
+		if _, herr := s.tickets.Hold(ctx, t.ID, o.ID, t.Hold); herr != nil {
+			return Placed{}, herr
+		}
+		if !replayed {
+			return Placed{}, err
+		}
+		prev, err := s.orders.Get(ctx, again.ID)
+		if err != nil {
+			return Placed{}, err
+		}
+		return Placed{Order: prev, Ticket: t}, nil
 	}
 	t.Hold = o.ID
 	return Placed{Order: o, Ticket: t}, nil

@@ -164,7 +164,9 @@ func Listen[E events.Event](ctx context.Context, s *Service, h events.Handler[E]
 
 // Handler returns the service's HTTP handler: the probes /healthz and
 // /readyz, and api behind httpapi.Limit (the request deadline and load
-// shedding of Config.RequestTimeout and MaxInFlight), all logged by
+// shedding of Config.RequestTimeout and MaxInFlight) and
+// httpapi.Idempotent (an Idempotency-Key makes a POST safe to retry,
+// per signed-in user, for idempotency.DefaultTTL), all logged by
 // httpapi.LogRequests. The probes are outside the limit: an overloaded
 // service is alive, and says so.
 func (s *Service) Handler(api http.Handler) http.Handler {
@@ -174,8 +176,18 @@ func (s *Service) Handler(api http.Handler) http.Handler {
 	if s.metrics != nil {
 		top.Handle("GET /metrics", s.metrics)
 	}
-	top.Handle("/", httpapi.Limit(api, s.cfg.RequestTimeout, s.cfg.MaxInFlight))
+	top.Handle("/", httpapi.Limit(httpapi.Idempotent(api, s.caller, 0), s.cfg.RequestTimeout, s.cfg.MaxInFlight))
 	return httpapi.LogRequests(s.log, top)
+}
+
+// caller is the scope of a request's idempotency key: its signed-in
+// user, or "" for none (a create refuses those anyway).
+func (s *Service) caller(r *http.Request) string {
+	u, err := s.verifier.User(r)
+	if err != nil {
+		return ""
+	}
+	return u.ID
 }
 
 // healthz says the process serves HTTP: Kubernetes restarts it otherwise.

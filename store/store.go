@@ -11,13 +11,15 @@
 // Ids are the cluster's 24-hex ObjectIDs, read in either case and
 // returned in lower case (ticketkit.CanonicalID). Errors are
 // *ticketkit.Error: ENOTFOUND, ECONFLICT (the version moved on, or the id
-// exists), EINVALID (a bad id for an insert), EUNAVAILABLE, EINTERNAL.
+// exists), EINVALID (a bad id for an insert), EUNAVAILABLE (nothing was
+// written), EUNKNOWN (a write that may have been), EINTERNAL.
 package store
 
 import (
 	"context"
 
 	"github.com/ticketkit/ticketkit/events"
+	"github.com/ticketkit/ticketkit/idempotency"
 )
 
 // Record is a document with its id and version.
@@ -90,11 +92,27 @@ type Collection[T any] interface {
 	// Find returns the documents filter selects, in id order.
 	Find(ctx context.Context, filter Filter, opts ...FindOption) ([]Record[T], error)
 	// Insert stores v as version 0 of id, with an outbox entry per event.
+	// If ctx carries an idempotency key (idempotency.NewContext), it is
+	// stored with the document, in the same write: when an unexpired
+	// key of an earlier Insert is the same, nothing is written and the
+	// error is *idempotency.Replayed, naming the earlier document, if
+	// its request was the same, idempotency.ErrReused if not.
+	// A write the database did not confirm is looked up by id before
+	// Insert returns: nil if it was stored, EUNKNOWN if that can't be
+	// told, EUNAVAILABLE only when it was certainly not sent.
 	// Errors: EINVALID for a bad id, ECONFLICT when id exists.
 	Insert(ctx context.Context, id string, v T, evs ...events.Event) error
+	// ByKey returns the document an Insert stored with idempotency key
+	// k: for a create that finds the effect of its earlier attempt
+	// before it gets to its Insert (an order whose ticket its first
+	// attempt reserved). It marks ctx's request as replayed
+	// (idempotency.MarkReplayed). Errors: ENOTFOUND when there is none
+	// or the key expired, idempotency.ErrReused when k's request differs.
+	ByKey(ctx context.Context, k idempotency.Key) (Record[T], error)
 	// Update replaces the document if its version is expected, making it
-	// expected+1, with an outbox entry per event. Errors: ENOTFOUND,
-	// ECONFLICT when the version differs (nothing is written).
+	// expected+1, with an outbox entry per event. A write the database
+	// did not confirm is looked up as Insert's is. Errors: ENOTFOUND,
+	// ECONFLICT when the version differs (nothing is written), EUNKNOWN.
 	Update(ctx context.Context, id string, expected int64, v T, evs ...events.Event) (Record[T], error)
 	// UpdateIf is Update that also requires guard of the stored document
 	// (ECONFLICT when it doesn't hold): an owner, say.

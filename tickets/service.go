@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ticketkit/ticketkit"
+	"github.com/ticketkit/ticketkit/idempotency"
 )
 
 // Service holds the use cases: the only code that decides how a ticket may
@@ -72,7 +73,9 @@ func (s *Service) List(ctx context.Context, f Filter) (Page, error) {
 const conflictRetries = 5
 
 // Create creates a ticket owned by userID and returns its Created change.
-// Errors: EINVALID.
+// With an idempotency key in ctx (package idempotency), a repeated
+// create returns the key's ticket as it is now, and writes nothing.
+// Errors: EINVALID, idempotency.ErrReused, EUNAVAILABLE, EUNKNOWN.
 func (s *Service) Create(ctx context.Context, userID string, in Input) (Change, error) {
 	if userID == "" {
 		return Change{}, ticketkit.Invalid(ticketkit.FieldError{Field: "userId", Message: "User id is required"})
@@ -90,7 +93,15 @@ func (s *Service) Create(ctx context.Context, userID string, in Input) (Change, 
 		UpdatedAt: now,
 	}
 	if err := s.store.Create(ctx, t); err != nil {
-		return Change{}, err
+		var again *idempotency.Replayed
+		if !errors.As(err, &again) {
+			return Change{}, err
+		}
+		// A repeat of an earlier create (its idempotency key): answer
+		// that ticket as it is now; nothing was written.
+		if t, err = s.store.Get(ctx, again.ID); err != nil {
+			return Change{}, err
+		}
 	}
 	return Change{Kind: Created, Ticket: t}, nil
 }

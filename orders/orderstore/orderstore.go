@@ -18,6 +18,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/ticketkit/ticketkit"
+	"github.com/ticketkit/ticketkit/idempotency"
 	"github.com/ticketkit/ticketkit/orders"
 	"github.com/ticketkit/ticketkit/store"
 	"github.com/ticketkit/ticketkit/wire"
@@ -91,6 +92,15 @@ func (s *Store) Create(ctx context.Context, o orders.Order) error {
 // Get implements orders.Store.
 func (s *Store) Get(ctx context.Context, id string) (orders.Order, error) {
 	r, err := s.c.Get(ctx, id)
+	if err != nil {
+		return orders.Order{}, err
+	}
+	return orderOf(r), nil
+}
+
+// ByKey implements orders.Store.
+func (s *Store) ByKey(ctx context.Context, k idempotency.Key) (orders.Order, error) {
+	r, err := s.c.ByKey(ctx, k)
 	if err != nil {
 		return orders.Order{}, err
 	}

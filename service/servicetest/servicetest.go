@@ -350,8 +350,9 @@ func (in *Instance) Send(method, path, body string) Response {
 	return in.SendAs(session.User{}, method, path, body)
 }
 
-// SendAs is Send with user signed in, by the cluster's cookie session.
-func (in *Instance) SendAs(user session.User, method, path, body string) Response {
+// SendAs is Send with user signed in, by the cluster's cookie session,
+// and headers: name, value pairs (an Idempotency-Key, say).
+func (in *Instance) SendAs(user session.User, method, path, body string, headers ...string) Response {
 	in.c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), Wait)
 	defer cancel()
@@ -368,6 +369,12 @@ func (in *Instance) SendAs(user session.User, method, path, body string) Respons
 	}
 	if user.ID != "" {
 		req.Header.Set("Cookie", in.c.Cookie(user))
+	}
+	if len(headers)%2 != 0 {
+		in.c.t.Fatalf("servicetest: SendAs: headers %q are not name, value pairs", headers)
+	}
+	for i := 0; i < len(headers); i += 2 {
+		req.Header.Add(headers[i], headers[i+1])
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {

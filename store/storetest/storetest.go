@@ -13,6 +13,7 @@ import (
 
 	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
+	"github.com/ticketkit/ticketkit/idempotency"
 	"github.com/ticketkit/ticketkit/store"
 )
 
@@ -54,6 +55,7 @@ func RunCollection(t *testing.T, open func(t *testing.T) store.Collection[Doc]) 
 			}
 		}
 	})
+	t.Run("IdempotencyKey", func(t *testing.T) { runIdempotency(t, open) })
 	t.Run("CompareAndSet", func(t *testing.T) {
 		c, ctx := open(t), ctxFor(t)
 		id := ticketkit.NewID()
@@ -219,4 +221,107 @@ func RunReplica(t *testing.T, open func(t *testing.T) (a, b store.Replica[Doc]))
 			t.Fatalf("GetMany = %+v, %v", got, err)
 		}
 	})
+}
+
+// runIdempotency checks that an idempotency key in Insert's context makes
+// a repeat write nothing, and a reuse with another request fail.
+func runIdempotency(t *testing.T, open func(t *testing.T) store.Collection[Doc]) {
+	c, ctx := open(t), ctxFor(t)
+	k := idempotency.New("alice", "key-1", []byte("POST /docs {a}"), 0)
+	kctx := idempotency.NewContext(ctx, k)
+	first := ticketkit.NewID()
+	if err := c.Insert(kctx, first, Doc{Name: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := idempotency.ReplayedID(kctx); ok {
+		t.Error("the first Insert was marked replayed")
+	}
+	// The same key and request again, under a new id: nothing written.
+	again := idempotency.New("alice", "key-1", []byte("POST /docs {a}"), 0)
+	actx := idempotency.NewContext(ctx, again)
+	var replayed *idempotency.Replayed
+	if err := c.Insert(actx, ticketkit.NewID(), Doc{Name: "a"}); !errors.As(err, &replayed) || replayed.ID != first {
+		t.Fatalf("repeated Insert: %v, want Replayed{%s}", err, first)
+	}
+	if id, ok := idempotency.ReplayedID(actx); !ok || id != first {
+		t.Errorf("ReplayedID = %q, %v", id, ok)
+	}
+	// The same key with another request.
+	other := idempotency.NewContext(ctx, idempotency.New("alice", "key-1", []byte("POST /docs {b}"), 0))
+	if err := c.Insert(other, ticketkit.NewID(), Doc{Name: "b"}); !errors.Is(err, idempotency.ErrReused) {
+		t.Errorf("Insert with a reused key: %v, want ErrReused", err)
+	}
+	if _, err := c.ByKey(ctx, idempotency.New("alice", "key-1", []byte("POST /docs {b}"), 0)); !errors.Is(err, idempotency.ErrReused) {
+		t.Errorf("ByKey with another request: %v, want ErrReused", err)
+	}
+	// Another caller's same key is another key.
+	bob := idempotency.NewContext(ctx, idempotency.New("bob", "key-1", []byte("POST /docs {a}"), 0))
+	if err := c.Insert(bob, ticketkit.NewID(), Doc{Name: "a"}); err != nil {
+		t.Errorf("Insert with bob's key-1: %v", err)
+	}
+	if r, err := c.ByKey(ctx, k); err != nil || r.ID != first || r.Doc.Name != "a" {
+		t.Errorf("ByKey = %+v, %v", r, err)
+	}
+	if _, err := c.ByKey(ctx, idempotency.New("alice", "key-2", nil, 0)); !errors.Is(err, ticketkit.ErrNotFound) {
+		t.Errorf("ByKey of an unused key: %v, want ENOTFOUND", err)
+	}
+	if all, err := c.Find(ctx, store.Filter{}); err != nil || len(all) != 2 {
+		t.Errorf("Find: %d documents, %v; want 2 (alice's and bob's)", len(all), err)
+	}
+
+	// An expired key is forgotten: the next Insert with it creates.
+	old := idempotency.New("carol", "key-1", []byte("x"), 0)
+	old.Expires = time.Now().Add(-time.Minute)
+	oldID := ticketkit.NewID()
+	if err := c.Insert(idempotency.NewContext(ctx, old), oldID, Doc{Name: "old"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ByKey(ctx, old); !errors.Is(err, ticketkit.ErrNotFound) {
+		t.Errorf("ByKey of an expired key: %v, want ENOTFOUND", err)
+	}
+	fresh := idempotency.New("carol", "key-1", []byte("y"), 0)
+	freshID := ticketkit.NewID()
+	if err := c.Insert(idempotency.NewContext(ctx, fresh), freshID, Doc{Name: "new"}); err != nil {
+		t.Fatalf("Insert with an expired key: %v", err)
+	}
+	if r, err := c.ByKey(ctx, fresh); err != nil || r.ID != freshID {
+		t.Errorf("ByKey after the expired key was taken = %+v, %v", r, err)
+	}
+
+	// Concurrent repeats: one document, every other attempt replayed.
+	race := ticketkit.NewID()
+	const n = 8
+	errs := make(chan error, n)
+	ids := make(chan string, n)
+	for i := range n {
+		go func() {
+			id := race
+			if i > 0 {
+				id = ticketkit.NewID()
+			}
+			err := c.Insert(idempotency.NewContext(ctx, idempotency.New("dave", "k", []byte("r"), 0)), id, Doc{Name: "race"})
+			if err == nil {
+				ids <- id
+			}
+			errs <- err
+		}()
+	}
+	created := 0
+	for range n {
+		err := <-errs
+		switch {
+		case err == nil:
+			created++
+		case errors.As(err, &replayed):
+		default:
+			t.Errorf("concurrent Insert: %v", err)
+		}
+	}
+	if created != 1 {
+		t.Fatalf("%d of %d concurrent Inserts with one key created a document, want 1", created, n)
+	}
+	made := <-ids
+	if docs, err := c.Find(ctx, store.Filter{"name": "race"}); err != nil || len(docs) != 1 || docs[0].ID != made {
+		t.Errorf("Find race = %+v, %v", docs, err)
+	}
 }

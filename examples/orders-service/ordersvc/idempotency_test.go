@@ -1,0 +1,82 @@
+package ordersvc
+
+import (
+	"context"
+	"net/http"
+	"testing"
+
+	"github.com/ticketkit/ticketkit"
+	"github.com/ticketkit/ticketkit/events"
+	"github.com/ticketkit/ticketkit/httpapi"
+	"github.com/ticketkit/ticketkit/service"
+	"github.com/ticketkit/ticketkit/service/servicetest"
+	"github.com/ticketkit/ticketkit/session"
+	"github.com/ticketkit/ticketkit/wire"
+)
+
+// An order placed again with its Idempotency-Key, on any instance, is
+// the first order: not "the ticket is already reserved", and no second
+// order:created.
+func TestIdempotentOrder(t *testing.T) {
+	t.Run("memory", func(t *testing.T) { testIdempotentOrder(t, servicetest.Memory(t)) })
+	t.Run("servers", func(t *testing.T) { testIdempotentOrder(t, servicetest.Servers(t, service.TransportStan)) })
+}
+
+func testIdempotentOrder(t *testing.T, c *servicetest.Cluster) {
+	a, b := c.Start(Name, Build), c.Start(Name, Build)
+	ticket := ticketkit.NewID()
+	other := ticketkit.NewID()
+	c.Publish(wire.TicketCreated{ID: ticket, Title: "concert", Price: ticketkit.Cents(2000), UserID: ticketkit.NewID()})
+	c.Publish(wire.TicketCreated{ID: other, Title: "opera", Price: ticketkit.Cents(3000), UserID: ticketkit.NewID()})
+	c.AwaitHandled(wire.SubjectTicketCreated, events.Acked, 2)
+
+	buyer := session.User{ID: ticketkit.NewID(), Email: "buyer@example.com"}
+	body := `{"ticketId":"` + ticket + `"}`
+	key := []string{httpapi.IdempotencyKeyHeader, "checkout-1"}
+	first := a.SendAs(buyer, "POST", "/api/orders", body, key...)
+	if first.Status != http.StatusCreated {
+		t.Fatalf("first order: %d %s", first.Status, first.Body)
+	}
+	o := orderOf(t, first)
+	for _, in := range []*servicetest.Instance{a, b} {
+		again := in.SendAs(buyer, "POST", "/api/orders", body, key...)
+		if again.Status != http.StatusCreated || orderOf(t, again).ID != o.ID || again.Header.Get(httpapi.ReplayedHeader) != "true" {
+			t.Fatalf("repeat: %d %s, replayed %q; want 201 with order %s", again.Status, again.Body, again.Header.Get(httpapi.ReplayedHeader), o.ID)
+		}
+	}
+	// Without the key, or with another one, the ticket is taken.
+	if r := b.SendAs(buyer, "POST", "/api/orders", body, httpapi.IdempotencyKeyHeader, "checkout-2"); r.Status != http.StatusBadRequest {
+		t.Errorf("another key for a reserved ticket: %d %s, want 400", r.Status, r.Body)
+	}
+	// The same key for another ticket: 422, and that ticket stays free.
+	if r := a.SendAs(buyer, "POST", "/api/orders", `{"ticketId":"`+other+`"}`, key...); r.Status != http.StatusUnprocessableEntity {
+		t.Errorf("the key again for another ticket: %d %s, want 422", r.Status, r.Body)
+	}
+	if r := b.SendAs(buyer, "POST", "/api/orders", `{"ticketId":"`+other+`"}`); r.Status != http.StatusCreated {
+		t.Errorf("ordering the other ticket after the refused key: %d %s, want 201", r.Status, r.Body)
+	}
+	// Another buyer's key of the same name is no replay of this order.
+	if r := b.SendAs(session.User{ID: ticketkit.NewID(), Email: "x@example.com"}, "POST", "/api/orders", body, key...); r.Status != http.StatusBadRequest {
+		t.Errorf("another buyer, same key name: %d %s, want 400 (reserved)", r.Status, r.Body)
+	}
+
+	for _, in := range []*servicetest.Instance{a, b} {
+		ctx, cancel := context.WithTimeout(context.Background(), servicetest.Wait)
+		err := in.Relay().Flush(ctx)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	servicetest.Await(c, func(e wire.OrderCreated) bool { return e.ID == o.ID })
+	servicetest.Await(c, func(e wire.OrderCreated) bool { return e.Ticket.ID == other })
+	n := 0
+	for _, e := range servicetest.Published[wire.OrderCreated](c) {
+		if e.Ticket.ID == ticket || e.Ticket.ID == other {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d order:created for the two tickets, want 2", n)
+	}
+}
