@@ -186,6 +186,23 @@ func TestErrorsFromTheStore(t *testing.T) {
 			t.Errorf("message %q", msg)
 		}
 	})
+	t.Run("unknown outcome is a 500 without Retry-After that says so", func(t *testing.T) {
+		h := newHarness(t, withStore(func(s tickets.Store) tickets.Store { return unsureStore{s, nil} }))
+		r := h.send("POST", "/api/tickets", `{"title":"concert","price":20}`, as(t, alice)...)
+		if r.status != http.StatusInternalServerError || r.header.Get("Retry-After") != "" {
+			t.Fatalf("status %d, Retry-After %q, body %s", r.status, r.header.Get("Retry-After"), r.body)
+		}
+		if msg := r.errors(t)[0].Message; msg != ticketkit.ErrUnknown.Message {
+			t.Errorf("message %q", msg)
+		}
+	})
+	t.Run("nothing written is a 503 with Retry-After", func(t *testing.T) {
+		h := newHarness(t, withStore(func(s tickets.Store) tickets.Store { return unsureStore{s, ticketkit.ErrUnavailable} }))
+		r := h.send("POST", "/api/tickets", `{"title":"concert","price":20}`, as(t, alice)...)
+		if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
+			t.Fatalf("status %d, Retry-After %q, body %s", r.status, r.header.Get("Retry-After"), r.body)
+		}
+	})
 	t.Run("internal error is a generic 500, logged", func(t *testing.T) {
 		h := newHarness(t, withStore(func(s tickets.Store) tickets.Store { return brokenStore{s} }))
 		for _, r := range []response{
@@ -213,6 +230,20 @@ type conflictingStore struct{ tickets.Store }
 
 func (conflictingStore) Update(context.Context, tickets.Ticket, int64) (tickets.Ticket, error) {
 	return tickets.Ticket{}, ticketkit.ErrConflict
+}
+
+// unsureStore's creates end as a database that stops answering ends
+// them: EUNKNOWN, unless err says otherwise.
+type unsureStore struct {
+	tickets.Store
+	err error
+}
+
+func (s unsureStore) Create(context.Context, tickets.Ticket) error {
+	if s.err != nil {
+		return s.err
+	}
+	return &ticketkit.Error{Code: ticketkit.EUNKNOWN, Message: ticketkit.ErrUnknown.Message, Err: errors.New("i/o timeout")}
 }
 
 // brokenStore fails reads the way a driver does; List panics.
