@@ -16,7 +16,10 @@
 // A claim is live while its order reserves the ticket (Status.Reserves).
 // A claim whose order does not exist is a creation that is still running
 // or that failed after claiming; it is honoured for HoldGrace after the
-// order id's time, then overwritten.
+// order id's time, then overwritten. A create with an idempotency key
+// marks its claim with the key, so that its retry takes over the claim of
+// an earlier attempt whose order was never stored, instead of being
+// refused for HoldGrace.
 //
 // # Events without a version
 //

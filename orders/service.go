@@ -60,14 +60,15 @@ func (s *Service) Create(ctx context.Context, userID, ticketID string) (Placed, 
 	if err != nil {
 		return Placed{}, err
 	}
-	if held, err := s.held(ctx, t); err != nil {
+	key, keyed := idempotency.FromContext(ctx)
+	if held, err := s.held(ctx, t, key); err != nil {
 		return Placed{}, err
 	} else if held {
 		// A retry of a create that reserved the ticket finds its order
 		// by its idempotency key; only then, so the first attempt costs
 		// no look-up.
-		if k, ok := idempotency.FromContext(ctx); ok {
-			switch o, err := s.orders.ByKey(ctx, k); {
+		if keyed {
+			switch o, err := s.orders.ByKey(ctx, key); {
 			case err == nil:
 				return Placed{Order: o, Ticket: t}, nil
 			case ticketkit.ErrorCode(err) != ticketkit.ENOTFOUND:
@@ -88,7 +89,8 @@ func (s *Service) Create(ctx context.Context, userID, ticketID string) (Placed, 
 	// a claim without an order, which held honours for HoldGrace only.
 	// Releasing it on failure would be wrong when the failure is a timeout
 	// after which the insert did land.
-	won, err := s.tickets.Hold(ctx, t.ID, t.Hold, o.ID)
+	claim := claimOf(o.ID, key)
+	won, err := s.tickets.Hold(ctx, t.ID, t.Hold, claim)
 	if err != nil {
 		return Placed{}, err
 	}
@@ -104,7 +106,7 @@ func (s *Service) Create(ctx context.Context, userID, ticketID string) (Placed, 
 		// Nothing was written, certainly: give the claim back. A replay
 		// is of an order that no longer holds the ticket (it was
 		// cancelled), answered as it is.
-		if _, herr := s.tickets.Hold(ctx, t.ID, o.ID, t.Hold); herr != nil {
+		if _, herr := s.tickets.Hold(ctx, t.ID, claim, t.Hold); herr != nil {
 			return Placed{}, herr
 		}
 		if !replayed {
@@ -116,19 +118,39 @@ func (s *Service) Create(ctx context.Context, userID, ticketID string) (Placed, 
 		}
 		return Placed{Order: prev, Ticket: t}, nil
 	}
-	t.Hold = o.ID
+	t.Hold = claim
 	return Placed{Order: o, Ticket: t}, nil
 }
 
-// held reports whether t's claim is live (see the package documentation).
-func (s *Service) held(ctx context.Context, t Ticket) (bool, error) {
+// claimKeyLength is how much of an idempotency key's id a claim carries:
+// enough to tell one client's attempts from another's.
+const claimKeyLength = 16
+
+// claimOf is the claim an order puts on its ticket: its id, and the
+// idempotency key's id, if any, so that a retry can tell the claim of its
+// own earlier attempt, whose order was never stored, from another's.
+func claimOf(orderID string, k idempotency.Key) string {
+	if len(k.ID) < claimKeyLength {
+		return orderID
+	}
+	return orderID + "/" + k.ID[:claimKeyLength]
+}
+
+// held reports whether t's claim is live (see the package documentation)
+// for a create with idempotency key k: the claim of an earlier attempt
+// with k whose order was never stored is not.
+func (s *Service) held(ctx context.Context, t Ticket, k idempotency.Key) (bool, error) {
 	if t.Hold == "" {
 		return false, nil
 	}
-	o, err := s.orders.Get(ctx, t.Hold)
+	orderID, claimKey, _ := strings.Cut(t.Hold, "/")
+	o, err := s.orders.Get(ctx, orderID)
 	switch {
 	case ticketkit.ErrorCode(err) == ticketkit.ENOTFOUND:
-		at, ok := idTime(t.Hold)
+		if claimKey != "" && len(k.ID) >= claimKeyLength && claimKey == k.ID[:claimKeyLength] {
+			return false, nil
+		}
+		at, ok := idTime(orderID)
 		return ok && s.now().Sub(at) < HoldGrace, nil
 	case err != nil:
 		return false, err

@@ -3,7 +3,9 @@ package ordersvc
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"testing"
+	"time"
 
 	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
@@ -11,6 +13,7 @@ import (
 	"github.com/ticketkit/ticketkit/service"
 	"github.com/ticketkit/ticketkit/service/servicetest"
 	"github.com/ticketkit/ticketkit/session"
+	"github.com/ticketkit/ticketkit/testenv"
 	"github.com/ticketkit/ticketkit/wire"
 )
 
@@ -78,5 +81,46 @@ func testIdempotentOrder(t *testing.T, c *servicetest.Cluster) {
 	}
 	if n != 2 {
 		t.Errorf("%d order:created for the two tickets, want 2", n)
+	}
+}
+
+// A retry of an order whose insert was lost after it claimed the ticket
+// takes its own claim over, rather than being told for a minute that the
+// ticket is reserved; nobody else can.
+func TestRetryOfAnUnconfirmedOrder(t *testing.T) {
+	c := servicetest.Servers(t, service.TransportStan)
+	var p *testenv.Proxy
+	in := c.Start(Name, Build, servicetest.Configure(func(cfg *service.Config) {
+		u, err := url.Parse(cfg.MongoURI)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p = testenv.StartProxy(t, u.Host)
+		u.Host = p.Addr()
+		cfg.MongoURI = u.String()
+		cfg.RequestTimeout = 2 * time.Second
+	}))
+	ticket := ticketkit.NewID()
+	c.Publish(wire.TicketCreated{ID: ticket, Title: "concert", Price: ticketkit.Cents(2000), UserID: ticketkit.NewID()})
+	c.AwaitHandled(wire.SubjectTicketCreated, events.Acked, 1)
+
+	buyer := session.User{ID: ticketkit.NewID(), Email: "buyer@example.com"}
+	body := `{"ticketId":"` + ticket + `"}`
+	key := []string{httpapi.IdempotencyKeyHeader, "checkout-1"}
+	p.SwallowRequest("insert\x00")
+	if r := in.SendAs(buyer, "POST", "/api/orders", body, key...); r.Status != http.StatusInternalServerError || r.Header.Get("Retry-After") != "" {
+		t.Fatalf("order whose insert was lost: %d %s, Retry-After %q; want 500 without it", r.Status, r.Body, r.Header.Get("Retry-After"))
+	}
+	if r := in.SendAs(session.User{ID: ticketkit.NewID(), Email: "x@example.com"}, "POST", "/api/orders", body, key...); r.Status != http.StatusBadRequest {
+		t.Errorf("another buyer meanwhile: %d %s, want 400 (reserved)", r.Status, r.Body)
+	}
+	again := in.SendAs(buyer, "POST", "/api/orders", body, key...)
+	if again.Status != http.StatusCreated {
+		t.Fatalf("the retry with the same key: %d %s, want 201", again.Status, again.Body)
+	}
+	o := orderOf(t, again)
+	servicetest.Await(c, func(e wire.OrderCreated) bool { return e.ID == o.ID })
+	if r := in.SendAs(buyer, "POST", "/api/orders", body, key...); r.Status != http.StatusCreated || orderOf(t, r).ID != o.ID {
+		t.Errorf("a second retry: %d %s, want the same order", r.Status, r.Body)
 	}
 }
