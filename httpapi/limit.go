@@ -43,11 +43,13 @@ const (
 	// minimum latency, the service's own idea of "not queued".
 	baselineAge = time.Minute
 	// A window whose median is above tolerance times the recent minimum
-	// cuts the limit in proportion (by half at most); one at most
+	// cuts the limit in proportion (by half at most), if it is also
+	// above a tenth of the request timeout (queueAllowance); one at most
 	// growBelow times it raises the limit, if the limit was in use; in
 	// between the limit holds.
-	tolerance = 2.0
-	growBelow = 1.5
+	tolerance      = 2.0
+	growBelow      = 1.5
+	queueAllowance = 10
 	// Readiness: Ready reports ErrShedding while, over the last
 	// readyWindow, at least refusedForUnready requests and at least
 	// a tenth of all of them were refused.
@@ -78,9 +80,15 @@ func Limit(next http.Handler, timeout time.Duration, maxInFlight int) http.Handl
 // was in use); beyond twice, it shrinks in proportion, by half at most;
 // in between it holds. A database that is slow but steady is therefore
 // not a reason to shed, only one that gets slower as more is asked of it.
-// One absolute bound stays: a median above half of timeout halves the
-// limit, so answers keep within their deadline whatever was measured
-// before.
+//
+// Two bounds come from the deadline. A rise above the minimum that leaves
+// the median within a tenth of timeout doesn't shrink the limit: such a
+// queue costs a client less than a 503 and a retry would, and a database
+// that serves one write at a time (FerretDB on SQLite) would otherwise
+// be held to a handful of requests, shedding even 16 clients that wait
+// for their answers. And a median above half of timeout halves the
+// limit, whatever was measured before, so answers keep within their
+// deadline.
 //
 // Clients' speed is not the backends' latency. A request's body, up to
 // DefaultMaxBody, is read before the request takes a place, within a read
@@ -215,8 +223,9 @@ func (w *timedWriter) latency() time.Duration {
 // limiter is the gradient limit of Limiter, on a clock of its own for
 // the tests.
 type limiter struct {
-	now     func() time.Time
-	ceiling time.Duration // a median above it halves the limit
+	now       func() time.Time
+	ceiling   time.Duration // a median above it halves the limit
+	allowance time.Duration // a median below it is never cut for
 
 	mu       sync.Mutex
 	inFlight int
@@ -241,12 +250,13 @@ type second struct {
 func newLimiter(timeout time.Duration, maxInFlight int, now func() time.Time) *limiter {
 	m := float64(maxInFlight)
 	return &limiter{
-		now:     now,
-		ceiling: timeout / 2,
-		limit:   min(m, initialLimit),
-		floor:   min(m, minInFlight),
-		max:     m,
-		window:  make([]time.Duration, 0, windowSamples),
+		now:       now,
+		ceiling:   timeout / 2,
+		allowance: timeout / queueAllowance,
+		limit:     min(m, initialLimit),
+		floor:     min(m, minInFlight),
+		max:       m,
+		window:    make([]time.Duration, 0, windowSamples),
 	}
 }
 
@@ -300,7 +310,7 @@ func (l *limiter) adapt(median time.Duration, used bool) {
 	switch {
 	case median > l.ceiling:
 		l.limit = max(l.floor, l.limit/2)
-	case ratio > tolerance:
+	case ratio > tolerance && median > l.allowance:
 		l.limit = max(l.floor, l.limit*max(0.5, tolerance/ratio))
 	case ratio <= growBelow && used:
 		l.limit = min(l.max, l.limit+max(1, math.Sqrt(l.limit)))

@@ -243,6 +243,28 @@ func TestLimitServesASlowSteadyBackend(t *testing.T) {
 	}
 }
 
+// A database that serves one request at a time, quickly: 16 clients at
+// once wait for each other, 16 times as long as one alone, but a small
+// part of their deadline, and are all served. (The soak's 16 clients
+// creating tickets on FerretDB were shed by a first version of the
+// gradient limit, which cut on any rise above the minimum.)
+func TestLimitServesAQueueWithinTheDeadline(t *testing.T) {
+	var db sync.Mutex
+	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		db.Lock()
+		defer db.Unlock()
+		time.Sleep(5 * time.Millisecond)
+	})
+	srv := httptest.NewServer(httpapi.Limit(api, 5*time.Second, 256))
+	t.Cleanup(srv.Close)
+	if counts := load(t, srv.URL, 1, 30); counts[http.StatusOK] != 30 {
+		t.Fatalf("one client: answers by status %v, want 30 200", counts)
+	}
+	if counts := load(t, srv.URL, 16, 20); counts[http.StatusOK] != 16*20 {
+		t.Errorf("answers by status %v, want all %d 200 (none shed)", counts, 16*20)
+	}
+}
+
 // At saturation, a backend that gets slower with every request it runs
 // at once, the service sheds with 503 and Retry-After, and the requests
 // it admits finish within their deadline.

@@ -60,17 +60,35 @@ func TestLimiterKeepsASlowSteadyDatabase(t *testing.T) {
 	}
 }
 
+// A database that serves one request at a time answers 16 at once 16
+// times as slowly as one: a rise well above the minimum, but while the
+// answers take a small part of their deadline, that queue is worth having
+// and the 16 are served.
+func TestLimiterServesAQueueWithinTheDeadline(t *testing.T) {
+	l, c := newTestLimiter(256)
+	one := func(int) time.Duration { return 15 * time.Millisecond }
+	l.serve(1, 10, one)
+	sixteen := func(int) time.Duration { return 16 * 15 * time.Millisecond }
+	for range 60 {
+		if refused := l.serve(16, 3, sixteen); refused != 0 {
+			t.Fatalf("%d of 16 requests refused (limit %v)", refused, l.limit)
+		}
+		c.advance(time.Second)
+	}
+}
+
 // The limit shrinks when latency rises well above the recent minimum,
 // to the floor and no lower, and grows back to the maximum once latency
 // is back where it was.
 func TestLimiterFollowsLatencyAgainstItsMinimum(t *testing.T) {
 	l, c := newTestLimiter(64)
-	fast := func(int) time.Duration { return 10 * time.Millisecond }
+	fast := func(int) time.Duration { return 300 * time.Millisecond }
 	l.serve(32, 5, fast)
 	if l.limit != 64 {
 		t.Fatalf("limit %v after fast answers, want the maximum 64", l.limit)
 	}
-	slow := func(int) time.Duration { return 35 * time.Millisecond } // 3.5 times the minimum
+	// 3.5 times the minimum, and more than a tenth of the deadline.
+	slow := func(int) time.Duration { return 1050 * time.Millisecond }
 	l.serve(windowSamples, 1, slow)
 	if l.limit >= 64 || l.limit < 32 {
 		t.Fatalf("limit %v after one slow window, want a proportional cut, at most by half", l.limit)
@@ -92,8 +110,8 @@ func TestLimiterFollowsLatencyAgainstItsMinimum(t *testing.T) {
 // steady latency, that latency is the norm, and the limit grows again.
 func TestLimiterForgetsAnOldMinimum(t *testing.T) {
 	l, c := newTestLimiter(64)
-	l.serve(32, 5, func(int) time.Duration { return time.Millisecond })
-	slower := func(int) time.Duration { return 100 * time.Millisecond }
+	l.serve(32, 5, func(int) time.Duration { return 100 * time.Millisecond })
+	slower := func(int) time.Duration { return 2 * time.Second }
 	for range 30 {
 		l.serve(64, 1, slower)
 		c.advance(time.Second)
