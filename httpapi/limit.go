@@ -86,9 +86,9 @@ func Limit(next http.Handler, timeout time.Duration, maxInFlight int) http.Handl
 // queue costs a client less than a 503 and a retry would, and a database
 // that serves one write at a time (FerretDB on SQLite) would otherwise
 // be held to a handful of requests, shedding even 16 clients that wait
-// for their answers. And a median above half of timeout halves the
-// limit, whatever was measured before, so answers keep within their
-// deadline.
+// for their answers. And each answer later than half of timeout halves
+// the limit at once, whatever was measured before, so answers keep within
+// their deadline.
 //
 // Clients' speed is not the backends' latency. A request's body, up to
 // DefaultMaxBody, is read before the request takes a place, within a read
@@ -224,7 +224,7 @@ func (w *timedWriter) latency() time.Duration {
 // the tests.
 type limiter struct {
 	now       func() time.Time
-	ceiling   time.Duration // a median above it halves the limit
+	ceiling   time.Duration // an answer later than it halves the limit
 	allowance time.Duration // a median below it is never cut for
 
 	mu       sync.Mutex
@@ -282,6 +282,11 @@ func (l *limiter) release(took time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.inFlight--
+	if took > l.ceiling {
+		// No need to wait for a window: answers this late will soon be
+		// past their deadline, and each one of them says so.
+		l.limit = max(l.floor, l.limit/2)
+	}
 	l.window = append(l.window, took)
 	if len(l.window) < windowSamples {
 		return
@@ -309,7 +314,7 @@ func (l *limiter) adapt(median time.Duration, used bool) {
 	ratio := float64(median) / float64(max(base, time.Microsecond))
 	switch {
 	case median > l.ceiling:
-		l.limit = max(l.floor, l.limit/2)
+		// Cut answer by answer in release; never a reason to grow.
 	case ratio > tolerance && median > l.allowance:
 		l.limit = max(l.floor, l.limit*max(0.5, tolerance/ratio))
 	case ratio <= growBelow && used:

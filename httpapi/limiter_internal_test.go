@@ -126,18 +126,24 @@ func TestLimiterForgetsAnOldMinimum(t *testing.T) {
 	}
 }
 
-// Whatever was measured before, answers at more than half the deadline
-// halve the limit: they would soon be past it.
+// Whatever was measured before, each answer at more than half the
+// deadline halves the limit: they would soon be past it.
 func TestLimiterKeepsWithinTheDeadline(t *testing.T) {
 	l, _ := newTestLimiter(64)
 	slow := func(int) time.Duration { return 6 * time.Second } // the same all along: no gradient
-	l.serve(windowSamples, 1, slow)
+	l.acquire()
+	l.release(slow(0))
 	if l.limit != initialLimit/2 {
-		t.Fatalf("limit %v, want half of %d", l.limit, initialLimit)
+		t.Fatalf("limit %v after one late answer, want half of %d", l.limit, initialLimit)
 	}
 	l.serve(64, 10, slow)
 	if l.limit != minInFlight {
 		t.Fatalf("limit %v, want the floor %d", l.limit, minInFlight)
+	}
+	// Back to answers well within the deadline: it grows again.
+	l.serve(64, 40, func(int) time.Duration { return 100 * time.Millisecond })
+	if l.limit != 64 {
+		t.Fatalf("limit %v after the backends recovered, want the maximum 64", l.limit)
 	}
 }
 
