@@ -1,10 +1,12 @@
 package httpapi_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -332,4 +334,68 @@ func load(t *testing.T, url string, clients, requests int) map[int]int {
 	}
 	wg.Wait()
 	return counts
+}
+
+// Clients that read their answers slowly don't cut the limit either: the
+// latency counted ends when the handler begins its answer. Eight clients
+// each take 300 ms to start reading a 16 MiB answer; then 20 requests
+// held in the handler at once are all admitted. The old limiter counted
+// the time the handler spent writing to them, and cut the limit to 4.
+func TestLimitSlowReadersCutNothing(t *testing.T) {
+	const gets = 20
+	big := bytes.Repeat([]byte("x"), 16<<20)
+	var entered atomic.Int64
+	hold := make(chan struct{})
+	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/big" {
+			w.Write(big)
+			return
+		}
+		entered.Add(1)
+		<-hold
+	})
+	srv := httptest.NewServer(httpapi.Limit(api, time.Second, 64))
+	t.Cleanup(srv.Close)
+	for range 8 {
+		conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(conn, "GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		time.Sleep(300 * time.Millisecond) // the client's slowness, not a wait for the server
+		n, err := io.Copy(io.Discard, conn)
+		conn.Close()
+		if err != nil || n < int64(len(big)) {
+			t.Fatalf("read %d bytes of the answer: %v", n, err)
+		}
+	}
+	statuses := make(chan int, gets)
+	var wg sync.WaitGroup
+	for range gets {
+		wg.Go(func() {
+			resp, err := http.Get(srv.URL + "/hold")
+			if err != nil {
+				t.Error(err)
+				statuses <- 0
+				return
+			}
+			resp.Body.Close()
+			statuses <- resp.StatusCode
+		})
+	}
+	for int(entered.Load())+len(statuses) < gets {
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(hold)
+	wg.Wait()
+	close(statuses)
+	refused := 0
+	for s := range statuses {
+		if s != http.StatusOK {
+			refused++
+		}
+	}
+	if refused != 0 {
+		t.Errorf("%d of %d requests refused after slow readers (limit cut by their reading)", refused, gets)
+	}
 }
