@@ -17,6 +17,7 @@ package systemtest
 // sending GETs.
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -126,10 +127,12 @@ func (c *shedClient) seed(n int) []string {
 				for {
 					status, _, body, _, err := c.do("POST", "/api/tickets", strings.NewReader(fmt.Sprintf(`{"title":"shed %d","price":10}`, i)))
 					if status == http.StatusCreated {
-						id, _, _ := strings.Cut(strings.TrimPrefix(string(body), `{"id":"`), `"`)
-						if i := strings.Index(string(body), `"id":"`); i >= 0 {
-							id = string(body[i+6 : i+30])
+						var tk struct{ ID string }
+						if err := json.Unmarshal(body, &tk); err != nil {
+							c.t.Errorf("seed: %v in %s", err, body)
+							break
 						}
+						id := tk.ID
 						mu.Lock()
 						ids = append(ids, id)
 						mu.Unlock()
