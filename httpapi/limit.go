@@ -26,8 +26,8 @@ const (
 var ErrShedding = errors.New("httpapi: shedding load")
 
 // The limiter's constants. They are relative (to the latency the
-// service itself saw recently, to the limit), so they need no tuning for
-// a particular database.
+// service itself saw recently, to the request timeout, to the limit), so
+// they need no tuning for a particular database.
 const (
 	// minInFlight is the floor of the limit: a few requests always run,
 	// so the limiter keeps measuring, and learns that the backends have
@@ -57,7 +57,8 @@ const (
 	refusedForUnready = 10
 )
 
-// Limit bounds what next is asked to do; see Limiter.
+// Limit bounds what next is asked to do: it is
+// NewLimiter(timeout, maxInFlight).Handler(next); see Limiter.
 func Limit(next http.Handler, timeout time.Duration, maxInFlight int) http.Handler {
 	return NewLimiter(timeout, maxInFlight).Handler(next)
 }
@@ -91,12 +92,13 @@ func Limit(next http.Handler, timeout time.Duration, maxInFlight int) http.Handl
 // their deadline.
 //
 // Clients' speed is not the backends' latency. A request's body, up to
-// DefaultMaxBody, is read before the request takes a place, within a read
-// deadline of timeout (what doesn't arrive by then is a read error for
-// the handler, which answers it 400); and the latency measured ends when
-// the handler starts its answer, not when the client has read it. A slow
-// client costs its own connection and a read deadline, nobody else's
-// place, and it doesn't move the limit.
+// DefaultMaxBody, is read before the request takes a place, within the
+// server's ReadTimeout, or within timeout on a server without one (what
+// doesn't arrive in time is a read error for the handler where it reads
+// the body: ReadObject answers it 400); and the latency measured ends
+// when the handler starts its answer, not when the client has read it.
+// A slow client costs its own connection and a read deadline, nobody
+// else's place, and it doesn't move the limit.
 //
 // The probes and anything else a caller routes around the limiter are
 // not counted.
@@ -153,17 +155,21 @@ func (lim *Limiter) Ready(context.Context) error {
 	return nil
 }
 
-// readBody reads r's body, up to DefaultMaxBody, into memory, within
-// a read deadline of timeout, so that no time of the client's is spent
-// holding a place. What is beyond that size stays on the connection,
-// after what was read; a read error is kept for the handler to meet
-// where it would have: on its own read.
+// readBody reads r's body, up to DefaultMaxBody, into memory, so that
+// no time of the client's is spent holding a place: within the server's
+// ReadTimeout, which covers the whole request, or, on a server without
+// one, within a read deadline of timeout. What is beyond that size stays
+// on the connection, after what was read; a read error is kept for the
+// handler to meet where it would have: on its own read.
 func readBody(w http.ResponseWriter, r *http.Request, timeout time.Duration) {
 	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
 		return
 	}
 	rc := http.NewResponseController(w)
-	deadline := rc.SetReadDeadline(time.Now().Add(timeout)) == nil
+	deadline := false
+	if srv, _ := r.Context().Value(http.ServerContextKey).(*http.Server); srv == nil || srv.ReadTimeout <= 0 {
+		deadline = rc.SetReadDeadline(time.Now().Add(timeout)) == nil
+	}
 	data, err := io.ReadAll(io.LimitReader(r.Body, DefaultMaxBody))
 	if deadline {
 		// A deadline left in place would end the connection's reads

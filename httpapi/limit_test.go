@@ -399,3 +399,44 @@ func TestLimitSlowReadersCutNothing(t *testing.T) {
 		t.Errorf("%d of %d requests refused after slow readers (limit cut by their reading)", refused, gets)
 	}
 }
+
+// The body read before a place is taken reaches the handler whole,
+// beyond DefaultMaxBody too; one that stops arriving is a read error for
+// the handler once the read deadline (here the request timeout: the
+// test server has no ReadTimeout) has passed.
+func TestLimitReadsBodies(t *testing.T) {
+	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		data, err := io.ReadAll(r.Body)
+		if err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		fmt.Fprint(w, len(data))
+	})
+	srv := httptest.NewServer(httpapi.Limit(api, 300*time.Millisecond, 4))
+	t.Cleanup(srv.Close)
+	client := &http.Client{Timeout: time.Minute}
+
+	big := bytes.Repeat([]byte("x"), 3*httpapi.DefaultMaxBody+7)
+	resp, err := client.Post(srv.URL, "application/octet-stream", bytes.NewReader(big))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(got) != fmt.Sprint(len(big)) {
+		t.Errorf("the handler read %s bytes of %d", got, len(big))
+	}
+
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	go pw.Write([]byte("the start, and then nothing"))
+	resp, err = client.Post(srv.URL, "application/octet-stream", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("a body that stopped arriving: %d, want the handler's 400 for a read error", resp.StatusCode)
+	}
+}

@@ -232,10 +232,13 @@ func (s *Service) Serve(ctx context.Context, ln net.Listener, h http.Handler) er
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		// The whole request, the body too: the limiter reads a body
+		// before the request takes a place, so a slow client costs its
+		// connection for this long at most, and no one else's place.
+		ReadTimeout:  30 * time.Second,
+		WriteTimeout: 30 * time.Second,
+		IdleTimeout:  2 * time.Minute,
+		ErrorLog:     slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	served := make(chan error, 1)
 	// net/http refuses some requests before any handler: log those too.
