@@ -35,6 +35,7 @@ type Service struct {
 	hooks    events.Hooks
 	metrics  http.Handler
 	verifier *session.Verifier
+	limiter  *httpapi.Limiter
 
 	relay     *outbox.Relay
 	stopRelay context.CancelFunc
@@ -106,6 +107,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, b *Backends, opts 
 		return nil, err
 	}
 	s := &Service{cfg: cfg, log: log, b: b, hooks: o.hooks, metrics: o.metrics, verifier: verifier, relayDone: make(chan struct{})}
+	// One limit for the service, whose shedding /readyz reports as the
+	// check "load": a replica that refuses much of what it gets is
+	// better left out of the balancer's rotation for a while.
+	s.limiter = httpapi.NewLimiter(cfg.RequestTimeout, cfg.MaxInFlight)
+	b.AddCheck("load", s.limiter.Ready)
 	relay, err := outbox.NewRelay(b.Outbox, b.Transport, outbox.WithLogger(log))
 	if err != nil {
 		return nil, err
@@ -163,12 +169,14 @@ func Listen[E events.Event](ctx context.Context, s *Service, h events.Handler[E]
 }
 
 // Handler returns the service's HTTP handler: the probes /healthz and
-// /readyz, and api behind httpapi.Limit (the request deadline and load
-// shedding of Config.RequestTimeout and MaxInFlight) and
-// httpapi.Idempotent (an Idempotency-Key makes a POST safe to retry,
-// per signed-in user, for idempotency.DefaultTTL), all logged by
-// httpapi.LogRequests. The probes are outside the limit: an overloaded
-// service is alive, and says so.
+// /readyz, and api behind the service's httpapi.Limiter (the request
+// deadline and load shedding of Config.RequestTimeout and MaxInFlight)
+// and httpapi.Idempotent (an Idempotency-Key makes a POST safe to retry,
+// per signed-in user, for idempotency.DefaultTTL),
+// all logged by httpapi.LogRequests. The probes are outside the limit:
+// an overloaded service is alive, and says so; /readyz says it is not
+// ready while the limiter sheds (httpapi.Limiter.Ready's rule). Every
+// handler Handler returns shares the one limit.
 func (s *Service) Handler(api http.Handler) http.Handler {
 	top := http.NewServeMux()
 	top.HandleFunc("GET /healthz", s.healthz)
@@ -176,7 +184,7 @@ func (s *Service) Handler(api http.Handler) http.Handler {
 	if s.metrics != nil {
 		top.Handle("GET /metrics", s.metrics)
 	}
-	top.Handle("/", httpapi.Limit(httpapi.Idempotent(api, s.caller, 0), s.cfg.RequestTimeout, s.cfg.MaxInFlight))
+	top.Handle("/", s.limiter.Handler(httpapi.Idempotent(api, s.caller, 0)))
 	return httpapi.LogRequests(s.log, top)
 }
 
@@ -196,8 +204,8 @@ func (s *Service) healthz(w http.ResponseWriter, r *http.Request) {
 }
 
 // readyz says whether to route traffic here: the database answers, the
-// broker is connected, the outbox is not behind and no shutdown has
-// begun. It names failing checks but not their errors, which go to the
+// broker is connected, the outbox is not behind, the API is not shedding
+// load and no shutdown has begun. It names failing checks but not their errors, which go to the
 // log.
 func (s *Service) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
@@ -236,10 +244,13 @@ func (s *Service) Serve(ctx context.Context, ln net.Listener, h http.Handler) er
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		// The whole request, the body too: the limiter reads a body
+		// before the request takes a place, so a slow client costs its
+		// connection for this long at most, and no one else's place.
+		ReadTimeout:  30 * time.Second,
+		WriteTimeout: 30 * time.Second,
+		IdleTimeout:  2 * time.Minute,
+		ErrorLog:     slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	served := make(chan error, 1)
 	// net/http refuses some requests before any handler: log those too.
