@@ -16,7 +16,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -35,9 +34,36 @@ const maxEntries = 16
 // DB is an in-memory database. It is safe for concurrent use.
 type DB struct {
 	mu     sync.Mutex
-	colls  map[string]map[string]*doc
+	colls  map[string]*coll
 	leases map[string]*outbox.Lease
 	dead   []DeadLetter
+}
+
+// coll is a collection: its documents by id, and their ids in order, so
+// that a page of Find costs a binary search and the page, not a scan and
+// a sort of every document (issue 20, finding 11). Documents are never
+// deleted; a new id is inserted in place, which is an append for ids
+// made by ticketkit.NewID, as they grow with time.
+type coll struct {
+	docs map[string]*doc
+	ids  []string // sorted
+}
+
+// put adds document id, which is not in c.
+func (c *coll) put(id string, d *doc) {
+	c.docs[id] = d
+	i, _ := slices.BinarySearch(c.ids, id)
+	c.ids = slices.Insert(c.ids, i, id)
+}
+
+// collLocked returns collection name, made if need be; db.mu is held.
+func (db *DB) collLocked(name string) *coll {
+	c, ok := db.colls[name]
+	if !ok {
+		c = &coll{docs: make(map[string]*doc)}
+		db.colls[name] = c
+	}
+	return c
 }
 
 type doc struct {
@@ -56,7 +82,7 @@ type DeadLetter struct {
 
 // NewDB returns an empty DB.
 func NewDB() *DB {
-	return &DB{colls: make(map[string]map[string]*doc), leases: make(map[string]*outbox.Lease)}
+	return &DB{colls: make(map[string]*coll), leases: make(map[string]*outbox.Lease)}
 }
 
 // DeadLetters returns the dead letters recorded so far.
@@ -151,8 +177,8 @@ func (o *Outbox) Recover(ctx context.Context, writer string, after uint64) ([]ou
 	o.db.mu.Lock()
 	defer o.db.mu.Unlock()
 	var out []outbox.Entry
-	for _, docs := range o.db.colls {
-		for _, d := range docs {
+	for _, c := range o.db.colls {
+		for _, d := range c.docs {
 			for _, e := range d.entries {
 				if e.Writer == writer && e.Seq > after {
 					out = append(out, e)
@@ -247,7 +273,7 @@ func normID(id string) (string, bool) { return ticketkit.CanonicalID(id) }
 
 // write stamps the entries, applies mutate under the DB's lock and hands
 // the entries to the writer's Queue.
-func (c *Collection[T]) write(ctx context.Context, id string, version int64, evs []events.Event, mutate func(docs map[string]*doc, es []outbox.Entry) error) error {
+func (c *Collection[T]) write(ctx context.Context, id string, version int64, evs []events.Event, mutate func(docs *coll, es []outbox.Entry) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -260,12 +286,7 @@ func (c *Collection[T]) write(ctx context.Context, id string, version int64, evs
 		return &ticketkit.Error{Code: ticketkit.EUNAVAILABLE, Message: "The service is not ready to write", Err: err}
 	}
 	c.db.mu.Lock()
-	docs, ok := c.db.colls[c.name]
-	if !ok {
-		docs = make(map[string]*doc)
-		c.db.colls[c.name] = docs
-	}
-	err = mutate(docs, es)
+	err = mutate(c.db.collLocked(c.name), es)
 	c.db.mu.Unlock()
 	if err != nil {
 		c.ob.q.Abandon(es...)
@@ -282,11 +303,11 @@ func (c *Collection[T]) Insert(ctx context.Context, id string, v T, evs ...event
 	if !ok {
 		return ticketkit.Errorf(ticketkit.EINVALID, "Invalid id %q", id)
 	}
-	return c.write(ctx, nid, 0, evs, func(docs map[string]*doc, es []outbox.Entry) error {
-		if _, ok := docs[nid]; ok {
+	return c.write(ctx, nid, 0, evs, func(docs *coll, es []outbox.Entry) error {
+		if _, ok := docs.docs[nid]; ok {
 			return ticketkit.Errorf(ticketkit.ECONFLICT, "Document %s already exists", nid)
 		}
-		docs[nid] = &doc{version: 0, value: v, entries: es}
+		docs.put(nid, &doc{version: 0, value: v, entries: es})
 		return nil
 	})
 }
@@ -302,8 +323,8 @@ func (c *Collection[T]) UpdateIf(ctx context.Context, id string, expected int64,
 	if !ok {
 		return Record[T]{}, ticketkit.ErrNotFound
 	}
-	err := c.write(ctx, nid, expected+1, evs, func(docs map[string]*doc, es []outbox.Entry) error {
-		d, ok := docs[nid]
+	err := c.write(ctx, nid, expected+1, evs, func(docs *coll, es []outbox.Entry) error {
+		d, ok := docs.docs[nid]
 		switch {
 		case !ok:
 			return ticketkit.ErrNotFound
@@ -333,15 +354,17 @@ func (c *Collection[T]) Get(ctx context.Context, id string) (Record[T], error) {
 	}
 	c.db.mu.Lock()
 	defer c.db.mu.Unlock()
-	d, ok := c.db.colls[c.name][nid]
+	d, ok := c.db.collLocked(c.name).docs[nid]
 	if !ok {
 		return Record[T]{}, ticketkit.ErrNotFound
 	}
 	return Record[T]{ID: nid, Version: d.version, Doc: d.value.(T)}, nil
 }
 
-// Find implements store.Collection. It scans the collection: the
-// in-memory store is for tests and local runs, not for large data.
+// Find implements store.Collection. It walks the collection's ids in
+// order from the cursor, so a page costs a binary search and the
+// documents up to the page's last (all of them only when the filter
+// matches few).
 func (c *Collection[T]) Find(ctx context.Context, filter store.Filter, opts ...store.FindOption) ([]Record[T], error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -355,17 +378,23 @@ func (c *Collection[T]) Find(ctx context.Context, filter store.Filter, opts ...s
 		}
 	}
 	c.db.mu.Lock()
-	docs := c.db.colls[c.name]
-	recs := make([]Record[T], 0, len(docs))
-	for id, d := range docs {
-		if id > after && matches(d.value, filter) {
+	defer c.db.mu.Unlock()
+	cl := c.db.collLocked(c.name)
+	i, found := slices.BinarySearch(cl.ids, after)
+	if found {
+		i++
+	}
+	var recs []Record[T]
+	for _, id := range cl.ids[i:] {
+		if o.Limit > 0 && len(recs) == o.Limit {
+			break
+		}
+		if d := cl.docs[id]; matches(d.value, filter) {
 			recs = append(recs, Record[T]{ID: id, Version: d.version, Doc: d.value.(T)})
 		}
 	}
-	c.db.mu.Unlock()
-	slices.SortFunc(recs, func(a, b Record[T]) int { return strings.Compare(a.ID, b.ID) })
-	if o.Limit > 0 && len(recs) > o.Limit {
-		recs = recs[:o.Limit]
+	if recs == nil {
+		recs = []Record[T]{}
 	}
 	return recs, nil
 }
