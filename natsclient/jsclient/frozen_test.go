@@ -1,0 +1,71 @@
+package jsclient_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/ticketkit/ticketkit/events"
+	"github.com/ticketkit/ticketkit/natsclient/jsclient"
+	"github.com/ticketkit/ticketkit/testenv"
+)
+
+// Close returns by its ctx's deadline while the server is frozen
+// (SIGSTOP: the connection stays open and nothing is answered), with a
+// subscription pulling and a publish waiting for its ack. The outside
+// trial saw a service's shutdown run about 1 s past its timeout on a
+// frozen JetStream (issue 20, finding 11).
+func TestCloseWithAFrozenServer(t *testing.T) {
+	srv := testenv.StartJetStream(t, t.TempDir())
+	js := rawJS(t, srv.URL())
+	stream, prefix := testStream(t, js)
+	subject := prefix + "ticket:created"
+	cfg := fast(srv.URL())
+	cfg.Streams = []jsclient.Stream{stream}
+	c, err := jsclient.Connect(ctxFor(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan struct{}, 10)
+	if _, err := c.Subscribe(ctxFor(t), subject, events.SubscribeOptions{QueueGroup: "svc", Durable: "svc", DeliverAll: true, ManualAck: true, AckWait: 5 * time.Second, MaxInFlight: 10},
+		func(m events.Message) { _ = m.Ack(); got <- struct{}{} }); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Publish(ctxFor(t), events.Outgoing{Subject: subject, Data: encode(t, ticket(0))}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-got:
+	case <-time.After(wait):
+		t.Fatal("no delivery before the freeze")
+	}
+
+	srv.Freeze()
+	t.Cleanup(srv.Thaw) // before the server's own cleanup stops it
+	published := make(chan error, 1)
+	go func() { // waits for an ack that can't come
+		published <- c.Publish(ctxFor(t), events.Outgoing{Subject: subject, Data: encode(t, ticket(1))})
+	}()
+	const timeout = 2 * time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	deadline, _ := ctx.Deadline()
+	err = c.Close(ctx)
+	returned := time.Now()
+	t.Logf("Close with a frozen server returned %v after its deadline: %v", returned.Sub(deadline).Round(time.Millisecond), err)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Close with a frozen server = %v, want an error wrapping context.DeadlineExceeded", err)
+	}
+	// The slack is for the goroutines on a loaded machine; what is checked
+	// is that nothing waits on the server past the deadline.
+	if late := returned.Sub(deadline); late > 500*time.Millisecond {
+		t.Errorf("Close returned %v after its ctx's deadline", late.Round(time.Millisecond))
+	}
+	srv.Thaw()
+	select {
+	case <-published:
+	case <-time.After(wait):
+		t.Fatal("the publish waiting for an ack did not return after Close")
+	}
+}
