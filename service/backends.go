@@ -1,6 +1,7 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -148,9 +149,31 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Backends, error) 
 		log.Warn("the database is FerretDB 1.x, whose filtered updates are not atomic: document locks are on, which keeps this process's writes correct but not those of several instances on one database; run several instances on MongoDB",
 			"ferretdbVersion", version)
 	}
+	// The lease's renewals go through a client of their own: on a
+	// database slowed by load, the writes can hold every connection of
+	// the main pool, and a renewal queued behind them lets the lease
+	// lapse, which refuses every write (issue 20, item 10). A few
+	// connections suffice: a beat every tenth of the TTL, bounded by half
+	// of it.
+	leaseClient, err := mongo.Connect(options.Client().ApplyURI(cfg.MongoURI).SetMaxPoolSize(8))
+	if err != nil {
+		return giveUp(fmt.Errorf("MongoDB (lease client): %w", err))
+	}
+	disconnectLease := func(ctx context.Context) error {
+		if err := leaseClient.Disconnect(ctx); err != nil {
+			return fmt.Errorf("disconnect the lease client from MongoDB: %w", err)
+		}
+		return nil
+	}
+	giveUp = func(err error) (*Backends, error) {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		return nil, errors.Join(err, disconnectLease(dctx), disconnect(dctx))
+	}
 	// One writer per process: its lease tells the other replicas it is
 	// alive, and which of its events it has published.
-	ob, err := mongostore.NewOutbox(ctx, db, mongostore.WithOutboxLogger(log))
+	ob, err := mongostore.NewOutbox(ctx, db, mongostore.WithOutboxLogger(log), mongostore.WithLeaseDatabase(leaseClient.Database(dbName)),
+		mongostore.WithQueue(outbox.TTL(cmp.Or(cfg.OutboxTTL, outbox.DefaultTTL))))
 	if err != nil {
 		return giveUp(err)
 	}
@@ -166,7 +189,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Backends, error) 
 		Outbox:        ob,
 		Mongo:         &MongoBackend{DB: db, Outbox: ob},
 		DocumentLocks: locks,
-		closers:       []func(context.Context) error{t.Close, disconnect, cm.close},
+		closers:       []func(context.Context) error{t.Close, disconnect, disconnectLease, cm.close},
 	}
 	b.AddCheck("mongodb", func(ctx context.Context) error { return client.Ping(ctx, nil) })
 	b.AddCheck("nats", natsCheck)
