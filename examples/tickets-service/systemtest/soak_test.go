@@ -51,15 +51,32 @@ func envOr[T any](t *testing.T, name string, def T, parse func(string) (T, error
 type levelCounter struct {
 	mu     sync.Mutex
 	counts map[string]int
-	first  []string
-	last   []string
+	// refused counts writes refused because the outbox writer's lease
+	// had lapsed (issue 20, item 10): each is logged at Warn with
+	// outbox.ErrLeaseExpired as its error.
+	refused int
+	// lapses counts the Relay's Warn that the lease lapsed (logged once
+	// per lapse since issue 20; earlier code logged no such line).
+	lapses     int
+	lapseLines []string // the first few, with their causes and ends
+	first      []string
+	last       []string
 }
 
 func (c *levelCounter) Write(p []byte) (int, error) {
-	var l struct{ Level, Msg string }
+	var l struct{ Level, Msg, Error string }
 	_ = json.Unmarshal(p, &l)
 	c.mu.Lock()
 	c.counts[l.Level]++
+	if strings.Contains(l.Error, "the writer's lease has expired") {
+		c.refused++
+	}
+	if strings.Contains(l.Msg, "lease lapsed") {
+		c.lapses++
+	}
+	if (strings.Contains(l.Msg, "lease lapsed") || strings.Contains(l.Msg, "lease is valid again")) && len(c.lapseLines) < 10 {
+		c.lapseLines = append(c.lapseLines, strings.TrimSpace(string(p)))
+	}
 	if (l.Level == "ERROR" || l.Level == "WARN") && len(c.first) < 10 {
 		c.first = append(c.first, strings.TrimSpace(string(p)))
 	}
@@ -113,7 +130,7 @@ func TestSoak(t *testing.T) {
 		"PORT": "0", "MONGO_URI": mongoURI, "NATS_URL": natsURL, "NATS_CLUSTER_ID": clusterID,
 		"NATS_CLIENT_ID": testenv.UniqueName(t), "JWT_KEY": string(testKey),
 	}
-	for _, k := range []string{"REQUEST_TIMEOUT", "MAX_REQUESTS_IN_FLIGHT"} { // the service's own knobs, to try them
+	for _, k := range []string{"REQUEST_TIMEOUT", "MAX_REQUESTS_IN_FLIGHT", "OUTBOX_TTL"} { // the service's own knobs, to try them
 		if v := os.Getenv(k); v != "" {
 			vars[k] = v
 		}
@@ -320,6 +337,12 @@ func TestSoak(t *testing.T) {
 		report(time.Since(start))
 	}
 	t.Logf("%d requests in %v; answers %v", total, time.Since(start).Round(time.Second), statuses)
+	logs.mu.Lock()
+	t.Logf("writes refused for a lapsed outbox lease: %d; lapses logged: %d", logs.refused, logs.lapses)
+	if len(logs.lapseLines) > 0 {
+		t.Logf("the first lapses:\n%s", strings.Join(logs.lapseLines, "\n"))
+	}
+	logs.mu.Unlock()
 	if len(bad) > 0 {
 		t.Errorf("answers that were neither 2xx nor 503 with Retry-After within the deadline:\n%s", strings.Join(bad, "\n"))
 	}
