@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ticketkit/ticketkit/events"
+	"github.com/ticketkit/ticketkit/natsclient"
 	"github.com/ticketkit/ticketkit/natsclient/jsclient"
 	"github.com/ticketkit/ticketkit/testenv"
 )
@@ -16,13 +17,25 @@ import (
 // subscription pulling and a publish waiting for its ack. The outside
 // trial saw a service's shutdown run about 1 s past its timeout on a
 // frozen JetStream (issue 20, finding 11).
+//
+// The second case freezes the server for longer than the connection's
+// pings allow, so that nats.go is reconnecting to it (dialing a server
+// that accepts and never answers) when Close begins.
 func TestCloseWithAFrozenServer(t *testing.T) {
+	t.Run("Connected", func(t *testing.T) { testCloseFrozen(t, false) })
+	t.Run("Reconnecting", func(t *testing.T) { testCloseFrozen(t, true) })
+}
+
+func testCloseFrozen(t *testing.T, reconnecting bool) {
 	srv := testenv.StartJetStream(t, t.TempDir())
 	js := rawJS(t, srv.URL())
 	stream, prefix := testStream(t, js)
 	subject := prefix + "ticket:created"
 	cfg := fast(srv.URL())
 	cfg.Streams = []jsclient.Stream{stream}
+	if reconnecting {
+		cfg.PingInterval, cfg.PingMaxOut = 100*time.Millisecond, 2
+	}
 	c, err := jsclient.Connect(ctxFor(t), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -47,6 +60,15 @@ func TestCloseWithAFrozenServer(t *testing.T) {
 	go func() { // waits for an ack that can't come
 		published <- c.Publish(ctxFor(t), events.Outgoing{Subject: subject, Data: encode(t, ticket(1))})
 	}()
+	if reconnecting {
+		deadline := time.Now().Add(wait)
+		for c.Status() != natsclient.Reconnecting {
+			if time.Now().After(deadline) {
+				t.Fatalf("still %v %v after the freeze, want Reconnecting", c.Status(), wait)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 	const timeout = 2 * time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
