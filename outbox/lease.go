@@ -109,27 +109,35 @@ func (r *Relay) inFlight(began time.Time, on bool) {
 // the oldest in flight has been waiting. It logs at Info when the lease
 // is renewed after a lapse, with the writes refused meanwhile.
 func (r *Relay) checkLapse(now time.Time) {
-	valid, refused := r.q.fence()
+	valid, refused, closed := r.q.fence()
+	if closed {
+		return // no renewals any more, by design
+	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	lapsed := now.After(valid)
+	var warn, info []any
 	switch {
 	case lapsed && r.lapseStart.IsZero():
 		r.lapseStart, r.lapseRefused = valid, refused
 		r.lapses++
-		attrs := []any{"writer", r.q.writer, "sinceLastRenewal", now.Sub(valid.Add(-r.q.ttl / 2)).Round(time.Millisecond), "ttl", r.q.ttl,
+		warn = []any{"writer", r.q.writer, "sinceLastRenewal", now.Sub(valid.Add(-r.q.ttl / 2)).Round(time.Millisecond), "ttl", r.q.ttl,
 			"lastBeatTook", r.lastBeat.Round(time.Millisecond), "beatsInFlight", len(r.flying)}
 		if len(r.flying) > 0 {
-			attrs = append(attrs, "oldestInFlight", now.Sub(slices.MinFunc(r.flying, time.Time.Compare)).Round(time.Millisecond))
+			warn = append(warn, "oldestInFlight", now.Sub(slices.MinFunc(r.flying, time.Time.Compare)).Round(time.Millisecond))
 		}
 		if r.lastBeatErr != nil {
-			attrs = append(attrs, "error", r.lastBeatErr)
+			warn = append(warn, "error", r.lastBeatErr)
 		}
-		r.cfg.logger.Warn("outbox relay: the writer's lease lapsed; writes are refused until a beat returns within half the TTL", attrs...)
 	case !lapsed && !r.lapseStart.IsZero():
-		r.cfg.logger.Info("outbox relay: the writer's lease is valid again", "writer", r.q.writer,
-			"lapsed", now.Sub(r.lapseStart).Round(time.Millisecond), "refused", refused-r.lapseRefused)
+		info = []any{"writer", r.q.writer, "lapsed", now.Sub(r.lapseStart).Round(time.Millisecond), "refused", refused - r.lapseRefused}
 		r.lapseStart = time.Time{}
+	}
+	r.mu.Unlock()
+	switch {
+	case warn != nil:
+		r.cfg.logger.Warn("outbox relay: the writer's lease lapsed; writes are refused until a beat returns within half the TTL", warn...)
+	case info != nil:
+		r.cfg.logger.Info("outbox relay: the writer's lease is valid again", info...)
 	}
 }
 

@@ -260,11 +260,12 @@ func (q *Queue) renew(began time.Time) {
 	q.mu.Unlock()
 }
 
-// fence returns the lease fence and how many Stamps it refused so far.
-func (q *Queue) fence() (valid time.Time, refused uint64) {
+// fence returns the lease fence, how many Stamps it refused so far, and
+// whether the Queue has closed.
+func (q *Queue) fence() (valid time.Time, refused uint64, closed bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.valid, q.refused
+	return q.valid, q.refused, q.closed
 }
 
 // due returns whether some lookup is due: an overflowed entry, once the

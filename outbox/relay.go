@@ -148,7 +148,7 @@ func (r *Relay) Stats() Stats {
 	if !oldest.IsZero() {
 		s.Oldest = time.Since(oldest)
 	}
-	_, s.Refused = r.q.fence()
+	_, s.Refused, _ = r.q.fence()
 	r.mu.Lock()
 	s.Lapses = r.lapses
 	for _, c := range r.held {
