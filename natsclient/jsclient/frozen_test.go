@@ -91,3 +91,36 @@ func testCloseFrozen(t *testing.T, reconnecting bool) {
 		t.Fatal("the publish waiting for an ack did not return after Close")
 	}
 }
+
+// Ping is the readiness check: nil while the server answers,
+// ErrDisconnected within its ctx while the server is frozen (Status still
+// says Connected then), ErrClosed after Close (issue 20, item 11).
+func TestPing(t *testing.T) {
+	srv := testenv.StartJetStream(t, t.TempDir())
+	cfg := fast(srv.URL())
+	cfg.PingInterval = time.Minute // the connection's own verdict stays out of the way
+	c, err := jsclient.Connect(ctxFor(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Ping(ctxFor(t)); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+	srv.Freeze()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	err = c.Ping(ctx)
+	cancel()
+	if !errors.Is(err, natsclient.ErrDisconnected) {
+		t.Errorf("Ping with a frozen server = %v, want ErrDisconnected", err)
+	}
+	srv.Thaw()
+	if err := c.Ping(ctxFor(t)); err != nil {
+		t.Fatalf("Ping after the thaw: %v", err)
+	}
+	if err := c.Close(ctxFor(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Ping(ctxFor(t)); !errors.Is(err, natsclient.ErrClosed) {
+		t.Fatalf("Ping after Close = %v, want ErrClosed", err)
+	}
+}
