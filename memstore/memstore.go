@@ -16,7 +16,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -36,10 +35,37 @@ const maxEntries = 16
 // DB is an in-memory database. It is safe for concurrent use.
 type DB struct {
 	mu     sync.Mutex
-	colls  map[string]map[string]*doc
-	keys   map[string]map[string]string // collection -> idempotency key id -> document id
+	colls  map[string]*coll
 	leases map[string]*outbox.Lease
 	dead   []DeadLetter
+}
+
+// coll is a collection: its documents by id, and their ids in order, so
+// that a page of Find costs a binary search and the page, not a scan and
+// a sort of every document (issue 20, finding 11). Documents are never
+// deleted; a new id is inserted in place, which is an append for ids
+// made by ticketkit.NewID, as they grow with time.
+type coll struct {
+	docs map[string]*doc
+	ids  []string          // sorted
+	keys map[string]string // idempotency key id -> document id
+}
+
+// put adds document id, which is not in c.
+func (c *coll) put(id string, d *doc) {
+	c.docs[id] = d
+	i, _ := slices.BinarySearch(c.ids, id)
+	c.ids = slices.Insert(c.ids, i, id)
+}
+
+// collLocked returns collection name, made if need be; db.mu is held.
+func (db *DB) collLocked(name string) *coll {
+	c, ok := db.colls[name]
+	if !ok {
+		c = &coll{docs: make(map[string]*doc)}
+		db.colls[name] = c
+	}
+	return c
 }
 
 type doc struct {
@@ -59,7 +85,7 @@ type DeadLetter struct {
 
 // NewDB returns an empty DB.
 func NewDB() *DB {
-	return &DB{colls: make(map[string]map[string]*doc), keys: make(map[string]map[string]string), leases: make(map[string]*outbox.Lease)}
+	return &DB{colls: make(map[string]*coll), leases: make(map[string]*outbox.Lease)}
 }
 
 // DeadLetters returns the dead letters recorded so far.
@@ -154,8 +180,8 @@ func (o *Outbox) Recover(ctx context.Context, writer string, after uint64) ([]ou
 	o.db.mu.Lock()
 	defer o.db.mu.Unlock()
 	var out []outbox.Entry
-	for _, docs := range o.db.colls {
-		for _, d := range docs {
+	for _, c := range o.db.colls {
+		for _, d := range c.docs {
 			for _, e := range d.entries {
 				if e.Writer == writer && e.Seq > after {
 					out = append(out, e)
@@ -250,7 +276,7 @@ func normID(id string) (string, bool) { return ticketkit.CanonicalID(id) }
 
 // write stamps the entries, applies mutate under the DB's lock and hands
 // the entries to the writer's Queue.
-func (c *Collection[T]) write(ctx context.Context, id string, version int64, evs []events.Event, mutate func(docs map[string]*doc, es []outbox.Entry) error) error {
+func (c *Collection[T]) write(ctx context.Context, id string, version int64, evs []events.Event, mutate func(docs *coll, es []outbox.Entry) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -263,12 +289,7 @@ func (c *Collection[T]) write(ctx context.Context, id string, version int64, evs
 		return &ticketkit.Error{Code: ticketkit.EUNAVAILABLE, Message: "The service is not ready to write", Err: err}
 	}
 	c.db.mu.Lock()
-	docs, ok := c.db.colls[c.name]
-	if !ok {
-		docs = make(map[string]*doc)
-		c.db.colls[c.name] = docs
-	}
-	err = mutate(docs, es)
+	err = mutate(c.db.collLocked(c.name), es)
 	c.db.mu.Unlock()
 	if err != nil {
 		c.ob.q.Abandon(es...)
@@ -278,10 +299,8 @@ func (c *Collection[T]) write(ctx context.Context, id string, version int64, evs
 	return nil
 }
 
-// Insert stores v as version 0 of id, with one outbox entry per event,
-// and the idempotency key ctx carries, if any (store.Collection.Insert).
-// Errors: EINVALID for a bad id, ECONFLICT when id exists,
-// *idempotency.Replayed and idempotency.ErrReused.
+// Insert stores v as version 0 of id, with one outbox entry per event.
+// Errors: EINVALID for a bad id, ECONFLICT when id exists.
 func (c *Collection[T]) Insert(ctx context.Context, id string, v T, evs ...events.Event) error {
 	nid, ok := normID(id)
 	if !ok {
@@ -289,13 +308,12 @@ func (c *Collection[T]) Insert(ctx context.Context, id string, v T, evs ...event
 	}
 	k, keyed := idempotency.FromContext(ctx)
 	var replayed string
-	err := c.write(ctx, nid, 0, evs, func(docs map[string]*doc, es []outbox.Entry) error {
-		keys := c.db.keys[c.name]
+	err := c.write(ctx, nid, 0, evs, func(docs *coll, es []outbox.Entry) error {
 		if keyed {
-			if other, ok := keys[k.ID]; ok {
-				switch d := docs[other]; {
+			if other, ok := docs.keys[k.ID]; ok {
+				switch d := docs.docs[other]; {
 				case d == nil || d.key == nil || d.key.Expired(time.Now()):
-					delete(keys, k.ID) // forgotten: this insert takes the key
+					delete(docs.keys, k.ID) // forgotten: this insert takes the key
 				case d.key.Request != k.Request:
 					return idempotency.ErrReused
 				default:
@@ -304,20 +322,19 @@ func (c *Collection[T]) Insert(ctx context.Context, id string, v T, evs ...event
 				}
 			}
 		}
-		if _, ok := docs[nid]; ok {
+		if _, ok := docs.docs[nid]; ok {
 			return ticketkit.Errorf(ticketkit.ECONFLICT, "Document %s already exists", nid)
 		}
 		d := &doc{version: 0, value: v, entries: es}
 		if keyed {
 			kk := k
 			d.key = &kk
-			if keys == nil {
-				keys = make(map[string]string)
-				c.db.keys[c.name] = keys
+			if docs.keys == nil {
+				docs.keys = make(map[string]string)
 			}
-			keys[k.ID] = nid
+			docs.keys[k.ID] = nid
 		}
-		docs[nid] = d
+		docs.put(nid, d)
 		return nil
 	})
 	if replayed != "" {
@@ -333,8 +350,9 @@ func (c *Collection[T]) ByKey(ctx context.Context, k idempotency.Key) (Record[T]
 	}
 	c.db.mu.Lock()
 	defer c.db.mu.Unlock()
-	id, ok := c.db.keys[c.name][k.ID]
-	d := c.db.colls[c.name][id]
+	cl := c.db.collLocked(c.name)
+	id, ok := cl.keys[k.ID]
+	d := cl.docs[id]
 	switch {
 	case !ok || d == nil || d.key == nil || d.key.Expired(time.Now()):
 		return Record[T]{}, ticketkit.ErrNotFound
@@ -356,8 +374,8 @@ func (c *Collection[T]) UpdateIf(ctx context.Context, id string, expected int64,
 	if !ok {
 		return Record[T]{}, ticketkit.ErrNotFound
 	}
-	err := c.write(ctx, nid, expected+1, evs, func(docs map[string]*doc, es []outbox.Entry) error {
-		d, ok := docs[nid]
+	err := c.write(ctx, nid, expected+1, evs, func(docs *coll, es []outbox.Entry) error {
+		d, ok := docs.docs[nid]
 		switch {
 		case !ok:
 			return ticketkit.ErrNotFound
@@ -387,15 +405,17 @@ func (c *Collection[T]) Get(ctx context.Context, id string) (Record[T], error) {
 	}
 	c.db.mu.Lock()
 	defer c.db.mu.Unlock()
-	d, ok := c.db.colls[c.name][nid]
+	d, ok := c.db.collLocked(c.name).docs[nid]
 	if !ok {
 		return Record[T]{}, ticketkit.ErrNotFound
 	}
 	return Record[T]{ID: nid, Version: d.version, Doc: d.value.(T)}, nil
 }
 
-// Find implements store.Collection. It scans the collection: the
-// in-memory store is for tests and local runs, not for large data.
+// Find implements store.Collection. It walks the collection's ids in
+// order from the cursor, so a page costs a binary search and the
+// documents up to the page's last (all of them only when the filter
+// matches few).
 func (c *Collection[T]) Find(ctx context.Context, filter store.Filter, opts ...store.FindOption) ([]Record[T], error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -409,17 +429,23 @@ func (c *Collection[T]) Find(ctx context.Context, filter store.Filter, opts ...s
 		}
 	}
 	c.db.mu.Lock()
-	docs := c.db.colls[c.name]
-	recs := make([]Record[T], 0, len(docs))
-	for id, d := range docs {
-		if id > after && matches(d.value, filter) {
+	defer c.db.mu.Unlock()
+	cl := c.db.collLocked(c.name)
+	i, found := slices.BinarySearch(cl.ids, after)
+	if found {
+		i++
+	}
+	var recs []Record[T]
+	for _, id := range cl.ids[i:] {
+		if o.Limit > 0 && len(recs) == o.Limit {
+			break
+		}
+		if d := cl.docs[id]; matches(d.value, filter) {
 			recs = append(recs, Record[T]{ID: id, Version: d.version, Doc: d.value.(T)})
 		}
 	}
-	c.db.mu.Unlock()
-	slices.SortFunc(recs, func(a, b Record[T]) int { return strings.Compare(a.ID, b.ID) })
-	if o.Limit > 0 && len(recs) > o.Limit {
-		recs = recs[:o.Limit]
+	if recs == nil {
+		recs = []Record[T]{}
 	}
 	return recs, nil
 }

@@ -46,14 +46,7 @@ func NewReplica[T any](db *DB, name string, opts ...ReplicaOption) (*Replica[T],
 }
 
 // docsLocked returns the replica's collection; db.mu is held.
-func (r *Replica[T]) docsLocked() map[string]*doc {
-	docs, ok := r.db.colls[r.name]
-	if !ok {
-		docs = make(map[string]*doc)
-		r.db.colls[r.name] = docs
-	}
-	return docs
-}
+func (r *Replica[T]) docsLocked() *coll { return r.db.collLocked(r.name) }
 
 // Apply implements store.Replica.
 // Errors: EINVALID for an id that is no valid id or a negative version.
@@ -84,7 +77,7 @@ func (r *Replica[T]) change(ctx context.Context, id string, version int64, next 
 	defer r.db.mu.Unlock()
 	docs := r.docsLocked()
 	stored := events.NoVersion
-	d, exists := docs[nid]
+	d, exists := docs.docs[nid]
 	var cur T
 	if exists {
 		stored = d.version
@@ -105,7 +98,7 @@ func (r *Replica[T]) change(ctx context.Context, id string, version int64, next 
 		return 0, err
 	}
 	if !exists {
-		docs[nid] = &doc{version: version, value: v}
+		docs.put(nid, &doc{version: version, value: v})
 		return events.Apply, nil
 	}
 	d.version, d.value = version, v
@@ -132,7 +125,7 @@ func (r *Replica[T]) Claim(ctx context.Context, id, prev, next string) (bool, er
 	}
 	r.db.mu.Lock()
 	defer r.db.mu.Unlock()
-	d, ok := r.docsLocked()[nid]
+	d, ok := r.docsLocked().docs[nid]
 	switch {
 	case !ok:
 		return false, ticketkit.ErrNotFound
@@ -152,7 +145,7 @@ func (r *Replica[T]) Get(ctx context.Context, id string) (Record[T], error) {
 	nid, _ := normID(id)
 	r.db.mu.Lock()
 	defer r.db.mu.Unlock()
-	d, ok := r.docsLocked()[nid]
+	d, ok := r.docsLocked().docs[nid]
 	if !ok {
 		return Record[T]{}, ticketkit.ErrNotFound
 	}
@@ -170,7 +163,7 @@ func (r *Replica[T]) GetMany(ctx context.Context, ids []string) (map[string]Reco
 	docs := r.docsLocked()
 	for _, id := range ids {
 		if nid, ok := normID(id); ok {
-			if d, ok := docs[nid]; ok {
+			if d, ok := docs.docs[nid]; ok {
 				out[nid] = Record[T]{ID: nid, Version: d.version, Doc: d.value.(T), Claim: d.claim}
 			}
 		}

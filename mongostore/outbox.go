@@ -30,6 +30,7 @@ const (
 type Outbox struct {
 	db      *mongo.Database
 	writers *mongo.Collection
+	beats   *mongo.Collection // writers, through the lease database
 	dead    *mongo.Collection
 	q       *outbox.Queue
 	log     *slog.Logger
@@ -47,6 +48,24 @@ type outboxConfig struct {
 	writers, dead string
 	queue         []outbox.QueueOption
 	logger        *slog.Logger
+	leases        *mongo.Database
+}
+
+// WithLeaseDatabase renews the writer's lease (Beat) through db, the same
+// database on a client of its own with a small pool, rather than through
+// the database the writes go to. A renewal then never waits for a
+// connection behind the writes its lease fences: on a database that
+// answers in seconds under load, the writes can hold every connection of
+// their pool, and a lease that lapses refuses them all (issue 20, item 10).
+// The caller owns db's client and disconnects it after the Relay closed.
+func WithLeaseDatabase(db *mongo.Database) OutboxOption {
+	return func(c *outboxConfig) error {
+		if db == nil {
+			return errors.New("lease database is nil")
+		}
+		c.leases = db
+		return nil
+	}
 }
 
 // WithWriters names the collection of the writers' leases.
@@ -116,6 +135,13 @@ func NewOutbox(ctx context.Context, db *mongo.Database, opts ...OutboxOption) (*
 	}
 	id := uuid.NewString()
 	ob := &Outbox{db: db, writers: db.Collection(cfg.writers), dead: db.Collection(cfg.dead), log: cfg.logger}
+	ob.beats = ob.writers
+	if cfg.leases != nil {
+		if cfg.leases.Name() != db.Name() {
+			return nil, fmt.Errorf("mongostore: the lease database %q is not the outbox's %q", cfg.leases.Name(), db.Name())
+		}
+		ob.beats = cfg.leases.Collection(cfg.writers)
+	}
 	if _, err := ob.writers.InsertOne(ctx, leaseDoc{ID: id, Started: time.Now(), Colls: []string{}}); err != nil {
 		return nil, failure(ctx, ob.log, "NewOutbox", id, err)
 	}
@@ -147,14 +173,15 @@ func (ob *Outbox) collections() []string {
 func (ob *Outbox) Queue() *outbox.Queue { return ob.q }
 
 // Beat implements outbox.Driver: one update of the lease by _id (an
-// upsert, should another instance have retired it).
+// upsert, should another instance have retired it), through the lease
+// database when there is one (WithLeaseDatabase).
 func (ob *Outbox) Beat(ctx context.Context, horizon uint64) error {
 	update := bson.D{
 		{Key: "$inc", Value: bson.D{{Key: "beat", Value: int64(1)}}},
 		{Key: "$max", Value: bson.D{{Key: "horizon", Value: int64(horizon)}}},
 		{Key: "$set", Value: bson.D{{Key: "claimedBy", Value: ""}, {Key: "colls", Value: ob.collections()}}},
 	}
-	_, err := ob.writers.UpdateOne(ctx, bson.D{{Key: "_id", Value: ob.q.Writer()}}, update, options.UpdateOne().SetUpsert(true))
+	_, err := ob.beats.UpdateOne(ctx, bson.D{{Key: "_id", Value: ob.q.Writer()}}, update, options.UpdateOne().SetUpsert(true))
 	if err != nil {
 		return failure(ctx, ob.log, "Outbox.Beat", ob.q.Writer(), err)
 	}

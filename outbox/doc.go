@@ -40,6 +40,17 @@
 // A writer keeps writing only while its lease is fresh (renewed within half
 // the TTL): a process cut off from the database for longer stops writing
 // before anyone may take it over, so a takeover never misses a late write.
+// The fence is half the TTL from when the last confirmed beat was sent.
+// Beats go out every beat interval without waiting for the one before
+// (each is given up after half the TTL, when it could no longer move the
+// fence), and apart from the reads that watch the other writers, so a
+// database that answers in seconds keeps the lease as long as it answers
+// within half the TTL; a store can also send them over connections of
+// their own (mongostore.WithLeaseDatabase), so they don't queue behind
+// the writes they fence. A lapse is logged once at Warn with its cause
+// (the beats in flight and for how long, the last one's latency or
+// error), its end at Info with the writes it refused, and both are
+// counted in Stats (Lapses, Refused) and the metrics.
 //
 // # Failures
 //

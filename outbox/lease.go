@@ -9,15 +9,39 @@ package outbox
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
+	"sync"
 	"time"
 )
 
-// beatLoop renews the lease and watches the other writers until ctx ends.
-func (r *Relay) beatLoop(ctx context.Context) {
+// renewLoop renews the lease every beat interval until ctx ends. A
+// beat doesn't wait for the one before it to return: on a database that
+// answers in seconds, serial beats would space the renewals by a round
+// trip each, and the fence (half the TTL from the start of the last
+// beat that returned) would lapse whenever a round trip took over a
+// quarter of the TTL. Beats in flight are bounded by the slots of
+// r.beating, and each by half the TTL, after which it can no longer
+// move the fence. Watching the other writers is another loop
+// (watchLoop), so its reads never delay a renewal either.
+func (r *Relay) renewLoop(ctx context.Context) {
 	t := time.NewTicker(r.cfg.beatEvery)
 	defer t.Stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for {
-		r.beat(ctx)
+		r.checkLapse(time.Now())
+		select {
+		case r.beating <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-r.beating }()
+			r.renew(ctx)
+		}()
 		select {
 		case <-ctx.Done():
 			return
@@ -26,16 +50,10 @@ func (r *Relay) beatLoop(ctx context.Context) {
 	}
 }
 
-// beat is one heartbeat: renew the lease with the horizon, take over dead
-// writers, retire finished takeovers, and look up what only the store
-// knows of this writer.
-func (r *Relay) beat(ctx context.Context) {
-	select {
-	case r.beating <- struct{}{}:
-		defer func() { <-r.beating }()
-	case <-ctx.Done():
-		return
-	}
+// renew is one beat: it renews the lease with the horizon and, when the
+// store confirms it, moves the fence to half the TTL after the beat was
+// sent. The caller holds a slot of r.beating.
+func (r *Relay) renew(ctx context.Context) {
 	r.q.mu.Lock()
 	closed := r.q.closed
 	r.q.mu.Unlock()
@@ -43,15 +61,111 @@ func (r *Relay) beat(ctx context.Context) {
 		return
 	}
 	began := time.Now()
-	err := r.d.Beat(ctx, r.q.horizonNow())
+	r.inFlight(began, true)
+	defer r.inFlight(began, false)
+	// A beat returning later than half the TTL after it was sent can't
+	// move the fence: give up on it then, and say so.
+	bctx, cancel := context.WithDeadline(ctx, began.Add(r.q.ttl/2))
+	err := r.d.Beat(bctx, r.q.horizonNow())
+	cancel()
+	took := time.Since(began)
+	if ctx.Err() != nil {
+		return // stopping: not a failure of the store
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("the beat took over half the writer TTL (%v): %w", r.q.ttl/2, err)
+	}
+	r.metrics.beat(took, err)
 	if err == nil {
 		r.q.renew(began)
 	}
-	if r.logBeat(err) != nil {
-		return
+	r.mu.Lock()
+	r.lastBeat, r.lastBeatErr = took, err
+	was := r.beatFail
+	r.beatFail = err != nil
+	r.mu.Unlock()
+	switch {
+	case err != nil && !was:
+		r.cfg.logger.Warn("outbox relay: cannot renew the writer's lease; writes stop after half the TTL", "writer", r.q.writer, "took", took.Round(time.Millisecond), "error", err)
+	case err == nil && was:
+		r.cfg.logger.Info("outbox relay: lease renewed again", "writer", r.q.writer, "took", took.Round(time.Millisecond))
 	}
+	r.checkLapse(time.Now())
+}
+
+// inFlight records a beat sent at began as in flight, or no longer.
+func (r *Relay) inFlight(began time.Time, on bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if on {
+		r.flying = append(r.flying, began)
+	} else if i := slices.Index(r.flying, began); i >= 0 {
+		r.flying = slices.Delete(r.flying, i, i+1)
+	}
+}
+
+// checkLapse logs, once per lapse, that the fence has passed, with what
+// the beats were doing: the last one's latency or error, and how long
+// the oldest in flight has been waiting. It logs at Info when the lease
+// is renewed after a lapse, with the writes refused meanwhile.
+func (r *Relay) checkLapse(now time.Time) {
+	valid, refused, closed := r.q.fence()
+	if closed {
+		return // no renewals any more, by design
+	}
+	r.mu.Lock()
+	lapsed := now.After(valid)
+	var warn, info []any
+	switch {
+	case lapsed && r.lapseStart.IsZero():
+		r.lapseStart, r.lapseRefused = valid, refused
+		r.lapses++
+		warn = []any{"writer", r.q.writer, "sinceLastRenewal", now.Sub(valid.Add(-r.q.ttl / 2)).Round(time.Millisecond), "ttl", r.q.ttl,
+			"lastBeatTook", r.lastBeat.Round(time.Millisecond), "beatsInFlight", len(r.flying)}
+		if len(r.flying) > 0 {
+			warn = append(warn, "oldestInFlight", now.Sub(slices.MinFunc(r.flying, time.Time.Compare)).Round(time.Millisecond))
+		}
+		if r.lastBeatErr != nil {
+			warn = append(warn, "error", r.lastBeatErr)
+		}
+	case !lapsed && !r.lapseStart.IsZero():
+		info = []any{"writer", r.q.writer, "lapsed", now.Sub(r.lapseStart).Round(time.Millisecond), "refused", refused - r.lapseRefused}
+		r.lapseStart = time.Time{}
+	}
+	r.mu.Unlock()
+	switch {
+	case warn != nil:
+		r.cfg.logger.Warn("outbox relay: the writer's lease lapsed; writes are refused until a beat returns within half the TTL", warn...)
+	case info != nil:
+		r.cfg.logger.Info("outbox relay: the writer's lease is valid again", info...)
+	}
+}
+
+// watchLoop watches the other writers, every beat interval, until ctx
+// ends.
+func (r *Relay) watchLoop(ctx context.Context) {
+	t := time.NewTicker(r.cfg.beatEvery)
+	defer t.Stop()
+	for {
+		r.look(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// look takes over dead writers, retires finished takeovers, and looks up
+// what only the store knows of this writer.
+func (r *Relay) look(ctx context.Context) {
 	leases, err := r.d.Writers(ctx)
-	if r.logBeat(err) != nil {
+	if err != nil {
+		if !ctxDone(err) {
+			r.watchWarn.Do(func() {
+				r.cfg.logger.Warn("outbox relay: cannot read the writers' leases", "error", err)
+			})
+		}
 		return
 	}
 	r.watch(ctx, leases, time.Now())
@@ -66,23 +180,6 @@ func (r *Relay) beat(ctx context.Context) {
 			r.cfg.logger.Warn("outbox relay: events are waiting", "backlog", n, "oldest", time.Since(oldest).Round(time.Millisecond), "held", r.Stats().Held)
 		})
 	}
-}
-
-func (r *Relay) logBeat(err error) error {
-	if err != nil && ctxDone(err) {
-		return err
-	}
-	r.mu.Lock()
-	was := r.beatFail
-	r.beatFail = err != nil
-	r.mu.Unlock()
-	switch {
-	case err != nil && !was:
-		r.cfg.logger.Warn("outbox relay: cannot renew the writer's lease; writes stop after half the TTL", "writer", r.q.writer, "error", err)
-	case err == nil && was:
-		r.cfg.logger.Info("outbox relay: lease renewed again", "writer", r.q.writer)
-	}
-	return err
 }
 
 func ctxDone(err error) bool {

@@ -43,6 +43,7 @@ type Queue struct {
 	ready   []Entry              // committed, not yet taken by the Relay
 	lookup  map[uint64]time.Time // only the store can tell: unsure writes, overflow
 	valid   time.Time            // the lease fence: no Stamp after it
+	refused uint64               // Stamps refused with ErrLeaseExpired
 	closed  bool
 	wake    chan struct{}
 }
@@ -122,6 +123,7 @@ func (q *Queue) Stamp(es []Entry) (deadline time.Time, err error) {
 	case q.closed:
 		return time.Time{}, ErrClosed
 	case now.After(q.valid):
+		q.refused++
 		return time.Time{}, ErrLeaseExpired
 	}
 	for i := range es {
@@ -256,6 +258,14 @@ func (q *Queue) renew(began time.Time) {
 		q.valid = v
 	}
 	q.mu.Unlock()
+}
+
+// fence returns the lease fence, how many Stamps it refused so far, and
+// whether the Queue has closed.
+func (q *Queue) fence() (valid time.Time, refused uint64, closed bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.valid, q.refused, q.closed
 }
 
 // due returns whether some lookup is due: an overflowed entry, once the

@@ -31,10 +31,12 @@ type Relay struct {
 	t   events.Transport
 	cfg relayConfig
 
-	// beating is held while a beat runs, so that Close's retirement of
-	// the lease comes after the last beat, never before it.
+	// beating has a slot per beat that may be in flight; Close takes
+	// them all, so that its retirement of the lease comes after the last
+	// beat, never before it (a later beat would create it again).
 	beating     chan struct{}
 	backlogWarn rate.Sometimes // at most every 10s
+	watchWarn   rate.Sometimes // at most every 10s
 
 	// turn is held by the one round running, Run's or Flush's; it is
 	// taken with a select on the caller's ctx, so that a round stuck on a
@@ -50,6 +52,14 @@ type Relay struct {
 	failing   bool          // the last round published nothing and failed
 	okCount   uint64        // entries published, for telling a poison entry from an outage
 	beatFail  bool
+
+	// The renewals, for the log line of a lapse (see checkLapse).
+	lastBeat     time.Duration // how long the last beat took
+	lastBeatErr  error         // its error
+	flying       []time.Time   // when the beats in flight were sent
+	lapseStart   time.Time     // when the current lapse began; zero while the lease is valid
+	lapseRefused uint64        // the Queue's refusals when it began
+	lapses       uint64
 
 	published, deadLettered atomic.Uint64
 	metrics                 relayMetrics
@@ -93,16 +103,23 @@ func NewRelay(d Driver, t events.Transport, opts ...RelayOption) (*Relay, error)
 	r := &Relay{
 		d: d, q: d.Queue(), t: t, cfg: cfg,
 		turn:        make(chan struct{}, 1),
-		beating:     make(chan struct{}, 1),
+		beating:     make(chan struct{}, beatSlots(d.Queue().TTL(), cfg.beatEvery)),
 		held:        make(map[string]*chain),
 		takeovers:   make(map[string]*takeover),
 		seen:        make(map[string]seenBeat),
 		progress:    make(chan struct{}),
 		backlogWarn: rate.Sometimes{Interval: 10 * time.Second},
+		watchWarn:   rate.Sometimes{Interval: 10 * time.Second},
 	}
 	r.metrics = newRelayMetrics(r)
 	r.tracer = telemetry.Tracer(TracerName)
 	return r, nil
+}
+
+// beatSlots is how many beats may be in flight: those sent within half
+// the TTL (a beat is given up after that), and one more.
+func beatSlots(ttl, every time.Duration) int {
+	return int((ttl/2+every-1)/every) + 1
 }
 
 // Stats is a Relay's backlog, for readiness checks, logs and metrics.
@@ -118,6 +135,10 @@ type Stats struct {
 	Recovering int
 	// Published and DeadLettered count since the Relay was made.
 	Published, DeadLettered uint64
+	// Lapses counts the times the writer's lease lapsed (no beat
+	// confirmed within half the TTL), and Refused the writes the Queue
+	// refused with ErrLeaseExpired, since the Relay was made.
+	Lapses, Refused uint64
 }
 
 // Stats returns the Relay's current figures.
@@ -127,7 +148,9 @@ func (r *Relay) Stats() Stats {
 	if !oldest.IsZero() {
 		s.Oldest = time.Since(oldest)
 	}
+	_, s.Refused, _ = r.q.fence()
 	r.mu.Lock()
+	s.Lapses = r.lapses
 	for _, c := range r.held {
 		s.Held += len(c.items)
 	}
@@ -143,11 +166,8 @@ func (r *Relay) Stats() Stats {
 // its own: failures are retried with backoff and logged.
 func (r *Relay) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		r.beatLoop(ctx)
-	}()
+	wg.Go(func() { r.renewLoop(ctx) })
+	wg.Go(func() { r.watchLoop(ctx) })
 	defer wg.Wait()
 
 	backoff := r.cfg.minBackoff
@@ -246,11 +266,15 @@ func (r *Relay) Close(ctx context.Context) error {
 	if err := r.Flush(ctx); err != nil {
 		return err
 	}
-	select { // beats after this see the Queue closed
-	case r.beating <- struct{}{}:
-		defer func() { <-r.beating }()
-	case <-ctx.Done():
-		return fmt.Errorf("outbox: close: %w", ctx.Err())
+	// Every beat slot: the beats in flight return first, and those
+	// after this see the Queue closed.
+	for range cap(r.beating) {
+		select {
+		case r.beating <- struct{}{}:
+			defer func() { <-r.beating }()
+		case <-ctx.Done():
+			return fmt.Errorf("outbox: close: %w", ctx.Err())
+		}
 	}
 	leases, err := r.d.Writers(ctx)
 	if err != nil {

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -18,7 +19,6 @@ import (
 	"github.com/ticketkit/ticketkit/events/memtransport"
 	"github.com/ticketkit/ticketkit/memstore"
 	"github.com/ticketkit/ticketkit/mongostore"
-	"github.com/ticketkit/ticketkit/natsclient"
 	"github.com/ticketkit/ticketkit/natsclient/jsclient"
 	"github.com/ticketkit/ticketkit/natsclient/streaming"
 	"github.com/ticketkit/ticketkit/outbox"
@@ -149,9 +149,31 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Backends, error) 
 		log.Warn("the database is FerretDB 1.x, whose filtered updates are not atomic: document locks are on, which keeps this process's writes correct but not those of several instances on one database; run several instances on MongoDB",
 			"ferretdbVersion", version)
 	}
+	// The lease's renewals go through a client of their own: on a
+	// database slowed by load, the writes can hold every connection of
+	// the main pool, and a renewal queued behind them lets the lease
+	// lapse, which refuses every write (issue 20, item 10). A few
+	// connections suffice: a beat every tenth of the TTL, bounded by half
+	// of it.
+	leaseClient, err := mongo.Connect(options.Client().ApplyURI(cfg.MongoURI).SetMaxPoolSize(8))
+	if err != nil {
+		return giveUp(fmt.Errorf("MongoDB (lease client): %w", err))
+	}
+	disconnectLease := func(ctx context.Context) error {
+		if err := leaseClient.Disconnect(ctx); err != nil {
+			return fmt.Errorf("disconnect the lease client from MongoDB: %w", err)
+		}
+		return nil
+	}
+	giveUp = func(err error) (*Backends, error) {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		return nil, errors.Join(err, disconnectLease(dctx), disconnect(dctx))
+	}
 	// One writer per process: its lease tells the other replicas it is
 	// alive, and which of its events it has published.
-	ob, err := mongostore.NewOutbox(ctx, db, mongostore.WithOutboxLogger(log))
+	ob, err := mongostore.NewOutbox(ctx, db, mongostore.WithOutboxLogger(log), mongostore.WithLeaseDatabase(leaseClient.Database(dbName)),
+		mongostore.WithQueue(outbox.TTL(cmp.Or(cfg.OutboxTTL, outbox.DefaultTTL))))
 	if err != nil {
 		return giveUp(err)
 	}
@@ -167,7 +189,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Backends, error) 
 		Outbox:        ob,
 		Mongo:         &MongoBackend{DB: db, Outbox: ob},
 		DocumentLocks: locks,
-		closers:       []func(context.Context) error{t.Close, disconnect, cm.close},
+		closers:       []func(context.Context) error{t.Close, disconnect, disconnectLease, cm.close},
 	}
 	b.AddCheck("mongodb", func(ctx context.Context) error { return client.Ping(ctx, nil) })
 	b.AddCheck("nats", natsCheck)
@@ -192,12 +214,10 @@ func connectNATS(ctx context.Context, cfg Config, log *slog.Logger, cm *connMetr
 			streams[i] = s.Name
 		}
 		log.Info("connected to JetStream", "name", jcfg.Name, "streams", streams)
-		return js, func(context.Context) error {
-			if s := js.Status(); s != natsclient.Connected {
-				return fmt.Errorf("JetStream connection is %v", s)
-			}
-			return nil
-		}, nil
+		// A round trip, not the connection's state: a frozen server
+		// keeps the connection Connected until its pings time out
+		// (PingInterval × PingMaxOut), 17 s in the outside trial.
+		return js, js.Ping, nil
 	default:
 		scfg := cfg.Stan
 		scfg.Logger = log
@@ -207,12 +227,7 @@ func connectNATS(ctx context.Context, cfg Config, log *slog.Logger, cm *connMetr
 			return nil, nil, err
 		}
 		log.Info("connected to NATS Streaming", "cluster", scfg.ClusterID, "client", scfg.ClientID)
-		return nc, func(context.Context) error {
-			if s := nc.Status(); s != natsclient.Connected {
-				return fmt.Errorf("NATS Streaming connection is %v", s)
-			}
-			return nil
-		}, nil
+		return nc, nc.Ping, nil
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/ticketkit/ticketkit/natsclient"
 	"github.com/ticketkit/ticketkit/natsclient/jsclient"
 	"github.com/ticketkit/ticketkit/natsclient/streaming"
+	"github.com/ticketkit/ticketkit/outbox"
 	"github.com/ticketkit/ticketkit/wire"
 )
 
@@ -74,6 +75,14 @@ type Config struct {
 	ShutdownTimeout time.Duration // the whole shutdown sequence (SHUTDOWN_TIMEOUT)
 	RequestTimeout  time.Duration // each API request's deadline (REQUEST_TIMEOUT)
 	MaxInFlight     int           // API requests served at once; more get 503 (MAX_REQUESTS_IN_FLIGHT)
+	// OutboxTTL is how long this instance's outbox lease may go without a
+	// renewal before another instance takes its events over (OUTBOX_TTL,
+	// outbox.DefaultTTL): writes stop after half of it without one, so a
+	// database whose answers take longer than half the TTL refuses writes
+	// (503) while it is that slow. Raise it for such a database, at the
+	// cost of a crashed instance's unpublished events going out that much
+	// later. Every instance sharing a database should use the same value.
+	OutboxTTL time.Duration
 }
 
 // InMemory reports whether the service runs without MongoDB and NATS.
@@ -96,6 +105,7 @@ func Defaults(name string) Config {
 		ShutdownTimeout: DefaultShutdownTimeout,
 		RequestTimeout:  httpapi.DefaultRequestTimeout,
 		MaxInFlight:     httpapi.DefaultMaxInFlight,
+		OutboxTTL:       outbox.DefaultTTL,
 	}
 }
 
@@ -103,8 +113,9 @@ func Defaults(name string) Config {
 // PORT, MONGO_URI (whose path names the database; the service's name when
 // it has none), NATS_URL, NATS_TRANSPORT, NATS_CLUSTER_ID,
 // NATS_CLIENT_ID (and the other variables natsclient and jsclient read),
-// JWT_KEY, REQUEST_TIMEOUT, MAX_REQUESTS_IN_FLIGHT and SHUTDOWN_TIMEOUT
-// (the whole shutdown sequence; keep it under the pod's grace period). Every problem is
+// JWT_KEY, REQUEST_TIMEOUT, MAX_REQUESTS_IN_FLIGHT, OUTBOX_TTL (see
+// Config.OutboxTTL) and SHUTDOWN_TIMEOUT (the whole shutdown sequence;
+// keep it under the pod's grace period). Every problem is
 // reported at once, so a broken manifest takes one round to fix.
 func FromEnv(name string, getenv func(string) string) (Config, error) {
 	c := Defaults(name)
@@ -132,6 +143,13 @@ func FromEnv(name string, getenv func(string) string) (Config, error) {
 			problems = append(problems, fmt.Sprintf("SHUTDOWN_TIMEOUT %q is not a positive duration (e.g. 20s)", v))
 		} else {
 			c.ShutdownTimeout = d
+		}
+	}
+	if v := getenv("OUTBOX_TTL"); v != "" {
+		if d, err := time.ParseDuration(v); err != nil || d < time.Second {
+			problems = append(problems, fmt.Sprintf("OUTBOX_TTL %q is not a duration of a second or more (e.g. 20s)", v))
+		} else {
+			c.OutboxTTL = d
 		}
 	}
 	if v := getenv("MAX_REQUESTS_IN_FLIGHT"); v != "" {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ticketkit/ticketkit/outbox"
 	"github.com/ticketkit/ticketkit/service"
 	"github.com/ticketkit/ticketkit/wire"
 )
@@ -134,6 +135,15 @@ func TestFromEnvVariables(t *testing.T) {
 			t.Errorf("jetstream without servers: %+v, error %v, want in memory", c, err)
 		}
 	})
+	t.Run("outbox TTL", func(t *testing.T) {
+		c, err := fromEnv(env(with(servers, "OUTBOX_TTL", "20s")))
+		if err != nil || c.OutboxTTL != 20*time.Second {
+			t.Errorf("OUTBOX_TTL=20s: %v, error %v", c.OutboxTTL, err)
+		}
+		if c, _ := fromEnv(env(servers)); c.OutboxTTL != outbox.DefaultTTL {
+			t.Errorf("default outbox TTL %v, want outbox.DefaultTTL", c.OutboxTTL)
+		}
+	})
 	for _, c := range []struct {
 		name string
 		env  map[string]string
@@ -145,6 +155,7 @@ func TestFromEnvVariables(t *testing.T) {
 		{"MongoDB only", with(servers, "NATS_URL", ""), "MONGO_URI is set but NATS_URL is not"},
 		{"NATS only", with(servers, "MONGO_URI", ""), "NATS_URL is set but MONGO_URI is not"},
 		{"bad port", map[string]string{"PORT": "99999"}, `PORT "99999"`},
+		{"outbox TTL under a second", with(servers, "OUTBOX_TTL", "500ms"), `OUTBOX_TTL "500ms"`},
 		{"unknown transport", with(servers, "NATS_TRANSPORT", "kafka"), `NATS_TRANSPORT "kafka" is not one of stan (NATS Streaming, the default) or jetstream`},
 		{"unknown transport in memory", map[string]string{"NATS_TRANSPORT": "js"}, `NATS_TRANSPORT "js"`},
 		{"jetstream without JWT_KEY", with(jetstream, "JWT_KEY", ""), "JWT_KEY is required"},

@@ -203,12 +203,17 @@ func (s *Service) healthz(w http.ResponseWriter, r *http.Request) {
 	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// readyz says whether to route traffic here: the database answers, the
-// broker is connected, the outbox is not behind, the API is not shedding
-// load and no shutdown has begun. It names failing checks but not their errors, which go to the
-// log.
+// ReadyTimeout bounds /readyz's checks: a database or broker that doesn't
+// answer a ping within it (a frozen server, whose connection looks fine)
+// makes the service unready at the first probe after it froze.
+const ReadyTimeout = 2 * time.Second
+
+// readyz says whether to route traffic here: the database and the broker
+// answer a ping within ReadyTimeout, the outbox is not behind, the API
+// is not shedding load and no shutdown has begun. It names failing checks but not their errors,
+// which go to the log.
 func (s *Service) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(r.Context(), ReadyTimeout)
 	defer cancel()
 	status := map[string]string{}
 	ready := !s.stopping.Load()
@@ -221,8 +226,16 @@ func (s *Service) readyz(w http.ResponseWriter, r *http.Request) {
 		ready = false
 		s.log.Warn("readiness: the outbox is behind", "backlog", st.Backlog, "oldest", st.Oldest)
 	}
-	for _, c := range s.b.checks {
-		if err := c.OK(ctx); err != nil {
+	// The checks run side by side, each within the same budget, so a
+	// slow one doesn't eat another's.
+	errs := make([]error, len(s.b.checks))
+	var wg sync.WaitGroup
+	for i, c := range s.b.checks {
+		wg.Go(func() { errs[i] = c.OK(ctx) })
+	}
+	wg.Wait()
+	for i, c := range s.b.checks {
+		if err := errs[i]; err != nil {
 			ready = false
 			status[c.Name] = "unavailable"
 			s.log.Warn("readiness check failed", "check", c.Name, "error", err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -87,6 +88,39 @@ func (p *Process) Freeze() {
 		p.t.Fatalf("testenv: freeze %s server: %v", p.kind, err)
 	}
 	p.frozen = true
+	// The signal is asynchronous: a thread still running could answer
+	// after Freeze returned, so wait until every one has stopped.
+	deadline := time.Now().Add(10 * time.Second)
+	for !stopped(p.cmd.Process.Pid) {
+		if time.Now().After(deadline) {
+			p.t.Fatalf("testenv: the %s server is not stopped 10s after SIGSTOP", p.kind)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// stopped reports whether every thread of process pid is stopped, as
+// /proc says (state T); where /proc can't tell, it says yes.
+func stopped(pid int) bool {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return true
+	}
+	for _, task := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+		if err != nil {
+			continue // the thread has exited
+		}
+		// pid (comm) state ...: comm may hold spaces and parentheses.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 || i+2 >= len(b) {
+			return true
+		}
+		if st := b[i+2]; st != 'T' && st != 't' {
+			return false
+		}
+	}
+	return true
 }
 
 // Thaw resumes a frozen server (SIGCONT).

@@ -145,6 +145,32 @@ func (c *Client) natsOptions(dialTimeout time.Duration) ([]nats.Option, error) {
 // Status returns the connection's state now.
 func (c *Client) Status() natsclient.State { return c.conn.Status() }
 
+// Ping asks the server for an answer (a NATS PING and its PONG) within
+// ctx, or ConnectTimeout for a ctx without deadline. It is a readiness
+// check: a server that is frozen or cut off shows at once, where the
+// connection's own pings give it up only after PingInterval × PingMaxOut
+// (15 s by default), and Status stays Connected until then. It fails
+// with natsclient.ErrDisconnected while the connection is down or the
+// server doesn't answer, and natsclient.ErrClosed after Close.
+func (c *Client) Ping(ctx context.Context) error {
+	switch st := c.Status(); st {
+	case natsclient.Connected:
+	case natsclient.Closed:
+		return fmt.Errorf("jsclient: ping: %w", natsclient.ErrClosed)
+	default:
+		return fmt.Errorf("jsclient: ping: %w: the connection is %v", natsclient.ErrDisconnected, st)
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = c.request(ctx)
+		defer cancel()
+	}
+	if err := c.nc.FlushWithContext(ctx); err != nil {
+		return fmt.Errorf("jsclient: ping: %w: the server did not answer: %w", natsclient.ErrDisconnected, err)
+	}
+	return nil
+}
+
 // connClosed handles nats.go closing the connection. After Close that is
 // expected; otherwise (it should not happen: reconnects never stop) the
 // client is dead, and says so.
@@ -210,17 +236,19 @@ func (c *Client) Close(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	if c.nc.IsConnected() {
+	if c.nc.IsConnected() && ctx.Err() == nil {
 		// Acks, naks and terms are fire and forget: make sure the server
-		// has them before the connection goes.
-		d := c.conn.ConnectTimeout
-		if dl, ok := ctx.Deadline(); ok {
-			d = min(d, time.Until(dl))
-		}
-		if d > 0 {
-			if err := c.nc.FlushTimeout(d); err != nil {
-				c.log.Debug("jsclient: flush before close", "error", err)
-			}
+		// has them before the connection goes. A server that doesn't
+		// answer (frozen) holds this until ctx's end, which is then
+		// Close's error: it did not finish.
+		fctx, cancel := context.WithTimeout(ctx, c.conn.ConnectTimeout)
+		err := c.nc.FlushWithContext(fctx)
+		cancel()
+		switch {
+		case err != nil && ctx.Err() != nil:
+			errs = append(errs, fmt.Errorf("jsclient: close: flush acks: %w", ctx.Err()))
+		case err != nil:
+			c.log.Debug("jsclient: flush before close", "error", err)
 		}
 	}
 	c.nc.Close()

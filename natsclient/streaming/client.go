@@ -124,6 +124,35 @@ func Connect(ctx context.Context, config natsclient.Config) (*Client, error) {
 // Status returns the connection's state now.
 func (c *Client) Status() natsclient.State { return c.conn.Status() }
 
+// Ping asks the streaming server for an answer (the probe that confirms
+// a reconnection) within ctx, or ConnectTimeout for a ctx without
+// deadline. It is a readiness check: a server that is frozen or cut off
+// shows at once, where stan's pings give the session up only after
+// PingInterval × PingMaxOut (15 s by default), and Status stays
+// Connected until then. It fails with natsclient.ErrDisconnected while
+// the connection is down or the server doesn't answer, and
+// natsclient.ErrClosed after Close.
+func (c *Client) Ping(ctx context.Context) error {
+	c.conn.Lock()
+	s := c.sess
+	c.conn.Unlock()
+	switch st := c.Status(); {
+	case st == natsclient.Closed:
+		return fmt.Errorf("streaming: ping: %w", natsclient.ErrClosed)
+	case st != natsclient.Connected || s == nil:
+		return fmt.Errorf("streaming: ping: %w: the connection is %v", natsclient.ErrDisconnected, st)
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.conn.ConnectTimeout)
+		defer cancel()
+	}
+	if _, err := s.sc.NatsConn().RequestWithContext(ctx, c.probeSubject, c.probe); err != nil {
+		return fmt.Errorf("streaming: ping: %w: the streaming server did not answer: %w", natsclient.ErrDisconnected, err)
+	}
+	return nil
+}
+
 // manage replaces lost sessions until Close. A NATS connection that drops
 // and comes back (a server restart with its file store) keeps its session:
 // nats.go re-subscribes and the server still knows the client, so this

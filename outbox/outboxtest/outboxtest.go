@@ -52,6 +52,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"FlushReturnsByDeadline", testFlushDeadline},
 		{"StatsReportBacklog", testStats},
 		{"WritesStopWhenTheLeaseLapses", testLeaseFence},
+		{"SlowStoreKeepsTheLease", testSlowStore},
 		{"CloseRetiresTheLease", testCloseRetires},
 	}
 	for _, tt := range tests {
@@ -561,6 +562,70 @@ func testLeaseFence(t *testing.T, s Store) {
 	err := in.Write(testCtx(t), id, 0, event(id, 0))
 	if !errors.Is(err, outbox.ErrLeaseExpired) {
 		t.Fatalf("write after the lease lapsed = %v, want ErrLeaseExpired", err)
+	}
+}
+
+// slowStore is a Driver on a database that answers every lease
+// operation in lat: slow, not gone.
+type slowStore struct {
+	outbox.Driver
+	lat time.Duration
+}
+
+func (s slowStore) pause(ctx context.Context) error {
+	select {
+	case <-time.After(s.lat):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s slowStore) Beat(ctx context.Context, horizon uint64) error {
+	if err := s.pause(ctx); err != nil {
+		return err
+	}
+	return s.Driver.Beat(ctx, horizon)
+}
+
+func (s slowStore) Writers(ctx context.Context) ([]outbox.Lease, error) {
+	if err := s.pause(ctx); err != nil {
+		return nil, err
+	}
+	return s.Driver.Writers(ctx)
+}
+
+func (s slowStore) Recover(ctx context.Context, writer string, after uint64) ([]outbox.Entry, error) {
+	if err := s.pause(ctx); err != nil {
+		return nil, err
+	}
+	return s.Driver.Recover(ctx, writer, after)
+}
+
+// A store that takes a fifth of the TTL to answer each lease operation
+// is slow, not gone: the lease holds and no write is refused. (Renewals
+// that waited for the read of the leases, and for each other, spaced
+// them by two round trips, and the fence of half the TTL lapsed in
+// every cycle: issue 20, item 10.)
+func testSlowStore(t *testing.T, s Store) {
+	ttl := 4 * time.Second
+	in := s.Open(t, outbox.TTL(ttl))
+	rec := eventstest.NewRecorder(nil)
+	r, _ := relay(t, Instance{Driver: slowStore{in.Driver, ttl / 5}, Write: in.Write}, rec)
+	var want []key
+	start := time.Now()
+	for time.Since(start) < 2*ttl {
+		id := ticketkit.NewID()
+		if err := in.Write(testCtx(t), id, 0, event(id, 0)); err != nil {
+			t.Fatalf("write %d, %v after the start: %v (lease operations take %v, the TTL is %v)", len(want)+1, time.Since(start).Round(time.Millisecond), err, ttl/5, ttl)
+		}
+		want = append(want, key{id, 0})
+		time.Sleep(20 * time.Millisecond)
+	}
+	flush(t, r)
+	assertExactlyOnce(t, rec.Messages(), want)
+	if st := r.Stats(); st.Lapses != 0 || st.Refused != 0 {
+		t.Fatalf("Stats = %+v, want no lapse and no refusal", st)
 	}
 }
 

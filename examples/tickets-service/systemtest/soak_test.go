@@ -7,7 +7,8 @@ package systemtest
 // SOAK_DURATION (default 5m) at SOAK_RATE requests per second (default
 // 50), on SOAK_TICKETS tickets seeded first (default 3300, the outside
 // trial's). Every 30 s it reports latency percentiles, answers by status,
-// heap, RSS and goroutines. It fails when an answer is neither 2xx nor a
+// heap, RSS and goroutines; at the end, the writes refused for a lapsed
+// outbox lease and the lapses, with their causes. It fails when an answer is neither 2xx nor a
 // 503 with Retry-After, when one takes longer than the request deadline
 // allows, when the service logs an error, or when goroutines or memory,
 // idle after the load, have grown from idle before it.
@@ -51,15 +52,34 @@ func envOr[T any](t *testing.T, name string, def T, parse func(string) (T, error
 type levelCounter struct {
 	mu     sync.Mutex
 	counts map[string]int
-	first  []string
-	last   []string
+	// refused counts writes refused because the outbox writer's lease
+	// had lapsed (issue 20, item 10): each is logged at Warn with
+	// outbox.ErrLeaseExpired as its error.
+	refused int
+	// lapses counts the Relay's Warn that the lease lapsed (logged once
+	// per lapse since issue 20; earlier code logged no such line).
+	lapses     int
+	lapseLines []string // the first few, with their causes and ends
+	first      []string
+	last       []string
 }
 
 func (c *levelCounter) Write(p []byte) (int, error) {
-	var l struct{ Level, Msg string }
+	var l struct{ Level, Msg, Error string }
 	_ = json.Unmarshal(p, &l)
 	c.mu.Lock()
 	c.counts[l.Level]++
+	// The store's line, not the HTTP layer's, which logs the same
+	// refusal again.
+	if strings.HasPrefix(l.Msg, "mongostore:") && strings.Contains(l.Error, "the writer's lease has expired") {
+		c.refused++
+	}
+	if strings.Contains(l.Msg, "lease lapsed") {
+		c.lapses++
+	}
+	if (strings.Contains(l.Msg, "lease lapsed") || strings.Contains(l.Msg, "lease is valid again")) && len(c.lapseLines) < 10 {
+		c.lapseLines = append(c.lapseLines, strings.TrimSpace(string(p)))
+	}
 	if (l.Level == "ERROR" || l.Level == "WARN") && len(c.first) < 10 {
 		c.first = append(c.first, strings.TrimSpace(string(p)))
 	}
@@ -113,7 +133,7 @@ func TestSoak(t *testing.T) {
 		"PORT": "0", "MONGO_URI": mongoURI, "NATS_URL": natsURL, "NATS_CLUSTER_ID": clusterID,
 		"NATS_CLIENT_ID": testenv.UniqueName(t), "JWT_KEY": string(testKey),
 	}
-	for _, k := range []string{"REQUEST_TIMEOUT", "MAX_REQUESTS_IN_FLIGHT"} { // the service's own knobs, to try them
+	for _, k := range []string{"REQUEST_TIMEOUT", "MAX_REQUESTS_IN_FLIGHT", "OUTBOX_TTL"} { // the service's own knobs, to try them
 		if v := os.Getenv(k); v != "" {
 			vars[k] = v
 		}
@@ -320,6 +340,12 @@ func TestSoak(t *testing.T) {
 		report(time.Since(start))
 	}
 	t.Logf("%d requests in %v; answers %v", total, time.Since(start).Round(time.Second), statuses)
+	logs.mu.Lock()
+	t.Logf("writes refused for a lapsed outbox lease: %d; lapses logged: %d", logs.refused, logs.lapses)
+	if len(logs.lapseLines) > 0 {
+		t.Logf("the first lapses:\n%s", strings.Join(logs.lapseLines, "\n"))
+	}
+	logs.mu.Unlock()
 	if len(bad) > 0 {
 		t.Errorf("answers that were neither 2xx nor 503 with Retry-After within the deadline:\n%s", strings.Join(bad, "\n"))
 	}
