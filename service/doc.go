@@ -9,8 +9,9 @@
 //     writer on it, and the broker connection;
 //   - the outbox relay, and listeners with the cluster's queue group, ack
 //     wait and a dead-letter subject per source subject (Listen);
-//   - HTTP with /healthz, /readyz (database, broker, outbox lag,
-//     shutdown), a deadline per request and load shedding (Handler);
+//   - HTTP with /healthz, /readyz (database, broker, outbox lag, stalled
+//     listeners, shutdown), a deadline per request and load shedding
+//     (Handler);
 //   - shutdown in dependency order within one deadline (Serve, Shutdown):
 //     HTTP, then listeners, then the outbox flush, then the relay, then
 //     the broker, then the database.
