@@ -352,6 +352,7 @@ func (l *Listener) giveUpAs(m Message, meta Metadata, cause error, start time.Ti
 			if l.cfg.manualAck {
 				_ = m.Term()
 			}
+			l.rememberAcked(messageKey(meta))
 			l.observe(meta, start, outcome)
 			return
 		}
@@ -367,6 +368,9 @@ func (l *Listener) giveUpAs(m Message, meta Metadata, cause error, start time.Ti
 			l.cfg.logger.Warn("terminating a dead letter failed; it may be dead-lettered again", l.attrs(meta, err)...)
 		}
 	}
+	// A copy already on its way (redelivered before the Term arrived) is
+	// acknowledged without being dead-lettered again.
+	l.rememberAcked(messageKey(meta))
 	l.observe(meta, start, outcome)
 }
 
