@@ -34,7 +34,7 @@
 // of the aggregate waiting for it), the Handled hook sees it as Deferred,
 // and after WarnOutOfOrderAfter deliveries it is logged at Warn. The
 // Listener handles a refused event again only after a backoff (the ack
-// wait, doubling, at most six ack waits): deliveries before then go back
+// wait, doubling, at most four ack waits): deliveries before then go back
 // to the broker without a handler call, so events waiting for
 // predecessors far back in a backlog don't take the database from the
 // events that bring those.

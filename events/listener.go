@@ -609,16 +609,17 @@ type earlyRetry struct {
 const maxEarlyTracked = 1 << 16
 
 // earlyBackoff is how long after its n-th refusal an early event is
-// handled again: the ack wait, doubling with each refusal, at most six
+// handled again: the ack wait, doubling with each refusal, at most four
 // ack waits. Deliveries before then are left for redelivery without a
 // handler call, so that events waiting for predecessors far back in a
 // backlog don't take the database from the events that bring those.
 func (l *Listener) earlyBackoff(n int) time.Duration {
+	const maxEarlyBackoff = 4 // ack waits: an event waits up to that long after its predecessor came
 	d := l.cfg.ackWait
-	for i := 1; i < n && d < 6*l.cfg.ackWait; i++ {
+	for i := 1; i < n && d < maxEarlyBackoff*l.cfg.ackWait; i++ {
 		d *= 2
 	}
-	return min(d, 6*l.cfg.ackWait)
+	return min(d, maxEarlyBackoff*l.cfg.ackWait)
 }
 
 // refusedEarly records a refusal of the message as early.
