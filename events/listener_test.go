@@ -33,6 +33,8 @@ func TestOptionsAreValidated(t *testing.T) {
 		"MaxInFlight 0":          {events.MaxInFlight(0)},
 		"Concurrency 0":          {events.Concurrency(0)},
 		"MaxDeliveries 0":        {events.MaxDeliveries(0)},
+		"MaxOutOfOrder 0":        {events.MaxOutOfOrderDeliveries(0)},
+		"StallAfter 0":           {events.StallAfter(0)},
 		"empty durable":          {events.Durable("")},
 		"nil logger":             {events.WithLogger(nil)},
 		"nil dead-letter hook":   {events.OnDeadLetter(nil)},
