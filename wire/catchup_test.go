@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -121,7 +122,11 @@ func catchUp(t *testing.T, transport string, shape catchUpShape, copies store.Re
 	deadline := time.Minute + time.Duration(shape.n+shape.m)*perEvent
 	want := int64(shape.n + shape.m)
 	lastLog := start
+	var peakHeap uint64 // the process's, sampled: what queued redeliveries cost
+	var ms runtime.MemStats
 	for applied.Load() < want {
+		runtime.ReadMemStats(&ms)
+		peakHeap = max(peakHeap, ms.HeapAlloc)
 		if time.Since(lastLog) > 10*time.Second {
 			lastLog = time.Now()
 			t.Logf("after %v: %d versions applied in %d calls, %d of them duplicates", time.Since(start).Round(time.Second), applied.Load(), calls.Load(), duplicates.Load())
@@ -132,7 +137,7 @@ func catchUp(t *testing.T, transport string, shape catchUpShape, copies store.Re
 		time.Sleep(100 * time.Millisecond)
 	}
 	took := time.Since(start)
-	t.Logf("%d versions applied in %d calls of the copy, %d of them duplicates", applied.Load(), calls.Load(), duplicates.Load())
+	t.Logf("%d versions applied in %d calls of the copy, %d of them duplicates; heap at most %.1f MB", applied.Load(), calls.Load(), duplicates.Load(), float64(peakHeap)/1e6)
 	// The broker redelivered what was still queued here; those copies of
 	// what was applied since must not each cost the copy a round trip
 	// (before the fix they were most of the calls, and the stall).
