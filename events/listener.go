@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ticketkit/ticketkit/internal/telemetry"
@@ -107,7 +108,12 @@ type Listener struct {
 	dlMu        sync.Mutex
 	dlFailures  map[string]int // failed dead-letter attempts, where the transport counts no deliveries
 	earlyCounts map[string]int // out-of-order refusals, likewise
-	drained     chan struct{}  // closed when the last in-flight handler returns
+	acked       recentKeys     // messages this Listener acknowledged lately
+	early       map[string]earlyRetry
+
+	stallStart  atomic.Int64 // unix nanoseconds; 0 while nothing waits (see Stalled)
+	stallWarned atomic.Bool
+	drained     chan struct{} // closed when the last in-flight handler returns
 	subOnce     sync.Once
 	subDone     chan struct{} // closed once the subscription is closed
 	subErr      error         // written before subDone closes
@@ -164,6 +170,7 @@ func Listen[E Event](ctx context.Context, t Transport, queueGroup string, h Hand
 		}
 	}
 	l.cfg = cfg
+	l.acked = newRecentKeys(min(max(4*cfg.maxInFlight, 4096), 1<<16))
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	l.sub, err = t.Subscribe(ctx, string(subject), SubscribeOptions{
 		QueueGroup:  queueGroup,
@@ -215,6 +222,36 @@ func (l *Listener) process(m Message) {
 	defer l.inflight.Done()
 	meta := m.Metadata()
 	start := time.Now()
+	key := messageKey(meta)
+	// A broker redelivers what stayed unacknowledged for its ack wait,
+	// messages still queued in this process among them: with a slow
+	// handler and a full in-flight window (a backlog), most of what
+	// arrives is copies of messages handled since. They are acknowledged
+	// again without the handler, whose database round trip each of them
+	// used to cost: the copies then outran the handler, and the queue of
+	// them grew until no new message was handled (issue 20).
+	if (meta.Redelivered || meta.DeliveryCount > 1) && l.wasAcked(key) {
+		if l.cfg.manualAck {
+			_ = m.Ack() // a failed ack: it comes back, and is skipped again
+		}
+		l.observe(meta, start, Redundant)
+		return
+	}
+	// An event refused as early is handled again only after a backoff
+	// (see earlyBackoff): until then its deliveries wait on the broker
+	// without a database round trip each.
+	if l.earlyWaiting(key, start) {
+		if n := l.outOfOrderDeliveries(meta); n >= l.cfg.maxOutOfOrder {
+			l.park(m, meta, n, fmt.Errorf("%w (when last handled)", ErrOutOfOrder), start)
+			return
+		}
+		if l.cfg.manualAck {
+			_ = m.Nack()
+		}
+		l.observe(meta, start, Deferred)
+		return
+	}
+	l.stallStart.CompareAndSwap(0, start.UnixNano())
 	// The consumer span continues the publisher's trace (headers permit),
 	// and the handler's ctx carries it: its own publishes and outbox
 	// writes continue the trace in turn.
@@ -226,21 +263,30 @@ func (l *Listener) process(m Message) {
 	case decodeErr != nil:
 		l.giveUp(m, meta, decodeErr, start)
 	case handlerErr == nil:
+		l.forgetEarly(key)
 		if l.cfg.manualAck {
 			if err := m.Ack(); err != nil {
 				l.cfg.logger.Warn("ack failed; the message will be redelivered", l.attrs(meta, err)...)
 			}
 		}
+		l.rememberAcked(key)
 		l.observe(meta, start, Acked)
 	case errors.Is(handlerErr, ErrOutOfOrder):
 		// Waiting for the missing version is no failure: never counted
 		// against MaxDeliveries (one dead letter would take every later
-		// version of the aggregate with it), but reported once it lasts.
+		// version of the aggregate with it), but reported once it lasts,
+		// and bounded by MaxOutOfOrderDeliveries.
+		n := l.outOfOrderDeliveries(meta)
+		if n >= l.cfg.maxOutOfOrder {
+			l.park(m, meta, n, handlerErr, start)
+			return
+		}
+		l.refusedEarly(key, start)
 		if l.cfg.manualAck {
 			_ = m.Nack()
 		}
 		level := slog.LevelDebug
-		if l.outOfOrderDeliveries(meta) > l.cfg.warnOutOfOrder {
+		if n > l.cfg.warnOutOfOrder {
 			level = slog.LevelWarn
 		}
 		l.cfg.logger.Log(l.ctx, level, "event arrived before its predecessor; it will be redelivered (see events, Ordering, to resync a consumer whose predecessor never comes)", l.attrs(meta, handlerErr)...)
@@ -289,6 +335,12 @@ const maxDeadLetterAttempts = 5
 // refuses on the dead-letter subject) or keeps failing otherwise ends the
 // message here, logged at Error with what identifies it.
 func (l *Listener) giveUp(m Message, meta Metadata, cause error, start time.Time) {
+	l.giveUpAs(m, meta, cause, start, DeadLettered)
+}
+
+// giveUpAs is giveUp reporting a recorded message as outcome.
+func (l *Listener) giveUpAs(m Message, meta Metadata, cause error, start time.Time, outcome Outcome) {
+	l.forgetEarly(messageKey(meta))
 	dl := DeadLetter{Metadata: meta, Data: m.Data(), Err: cause}
 	if err := l.cfg.deadLetter(l.ctx, dl); err != nil {
 		if IsPermanent(err) || (!errors.Is(err, ErrUnavailable) && l.deadLetterFailures(meta) >= maxDeadLetterAttempts) {
@@ -300,7 +352,8 @@ func (l *Listener) giveUp(m Message, meta Metadata, cause error, start time.Time
 			if l.cfg.manualAck {
 				_ = m.Term()
 			}
-			l.observe(meta, start, DeadLettered)
+			l.rememberAcked(messageKey(meta))
+			l.observe(meta, start, outcome)
 			return
 		}
 		l.cfg.logger.Error("dead-letter hook failed; the message will be redelivered", l.attrs(meta, err)...)
@@ -315,7 +368,10 @@ func (l *Listener) giveUp(m Message, meta Metadata, cause error, start time.Time
 			l.cfg.logger.Warn("terminating a dead letter failed; it may be dead-lettered again", l.attrs(meta, err)...)
 		}
 	}
-	l.observe(meta, start, DeadLettered)
+	// A copy already on its way (redelivered before the Term arrived) is
+	// acknowledged without being dead-lettered again.
+	l.rememberAcked(messageKey(meta))
+	l.observe(meta, start, outcome)
 }
 
 // outOfOrderDeliveries counts the deliveries of a message its handler
@@ -418,6 +474,7 @@ func (l *Listener) observe(meta Metadata, start time.Time, o Outcome) {
 		d = time.Since(start)
 	}
 	l.metrics.record(d, o)
+	l.progress(o, start)
 	if l.cfg.hooks.Handled != nil {
 		l.cfg.hooks.Handled(meta, d, o)
 	}
@@ -470,4 +527,155 @@ func (l *Listener) Close(ctx context.Context) error {
 		l.cancel()
 	}
 	return errors.Join(waitErr, subErr)
+}
+
+// ErrGap is wrapped by the error a Listener dead-letters an event with when
+// its handler still refused it as early (ErrOutOfOrder) on its
+// MaxOutOfOrderDeliveries-th delivery: its predecessor never came. See the
+// package documentation, Ordering, for the resync.
+var ErrGap = errors.New("events: gap: the event's predecessor never came")
+
+// ErrStalled is wrapped by Stalled's error.
+var ErrStalled = errors.New("events: listener stalled")
+
+// Stalled returns an error wrapping ErrStalled when the Listener has made
+// no progress for StallAfter while messages wait: its handler has been
+// called (and is running, failed, or refused the message as early) and no
+// message since was acknowledged or dead-lettered. An idle Listener, and
+// one skipping redeliveries of what it already acknowledged, is not
+// stalled. service.Listen makes it a readiness check.
+func (l *Listener) Stalled() error {
+	since := l.stallStart.Load()
+	if since == 0 {
+		return nil
+	}
+	if d := time.Since(time.Unix(0, since)); d > l.cfg.stallAfter {
+		return fmt.Errorf("%w: %s: no message acknowledged or dead-lettered for %v while messages wait", ErrStalled, l.subject, d.Round(time.Second))
+	}
+	return nil
+}
+
+// progress records how a delivery ended for Stalled, and logs a stall at
+// Warn once (and its end at Info).
+func (l *Listener) progress(o Outcome, start time.Time) {
+	switch o {
+	case Acked, DeadLettered, Parked:
+		l.stallStart.Store(0)
+		if l.stallWarned.CompareAndSwap(true, false) {
+			l.cfg.logger.Info("listener makes progress again", "subject", string(l.subject))
+		}
+	case Failed, Panicked, Deferred:
+		l.stallStart.CompareAndSwap(0, start.UnixNano())
+		if err := l.Stalled(); err != nil && l.stallWarned.CompareAndSwap(false, true) {
+			l.cfg.logger.Warn("listener stalled: messages wait and none is dealt with", "subject", string(l.subject), "error", err)
+		}
+	}
+}
+
+// park dead-letters a message that is still early on its n-th delivery,
+// with a cause wrapping ErrGap.
+func (l *Listener) park(m Message, meta Metadata, n int, cause error, start time.Time) {
+	err := fmt.Errorf("%w: still out of order on delivery %d: %w", ErrGap, n, cause)
+	l.cfg.logger.Warn("event parked as a gap: its predecessor never came; resync the aggregate from its owner, then replay the parked event (see events, Ordering)",
+		l.attrs(meta, err)...)
+	l.giveUpAs(m, meta, err, start, Parked)
+}
+
+// messageKey identifies a message for the Listener's own bookkeeping.
+func messageKey(meta Metadata) string {
+	return meta.Subject + "\x00" + strconv.FormatUint(meta.Sequence, 10)
+}
+
+func (l *Listener) wasAcked(key string) bool {
+	l.dlMu.Lock()
+	defer l.dlMu.Unlock()
+	return l.acked.has(key)
+}
+
+func (l *Listener) rememberAcked(key string) {
+	l.dlMu.Lock()
+	defer l.dlMu.Unlock()
+	l.acked.add(key)
+}
+
+// earlyRetry is when an event refused as early is next worth handling.
+type earlyRetry struct {
+	next     time.Time
+	refusals int
+}
+
+// maxEarlyTracked bounds the events refused as early that a Listener
+// remembers; past it, it forgets them all, which only costs handler calls.
+const maxEarlyTracked = 1 << 16
+
+// earlyBackoff is how long after its n-th refusal an early event is
+// handled again: the ack wait, doubling with each refusal, at most four
+// ack waits. Deliveries before then are left for redelivery without a
+// handler call, so that events waiting for predecessors far back in a
+// backlog don't take the database from the events that bring those.
+func (l *Listener) earlyBackoff(n int) time.Duration {
+	const maxEarlyBackoff = 4 // ack waits: an event waits up to that long after its predecessor came
+	d := l.cfg.ackWait
+	for i := 1; i < n && d < maxEarlyBackoff*l.cfg.ackWait; i++ {
+		d *= 2
+	}
+	return min(d, maxEarlyBackoff*l.cfg.ackWait)
+}
+
+// refusedEarly records a refusal of the message as early.
+func (l *Listener) refusedEarly(key string, now time.Time) {
+	l.dlMu.Lock()
+	defer l.dlMu.Unlock()
+	if l.early == nil || len(l.early) >= maxEarlyTracked {
+		l.early = make(map[string]earlyRetry)
+	}
+	r := l.early[key]
+	r.refusals++
+	// Half an ack wait early, so that the redelivery due then is not
+	// skipped for a few milliseconds.
+	r.next = now.Add(l.earlyBackoff(r.refusals) - l.cfg.ackWait/2)
+	l.early[key] = r
+}
+
+// earlyWaiting reports whether the message was refused as early and its
+// backoff has not passed.
+func (l *Listener) earlyWaiting(key string, now time.Time) bool {
+	l.dlMu.Lock()
+	defer l.dlMu.Unlock()
+	r, ok := l.early[key]
+	return ok && now.Before(r.next)
+}
+
+func (l *Listener) forgetEarly(key string) {
+	l.dlMu.Lock()
+	defer l.dlMu.Unlock()
+	delete(l.early, key)
+}
+
+// recentKeys is a set that keeps its last n keys.
+type recentKeys struct {
+	keys map[string]struct{}
+	ring []string
+	next int
+}
+
+func newRecentKeys(n int) recentKeys {
+	return recentKeys{keys: make(map[string]struct{}, n), ring: make([]string, n)}
+}
+
+func (r *recentKeys) has(k string) bool {
+	_, ok := r.keys[k]
+	return ok
+}
+
+func (r *recentKeys) add(k string) {
+	if r.has(k) {
+		return
+	}
+	if old := r.ring[r.next]; old != "" {
+		delete(r.keys, old)
+	}
+	r.ring[r.next] = k
+	r.keys[k] = struct{}{}
+	r.next = (r.next + 1) % len(r.ring)
 }

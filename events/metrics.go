@@ -31,9 +31,9 @@ func newHandlerMetrics(subject string) handlerMetrics {
 	// stop a listener.
 	d, _ := otel.Meter(MeterName).Float64Histogram("ticketkit.handler.duration",
 		metric.WithUnit("s"), metric.WithExplicitBucketBoundaries(telemetry.DurationBuckets()...),
-		metric.WithDescription("Time from delivery to the listener's decision, by subject and outcome (acked, failed, panicked, dead-lettered, dropped, deferred)"))
+		metric.WithDescription("Time from delivery to the listener's decision, by subject and outcome (acked, failed, panicked, dead-lettered, dropped, deferred, redundant, parked)"))
 	m := handlerMetrics{duration: d, byOutcome: map[Outcome]metric.RecordOption{}}
-	for _, o := range []Outcome{Acked, Failed, Panicked, DeadLettered, Dropped, Deferred} {
+	for _, o := range []Outcome{Acked, Failed, Panicked, DeadLettered, Dropped, Deferred, Redundant, Parked} {
 		m.byOutcome[o] = metric.WithAttributeSet(attribute.NewSet(
 			attribute.String("messaging.destination.name", subject),
 			attribute.String("outcome", o.String())))

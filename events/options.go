@@ -55,6 +55,8 @@ type config struct {
 	deadLetter     func(context.Context, DeadLetter) error
 	deadSubject    string
 	warnOutOfOrder int
+	maxOutOfOrder  int
+	stallAfter     time.Duration
 }
 
 func newConfig(opts []option) (config, error) {
@@ -65,6 +67,8 @@ func newConfig(opts []option) (config, error) {
 		maxInFlight:    DefaultMaxInFlight,
 		concurrency:    1,
 		warnOutOfOrder: DefaultWarnOutOfOrderAfter,
+		maxOutOfOrder:  DefaultMaxOutOfOrderDeliveries,
+		stallAfter:     DefaultStallAfter,
 	}
 	for _, o := range opts {
 		if o.apply == nil {
@@ -215,6 +219,47 @@ func WarnOutOfOrderAfter(n int) ListenerOption {
 			return fmt.Errorf("warn after %d is below 1", n)
 		}
 		c.warnOutOfOrder = n
+		return nil
+	})
+}
+
+// DefaultMaxOutOfOrderDeliveries is MaxOutOfOrderDeliveries' default: at
+// the cluster's 5 second ack wait (and, on JetStream, a nak delay of the
+// ack wait, as package service sets), about ten minutes of waiting.
+const DefaultMaxOutOfOrderDeliveries = 120
+
+// MaxOutOfOrderDeliveries bounds how long an event waits for its
+// predecessor: one its handler still refuses as early (ErrOutOfOrder) on
+// its n-th delivery is parked, that is dead-lettered with an error
+// wrapping ErrGap (its reason on the dead-letter subject says "gap"),
+// logged at Warn and reported to the Handled hook and the metrics as
+// Parked. The time that gives is about n ack waits (deliveries come one
+// ack wait apart; on JetStream, one nak delay). Size it above the time a
+// consumer joining with a backlog takes to reach the predecessors it
+// needs. See the package documentation, Ordering, for the resync. It
+// needs a transport that counts deliveries; on others the Listener counts
+// its own.
+func MaxOutOfOrderDeliveries(n int) ListenerOption {
+	return listenerOption("MaxOutOfOrderDeliveries", func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("max out-of-order deliveries %d is below 1", n)
+		}
+		c.maxOutOfOrder = n
+		return nil
+	})
+}
+
+// DefaultStallAfter is StallAfter's default.
+const DefaultStallAfter = 2 * time.Minute
+
+// StallAfter sets how long a Listener may make no progress while messages
+// wait before Listener.Stalled says so (and it logs a Warn once).
+func StallAfter(d time.Duration) ListenerOption {
+	return listenerOption("StallAfter", func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("stall after %v is not positive", d)
+		}
+		c.stallAfter = d
 		return nil
 	})
 }

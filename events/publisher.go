@@ -30,11 +30,13 @@ const (
 	Panicked                    // the handler panicked: redelivery
 	DeadLettered                // undecodable, or out of deliveries
 	Dropped                     // arrived while closing: redelivery
-	Deferred                    // the handler said ErrOutOfOrder: redelivery, never dead-lettered
+	Deferred                    // the handler said ErrOutOfOrder (or did lately): redelivery, until MaxOutOfOrderDeliveries
+	Redundant                   // a redelivery of a message the Listener had acknowledged: acknowledged again, no handler call
+	Parked                      // still early on its MaxOutOfOrderDeliveries-th delivery: dead-lettered as a gap (ErrGap)
 )
 
 func (o Outcome) String() string {
-	names := [...]string{"acked", "failed", "panicked", "dead-lettered", "dropped", "deferred"}
+	names := [...]string{"acked", "failed", "panicked", "dead-lettered", "dropped", "deferred", "redundant", "parked"}
 	if int(o) < len(names) {
 		return names[o]
 	}

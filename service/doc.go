@@ -10,9 +10,9 @@
 //   - the outbox relay, and listeners with the cluster's queue group, ack
 //     wait and a dead-letter subject per source subject (Listen);
 //   - HTTP with /healthz, /readyz (a ping of the database and of the
-//     broker within ReadyTimeout, outbox lag, load shedding, shutdown),
-//     a deadline per request, load shedding and idempotent POSTs
-//     (Handler);
+//     broker within ReadyTimeout, outbox lag, stalled listeners, load
+//     shedding, shutdown), a deadline per request, load shedding and
+//     idempotent POSTs (Handler);
 //   - shutdown in dependency order within one deadline (Serve, Shutdown):
 //     HTTP, then listeners, then the outbox flush, then the relay, then
 //     the broker, then the database.

@@ -94,6 +94,6 @@ func Example() {
 	// Output:
 	// 200 {"title":"concert"}
 	// 404 {"errors":[{"message":"Not Found"}]}
-	// 200 {"checks":{"load":"ok","outbox":"backlog 0, oldest 0s"},"status":"ok"}
+	// 200 {"checks":{"listeners":"ok","load":"ok","outbox":"backlog 0, oldest 0s"},"status":"ok"}
 	// shutdown: <nil>
 }

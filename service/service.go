@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -117,6 +118,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, b *Backends, opts 
 		return nil, err
 	}
 	s.relay = relay
+	b.AddCheck("listeners", s.listenersProgress)
 	// The relay outlives ctx (the start-up context): it stops in
 	// Shutdown, after the last write has been flushed.
 	var relayCtx context.Context
@@ -148,6 +150,14 @@ func (s *Service) Relay() *outbox.Relay { return s.relay }
 // channel, the service's ack wait, a dead-letter subject of its own
 // (Config.DeadLetterSubject), the service's logger and hooks. opts come
 // after those, so they override them. Shutdown closes it.
+//
+// A listener that makes no progress while messages wait (see
+// events.Listener.Stalled; events.StallAfter, 2 minutes by default) makes
+// /readyz answer 503 with the check "listeners" unavailable, and logs a
+// Warn: the service's copy of another's data is falling behind, and a
+// stall that lasts is worth an operator's look (or a restart), not more
+// traffic. Early events that wait for their predecessor count as waiting
+// until they are applied or parked (events.MaxOutOfOrderDeliveries).
 func Listen[E events.Event](ctx context.Context, s *Service, h events.Handler[E], opts ...events.ListenerOption) error {
 	var zero E
 	subject := zero.Subject()
@@ -166,6 +176,21 @@ func Listen[E events.Event](ctx context.Context, s *Service, h events.Handler[E]
 	s.listeners = append(s.listeners, l)
 	s.mu.Unlock()
 	return nil
+}
+
+// listenersProgress is the readiness check of the listeners: an error
+// naming those that are stalled.
+func (s *Service) listenersProgress(context.Context) error {
+	s.mu.Lock()
+	ls := slices.Clone(s.listeners)
+	s.mu.Unlock()
+	var errs []error
+	for _, l := range ls {
+		if err := l.Stalled(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Handler returns the service's HTTP handler: the probes /healthz and

@@ -2,8 +2,12 @@ package service_test
 
 import (
 	"context"
+	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -88,5 +92,69 @@ func TestFromEnv(t *testing.T) {
 	}
 	if _, err := service.FromEnv("x", func(k string) string { return map[string]string{"MONGO_URI": "mongodb://m/"}[k] }); err == nil {
 		t.Error("MongoDB without NATS accepted")
+	}
+}
+
+// A listener that makes no progress while messages wait turns /readyz to
+// 503, naming the check "listeners", and back to 200 once it acknowledges
+// again (issue 20, item 11: it said 200 throughout the catch-up stall).
+func TestStalledListenerIsNotReady(t *testing.T) {
+	ctx := context.Background()
+	b := service.Memory(nil, memtransport.New())
+	s, err := service.Start(ctx, service.Defaults("stalled-service"), nil, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Shutdown(ctx) })
+	var failing atomic.Bool
+	failing.Store(true)
+	err = service.Listen(ctx, s, func(context.Context, wire.TicketCreated, events.Metadata) error {
+		if failing.Load() {
+			return errors.New("the copy's database does not answer")
+		}
+		return nil
+	}, events.AckWait(time.Second), events.StallAfter(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s.Handler(http.NotFoundHandler()))
+	defer srv.Close()
+	if code, body := readyz(t, srv.URL); code != http.StatusOK {
+		t.Fatalf("readyz before any message: %d %s", code, body)
+	}
+	data, _ := events.Encode(wire.TicketCreated{ID: ticketkit.NewID(), Title: "t", Price: 1, UserID: ticketkit.NewID()})
+	if err := b.Transport.Publish(ctx, events.Outgoing{Subject: string(wire.SubjectTicketCreated), Data: data}); err != nil {
+		t.Fatal(err)
+	}
+	awaitReadyz(t, srv.URL, http.StatusServiceUnavailable, `"listeners":"unavailable"`)
+	failing.Store(false)
+	awaitReadyz(t, srv.URL, http.StatusOK, `"listeners":"ok"`)
+}
+
+func readyz(t *testing.T, url string) (int, string) {
+	t.Helper()
+	res, err := http.Get(url + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(body)
+}
+
+// awaitReadyz waits, within 30 s, for /readyz to answer code with a body
+// containing want.
+func awaitReadyz(t *testing.T, url string, code int, want string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got, body := readyz(t, url)
+		if got == code && strings.Contains(body, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("readyz: %d %s; want %d with %s", got, body, code, want)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
