@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 
@@ -75,7 +76,7 @@ func Build(ctx context.Context, s *service.Service) (http.Handler, error) {
 }
 
 func build(ctx context.Context, s *service.Service, c settings) (http.Handler, error) {
-	charger, err := chargerOf(s, c)
+	charger, err := chargerOf(s.Config(), s.Logger(), c)
 	if err != nil {
 		return nil, err
 	}
@@ -98,14 +99,15 @@ func build(ctx context.Context, s *service.Service, c settings) (http.Handler, e
 	return (&api{svc: svc, auth: s.Verifier(), log: s.Logger()}).routes(), nil
 }
 
-func chargerOf(s *service.Service, c settings) (payments.Charger, error) {
+// chargerOf is the charger c names, else the environment's.
+func chargerOf(cfg service.Config, log *slog.Logger, c settings) (payments.Charger, error) {
 	switch {
 	case c.charger != nil:
 		return c.charger, nil
 	case c.getenv(stripecharger.EnvKey) != "":
 		return stripecharger.FromEnv(c.getenv)
-	case s.Config().InMemory():
-		s.Logger().Warn("STRIPE_KEY is not set: payments are charged to an in-memory fake (memcharger) that charges nothing")
+	case cfg.InMemory():
+		log.Warn("STRIPE_KEY is not set: payments are charged to an in-memory fake (memcharger) that charges nothing")
 		return memcharger.New(), nil
 	default:
 		return nil, fmt.Errorf("paymentsvc: %s must be set to charge through Stripe (the cluster's stripe-secret)", stripecharger.EnvKey)

@@ -2,6 +2,7 @@ package paymentsvc
 
 import (
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -247,4 +248,27 @@ func TestStripeMock(t *testing.T) {
 		t.Fatalf("payment %s; want %s", pid, payments.PaymentID(id))
 	}
 	h.published(id, pid)
+}
+
+// The charger from the environment: Stripe with STRIPE_KEY; without it,
+// the fake in memory only, and on MongoDB no service at all.
+func TestChargerFromEnv(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	mem := service.Defaults(Name)
+	onMongo := mem
+	onMongo.MongoURI = "mongodb://127.0.0.1:1/payments"
+	if c, err := chargerOf(onMongo, log, settings{getenv: env(map[string]string{"STRIPE_KEY": "sk_test_1"})}); err != nil {
+		t.Fatal(err)
+	} else if _, ok := c.(*stripecharger.Charger); !ok {
+		t.Errorf("with STRIPE_KEY: %T", c)
+	}
+	if c, err := chargerOf(mem, log, settings{getenv: env(nil)}); err != nil {
+		t.Fatal(err)
+	} else if _, ok := c.(*memcharger.Charger); !ok {
+		t.Errorf("in memory without STRIPE_KEY: %T", c)
+	}
+	if c, err := chargerOf(onMongo, log, settings{getenv: env(nil)}); err == nil {
+		t.Errorf("on MongoDB without STRIPE_KEY: %T, want an error", c)
+	}
 }
