@@ -22,10 +22,12 @@
 //   - The payment is stored with its payment:created event in one write
 //     (the outbox), so it is never stored without its event.
 //
-// A declined card is not a charge, and Stripe remembers the decline under
-// its key: Pay then moves the order's key on (the copy's claim, see
-// Orders.NextAttempt), so the next attempt, with another card, may
-// charge.
+// A declined card or a refused request is not a charge, and Stripe may
+// remember the refusal under its key: Pay then moves the order's key on
+// (the copy's claim, see Orders.NextAttempt), so the next attempt, with
+// another card, may charge. A key whose answer is a refusal never charged,
+// so moving on can't charge twice; an error that leaves the outcome
+// unknown keeps the key.
 //
 // Limits: a provider forgets a key after 24 hours, so an attempt that
 // charged and was never stored, retried only after that, would charge

@@ -29,7 +29,8 @@ func NewService(payments Store, orders Orders, charger Charger) *Service {
 //
 // Errors: EINVALID (no token, or the provider refused the request),
 // ENOTFOUND (no such order, or not yet copied), ENOTOWNER (someone else's
-// order), EPRECONDITION (ErrOrderCancelled, ErrDeclined), ECONFLICT
+// order), EPRECONDITION (ErrOrderCancelled for an order cancelled before
+// it was paid, ErrDeclined), ECONFLICT
 // (ErrKeyReused), EUNAVAILABLE (ErrProviderUnavailable, ErrKeyInUse, or
 // the store; paying again is safe), EUNKNOWN (the store did not confirm
 // the payment's write; paying again is safe too), EINTERNAL.
@@ -45,29 +46,34 @@ func (s *Service) Pay(ctx context.Context, userID, orderID, token string) (Payme
 	if err != nil {
 		return Payment{}, err
 	}
-	switch {
-	case o.UserID != userID:
+	if o.UserID != userID {
 		return Payment{}, ticketkit.ErrNotOwner
-	case o.Status == OrderCancelled:
-		return Payment{}, ErrOrderCancelled
 	}
 	// An order that has its payment is answered with it: a retry of a
-	// POST that paid, or the loser of a race.
+	// POST that paid, or the loser of a race; even if the order was
+	// cancelled since (it expired while its payment:created was on its
+	// way), since the payment is what happened.
 	switch p, err := s.payments.Get(ctx, PaymentID(id)); {
 	case err == nil:
 		return p, nil
 	case ticketkit.ErrorCode(err) != ticketkit.ENOTFOUND:
 		return Payment{}, err
 	}
+	if o.Status == OrderCancelled {
+		return Payment{}, ErrOrderCancelled
+	}
 	charge, err := s.charger.Charge(ctx, Charge{
 		Amount: o.Price, Currency: Currency, Source: token,
 		IdempotencyKey: ChargeKey(id, o.Attempt), OrderID: id,
 	})
-	if errors.Is(err, ErrDeclined) {
-		// The provider remembers the decline under this attempt's key
-		// and would answer it to every later request, whatever card it
-		// brings: the next request uses the next attempt. A key that
-		// answers a decline never charged, so this can't charge twice.
+	if errors.Is(err, ErrDeclined) || ticketkit.ErrorCode(err) == ticketkit.EINVALID {
+		// The provider remembers a refusal under this attempt's key
+		// and would answer it to every later request, or refuse any
+		// other card as the key's reuse: the next request uses the next
+		// attempt. A key whose answer is a refusal never charged (the
+		// provider answers a key used for another charge with
+		// ErrKeyReused), so this can't charge twice. An error that
+		// leaves the outcome unknown keeps the key.
 		if nerr := s.orders.NextAttempt(ctx, id, o.Attempt); nerr != nil {
 			return Payment{}, nerr
 		}

@@ -295,3 +295,61 @@ func TestPaymentID(t *testing.T) {
 		t.Fatalf("PaymentID(%s) = %s", id, p)
 	}
 }
+
+// A payment that happened is answered as it is, even once the order was
+// cancelled since (it expired while payment:created was on its way).
+func TestPaidThenCancelledAnswersThePayment(t *testing.T) {
+	f := newFixture(t)
+	user := ticketkit.NewID()
+	id := f.order(user)
+	p, err := f.svc.Pay(f.ctx, user, id, "tok_visa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.copies.OnOrderCancelled(f.ctx, wire.OrderCancelled{ID: id, Version: 1, Ticket: wire.OrderTicketRef{ID: ticketkit.NewID()}}, events.Metadata{}); err != nil {
+		t.Fatal(err)
+	}
+	if again, err := f.svc.Pay(f.ctx, user, id, "tok_visa"); err != nil || again != p {
+		t.Fatalf("again after the cancellation = %+v, %v; want %+v", again, err, p)
+	}
+	if _, err := f.svc.Pay(f.ctx, ticketkit.NewID(), id, "tok_visa"); !errors.Is(err, ticketkit.ErrNotOwner) {
+		t.Fatalf("someone else: %v; want ErrNotOwner", err)
+	}
+	f.charges(1)
+}
+
+// A charger that remembers a refused request under its key, as Stripe
+// may: the next request, with a good token, still charges.
+func TestPayAfterAnInvalidRequest(t *testing.T) {
+	f := newFixture(t)
+	user := ticketkit.NewID()
+	id := f.order(user)
+	r := f.copies.Replica
+	svc := payments.NewService(f.store, payments.NewOrders(r), &remembersInvalid{Charger: f.charger, refused: map[string]bool{}})
+	if _, err := svc.Pay(f.ctx, user, id, "bad"); !errors.Is(err, ticketkit.ErrInvalid) {
+		t.Fatalf("a bad token: %v; want EINVALID", err)
+	}
+	if _, err := svc.Pay(f.ctx, user, id, "tok_visa"); err != nil {
+		t.Fatalf("a good token after a bad one: %v", err)
+	}
+	f.charges(1)
+}
+
+type remembersInvalid struct {
+	*memcharger.Charger
+	mu      sync.Mutex
+	refused map[string]bool
+}
+
+func (c *remembersInvalid) Charge(ctx context.Context, ch payments.Charge) (payments.ChargeID, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.refused[ch.IdempotencyKey] {
+		return "", payments.ErrKeyReused
+	}
+	id, err := c.Charger.Charge(ctx, ch)
+	if ticketkit.ErrorCode(err) == ticketkit.EINVALID {
+		c.refused[ch.IdempotencyKey] = true
+	}
+	return id, err
+}

@@ -161,13 +161,17 @@ func mapError(err error) error {
 		return wrap(payments.ErrKeyInUse, "", err)
 	case se.HTTPStatusCode == http.StatusTooManyRequests || se.HTTPStatusCode >= 500 || se.Type == stripe.ErrorTypeAPI:
 		return wrap(payments.ErrProviderUnavailable, "", err)
-	case se.Type == stripe.ErrorTypeInvalidRequest && (se.Param == "source" || strings.Contains(se.Msg, "token")):
+	case se.HTTPStatusCode == http.StatusUnauthorized || se.HTTPStatusCode == http.StatusForbidden || se.Type != stripe.ErrorTypeInvalidRequest:
+		// A bad or restricted key: ours to fix, so no details reach
+		// the client.
+		return &ticketkit.Error{Code: ticketkit.EINTERNAL, Message: "The payment provider refused the request", Err: err}
+	case se.Param == "source" || strings.Contains(se.Msg, "token"):
 		return &ticketkit.Error{Code: ticketkit.EINVALID, Message: se.Msg, Err: err,
 			Fields: []ticketkit.FieldError{{Field: "token", Message: se.Msg}}}
 	default:
-		// A bad key (401), a request Stripe refused for a reason the
-		// client can't fix: ours to fix, so no details reach the client.
-		return &ticketkit.Error{Code: ticketkit.EINTERNAL, Message: "The payment provider refused the request", Err: err}
+		// Stripe refused the charge itself ("Amount must be at least
+		// $0.50 usd"): its message says why, to the client too.
+		return &ticketkit.Error{Code: ticketkit.EINVALID, Message: se.Msg, Err: err}
 	}
 }
 

@@ -172,6 +172,8 @@ func TestErrors(t *testing.T) {
 		{"server error", answer(500, `{"error":{"type":"api_error","message":"oops"}}`), payments.ErrProviderUnavailable, ticketkit.EUNAVAILABLE},
 		{"bad key", answer(401, `{"error":{"type":"invalid_request_error","message":"Invalid API Key provided"}}`), nil, ticketkit.EINTERNAL},
 		{"no server", closed, payments.ErrProviderUnavailable, ticketkit.EUNAVAILABLE},
+		{"forbidden", answer(403, `{"error":{"type":"invalid_request_error","message":"restricted key"}}`), nil, ticketkit.EINTERNAL},
+		{"too small", answer(400, `{"error":{"type":"invalid_request_error","code":"amount_too_small","param":"amount","message":"Amount must be at least $0.50 usd"}}`), ticketkit.ErrInvalid, ticketkit.EINVALID},
 		{"bad token", answer(400, `{"error":{"type":"invalid_request_error","code":"resource_missing","param":"source","message":"No such token: 'x'"}}`), ticketkit.ErrInvalid, ticketkit.EINVALID},
 	} {
 		ch, err := stripecharger.New(testKey, stripecharger.WithAPIBase(c.base), stripecharger.WithRetries(0))
