@@ -1,6 +1,7 @@
 package paymentsvc
 
 import (
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -271,4 +272,76 @@ func TestChargerFromEnv(t *testing.T) {
 	if c, err := chargerOf(onMongo, log, settings{getenv: env(nil)}); err == nil {
 		t.Errorf("on MongoDB without STRIPE_KEY: %T, want an error", c)
 	}
+}
+
+// An instance dies between the charge and the store (Abandon: its relay
+// stops, its backends close): its client gets no 201, and paying again on
+// another instance finds the same charge by its key. One charge, one
+// payment, one payment:created.
+func TestCrashBetweenChargeAndStore(t *testing.T) {
+	for _, transport := range []string{service.TransportStan, service.TransportJetStream} {
+		t.Run(transport, func(t *testing.T) {
+			c := servicetest.Servers(t, transport)
+			mem := memcharger.New()
+			var dying *servicetest.Instance
+			crash := &crashAfterCharge{Charger: mem, crash: func() {
+				ctx, cancel := context.WithTimeout(context.Background(), servicetest.Wait)
+				defer cancel()
+				if err := dying.Abandon(ctx); err != nil {
+					t.Errorf("Abandon: %v", err)
+				}
+			}}
+			dyingBuild, err := New(WithCharger(crash))
+			if err != nil {
+				t.Fatal(err)
+			}
+			dying = c.Start(Name, dyingBuild)
+			build, err := New(WithCharger(mem))
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := &harness{t: t, c: c, charger: mem, in: []*servicetest.Instance{dying, c.Start(Name, build)}}
+			alice := c.User()
+			id := h.order(alice)
+			if r := h.pay(0, alice, id, "tok_visa"); r.Status < 500 {
+				t.Fatalf("the dying instance answered %d %s; want a 5xx", r.Status, r.Body)
+			} else {
+				t.Logf("the dying instance answered %d %s", r.Status, r.Body)
+			}
+			h.charges(1)
+			pid := paid(t, h.pay(1, alice, id, "tok_visa"))
+			h.charges(1)
+			e := servicetest.Await(c, func(e wire.PaymentCreated) bool { return e.OrderID == id })
+			if e.ID != pid || e.StripeID != "ch_mem1" {
+				t.Fatalf("payment:created %+v; want payment %s of the first charge", e, pid)
+			}
+			if err := h.in[1].Relay().Flush(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for _, e := range servicetest.Published[wire.PaymentCreated](c) {
+				if e.OrderID == id {
+					n++
+				}
+			}
+			if n != 1 {
+				t.Fatalf("%d payment:created; want 1", n)
+			}
+		})
+	}
+}
+
+// crashAfterCharge charges, then crashes its instance once.
+type crashAfterCharge struct {
+	payments.Charger
+	crash func()
+	once  sync.Once
+}
+
+func (c *crashAfterCharge) Charge(ctx context.Context, ch payments.Charge) (payments.ChargeID, error) {
+	id, err := c.Charger.Charge(ctx, ch)
+	if err == nil {
+		c.once.Do(c.crash)
+	}
+	return id, err
 }
