@@ -1,8 +1,8 @@
 # Tests run against real servers: .bin/devservers (built from the nested
 # module in devservers/, so the servers' dependencies stay out of ours)
-# starts NATS Streaming, JetStream and a MongoDB wire server for the length
-# of one command, passes their addresses in the environment, and stops them
-# however the command ends. See testenv for the variables.
+# starts NATS Streaming, JetStream, a MongoDB wire server and stripe-mock
+# for the length of one command, passes their addresses in the environment,
+# and stops them however the command ends. See testenv for the variables.
 
 DEVSERVERS := .bin/devservers
 
