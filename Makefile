@@ -1,8 +1,8 @@
 # Tests run against real servers: .bin/devservers (built from the nested
 # module in devservers/, so the servers' dependencies stay out of ours)
-# starts NATS Streaming, JetStream and a MongoDB wire server for the length
-# of one command, passes their addresses in the environment, and stops them
-# however the command ends. See testenv for the variables.
+# starts NATS Streaming, JetStream, a MongoDB wire server and stripe-mock
+# for the length of one command, passes their addresses in the environment,
+# and stops them however the command ends. See testenv for the variables.
 
 DEVSERVERS := .bin/devservers
 
@@ -55,16 +55,18 @@ postgresql:
 dev: devservers
 	$(DEVSERVERS) run
 
-## check: gofmt, go vet (here and in devservers/), no library package importing a test server, no generic package importing a domain, an adopter's go mod tidy (.ci/modcheck), and the API changes since the last commit (printed, not a gate)
+## check: gofmt, go vet (here and in devservers/), no library package importing a test server, only payments/stripecharger linking Stripe's client, no generic package importing a domain, an adopter's go mod tidy (.ci/modcheck), and the API changes since the last commit (printed, not a gate)
 check:
 	@unformatted=$$(git ls-files '*.go' | xargs -r gofmt -l); \
 	if [ -n "$$unformatted" ]; then echo "gofmt -w needed on:"; echo "$$unformatted"; exit 1; fi
 	go vet ./...
 	cd devservers && go vet ./...
-	@servers=$$(go list -deps ./... | grep -E '^github.com/(nats-io/nats-server|nats-io/nats-streaming-server|FerretDB)'); \
+	@servers=$$(go list -deps ./... | grep -E '^github.com/(nats-io/nats-server|nats-io/nats-streaming-server|FerretDB|stripe/stripe-mock)'); \
 	if [ -n "$$servers" ]; then echo "a package of the module imports a test server (keep them in devservers/):"; echo "$$servers"; exit 1; fi
 	@domains=$$(go list -deps ./events/... ./natsclient/... ./outbox/... ./httpapi ./idempotency ./session ./store/... ./memstore ./mongostore | grep -E '^github.com/ticketkit/ticketkit/(tickets|orders|payments|expiration|auth|wire)(/|$$)'); \
 	if [ -n "$$domains" ]; then echo "a generic package (events, a transport, outbox, httpapi, session, store and its backends) imports a domain or the wire contract:"; echo "$$domains"; exit 1; fi
+	@stripe=$$(go list -deps $$(go list ./... | grep -v -E '/payments/stripecharger$$|/examples/') | grep -E '^github.com/stripe/'); \
+	if [ -n "$$stripe" ]; then echo "a library package other than payments/stripecharger links the Stripe client (keep it there):"; echo "$$stripe" | head -5; exit 1; fi
 	@sdk=$$(go list -deps $$(go list ./... | grep -v /examples/) | grep -E '^go.opentelemetry.io/otel/(sdk|exporters)|^github.com/prometheus/'); \
 	if [ -n "$$sdk" ]; then echo "a library package links the OpenTelemetry SDK or an exporter (the API only; those are the examples'):"; echo "$$sdk"; exit 1; fi
 	@go mod tidy -diff || { echo "go.mod is not tidy: run go mod tidy"; exit 1; }

@@ -20,6 +20,10 @@
 //	              contract, the use cases (tickets/storetest: its suite)
 //	orders        the orders domain: Order, the Store and Tickets
 //	              contracts, the use cases
+//	payments      the payments domain: Payment, the copy of an order,
+//	              the Charger port, Pay that charges an order once
+//	              (stripecharger: Stripe; memcharger: in memory;
+//	              paymentstest: the Charger suite; paymentstore)
 //	wire          the cluster's subjects and payloads, and the mappings
 //	              from the domains' changes to them
 //	events        typed pub/sub over a small Transport driver interface,

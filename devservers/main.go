@@ -1,7 +1,7 @@
 // Command devservers runs the servers that ticketkit's integration tests
 // need, in-process, so that `make test` works with nothing but Go installed:
-// a NATS Streaming server, a NATS server with JetStream, and FerretDB as a
-// MongoDB wire protocol server.
+// a NATS Streaming server, a NATS server with JetStream, FerretDB as a
+// MongoDB wire protocol server, and stripe-mock, Stripe's API mock.
 //
 // Usage:
 //
@@ -9,11 +9,12 @@
 //	devservers stan      -addr 127.0.0.1:PORT -dir DIR [-cluster ticketing] [security flags]
 //	devservers jetstream -addr 127.0.0.1:PORT -dir DIR [cluster flags] [security flags]
 //	devservers mongo     -addr 127.0.0.1:PORT -dir DIR
+//	devservers stripe    -addr 127.0.0.1:PORT
 //	devservers creds     -dir DIR
 //
-// `run` starts all three on free loopback ports with data in a fresh
+// `run` starts all four on free loopback ports with data in a fresh
 // temporary directory, runs cmd with MONGO_URI, NATS_URL, NATS_CLUSTER_ID,
-// NATS_JETSTREAM_URL and TICKETKIT_DEVSERVERS (this binary) in its
+// NATS_JETSTREAM_URL, STRIPE_API_BASE and TICKETKIT_DEVSERVERS (this binary) in its
 // environment, then stops the servers and exits with cmd's exit code. The
 // servers log to a file, whose path it prints if cmd fails (-v streams it
 // to stderr too). cmd runs in a process group of its own, without stdin;
@@ -58,6 +59,7 @@ const (
 	envClusterID    = "NATS_CLUSTER_ID"
 	envJetStreamURL = "NATS_JETSTREAM_URL"
 	envDevservers   = "TICKETKIT_DEVSERVERS" // this binary, for tests that start their own servers
+	envStripeBase   = "STRIPE_API_BASE"      // stripe-mock's URL, as a Stripe client's API base
 )
 
 func main() {
@@ -68,7 +70,7 @@ func main() {
 	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
 	case "run":
 		os.Exit(run(args))
-	case "stan", "jetstream", "mongo":
+	case "stan", "jetstream", "mongo", "stripe":
 		os.Exit(serveOne(cmd, args))
 	case "creds":
 		os.Exit(creds(args))
@@ -87,6 +89,7 @@ func usage() {
   devservers stan      -addr HOST:PORT -dir DIR [-cluster ID] [security flags]
   devservers jetstream -addr HOST:PORT -dir DIR [-name N -cluster-name C -cluster-addr HOST:PORT -routes URLS] [security flags]
   devservers mongo     -addr HOST:PORT -dir DIR
+  devservers stripe    -addr HOST:PORT            stripe-mock (-dir is accepted and unused)
   devservers creds     -dir DIR               write NKey and JWT credentials for -nkey and -jwt
 security flags: [-user U -pass P | -token T | -nkey PUBLIC-KEY | -jwt DIR] [-tls-cert F -tls-key F [-tls-ca F]]
 `)
@@ -98,7 +101,7 @@ func serveOne(kind string, args []string) int {
 	dir := fs.String("dir", "", "data `directory`, kept across restarts (required)")
 	cluster := clusterID
 	var sec security
-	if kind != "mongo" {
+	if kind != "mongo" && kind != "stripe" {
 		sec.flags(fs)
 	}
 	if kind == "stan" {
@@ -112,7 +115,7 @@ func serveOne(kind string, args []string) int {
 		fs.StringVar(&jsc.routes, "routes", "", "the other nodes' route `URLs`, comma-separated (nats://127.0.0.1:PORT)")
 	}
 	_ = fs.Parse(args)
-	if *dir == "" || fs.NArg() > 0 {
+	if (*dir == "" && kind != "stripe") || fs.NArg() > 0 {
 		fs.Usage()
 		return 2
 	}
@@ -137,6 +140,19 @@ func serveOne(kind string, args []string) int {
 		srv, err = startJetStreamNode(*addr, *dir, sec, jsc, os.Stderr)
 	case "mongo":
 		srv, err = startMongo(*addr, *dir, "sqlite", os.Stderr)
+	case "stripe":
+		// stripe-mock prints its requests on os.Stdout: on stderr, with
+		// the other servers' logs, and stdout says only "ready".
+		stdout := os.Stdout
+		os.Stdout = os.Stderr
+		srv, err = startStripeMock(*addr, os.Stderr)
+		if err == nil {
+			fmt.Fprintln(os.Stderr, "stripe-mock on "+srv.url)
+			fmt.Fprintln(stdout, "ready")
+			<-sigs
+			srv.stop()
+			return 0
+		}
 	}
 	if err != nil {
 		return fail(err)
@@ -175,6 +191,15 @@ func run(args []string) (code int) {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 
+	// stripe-mock prints every request to os.Stdout, which is cmd's
+	// output: send what the servers print there to their log instead,
+	// and keep the real stdout for cmd and the export lines.
+	stdout, err := logStdout(logw)
+	if err != nil {
+		return fail(err)
+	}
+	defer func() { os.Stdout.Close(); os.Stdout = stdout }()
+
 	var servers []*server
 	defer func() {
 		for i := len(servers) - 1; i >= 0; i-- {
@@ -208,34 +233,53 @@ func run(args []string) (code int) {
 		return fail(err)
 	}
 	servers = append(servers, mongo)
+	stripe, err := startStripeMock("127.0.0.1:0", logw)
+	if err != nil {
+		return fail(err)
+	}
+	servers = append(servers, stripe)
 
 	env := [][2]string{
 		{envMongoURI, mongo.url},
 		{envNATSURL, stan.url},
 		{envClusterID, clusterID},
 		{envJetStreamURL, js.url},
+		{envStripeBase, stripe.url},
 		{envDevservers, self},
 	}
 
 	if len(command) == 0 {
 		for _, kv := range env {
-			fmt.Printf("export %s=%s\n", kv[0], shellQuote(kv[1]))
+			fmt.Fprintf(stdout, "export %s=%s\n", kv[0], shellQuote(kv[1]))
 		}
 		fmt.Fprintln(os.Stderr, "devservers: serving until interrupted (Ctrl-C)")
 		<-sigs
 		return 0
 	}
-	return runCommand(command, env, sigs)
+	return runCommand(command, env, sigs, stdout)
+}
+
+// logStdout points os.Stdout at a pipe copied to w, and returns the
+// os.Stdout it replaced.
+func logStdout(w io.Writer) (*os.File, error) {
+	r, pw, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	go func() { _, _ = io.Copy(w, r); r.Close() }()
+	stdout := os.Stdout
+	os.Stdout = pw
+	return stdout, nil
 }
 
 // runCommand runs command in its own process group and relays signals to
 // the whole group: `go test` does not pass a SIGTERM on to the test
 // binaries it started, which would otherwise outlive the servers.
-func runCommand(command []string, env [][2]string, sigs <-chan os.Signal) int {
+func runCommand(command []string, env [][2]string, sigs <-chan os.Signal, stdout *os.File) int {
 	cmd := exec.Command(command[0], command[1:]...)
 	// No stdin: a process outside the terminal's foreground group that
 	// reads it would be stopped, and hang us with it.
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	cmd.Stdout, cmd.Stderr = stdout, os.Stderr
 	cmd.Env = os.Environ()
 	for _, kv := range env {
 		cmd.Env = append(cmd.Env, kv[0]+"="+kv[1])

@@ -3,6 +3,9 @@ package testenv_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -297,4 +300,38 @@ func TestMongoKillRestart(t *testing.T) {
 		t.Fatalf("disconnect: %v", err)
 	}
 	srv.Stop()
+}
+
+// stripe-mock answers Stripe's API as its spec says: a charge for a valid
+// request, a 400 for one the spec refuses, a 401 without a key.
+func TestStripeAPIBase(t *testing.T) {
+	base := testenv.StripeAPIBase(t)
+	post := func(key, body string) int {
+		t.Helper()
+		req, err := http.NewRequestWithContext(ctx(t), "POST", base+"/v1/charges", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if key != "" {
+			req.SetBasicAuth(key, "")
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		_, _ = io.Copy(io.Discard, res.Body)
+		return res.StatusCode
+	}
+	if got := post("sk_test_123", "amount=2000&currency=usd&source=tok_visa"); got != http.StatusOK {
+		t.Errorf("a valid charge: %d, want 200", got)
+	}
+	if got := post("sk_test_123", "amount=twenty&currency=usd"); got != http.StatusBadRequest {
+		t.Errorf("an amount that is not a number: %d, want 400", got)
+	}
+	if got := post("", "amount=2000&currency=usd"); got != http.StatusUnauthorized {
+		t.Errorf("no key: %d, want 401", got)
+	}
+	http.DefaultClient.CloseIdleConnections()
 }

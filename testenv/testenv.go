@@ -10,6 +10,8 @@
 //	NATS_URL              a NATS Streaming server, e.g. nats://127.0.0.1:4222
 //	NATS_CLUSTER_ID       its cluster id; ticketing when unset (the cluster's, which devservers serves)
 //	NATS_JETSTREAM_URL    a NATS server with JetStream enabled
+//	STRIPE_API_BASE       a Stripe API host for tests, such as stripe-mock
+//	                      (http://127.0.0.1:12111), which devservers serves
 //	TICKETKIT_DEVSERVERS  the devservers binary, for tests that start, kill
 //	                      and restart their own servers (see StartStan), or
 //	                      need a server that requires authentication or TLS
@@ -51,6 +53,7 @@ const (
 	EnvClusterID    = "NATS_CLUSTER_ID"
 	EnvJetStreamURL = "NATS_JETSTREAM_URL"
 	EnvDevservers   = "TICKETKIT_DEVSERVERS"
+	EnvStripeBase   = "STRIPE_API_BASE"
 )
 
 // DefaultClusterID is the NATS Streaming cluster id used when
@@ -111,6 +114,16 @@ func Mongo(t testing.TB) *mongo.Database {
 		}
 	})
 	return db
+}
+
+// StripeAPIBase returns the URL of a Stripe API for tests from
+// STRIPE_API_BASE: stripe-mock under devservers. stripe-mock answers every
+// request from Stripe's OpenAPI fixtures after validating it against the
+// spec; it keeps no state, so it replays nothing by Idempotency-Key and
+// declines no card.
+func StripeAPIBase(t testing.TB) string {
+	t.Helper()
+	return require(t, EnvStripeBase, "a Stripe API such as stripe-mock")
 }
 
 // NATS returns the URL and cluster id of the NATS Streaming server.

@@ -5,6 +5,7 @@ import (
 
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/orders"
+	"github.com/ticketkit/ticketkit/payments"
 	"github.com/ticketkit/ticketkit/tickets"
 )
 
@@ -38,4 +39,10 @@ func FromOrder(o orders.Order) []events.Event {
 		return []events.Event{OrderCancelled{ID: o.ID, Version: o.Version, Ticket: OrderTicketRef{ID: o.Ticket.ID}}}
 	}
 	return nil
+}
+
+// FromPayment maps a stored payment to its wire event, payment:created.
+// A payment is written once, so it is published once.
+func FromPayment(p payments.Payment) events.Event {
+	return PaymentCreated{ID: p.ID, OrderID: p.OrderID, StripeID: p.StripeID}
 }

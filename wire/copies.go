@@ -8,6 +8,7 @@ import (
 	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/orders"
+	"github.com/ticketkit/ticketkit/payments"
 	"github.com/ticketkit/ticketkit/store"
 	"github.com/ticketkit/ticketkit/tickets"
 )
@@ -56,6 +57,51 @@ func (c TicketCopies) apply(ctx context.Context, subject events.Subject, id stri
 		return invalidEvent(subject, fmt.Errorf("a title of %d characters, over the %d the tickets service allows", n, tickets.MaxTitleLen))
 	}
 	_, err := c.Replica.Apply(ctx, id, version, orders.Ticket{Title: title, Price: price})
+	if ticketkit.ErrorCode(err) == ticketkit.EINVALID {
+		return events.Permanent(err)
+	}
+	return err
+}
+
+// OrderCopies keeps the payments service's copy of the orders (a
+// store.Replica of payments.Order, on any backend) from the orders
+// service's events, in version order. Its methods are the Listener
+// handlers of order:created and order:cancelled:
+//
+//	service.Listen(ctx, s, wire.OrderCopies{Replica: r}.OnOrderCreated)
+//
+// They answer as TicketCopies' do: nil for an applied or duplicate event,
+// an error wrapping events.ErrOutOfOrder for an early one (a cancellation
+// before its creation, or past the next version), and an events.Permanent
+// one for an event no orders service could have written.
+type OrderCopies struct {
+	Replica store.Replica[payments.Order]
+}
+
+// OnOrderCreated is the order:created handler: the copy takes the order's
+// owner, its ticket's price and its status.
+func (c OrderCopies) OnOrderCreated(ctx context.Context, e OrderCreated, _ events.Metadata) error {
+	if err := e.Validate(); err != nil {
+		return invalidEvent(e.Subject(), err)
+	}
+	_, err := c.Replica.Apply(ctx, e.ID, e.Version, payments.Order{UserID: e.UserID, Price: e.Ticket.Price, Status: payments.OrderStatus(e.Status)})
+	if ticketkit.ErrorCode(err) == ticketkit.EINVALID {
+		return events.Permanent(err)
+	}
+	return err
+}
+
+// OnOrderCancelled is the order:cancelled handler: it carries only what
+// changed, so it modifies the copy (store.Replica.Modify) rather than
+// replacing it.
+func (c OrderCopies) OnOrderCancelled(ctx context.Context, e OrderCancelled, _ events.Metadata) error {
+	if err := e.Validate(); err != nil {
+		return invalidEvent(e.Subject(), err)
+	}
+	_, err := c.Replica.Modify(ctx, e.ID, e.Version, func(o *payments.Order) error {
+		o.Status = payments.OrderCancelled
+		return nil
+	})
 	if ticketkit.ErrorCode(err) == ticketkit.EINVALID {
 		return events.Permanent(err)
 	}

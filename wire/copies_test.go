@@ -10,6 +10,7 @@ import (
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/memstore"
 	"github.com/ticketkit/ticketkit/orders"
+	"github.com/ticketkit/ticketkit/payments"
 	"github.com/ticketkit/ticketkit/wire"
 )
 
@@ -43,3 +44,46 @@ func TestTicketCopiesValidateWhatTheyTake(t *testing.T) {
 }
 
 const tickets200 = 200
+
+// The payments service's copy of the orders: a cancellation before its
+// creation waits for it, a duplicate is acknowledged, and an event no
+// orders service could have written is dead-lettered.
+func TestOrderCopies(t *testing.T) {
+	ctx := context.Background()
+	r, err := memstore.NewReplica[payments.Order](memstore.NewDB(), "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := wire.OrderCopies{Replica: r}
+	id, user := ticketkit.NewID(), ticketkit.NewID()
+	cancelled := wire.OrderCancelled{ID: id, Version: 1, Ticket: wire.OrderTicketRef{ID: ticketkit.NewID()}}
+	if err := c.OnOrderCancelled(ctx, cancelled, events.Metadata{}); !errors.Is(err, events.ErrOutOfOrder) {
+		t.Fatalf("a cancellation before its creation: %v, want out of order", err)
+	}
+	created := wire.OrderCreated{ID: id, Status: "created", UserID: user, Ticket: wire.OrderTicket{ID: ticketkit.NewID(), Price: 1250}}
+	for range 2 {
+		if err := c.OnOrderCreated(ctx, created, events.Metadata{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 {
+		if err := c.OnOrderCancelled(ctx, cancelled, events.Metadata{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec, err := r.Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (payments.Order{UserID: user, Price: 1250, Status: payments.OrderCancelled}); rec.Version != 1 || rec.Doc != want {
+		t.Fatalf("copy v%d %+v; want v1 %+v", rec.Version, rec.Doc, want)
+	}
+	bad := created
+	bad.ID, bad.Ticket.Price = ticketkit.NewID(), 0
+	if err := c.OnOrderCreated(ctx, bad, events.Metadata{}); !events.IsPermanent(err) {
+		t.Fatalf("a price of 0: %v, want a Permanent error", err)
+	}
+	if err := c.OnOrderCancelled(ctx, wire.OrderCancelled{ID: "x", Version: 1}, events.Metadata{}); !events.IsPermanent(err) {
+		t.Fatalf("a bad id: %v, want a Permanent error", err)
+	}
+}
