@@ -8,9 +8,13 @@ package systemtest
 // 50), on SOAK_TICKETS tickets seeded first (default 3300, the outside
 // trial's). Every 30 s it reports latency percentiles, answers by status,
 // heap, RSS and goroutines; at the end, the writes refused for a lapsed
-// outbox lease and the lapses, with their causes. It fails when an answer is neither 2xx nor a
-// 503 with Retry-After, when one takes longer than the request deadline
-// allows, when the service logs an error, or when goroutines or memory,
+// outbox lease and the lapses, with their causes. Creates carry an
+// Idempotency-Key and are retried with it, as a careful client would,
+// after a 503 or an answer saying the outcome is unknown. It fails when
+// an answer is neither 2xx, nor a 503 with Retry-After, nor a 500 saying
+// the write may have been saved (without Retry-After), when one takes
+// longer than the request deadline allows, when a create was stored
+// twice, when the service logs an error, or when goroutines or memory,
 // idle after the load, have grown from idle before it.
 
 import (
@@ -22,6 +26,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"os"
 	"runtime"
 	"slices"
@@ -32,7 +37,12 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
 	"github.com/ticketkit/ticketkit/testenv"
+	"github.com/ticketkit/ticketkit/tickets/ticketstore"
 )
 
 func envOr[T any](t *testing.T, name string, def T, parse func(string) (T, error)) T {
@@ -174,10 +184,13 @@ func TestSoak(t *testing.T) {
 	var idsMu sync.Mutex
 	var ids []string
 	owner := map[string]string{}
-	do := func(method, path, body, user string) (int, http.Header, []byte, time.Duration, error) {
+	doKey := func(method, path, body, user, key string) (int, http.Header, []byte, time.Duration, error) {
 		req, err := http.NewRequest(method, base+path, strings.NewReader(body))
 		if err != nil {
 			return 0, nil, nil, 0, err
+		}
+		if key != "" {
+			req.Header.Set("Idempotency-Key", key)
 		}
 		if body != "" {
 			req.Header.Set("Content-Type", "application/json")
@@ -194,8 +207,44 @@ func TestSoak(t *testing.T) {
 		b, err := io.ReadAll(res.Body)
 		return res.StatusCode, res.Header, b, time.Since(start), err
 	}
-	create := func(user string) (int, http.Header, time.Duration, error) {
-		status, h, b, d, err := do("POST", "/api/tickets", fmt.Sprintf(`{"title":"soak %d","price":%d}`, rand.IntN(1e6), 1+rand.IntN(500)), user)
+	do := func(method, path, body, user string) (int, http.Header, []byte, time.Duration, error) {
+		return doKey(method, path, body, user, "")
+	}
+	// create creates a ticket as a careful client does: with a key of its
+	// own, retried with that key after an answer that invites it (503
+	// with Retry-After) or that says the outcome is unknown, up to four
+	// times. Its title is the key, so that a create stored twice shows.
+	var retried, replayed, unknown atomic.Int64
+	create := func(user string) (int, http.Header, time.Duration, bool, error) {
+		key := "soak-" + strconv.FormatUint(rand.Uint64(), 36)
+		body := fmt.Sprintf(`{"title":%q,"price":%d}`, key, 1+rand.IntN(500))
+		var (
+			status int
+			h      http.Header
+			b      []byte
+			d      time.Duration
+			err    error
+		)
+		for attempt := 0; attempt < 4; attempt++ {
+			if attempt > 0 {
+				retried.Add(1)
+				time.Sleep(time.Second)
+			}
+			var took time.Duration
+			status, h, b, took, err = doKey("POST", "/api/tickets", body, user, key)
+			d += took
+			if err == nil && status == http.StatusInternalServerError && strings.Contains(string(b), "may have been saved") {
+				unknown.Add(1)
+				continue
+			}
+			if err != nil || status != http.StatusServiceUnavailable {
+				break
+			}
+		}
+		if h.Get("Idempotent-Replayed") == "true" {
+			replayed.Add(1)
+		}
+		maybe := err == nil && status == http.StatusInternalServerError && strings.Contains(string(b), "may have been saved")
 		if status == http.StatusCreated {
 			var tk struct{ ID string }
 			if json.Unmarshal(b, &tk) == nil {
@@ -205,7 +254,7 @@ func TestSoak(t *testing.T) {
 				idsMu.Unlock()
 			}
 		}
-		return status, h, d, err
+		return status, h, d, maybe, err
 	}
 
 	// Seed, closed loop, 16 at a time.
@@ -215,7 +264,7 @@ func TestSoak(t *testing.T) {
 	for range 16 {
 		wg.Go(func() {
 			for i := range next {
-				if status, _, _, err := create(users[i%len(users)]); status != http.StatusCreated {
+				if status, _, _, _, err := create(users[i%len(users)]); status != http.StatusCreated {
 					t.Errorf("seed: %d %v", status, err)
 				}
 			}
@@ -233,11 +282,12 @@ func TestSoak(t *testing.T) {
 
 	// The load: one request every 1/rate, whatever the answers take.
 	type result struct {
-		op     string
-		status int
-		retry  bool
-		took   time.Duration
-		err    error
+		op      string
+		status  int
+		retry   bool
+		unknown bool // a 500 that says the write may have been saved
+		took    time.Duration
+		err     error
 	}
 	results := make(chan result, 4096)
 	pick := func() (string, string) {
@@ -252,7 +302,7 @@ func TestSoak(t *testing.T) {
 		switch n := rand.IntN(100); {
 		case n < 20:
 			r.op = "create"
-			r.status, h, r.took, r.err = create(users[rand.IntN(len(users))])
+			r.status, h, r.took, r.unknown, r.err = create(users[rand.IntN(len(users))])
 		case n < 60:
 			r.op = "list"
 			r.status, h, _, r.took, r.err = do("GET", "/api/tickets", "", "")
@@ -263,7 +313,9 @@ func TestSoak(t *testing.T) {
 		default:
 			id, user := pick()
 			r.op = "update"
-			r.status, h, _, r.took, r.err = do("PUT", "/api/tickets/"+id, fmt.Sprintf(`{"title":"edited %d","price":%d}`, rand.IntN(1e6), 1+rand.IntN(500)), user)
+			var b []byte
+			r.status, h, b, r.took, r.err = do("PUT", "/api/tickets/"+id, fmt.Sprintf(`{"title":"edited %d","price":%d}`, rand.IntN(1e6), 1+rand.IntN(500)), user)
+			r.unknown = r.status == http.StatusInternalServerError && strings.Contains(string(b), "may have been saved")
 		}
 		r.retry = h != nil && h.Get("Retry-After") != ""
 		results <- r
@@ -315,7 +367,8 @@ func TestSoak(t *testing.T) {
 				statuses[key]++
 				ok2xx := r.err == nil && r.status >= 200 && r.status < 300
 				shed := r.err == nil && r.status == http.StatusServiceUnavailable && r.retry
-				if (!ok2xx && !shed) || r.took > cfg.RequestTimeout+time.Second {
+				truthful500 := r.err == nil && r.status == http.StatusInternalServerError && r.unknown && !r.retry
+				if (!ok2xx && !shed && !truthful500) || r.took > creates(r.op)*(cfg.RequestTimeout+time.Second) {
 					if len(bad) < 20 {
 						bad = append(bad, fmt.Sprintf("%s: status %d retry-after %v in %v: %v", r.op, r.status, r.retry, r.took.Round(time.Millisecond), r.err))
 					}
@@ -340,6 +393,10 @@ func TestSoak(t *testing.T) {
 		report(time.Since(start))
 	}
 	t.Logf("%d requests in %v; answers %v", total, time.Since(start).Round(time.Second), statuses)
+	t.Logf("creates: %d retries with their key, %d answers of unknown outcome, %d answered from an earlier attempt (Idempotent-Replayed)", retried.Load(), unknown.Load(), replayed.Load())
+	if dups := storedTwice(t, cfg.MongoURI); len(dups) > 0 {
+		t.Errorf("%d creates were stored more than once, though retried with their key: %v", len(dups), dups[:min(len(dups), 10)])
+	}
 	logs.mu.Lock()
 	t.Logf("writes refused for a lapsed outbox lease: %d; lapses logged: %d", logs.refused, logs.lapses)
 	if len(logs.lapseLines) > 0 {
@@ -347,7 +404,7 @@ func TestSoak(t *testing.T) {
 	}
 	logs.mu.Unlock()
 	if len(bad) > 0 {
-		t.Errorf("answers that were neither 2xx nor 503 with Retry-After within the deadline:\n%s", strings.Join(bad, "\n"))
+		t.Errorf("answers that were neither 2xx, nor 503 with Retry-After, nor a 500 of unknown outcome, within the deadline:\n%s", strings.Join(bad, "\n"))
 	}
 	logs.mu.Lock()
 	defer logs.mu.Unlock()
@@ -389,3 +446,51 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // tickets0 is the i-th soak user's 24-hex id.
 func tickets0(i int) string { return fmt.Sprintf("50a50a50a50a50a50a50a5%02x", i) }
+
+// creates is how many request deadlines an operation may take: a create
+// is up to four attempts, one second apart.
+func creates(op string) time.Duration {
+	if op == "create" {
+		return 4
+	}
+	return 1
+}
+
+// storedTwice returns the soak's create keys (its tickets' titles) that
+// more than one ticket of the service's database holds.
+func storedTwice(t *testing.T, mongoURI string) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	u, err := url.Parse(mongoURI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := mongo.Connect(options.Client().ApplyURI(mongoURI))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Disconnect(ctx)
+	cur, err := client.Database(strings.TrimPrefix(u.Path, "/")).Collection(ticketstore.Name).Find(ctx, bson.D{}, options.Find().SetProjection(bson.D{{Key: "title", Value: 1}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var docs []struct {
+		Title string `bson:"title"`
+	}
+	if err := cur.All(ctx, &docs); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	var dups []string
+	for _, d := range docs {
+		if !strings.HasPrefix(d.Title, "soak-") {
+			continue
+		}
+		if seen[d.Title]++; seen[d.Title] == 2 {
+			dups = append(dups, d.Title)
+		}
+	}
+	t.Logf("%d tickets of the soak's creates in the database, %d stored more than once", len(seen), len(dups))
+	return dups
+}
