@@ -310,6 +310,7 @@ const (
 	eData      = "data"
 	eMessageID = "mid"
 	eTime      = "at"
+	eNotBefore = "nb"
 )
 
 // entryDoc is one outbox entry as stored in its document.
@@ -324,13 +325,23 @@ type entryDoc struct {
 	// Header is the writing request's trace context and correlation id
 	// (outbox.Capture).
 	Header map[string]string `bson:"h,omitempty"`
+	// NotBefore is when a delayed entry is due (outbox.Delay).
+	NotBefore time.Time `bson:"nb,omitempty"`
 }
 
 func toEntryDoc(e outbox.Entry) entryDoc {
-	return entryDoc{Writer: e.Writer, Seq: int64(e.Seq), Version: e.Version, Subject: e.Subject, Data: e.Data, MessageID: e.MessageID, Time: e.Time, Header: e.Header}
+	return entryDoc{Writer: e.Writer, Seq: int64(e.Seq), Version: e.Version, Subject: e.Subject, Data: e.Data, MessageID: e.MessageID, Time: e.Time, Header: e.Header, NotBefore: e.NotBefore}
 }
 
 func (d entryDoc) entry(aggregate string) outbox.Entry {
 	return outbox.Entry{Aggregate: aggregate, Version: d.Version, Subject: d.Subject, Data: d.Data, MessageID: d.MessageID,
-		Writer: d.Writer, Seq: uint64(max(d.Seq, 0)), Time: d.Time.UTC(), Header: d.Header}
+		Writer: d.Writer, Seq: uint64(max(d.Seq, 0)), Time: d.Time.UTC(), Header: d.Header, NotBefore: notBefore(d.NotBefore)}
+}
+
+// notBefore is a stored due time in UTC, the zero time for none.
+func notBefore(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.UTC()
 }

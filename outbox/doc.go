@@ -66,6 +66,29 @@
 // overflows while the broker is down leaves the rest in the database for
 // the Relay to read back (Driver.Recover) once it has caught up.
 //
+// # Delayed entries
+//
+// An event wrapped with Delay(e, at) is written like any other, in the
+// same single-document write as its change, with its due time
+// (Entry.NotBefore), and the Relay holding it publishes it at that time,
+// never before: this is how a service schedules an event for later (the
+// expiration service's expiration:complete) with no scheduler, Redis or
+// other server. It stays unsettled until published, so it survives a
+// restart and a crash as any entry does: a Relay that closes leaves its
+// delayed entries in the store and its lease to go stale (Close doesn't
+// wait for them), and the instance that takes the writer over recovers
+// them with an index range of that writer's entries and publishes each at
+// its time, once. While they wait they are not part of the backlog
+// (Stats.Delayed counts them), so readiness is unaffected.
+//
+// The cost: the writer's horizon stays below its oldest waiting entry, so
+// a takeover of a writer with delayed entries also recovers, and
+// publishes again, the entries written after it (duplicates that message
+// ids and consumers' version checks absorb, as after any crash); and a
+// document's settled entries after it are trimmed only once it is
+// published. A service whose documents carry one delayed event each (an
+// expiration per order) pays neither in practice.
+//
 // Stats reports the backlog and the age of its oldest entry, for readiness
 // checks and logs.
 package outbox

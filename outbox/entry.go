@@ -36,6 +36,33 @@ type Entry struct {
 	// its trace context and correlation id, for the relay to publish the
 	// entry in that trace. Nil when there was none.
 	Header events.Header
+
+	// NotBefore is when a delayed entry (Delay) is due: the Relay
+	// publishes it then, not before. Zero for an entry due at once.
+	NotBefore time.Time
+}
+
+// Due reports whether e may be published at now.
+func (e Entry) Due(now time.Time) bool { return !now.Before(e.NotBefore) }
+
+// Delay returns e to be published at at rather than at once: a store's
+// write records it with the change, in the same single-document write,
+// and whichever Relay holds it publishes it at its time, within a second
+// (see the package documentation). It is how a service schedules an
+// event for later (the expiration service's expiration:complete) with no
+// scheduler of its own: a restart or a dead instance loses nothing, as
+// for any entry.
+func Delay(e events.Event, at time.Time) events.Event {
+	if e == nil {
+		return nil
+	}
+	return delayed{Event: e, at: at}
+}
+
+// delayed is an event with its due time, which NewEntry takes apart.
+type delayed struct {
+	events.Event
+	at time.Time
 }
 
 // TracerName is the instrumentation scope of the relay's spans.
@@ -66,6 +93,10 @@ func NewEntry(aggregate string, version int64, e events.Event) (Entry, error) {
 	if e == nil {
 		return Entry{}, ErrNoEvent
 	}
+	var notBefore time.Time
+	if d, ok := e.(delayed); ok {
+		e, notBefore = d.Event, d.at.UTC().Truncate(time.Millisecond)
+	}
 	data, err := events.Encode(e)
 	if err != nil {
 		return Entry{}, err
@@ -77,6 +108,7 @@ func NewEntry(aggregate string, version int64, e events.Event) (Entry, error) {
 		Subject:   string(s),
 		Data:      data,
 		MessageID: events.MessageID(s, aggregate, version),
+		NotBefore: notBefore,
 	}, nil
 }
 

@@ -41,6 +41,8 @@ type Queue struct {
 	horizon uint64               // every seq <= horizon is settled
 	open    map[uint64]time.Time // reserved and not settled, with the time reserved
 	ready   []Entry              // committed, not yet taken by the Relay
+	later   []Entry              // committed and delayed (Delay), by due time: not yet due
+	sched   map[uint64]bool      // the seqs of later
 	lookup  map[uint64]time.Time // only the store can tell: unsure writes, overflow
 	valid   time.Time            // the lease fence: no Stamp after it
 	refused uint64               // Stamps refused with ErrLeaseExpired
@@ -90,6 +92,7 @@ func NewQueue(writer string, opts ...QueueOption) (*Queue, error) {
 		maxQueued: DefaultMaxQueued,
 		open:      make(map[uint64]time.Time),
 		lookup:    make(map[uint64]time.Time),
+		sched:     make(map[uint64]bool),
 		wake:      make(chan struct{}, 1),
 	}
 	for _, o := range opts {
@@ -148,10 +151,68 @@ func (q *Queue) Commit(es ...Entry) {
 			q.lookup[e.Seq] = time.Time{} // look up at once, when there is room
 			continue
 		}
-		q.ready = append(q.ready, e)
+		q.queueLocked(e, time.Now())
 	}
 	q.mu.Unlock()
 	q.notify()
+}
+
+// queueLocked hands committed entry e to the Relay: ready if it is due,
+// else later, in due order; q.mu is held.
+func (q *Queue) queueLocked(e Entry, now time.Time) {
+	if e.Due(now) {
+		q.ready = append(q.ready, e)
+		return
+	}
+	i, _ := slices.BinarySearchFunc(q.later, e, func(a, b Entry) int { return a.NotBefore.Compare(b.NotBefore) })
+	q.later = slices.Insert(q.later, i, e)
+	q.sched[e.Seq] = true
+}
+
+// promoteLocked moves the delayed entries due at now to ready; they count
+// in the backlog from their due time. q.mu is held.
+func (q *Queue) promoteLocked(now time.Time) {
+	n := 0
+	for n < len(q.later) && q.later[n].Due(now) {
+		e := q.later[n]
+		delete(q.sched, e.Seq)
+		if _, ok := q.open[e.Seq]; ok {
+			q.open[e.Seq] = e.NotBefore
+		}
+		q.ready = append(q.ready, e)
+		n++
+	}
+	if n > 0 {
+		q.later = slices.Delete(q.later, 0, n)
+	}
+}
+
+// nextDue returns when the first delayed entry is due, if there is one.
+func (q *Queue) nextDue() (time.Time, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.later) == 0 {
+		return time.Time{}, false
+	}
+	return q.later[0].NotBefore, true
+}
+
+// dropLater forgets the delayed entries not due yet, leaving them open
+// (the horizon stays below them, so a takeover recovers them), and
+// returns how many there were.
+func (q *Queue) dropLater() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n := len(q.later)
+	q.later = nil
+	return n
+}
+
+// scheduled returns how many delayed entries are not due yet.
+func (q *Queue) scheduled() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.later)
 }
 
 // Abandon settles entries whose write certainly did not happen (a
@@ -218,6 +279,7 @@ func (q *Queue) Settled(seq uint64) bool {
 func (q *Queue) take(n int, held func(aggregate string) bool) []Entry {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	q.promoteLocked(time.Now())
 	if len(q.ready) == 0 || n <= 0 {
 		return nil
 	}
@@ -293,7 +355,7 @@ func (q *Queue) found(es []Entry, now time.Time) (queued, dropped int) {
 		have[e.Seq] = true
 		if _, ok := q.lookup[e.Seq]; ok && e.Writer == q.writer {
 			delete(q.lookup, e.Seq)
-			q.ready = append(q.ready, e)
+			q.queueLocked(e, now)
 			queued++
 		}
 	}
@@ -317,14 +379,23 @@ func cmpUint(a, b uint64) int {
 }
 
 // backlog returns how many entries are not settled and when the oldest
-// was reserved.
+// was reserved (a delayed one: when it became due). Delayed entries not
+// yet due are not part of it: they are not late.
 func (q *Queue) backlog() (n int, oldest time.Time) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if len(q.open) == 0 {
+	if len(q.open) == len(q.sched) {
 		return 0, time.Time{}
 	}
-	return len(q.open), q.open[q.horizon+1]
+	if len(q.sched) == 0 {
+		return len(q.open), q.open[q.horizon+1]
+	}
+	for seq, t := range q.open {
+		if !q.sched[seq] && (oldest.IsZero() || t.Before(oldest)) {
+			oldest = t
+		}
+	}
+	return len(q.open) - len(q.sched), oldest
 }
 
 func (q *Queue) close() {

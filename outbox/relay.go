@@ -133,6 +133,9 @@ type Stats struct {
 	Held int
 	// Recovering counts entries of dead writers being published.
 	Recovering int
+	// Delayed counts delayed entries (Delay) not yet due, this writer's
+	// and those taken over: they are in none of the other counts.
+	Delayed int
 	// Published and DeadLettered count since the Relay was made.
 	Published, DeadLettered uint64
 	// Lapses counts the times the writer's lease lapsed (no beat
@@ -149,6 +152,7 @@ func (r *Relay) Stats() Stats {
 		s.Oldest = time.Since(oldest)
 	}
 	_, s.Refused, _ = r.q.fence()
+	s.Delayed = r.waiting()
 	r.mu.Lock()
 	s.Lapses = r.lapses
 	for _, c := range r.held {
@@ -190,6 +194,9 @@ func (r *Relay) Run(ctx context.Context) error {
 			backoff = r.cfg.minBackoff
 			if d, ok := r.nextDue(); ok {
 				wait = max(time.Until(d), time.Millisecond)
+			}
+			if d, ok := r.q.nextDue(); ok {
+				wait = min(wait, max(time.Until(d), time.Millisecond))
 			}
 		}
 		timer.Reset(wait)
@@ -276,6 +283,13 @@ func (r *Relay) Close(ctx context.Context) error {
 			return fmt.Errorf("outbox: close: %w", ctx.Err())
 		}
 	}
+	// Delayed entries not yet due stay in the store: the lease is left
+	// to go stale, and another instance takes them over, as a dead
+	// writer's, and publishes them at their time.
+	if n := r.leaveDelayed(); n > 0 {
+		r.cfg.logger.Info("outbox relay: delayed events left for another instance to publish at their time", "writer", r.q.writer, "delayed", n)
+		return nil
+	}
 	leases, err := r.d.Writers(ctx)
 	if err != nil {
 		return fmt.Errorf("outbox: close: %w", err)
@@ -290,13 +304,59 @@ func (r *Relay) Close(ctx context.Context) error {
 	return nil
 }
 
+// leaveDelayed drops the delayed entries this Relay holds that are not
+// due, its own and those it took over, so that it never publishes them
+// after Close: they are another instance's once this writer's lease goes
+// stale. It returns how many it dropped.
+func (r *Relay) leaveDelayed() int {
+	n := r.q.dropLater()
+	now := time.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	keep := r.foreign[:0]
+	for _, it := range r.foreign {
+		if it.e.Due(now) {
+			keep = append(keep, it)
+		} else {
+			n++
+		}
+	}
+	clear(r.foreign[len(keep):])
+	r.foreign = keep
+	return n
+}
+
+// waiting counts the delayed entries this Relay holds that are not due:
+// its own and those it took over.
+func (r *Relay) waiting() int {
+	n := r.q.scheduled()
+	now := time.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, it := range r.foreign {
+		if !it.e.Due(now) {
+			n++
+		}
+	}
+	return n
+}
+
 func (r *Relay) idle() bool {
 	if n, _ := r.q.backlog(); n > 0 {
 		return false
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.held) == 0 && len(r.foreign) == 0
+	if len(r.held) > 0 {
+		return false
+	}
+	now := time.Now()
+	for _, it := range r.foreign {
+		if it.e.Due(now) {
+			return false
+		}
+	}
+	return true
 }
 
 func (r *Relay) nextDue() (time.Time, bool) {
@@ -306,6 +366,11 @@ func (r *Relay) nextDue() (time.Time, bool) {
 	for _, c := range r.held {
 		if next.IsZero() || c.due.Before(next) {
 			next = c.due
+		}
+	}
+	for _, it := range r.foreign {
+		if nb := it.e.NotBefore; !nb.IsZero() && (next.IsZero() || nb.Before(next)) {
+			next = nb
 		}
 	}
 	return next, !next.IsZero()
@@ -388,7 +453,7 @@ func (r *Relay) collect(now time.Time) []item {
 	}
 	keep := r.foreign[:0]
 	for _, it := range r.foreign {
-		if len(batch) < n && free(it.e.Aggregate) {
+		if len(batch) < n && it.e.Due(now) && free(it.e.Aggregate) {
 			batch = append(batch, it)
 		} else {
 			keep = append(keep, it)

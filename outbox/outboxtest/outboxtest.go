@@ -54,6 +54,9 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"WritesStopWhenTheLeaseLapses", testLeaseFence},
 		{"SlowStoreKeepsTheLease", testSlowStore},
 		{"CloseRetiresTheLease", testCloseRetires},
+		{"DelayedAtTheirTime", testDelayed},
+		{"DelayedTakenOverAfterClose", testDelayedTakeover},
+		{"DelayedManyInstances", testDelayedManyInstances},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.run(t, newStore(t)) })
