@@ -126,7 +126,7 @@ func (o *Outbox) DB() *DB { return o.db }
 func (o *Outbox) Queue() *outbox.Queue { return o.q }
 
 // Beat implements outbox.Driver.
-func (o *Outbox) Beat(ctx context.Context, horizon uint64) error {
+func (o *Outbox) Beat(ctx context.Context, p outbox.Progress) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -138,7 +138,8 @@ func (o *Outbox) Beat(ctx context.Context, horizon uint64) error {
 		o.db.leases[l.Writer] = l
 	}
 	l.Beat++
-	l.Horizon = max(l.Horizon, horizon)
+	l.Horizon = max(l.Horizon, p.Horizon)
+	l.Next, l.Pending, l.Released = p.Next, slices.Clone(p.Pending), p.Released
 	l.ClaimedBy = ""
 	return nil
 }

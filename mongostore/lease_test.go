@@ -10,6 +10,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/ticketkit/ticketkit/mongostore"
+	"github.com/ticketkit/ticketkit/outbox"
 	"github.com/ticketkit/ticketkit/testenv"
 )
 
@@ -38,7 +39,7 @@ func TestBeatGoesThroughTheLeaseDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 3 {
-		if err := ob.Beat(ctx(t), 0); err != nil {
+		if err := ob.Beat(ctx(t), outbox.Progress{}); err != nil {
 			t.Fatalf("Beat: %v", err)
 		}
 	}

@@ -112,6 +112,9 @@ type leaseDoc struct {
 	ID        string    `bson:"_id"`
 	Beat      int64     `bson:"beat"`
 	Horizon   int64     `bson:"horizon"`
+	Next      int64     `bson:"next"`
+	Pending   []int64   `bson:"pending"`
+	Released  bool      `bson:"released"`
 	ClaimedBy string    `bson:"claimedBy"`
 	Colls     []string  `bson:"colls"`
 	Started   time.Time `bson:"started"`
@@ -175,11 +178,18 @@ func (ob *Outbox) Queue() *outbox.Queue { return ob.q }
 // Beat implements outbox.Driver: one update of the lease by _id (an
 // upsert, should another instance have retired it), through the lease
 // database when there is one (WithLeaseDatabase).
-func (ob *Outbox) Beat(ctx context.Context, horizon uint64) error {
+func (ob *Outbox) Beat(ctx context.Context, p outbox.Progress) error {
+	pending := make([]int64, len(p.Pending))
+	for i, seq := range p.Pending {
+		pending[i] = int64(seq)
+	}
+	// Beats may land out of order: the horizon only moves up, and Next
+	// and Pending of an earlier beat are a safe superset of a later one's.
 	update := bson.D{
 		{Key: "$inc", Value: bson.D{{Key: "beat", Value: int64(1)}}},
-		{Key: "$max", Value: bson.D{{Key: "horizon", Value: int64(horizon)}}},
-		{Key: "$set", Value: bson.D{{Key: "claimedBy", Value: ""}, {Key: "colls", Value: ob.collections()}}},
+		{Key: "$max", Value: bson.D{{Key: "horizon", Value: int64(p.Horizon)}}},
+		{Key: "$set", Value: bson.D{{Key: "claimedBy", Value: ""}, {Key: "colls", Value: ob.collections()},
+			{Key: "next", Value: int64(p.Next)}, {Key: "pending", Value: pending}, {Key: "released", Value: p.Released}}},
 	}
 	_, err := ob.beats.UpdateOne(ctx, bson.D{{Key: "_id", Value: ob.q.Writer()}}, update, options.UpdateOne().SetUpsert(true))
 	if err != nil {
@@ -200,7 +210,12 @@ func (ob *Outbox) Writers(ctx context.Context) ([]outbox.Lease, error) {
 	}
 	out := make([]outbox.Lease, len(docs))
 	for i, d := range docs {
-		out[i] = outbox.Lease{Writer: d.ID, Beat: d.Beat, Horizon: uint64(max(d.Horizon, 0)), ClaimedBy: d.ClaimedBy}
+		pending := make([]uint64, 0, len(d.Pending))
+		for _, seq := range d.Pending {
+			pending = append(pending, uint64(max(seq, 0)))
+		}
+		slices.Sort(pending)
+		out[i] = outbox.Lease{Writer: d.ID, Beat: d.Beat, Horizon: uint64(max(d.Horizon, 0)), Next: uint64(max(d.Next, 0)), Pending: pending, Released: d.Released, ClaimedBy: d.ClaimedBy}
 	}
 	return out, nil
 }

@@ -75,19 +75,22 @@
 // expiration service's expiration:complete) with no scheduler, Redis or
 // other server. It stays unsettled until published, so it survives a
 // restart and a crash as any entry does: a Relay that closes leaves its
-// delayed entries in the store and its lease to go stale (Close doesn't
-// wait for them), and the instance that takes the writer over recovers
+// delayed entries in the store (Close doesn't wait for them), and the
+// instance that takes the writer over recovers
 // them with an index range of that writer's entries and publishes each at
 // its time, once. While they wait they are not part of the backlog
 // (Stats.Delayed counts them), so readiness is unaffected.
 //
-// The cost: the writer's horizon stays below its oldest waiting entry, so
-// a takeover of a writer with delayed entries also recovers, and
-// publishes again, the entries written after it (duplicates that message
-// ids and consumers' version checks absorb, as after any crash); and a
-// document's settled entries after it are trimmed only once it is
-// published. A service whose documents carry one delayed event each (an
-// expiration per order) pays neither in practice.
+// A writer's horizon stays below its oldest waiting entry, so each beat
+// also records which entries above it are still open (Progress): a
+// takeover publishes those, and not the ones published after a delayed
+// entry was written. A Relay that closes with delayed entries waiting
+// beats a last time to release its lease (Lease.Released), and another
+// instance takes them over at once rather than after the TTL; after a
+// crash, that takes the TTL. A document's settled entries written after
+// a waiting one are trimmed only once it is published; a service whose
+// documents carry one delayed event each (an expiration per order) pays
+// nothing for that.
 //
 // Stats reports the backlog and the age of its oldest entry, for readiness
 // checks and logs.

@@ -1,6 +1,9 @@
 package outbox
 
-import "context"
+import (
+	"context"
+	"slices"
+)
 
 // Driver is an outbox store as a Relay drives it: one writer's Queue, and
 // the leases through which the instances sharing the store coordinate.
@@ -16,10 +19,12 @@ type Driver interface {
 	Queue() *Queue
 
 	// Beat renews the writer's lease, advancing its heartbeat counter, and
-	// records horizon: every entry of the writer up to it is settled.
-	// A lease that is gone (retired by another instance that took it for
-	// dead) is created again.
-	Beat(ctx context.Context, horizon uint64) error
+	// records p: every entry of the writer up to p.Horizon is settled
+	// (the lease keeps the highest horizon it was given), and of those
+	// above it up to p.Next only p.Pending are not. A lease that is gone
+	// (retired by another instance that took it for dead) is created
+	// again.
+	Beat(ctx context.Context, p Progress) error
 
 	// Writers lists the leases of the store, this writer's included.
 	Writers(ctx context.Context) ([]Lease, error)
@@ -51,6 +56,43 @@ type Lease struct {
 	Beat int64
 	// Horizon is the writer's horizon at its last beat.
 	Horizon uint64
+	// Next and Pending are the rest of the writer's Progress at a recent
+	// beat: a takeover recovers the entries above Horizon that are in
+	// Pending or above Next.
+	Next    uint64
+	Pending []uint64
+	// Released is set by a writer that closed leaving entries to publish
+	// later (Delay): the others take it over at once, not after the TTL.
+	Released bool
 	// ClaimedBy is the writer taking it over, "" while nobody is.
 	ClaimedBy string
+}
+
+// Progress is what a writer has settled, as a beat records it: every
+// entry up to Horizon, and, of those above it up to Next, all but
+// Pending (in order). Entries wait above the horizon while earlier ones
+// are unsettled; delayed entries (Delay) wait there until their time, so
+// without Pending a takeover would publish again every entry written
+// after one of them. Next equals Horizon when there is no list (it would
+// be too long): then everything above the horizon is pending.
+type Progress struct {
+	Horizon uint64
+	Next    uint64
+	Pending []uint64
+	// Released hands the writer's entries over (Lease.Released): its
+	// last beat, from Close.
+	Released bool
+}
+
+// Unsettled reports whether the entry seq may still need publishing by
+// whoever takes writer l over.
+func (l Lease) Unsettled(seq uint64) bool {
+	if seq <= l.Horizon {
+		return false
+	}
+	if seq > l.Next {
+		return true
+	}
+	_, found := slices.BinarySearch(l.Pending, seq)
+	return found
 }

@@ -66,7 +66,7 @@ func (r *Relay) renew(ctx context.Context) {
 	// A beat returning later than half the TTL after it was sent can't
 	// move the fence: give up on it then, and say so.
 	bctx, cancel := context.WithDeadline(ctx, began.Add(r.q.ttl/2))
-	err := r.d.Beat(bctx, r.q.horizonNow())
+	err := r.d.Beat(bctx, r.q.progressNow())
 	cancel()
 	took := time.Since(began)
 	if ctx.Err() != nil {
@@ -197,10 +197,12 @@ func (r *Relay) watch(ctx context.Context, leases []Lease, now time.Time) {
 	for _, l := range leases {
 		present[l.Writer] = true
 		s, ok := r.seen[l.Writer]
-		if !ok || s.beat != l.Beat {
+		switch {
+		case l.Released: // closed, leaving delayed entries: take them now
+		case !ok || s.beat != l.Beat:
 			r.seen[l.Writer] = seenBeat{beat: l.Beat, since: now}
 			alive[l.Writer] = true
-		} else if now.Sub(s.since) < ttl {
+		case now.Sub(s.since) < ttl:
 			alive[l.Writer] = true
 		}
 	}
@@ -235,7 +237,7 @@ func (r *Relay) watch(ctx context.Context, leases []Lease, now time.Time) {
 		t := &takeover{lease: l, remaining: make(map[uint64]bool, len(es))}
 		items := make([]item, 0, len(es))
 		for _, e := range sortEntries(es) {
-			if e.Writer == l.Writer && e.Seq > l.Horizon && !t.remaining[e.Seq] {
+			if e.Writer == l.Writer && l.Unsettled(e.Seq) && !t.remaining[e.Seq] {
 				t.remaining[e.Seq] = true
 				items = append(items, item{e: e})
 			}

@@ -21,7 +21,7 @@ type stalling struct {
 	stall atomic.Bool
 }
 
-func (s *stalling) Beat(ctx context.Context, _ uint64) error {
+func (s *stalling) Beat(ctx context.Context, _ outbox.Progress) error {
 	if !s.stall.Load() {
 		return nil
 	}

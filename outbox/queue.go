@@ -305,6 +305,27 @@ func (q *Queue) settle(seqs ...uint64) {
 	q.mu.Unlock()
 }
 
+// maxPending bounds Progress.Pending: past it, a beat records no list,
+// and a takeover recovers everything above the horizon.
+const maxPending = 10_000
+
+// progressNow returns the writer's Progress.
+func (q *Queue) progressNow() Progress {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	p := Progress{Horizon: q.horizon, Next: q.horizon}
+	if len(q.open) > maxPending {
+		return p
+	}
+	p.Next = q.next
+	p.Pending = make([]uint64, 0, len(q.open))
+	for seq := range q.open {
+		p.Pending = append(p.Pending, seq)
+	}
+	slices.Sort(p.Pending)
+	return p
+}
+
 // horizonNow returns the horizon.
 func (q *Queue) horizonNow() uint64 {
 	q.mu.Lock()

@@ -26,7 +26,7 @@ type stored struct {
 }
 
 func (s *stored) Queue() *outbox.Queue                                      { return s.q }
-func (s *stored) Beat(context.Context, uint64) error                        { return nil }
+func (s *stored) Beat(context.Context, outbox.Progress) error               { return nil }
 func (s *stored) Claim(context.Context, outbox.Lease, string) (bool, error) { return false, nil }
 func (s *stored) Retire(context.Context, outbox.Lease) (bool, error)        { return true, nil }
 func (s *stored) DeadLetter(context.Context, outbox.Entry, error) error     { return nil }

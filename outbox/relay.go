@@ -287,6 +287,14 @@ func (r *Relay) Close(ctx context.Context) error {
 	// to go stale, and another instance takes them over, as a dead
 	// writer's, and publishes them at their time.
 	if n := r.leaveDelayed(); n > 0 {
+		// A last beat records exactly what is left, so that the takeover
+		// publishes only that, and releases the lease, so that it comes
+		// at once rather than after the TTL.
+		p := r.q.progressNow()
+		p.Released = true
+		if err := r.d.Beat(ctx, p); err != nil {
+			r.cfg.logger.Warn("outbox relay: the last beat failed; a takeover may publish some entries again", "writer", r.q.writer, "error", err)
+		}
 		r.cfg.logger.Info("outbox relay: delayed events left for another instance to publish at their time", "writer", r.q.writer, "delayed", n)
 		return nil
 	}

@@ -338,7 +338,7 @@ func awaitRetired(t *testing.T, d outbox.Driver, writer string) {
 // publishing and its next beat.
 type stuckBeat struct{ outbox.Driver }
 
-func (stuckBeat) Beat(context.Context, uint64) error { return errors.New("beat lost") }
+func (stuckBeat) Beat(context.Context, outbox.Progress) error { return errors.New("beat lost") }
 
 func testCrashAfterPublish(t *testing.T, s Store) {
 	ttl := time.Second
@@ -584,11 +584,11 @@ func (s slowStore) pause(ctx context.Context) error {
 	}
 }
 
-func (s slowStore) Beat(ctx context.Context, horizon uint64) error {
+func (s slowStore) Beat(ctx context.Context, p outbox.Progress) error {
 	if err := s.pause(ctx); err != nil {
 		return err
 	}
-	return s.Driver.Beat(ctx, horizon)
+	return s.Driver.Beat(ctx, p)
 }
 
 func (s slowStore) Writers(ctx context.Context) ([]outbox.Lease, error) {
