@@ -74,7 +74,9 @@ func lateness(t *testing.T, c *servicetest.Cluster, restart bool) {
 		late = append(late, got.Sub(at))
 	}
 	slices.Sort(late)
-	pct := func(p float64) time.Duration { return late[min(len(late)-1, int(p*float64(len(late))))].Round(time.Millisecond) }
+	pct := func(p float64) time.Duration {
+		return late[min(len(late)-1, int(p*float64(len(late))))].Round(time.Millisecond)
+	}
 	t.Logf("%d expirations: lateness median %v, p99 %v, max %v (polling every 20 ms); %d seen early", len(late), pct(0.5), pct(0.99), pct(1), early)
 	if early > 0 {
 		t.Errorf("%d expirations before their time", early)
