@@ -88,6 +88,23 @@ func NewDB() *DB {
 	return &DB{colls: make(map[string]*coll), leases: make(map[string]*outbox.Lease)}
 }
 
+// Has reports whether collection (a Collection's or a Replica's name)
+// holds document id, for tests that wait for a write.
+func (db *DB) Has(collection, id string) bool {
+	nid, ok := normID(id)
+	if !ok {
+		return false
+	}
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	c, ok := db.colls[collection]
+	if !ok {
+		return false
+	}
+	_, ok = c.docs[nid]
+	return ok
+}
+
 // DeadLetters returns the dead letters recorded so far.
 func (db *DB) DeadLetters() []DeadLetter {
 	db.mu.Lock()

@@ -37,15 +37,37 @@ type Service struct {
 	orders  Store
 	tickets Tickets
 	now     func() time.Time
+	window  time.Duration
+}
+
+// Option configures NewService.
+type Option func(*Service)
+
+// ExpiresAfter sets how long a created order waits for its payment
+// (ExpirationWindow, the Node service's 15 minutes, when d <= 0): for
+// tests and demonstrations that can't wait that long.
+func ExpiresAfter(d time.Duration) Option {
+	return func(s *Service) {
+		if d > 0 {
+			s.window = d
+		}
+	}
 }
 
 // NewService returns the use cases over orders and the ticket copies.
-func NewService(orders Store, tickets Tickets) *Service {
-	return &Service{orders: orders, tickets: tickets, now: time.Now}
+func NewService(orders Store, tickets Tickets, opts ...Option) *Service {
+	s := &Service{orders: orders, tickets: tickets, now: time.Now, window: ExpirationWindow}
+	for _, o := range opts {
+		if o != nil {
+			o(s)
+		}
+	}
+	return s
 }
 
 // Create places an order of ticket ticketID for user userID: status
-// Created, expiring ExpirationWindow from now, published as order:created.
+// Created, expiring ExpirationWindow (or ExpiresAfter's) from now,
+// published as order:created.
 // Errors: EINVALID (no ticket id), ENOTFOUND (no such ticket),
 // ERESERVED (another order holds the ticket, also when it won the race
 // for it just now), EUNAVAILABLE, EUNKNOWN, EINTERNAL. With an
@@ -82,7 +104,7 @@ func (s *Service) Create(ctx context.Context, userID, ticketID string) (Placed, 
 		ID:        ticketkit.NewID(),
 		UserID:    userID,
 		Status:    Created,
-		ExpiresAt: now.Add(ExpirationWindow).Truncate(time.Millisecond),
+		ExpiresAt: now.Add(s.window).Truncate(time.Millisecond),
 		Ticket:    TicketRef{ID: t.ID, Price: t.Price},
 	}
 	// Claim first, insert second: a creation that fails in between leaves

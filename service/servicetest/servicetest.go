@@ -32,6 +32,9 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
 	"github.com/ticketkit/ticketkit"
 	"github.com/ticketkit/ticketkit/events"
 	"github.com/ticketkit/ticketkit/events/eventstest"
@@ -63,6 +66,10 @@ type Cluster struct {
 
 	broker *memtransport.Broker // in memory
 	env    map[string]string    // on the servers: what FromEnv reads, less MONGO_URI and the client id
+	// suffix makes the queue groups (and durables) of this cluster's
+	// services its own on the shared servers, so that tests running at
+	// once don't take each other's messages.
+	suffix string
 
 	peer    events.Transport
 	handled *eventstest.Handled
@@ -72,6 +79,7 @@ type Cluster struct {
 	recorders []*eventstest.Recorder  // one per instance: what it published
 	memDBs    map[string]*memstore.DB // in memory, by service
 	mongoURIs map[string]string       // on the servers, by service
+	mongoDBs  map[string]*mongo.Database
 }
 
 // database returns service name's database, in memory or its MONGO_URI.
@@ -85,9 +93,44 @@ func (c *Cluster) database(name string) (*memstore.DB, string) {
 		return c.memDBs[name], ""
 	}
 	if c.mongoURIs[name] == "" {
-		c.mongoURIs[name] = testenv.DatabaseURI(c.t, testenv.Mongo(c.t))
+		db := testenv.Mongo(c.t)
+		c.mongoDBs[name], c.mongoURIs[name] = db, testenv.DatabaseURI(c.t, db)
 	}
 	return nil, c.mongoURIs[name]
+}
+
+// AwaitStored waits until service's database holds document id in
+// collection (a store's or a replica's name): that an event reached it,
+// say. On the servers a fresh cluster's listeners first replay what
+// other tests left on the broker, so counting handled events proves
+// less than this.
+func (c *Cluster) AwaitStored(service, collection, id string) {
+	c.t.Helper()
+	mem, _ := c.database(service)
+	c.mu.Lock()
+	db := c.mongoDBs[service]
+	c.mu.Unlock()
+	oid, err := bson.ObjectIDFromHex(id)
+	if err != nil && mem == nil {
+		c.t.Fatalf("servicetest: AwaitStored: %q is no id", id)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), Wait)
+	defer cancel()
+	for {
+		if mem != nil && mem.Has(collection, id) {
+			return
+		}
+		if db != nil {
+			if n, err := db.Collection(collection).CountDocuments(ctx, bson.D{{Key: "_id", Value: oid}}); err == nil && n > 0 {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			c.t.Fatalf("servicetest: %s's %s never held %s within %v", service, collection, id, Wait)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // Memory returns a cluster in this process: one memstore.DB and one
@@ -102,14 +145,16 @@ func Memory(t testing.TB) *Cluster {
 
 // Servers returns a cluster on the servers testenv finds (MONGO_URI, and
 // NATS_URL or NATS_JETSTREAM_URL): a database of the test's own for each
-// service, and
-// NATS Streaming or JetStream as transport says (service.TransportStan or
+// service, queue groups (and so durables) of the cluster's own, named
+// after the service's, so that tests running at once on the same
+// servers don't take each other's messages, and NATS Streaming or
+// JetStream as transport says (service.TransportStan or
 // service.TransportJetStream). Without the servers the test is skipped,
 // or fails under CI, as testenv does.
 func Servers(t testing.TB, transport string) *Cluster {
 	t.Helper()
 	testenv.MongoURI(t) // skipped (or failed) here without the database
-	c := &Cluster{t: t, transport: transport, handled: eventstest.NewHandled(), mongoURIs: map[string]string{}}
+	c := &Cluster{t: t, transport: transport, handled: eventstest.NewHandled(), mongoURIs: map[string]string{}, mongoDBs: map[string]*mongo.Database{}, suffix: testenv.UniqueName(t)}
 	c.env = map[string]string{
 		"NATS_TRANSPORT": transport,
 		"JWT_KEY":        Key,
@@ -258,6 +303,9 @@ func (c *Cluster) Start(name string, build service.Build, opts ...Option) *Insta
 	}
 	cfg.AckWait = time.Second
 	cfg.StartupTimeout, cfg.ShutdownTimeout = Wait, Wait
+	if c.suffix != "" {
+		cfg.QueueGroup = cfg.QueueGroup + "-" + c.suffix
+	}
 	for _, edit := range st.configure {
 		edit(&cfg)
 	}

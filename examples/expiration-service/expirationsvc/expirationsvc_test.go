@@ -58,7 +58,9 @@ func testExpiresAtItsTime(t *testing.T, c *servicetest.Cluster) {
 	c.Publish(soon)
 	c.Publish(soon) // a redelivery, as Node's publisher may make
 	c.Publish(past)
-	c.AwaitHandled(wire.SubjectOrderCreated, events.Acked, 3)
+	for _, o := range []wire.OrderCreated{soon, past} {
+		c.AwaitStored(expirationsvc.Name, expirationsvc.Collection, o.ID)
+	}
 
 	servicetest.Await(c, func(e wire.ExpirationComplete) bool { return e.OrderID == past.ID })
 	if completions(c, soon.ID) != 0 {
@@ -89,7 +91,7 @@ func testRestart(t *testing.T, c *servicetest.Cluster) {
 	first := c.Start(expirationsvc.Name, expirationsvc.Build)
 	o := orderCreated(time.Now().Add(3 * time.Second))
 	c.Publish(o)
-	c.AwaitHandled(wire.SubjectOrderCreated, events.Acked, 1)
+	c.AwaitStored(expirationsvc.Name, expirationsvc.Collection, o.ID)
 	first.Stop()
 	if n := completions(c, o.ID); n != 0 {
 		t.Fatalf("%d expiration:complete published by the stopping instance before its time", n)

@@ -25,11 +25,24 @@ const Name = "orders-service"
 // Build adds the orders service to s: its stores, its listeners and its
 // routes (service.Build).
 func Build(ctx context.Context, s *service.Service) (http.Handler, error) {
+	return build(ctx, s)
+}
+
+// New returns the service's Build with the use cases' options: an
+// orders.ExpiresAfter shorter than the cluster's 15 minutes, for a test
+// of the whole purchase.
+func New(opts ...orders.Option) service.Build {
+	return func(ctx context.Context, s *service.Service) (http.Handler, error) {
+		return build(ctx, s, opts...)
+	}
+}
+
+func build(ctx context.Context, s *service.Service, opts ...orders.Option) (http.Handler, error) {
 	orderStore, copies, err := stores(ctx, s)
 	if err != nil {
 		return nil, err
 	}
-	svc := orders.NewService(orderStore, orders.NewTickets(copies))
+	svc := orders.NewService(orderStore, orders.NewTickets(copies), opts...)
 	if err := startListeners(ctx, s, svc, wire.TicketCopies{Replica: copies}); err != nil {
 		return nil, err
 	}

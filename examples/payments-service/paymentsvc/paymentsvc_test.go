@@ -51,10 +51,9 @@ func newHarness(t *testing.T, c *servicetest.Cluster, instances int) *harness {
 func (h *harness) order(user session.User) string {
 	h.t.Helper()
 	id := ticketkit.NewID()
-	n := h.c.Handled().Count(wire.SubjectOrderCreated, events.Acked)
 	h.c.Publish(wire.OrderCreated{ID: id, Status: "created", UserID: user.ID,
 		ExpiresAt: wire.Time{}, Ticket: wire.OrderTicket{ID: ticketkit.NewID(), Price: ticketkit.Cents(2000)}})
-	h.c.AwaitHandled(wire.SubjectOrderCreated, events.Acked, n+1)
+	h.c.AwaitStored(Name, "orders", id)
 	return id
 }
 

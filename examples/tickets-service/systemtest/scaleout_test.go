@@ -194,14 +194,19 @@ func TestThreeInstancesOneDatabase(t *testing.T) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	dups := 0
+	// Other tests on the same servers publish tickets of their own: only
+	// this test's count.
+	dups, seen := 0, 0
 	for _, id := range ids {
+		if c.n[id] > 0 {
+			seen++
+		}
 		if c.n[id] > 1 {
 			dups++
 		}
 	}
-	if dups > 0 || len(c.n) != len(ids) {
-		t.Fatalf("%d tickets created, %d distinct events, %d tickets published more than once; want each once", len(ids), len(c.n), dups)
+	if dups > 0 || seen != len(ids) {
+		t.Fatalf("%d tickets created, %d published, %d of them more than once; want each once", len(ids), seen, dups)
 	}
 }
 
