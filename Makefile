@@ -17,11 +17,12 @@ test: devservers
 # again on its PostgreSQL backend. The raw output stays in .bin/bench.txt
 # and .bin/bench-pg.txt; internal/benchcmp/benchreport turns each into the
 # tables of BENCHMARKS.md.
-# The Node orders service's own route and listener tests, run against the
-# Go orders service as a Node peer on NATS Streaming. Needs Node and npm,
-# so it is not part of make test.
+# The Node services' own route and listener tests (orders, payments), run
+# against the Go services as a Node peer on NATS Streaming, each on fresh
+# servers. Needs Node and npm, so it is not part of make test.
 node-check: devservers
 	$(DEVSERVERS) run -- examples/orders-service/nodecheck/run.sh
+	$(DEVSERVERS) run -- examples/payments-service/nodecheck/run.sh
 
 # The tickets service under a mixed load on the real servers, reporting
 # every 30s and failing on answers outside its deadline or on growth:
