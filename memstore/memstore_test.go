@@ -66,6 +66,19 @@ func TestStoreConformance(t *testing.T) {
 }
 
 func TestStorageConformance(t *testing.T) {
+	t.Run("Unique", func(t *testing.T) {
+		storesuite.RunUnique(t, func(t *testing.T) store.Collection[storesuite.UniqueDoc] {
+			ob, err := memstore.NewDB().NewOutbox()
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := memstore.NewCollection[storesuite.UniqueDoc](ob, "users")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c
+		})
+	})
 	t.Run("Collection", func(t *testing.T) {
 		storesuite.RunCollection(t, func(t *testing.T) store.Collection[storesuite.Doc] {
 			ob, err := memstore.NewDB().NewOutbox()
