@@ -76,7 +76,7 @@ func TestSignin(t *testing.T) {
 		t.Errorf("the signin's cookie is %+v", got)
 	}
 	for body, want := range map[string][]httpapi.Problem{
-		`{}`:                                 {{Field: "email", Message: msgEmail}, {Field: "password", Message: msgPasswordEmpty}},
+		`{}`:                                  {{Field: "email", Message: msgEmail}, {Field: "password", Message: msgPasswordEmpty}},
 		credentialsBody("test@test.com", " "): {{Field: "password", Message: msgPasswordEmpty}},
 	} {
 		if r := post(in, "/api/users/signin", body); r.Status != http.StatusBadRequest || !slices.Equal(r.Errors(t), want) {
