@@ -18,10 +18,13 @@ test: devservers
 # and .bin/bench-pg.txt; internal/benchcmp/benchreport turns each into the
 # tables of BENCHMARKS.md.
 # The Node orders service's own route and listener tests, run against the
-# Go orders service as a Node peer on NATS Streaming. Needs Node and npm,
-# so it is not part of make test.
+# Go orders service as a Node peer on NATS Streaming, and the Node auth
+# service's route tests against the Go auth service, with its password
+# format checked both ways by Node's crypto. Needs Node and npm, so it is
+# not part of make test.
 node-check: devservers
 	$(DEVSERVERS) run -- examples/orders-service/nodecheck/run.sh
+	$(DEVSERVERS) run -- examples/auth-service/nodecheck/run.sh
 
 # The tickets service under a mixed load on the real servers, reporting
 # every 30s and failing on answers outside its deadline or on growth:
