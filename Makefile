@@ -66,7 +66,7 @@ check:
 	cd devservers && go vet ./...
 	@servers=$$(go list -deps ./... | grep -E '^github.com/(nats-io/nats-server|nats-io/nats-streaming-server|FerretDB|stripe/stripe-mock)'); \
 	if [ -n "$$servers" ]; then echo "a package of the module imports a test server (keep them in devservers/):"; echo "$$servers"; exit 1; fi
-	@domains=$$(go list -deps ./events/... ./natsclient/... ./outbox/... ./httpapi ./idempotency ./session ./store/... ./memstore ./mongostore | grep -E '^github.com/ticketkit/ticketkit/(tickets|orders|payments|expiration|auth|wire)(/|$$)'); \
+	@domains=$$(go list -deps ./events/... ./natsclient/... ./outbox/... ./httpapi ./idempotency ./session ./password ./store/... ./memstore ./mongostore | grep -E '^github.com/ticketkit/ticketkit/(tickets|orders|payments|expiration|auth|wire)(/|$$)'); \
 	if [ -n "$$domains" ]; then echo "a generic package (events, a transport, outbox, httpapi, session, store and its backends) imports a domain or the wire contract:"; echo "$$domains"; exit 1; fi
 	@stripe=$$(go list -deps $$(go list ./... | grep -v -E '/payments/stripecharger$$|/examples/') | grep -E '^github.com/stripe/'); \
 	if [ -n "$$stripe" ]; then echo "a library package other than payments/stripecharger links the Stripe client (keep it there):"; echo "$$stripe" | head -5; exit 1; fi
