@@ -96,7 +96,11 @@ func (a *api) signup(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteErrors(w, http.StatusBadRequest, httpapi.Problem{Message: msgEmailInUse})
 		return
 	}
-	hash, err := a.hash(r.Context(), func() (string, error) { return password.Hash(pw) })
+	var hash string
+	err := a.scrypt(r.Context(), func() (err error) {
+		hash, err = password.Hash(pw)
+		return err
+	})
 	if err != nil {
 		httpapi.Fail(w, r, a.log, err)
 		return
@@ -133,10 +137,9 @@ func (a *api) signin(w http.ResponseWriter, r *http.Request) {
 		stored = u.Doc.Password
 	}
 	var match bool
-	_, err = a.hash(r.Context(), func() (string, error) {
-		var err error
+	err = a.scrypt(r.Context(), func() (err error) {
 		match, err = password.Verify(stored, pw)
-		return "", err
+		return err
 	})
 	switch {
 	case errors.Is(err, password.ErrMalformed):
@@ -200,13 +203,14 @@ func (a *api) byEmail(ctx context.Context, email string) (store.Record[User], bo
 	return rs[0], true, nil
 }
 
-// hash runs f, a scrypt, when fewer than the limit of them are running;
-// a request whose deadline passes while it waits is answered 503.
-func (a *api) hash(ctx context.Context, f func() (string, error)) (string, error) {
+// scrypt runs f, a password hash or check, when fewer than the limit of
+// them are running; a request whose deadline passes while it waits is
+// answered 503 (nothing was written).
+func (a *api) scrypt(ctx context.Context, f func() error) error {
 	select {
 	case a.hashes <- struct{}{}:
 	case <-ctx.Done():
-		return "", &ticketkit.Error{Code: ticketkit.EUNAVAILABLE, Message: ticketkit.ErrUnavailable.Message, Err: ctx.Err()}
+		return &ticketkit.Error{Code: ticketkit.EUNAVAILABLE, Message: ticketkit.ErrUnavailable.Message, Err: ctx.Err()}
 	}
 	defer func() { <-a.hashes }()
 	return f()

@@ -1,10 +1,14 @@
 package authsvc
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/ticketkit/ticketkit"
+	"github.com/ticketkit/ticketkit/httpapi"
 )
 
 // Sign-in attempts are limited per email and per client address: the
@@ -88,5 +92,18 @@ func TestLimiter(t *testing.T) {
 	}
 	if _, ok := l.take("a"); ok {
 		t.Error("a bucket refilled beyond n")
+	}
+}
+
+// A request that can't get a turn at scrypt before its deadline is 503,
+// and its hash is never run.
+func TestScryptWaitsWithinDeadline(t *testing.T) {
+	a := &api{hashes: make(chan struct{}, 1)}
+	a.hashes <- struct{}{} // the one turn is taken
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := a.scrypt(ctx, func() error { t.Error("ran without a turn"); return nil })
+	if ticketkit.ErrorCode(err) != ticketkit.EUNAVAILABLE || httpapi.Status(ticketkit.ErrorCode(err)) != http.StatusServiceUnavailable {
+		t.Errorf("scrypt without a turn: %v, want EUNAVAILABLE (503)", err)
 	}
 }
