@@ -52,6 +52,18 @@ func testConcurrentSignups(t *testing.T, c *servicetest.Cluster) {
 	if r := post(ins[1], "/api/users/signin", credentialsBody(email, "password")); r.Status != http.StatusOK {
 		t.Errorf("signin: %d %s", r.Status, r.Body)
 	}
+	// As the Node service, auth publishes nothing.
+	for _, in := range ins {
+		ctx, cancel := context.WithTimeout(context.Background(), servicetest.Wait)
+		err := in.Relay().Flush(ctx)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m := c.Messages(); len(m) != 0 {
+		t.Errorf("the service published %d messages, want none: %+v", len(m), m)
+	}
 }
 
 // A user the Node auth service signed up, as Mongoose stored it (the
