@@ -28,7 +28,10 @@ func checkUnique(t reflect.Type, fields []string) error {
 	return nil
 }
 
-// uniqueValue is doc's value of field, as an index key.
+// uniqueValue is doc's value of field, as an index key: nil when doc
+// has no such field (a nil pointer, or a document of another type that a
+// Collection of the same name on the DB wrote), as MongoDB indexes a
+// missing field as null.
 func uniqueValue(doc any, name string) any {
 	v := reflect.ValueOf(doc)
 	for v.Kind() == reflect.Pointer {
@@ -37,7 +40,13 @@ func uniqueValue(doc any, name string) any {
 		}
 		v = v.Elem()
 	}
-	f, _ := field(v, name) // checkUnique made sure it exists
+	if v.Kind() != reflect.Struct {
+		return nil
+	}
+	f, ok := field(v, name)
+	if !ok || !f.Type().Comparable() {
+		return nil
+	}
 	return f.Interface()
 }
 
