@@ -17,12 +17,15 @@ test: devservers
 # again on its PostgreSQL backend. The raw output stays in .bin/bench.txt
 # and .bin/bench-pg.txt; internal/benchcmp/benchreport turns each into the
 # tables of BENCHMARKS.md.
-# The Node services' own route and listener tests (orders, payments), run
-# against the Go services as a Node peer on NATS Streaming, each on fresh
-# servers. Needs Node and npm, so it is not part of make test.
+# The Node services' own tests, run from outside against the Go ones,
+# each on fresh servers: the orders and payments route and listener tests
+# (the Go services as Node peers on NATS Streaming), and the auth route
+# tests, with its password format checked both ways by Node's crypto.
+# Needs Node and npm, so it is not part of make test.
 node-check: devservers
 	$(DEVSERVERS) run -- examples/orders-service/nodecheck/run.sh
 	$(DEVSERVERS) run -- examples/payments-service/nodecheck/run.sh
+	$(DEVSERVERS) run -- examples/auth-service/nodecheck/run.sh
 
 # The tickets service under a mixed load on the real servers, reporting
 # every 30s and failing on answers outside its deadline or on growth:
@@ -64,7 +67,7 @@ check:
 	cd devservers && go vet ./...
 	@servers=$$(go list -deps ./... | grep -E '^github.com/(nats-io/nats-server|nats-io/nats-streaming-server|FerretDB|stripe/stripe-mock)'); \
 	if [ -n "$$servers" ]; then echo "a package of the module imports a test server (keep them in devservers/):"; echo "$$servers"; exit 1; fi
-	@domains=$$(go list -deps ./events/... ./natsclient/... ./outbox/... ./httpapi ./idempotency ./session ./store/... ./memstore ./mongostore | grep -E '^github.com/ticketkit/ticketkit/(tickets|orders|payments|expiration|auth|wire)(/|$$)'); \
+	@domains=$$(go list -deps ./events/... ./natsclient/... ./outbox/... ./httpapi ./idempotency ./session ./password ./store/... ./memstore ./mongostore | grep -E '^github.com/ticketkit/ticketkit/(tickets|orders|payments|expiration|auth|wire)(/|$$)'); \
 	if [ -n "$$domains" ]; then echo "a generic package (events, a transport, outbox, httpapi, session, store and its backends) imports a domain or the wire contract:"; echo "$$domains"; exit 1; fi
 	@stripe=$$(go list -deps $$(go list ./... | grep -v -E '/payments/stripecharger$$|/examples/') | grep -E '^github.com/stripe/'); \
 	if [ -n "$$stripe" ]; then echo "a library package other than payments/stripecharger links the Stripe client (keep it there):"; echo "$$stripe" | head -5; exit 1; fi

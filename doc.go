@@ -38,14 +38,17 @@
 //	httpapi       the cluster's HTTP conventions: error bodies, bounded
 //	              JSON input, RequireUser, request limits and logs
 //	session       the signed-in user, as the cluster's auth service
-//	              issues it (the express:sess cookie or a Bearer token)
+//	              issues it (the express:sess cookie or a Bearer token),
+//	              and issuing and clearing that cookie
+//	password      the Node auth service's scrypt password hashes
 //	service       a service's life: configuration from the cluster's
 //	              environment, backends, relay, listeners, probes,
 //	              ordered shutdown, Main (service/servicetest: the harness
 //	              a service's own tests use)
 //	testenv       how integration tests find, start, kill and freeze the
 //	              servers, and lose their answers (StartProxy)
-//	examples      the drop-in services, a replica consumer and a minimal
+//	examples      the drop-in services (tickets, orders, payments, auth),
+//	              a replica consumer and a minimal
 //	              publisher/listener pair
 //
 // The domains import only this package; wire imports the domains; events,

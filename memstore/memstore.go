@@ -15,6 +15,7 @@ package memstore
 import (
 	"context"
 	"errors"
+	"reflect"
 	"slices"
 	"sync"
 	"time"
@@ -49,6 +50,9 @@ type coll struct {
 	docs map[string]*doc
 	ids  []string          // sorted
 	keys map[string]string // idempotency key id -> document id
+	// uniq is the unique index of each store.Unique field: its values
+	// and the document holding each, made when first needed.
+	uniq map[string]map[any]string
 }
 
 // put adds document id, which is not in c.
@@ -261,6 +265,7 @@ type Collection[T any] struct {
 	name      string
 	ob        *Outbox
 	immutable []string // store.ImmutableFields of T
+	unique    []string // store.UniqueFields of T
 }
 
 var _ store.Collection[struct{}] = (*Collection[struct{}])(nil)
@@ -286,7 +291,11 @@ func NewCollection[T any](ob *Outbox, name string, opts ...CollectionOption) (*C
 			return nil, err
 		}
 	}
-	return &Collection[T]{db: ob.db, name: name, ob: ob, immutable: store.ImmutableFields[T]()}, nil
+	unique := store.UniqueFields[T]()
+	if err := checkUnique(reflect.TypeFor[T](), unique); err != nil {
+		return nil, err
+	}
+	return &Collection[T]{db: ob.db, name: name, ob: ob, immutable: store.ImmutableFields[T](), unique: unique}, nil
 }
 
 // normID is id in its canonical form (ticketkit.CanonicalID).
@@ -342,6 +351,9 @@ func (c *Collection[T]) Insert(ctx context.Context, id string, v T, evs ...event
 		}
 		if _, ok := docs.docs[nid]; ok {
 			return ticketkit.Errorf(ticketkit.ECONFLICT, "Document %s already exists", nid)
+		}
+		if err := docs.index(c.unique, nid, nil, v); err != nil {
+			return err
 		}
 		d := &doc{version: 0, value: v, entries: es}
 		if keyed {
@@ -400,8 +412,11 @@ func (c *Collection[T]) UpdateIf(ctx context.Context, id string, expected int64,
 		case d.version != expected || !matches(d.value, guard):
 			return ticketkit.ErrConflict
 		}
-		c.db.trimLocked(d)
 		v = keep(d.value.(T), v, c.immutable)
+		if err := docs.index(c.unique, nid, d.value, v); err != nil {
+			return err
+		}
+		c.db.trimLocked(d)
 		d.version, d.value, d.entries = expected+1, v, append(d.entries, es...)
 		return nil
 	})

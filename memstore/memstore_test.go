@@ -2,6 +2,7 @@ package memstore_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/ticketkit/ticketkit"
@@ -66,6 +67,19 @@ func TestStoreConformance(t *testing.T) {
 }
 
 func TestStorageConformance(t *testing.T) {
+	t.Run("Unique", func(t *testing.T) {
+		storesuite.RunUnique(t, func(t *testing.T) store.Collection[storesuite.UniqueDoc] {
+			ob, err := memstore.NewDB().NewOutbox()
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := memstore.NewCollection[storesuite.UniqueDoc](ob, "users")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c
+		})
+	})
 	t.Run("Collection", func(t *testing.T) {
 		storesuite.RunCollection(t, func(t *testing.T) store.Collection[storesuite.Doc] {
 			ob, err := memstore.NewDB().NewOutbox()
@@ -117,4 +131,34 @@ func TestOrdersConformance(t *testing.T) {
 			return err
 		}
 	})
+}
+
+// A unique index made when the collection already holds documents of
+// another type (another Collection of the same name on the DB) counts
+// their missing field as one value, as MongoDB's index counts null, and
+// never panics.
+func TestUniqueOverOtherDocuments(t *testing.T) {
+	db := memstore.NewDB()
+	ob, err := db.NewOutbox()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := memstore.NewCollection[storesuite.Doc](ob, "users")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := other.Insert(ctx, ticketkit.NewID(), storesuite.Doc{Name: "not a user"}); err != nil {
+		t.Fatal(err)
+	}
+	users, err := memstore.NewCollection[storesuite.UniqueDoc](ob, "users")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := users.Insert(ctx, ticketkit.NewID(), storesuite.UniqueDoc{Email: "a@example.com"}); err != nil {
+		t.Errorf("Insert beside a document of another type: %v", err)
+	}
+	if err := users.Insert(ctx, ticketkit.NewID(), storesuite.UniqueDoc{Email: "a@example.com"}); !errors.Is(err, ticketkit.ErrConflict) {
+		t.Errorf("a repeated email: %v, want ECONFLICT", err)
+	}
 }

@@ -89,6 +89,7 @@ type Collection[T any] struct {
 	locks     *docLocks
 	fields    []string        // T's top-level field names, for $unset of omitted ones
 	immutable map[string]bool // never updated (WithImmutable)
+	unique    []string        // store.UniqueFields of T, each under a unique index
 	last      lastWrites      // documents whose outbox is one entry of ours
 }
 
@@ -182,6 +183,12 @@ func NewCollection[T any](ob *Outbox, name string, opts ...CollectionOption) (*C
 			c.fields = append(c.fields, f)
 		}
 	}
+	for _, u := range store.UniqueFields[T]() {
+		if !slices.Contains(fields, u) {
+			return nil, fmt.Errorf("mongostore: %v has no top-level field %q to be unique", reflect.TypeFor[T](), u)
+		}
+		c.unique = append(c.unique, u)
+	}
 	if cfg.docLocks {
 		c.locks = newDocLocks()
 	}
@@ -230,7 +237,10 @@ func (c *Collection[T]) Collection() *mongo.Collection { return c.coll }
 // number are a range of it.
 const outboxIndex = "outbox.w_1_outbox.s_1"
 
-// EnsureIndexes creates the outbox index, the idempotency keys' and the given ones, one
+// EnsureIndexes creates the outbox index, the idempotency keys', a unique
+// index on each of the document type's unique fields (store.Unique; named
+// as MongoDB names it, field_1, so an operator's own is the same index),
+// and the given ones, one
 // createIndexes command at a time (FerretDB 1.24 drops the connection
 // when one command names two indexes that already exist). It is
 // idempotent.
@@ -242,6 +252,12 @@ func (c *Collection[T]) EnsureIndexes(ctx context.Context, more ...mongo.IndexMo
 		Keys:    bson.D{{Key: fKey + ".key", Value: 1}},
 		Options: options.Index().SetName(keyIndex).SetUnique(true).SetSparse(true),
 	}}, more...)
+	for _, f := range c.unique {
+		// Creating it fails when documents already repeat a value (two
+		// users the Node service let sign up with one email, say): the
+		// error names the index, and the operator must merge them first.
+		all = append(all, mongo.IndexModel{Keys: bson.D{{Key: f, Value: 1}}, Options: options.Index().SetUnique(true)})
+	}
 	for _, idx := range all {
 		if _, err := c.coll.Indexes().CreateOne(ctx, idx); err != nil {
 			return c.fail(ctx, "EnsureIndexes", "", err)
@@ -312,7 +328,11 @@ func (c *Collection[T]) Insert(ctx context.Context, id string, v T, evs ...event
 				}
 			}
 			c.log.LogAttrs(ctx, slog.LevelDebug, "mongostore: insert of an existing document", slog.String("id", oid.Hex()))
-			return &ticketkit.Error{Code: ticketkit.ECONFLICT, Message: "Document " + oid.Hex() + " already exists", Err: err}
+			msg := "Document " + oid.Hex() + " already exists"
+			if len(c.unique) > 0 {
+				msg += ", or another has one of its unique values"
+			}
+			return &ticketkit.Error{Code: ticketkit.ECONFLICT, Message: msg, Err: err}
 		}
 		if !c.writeFailed(err, es) {
 			return c.fail(ctx, "Insert", oid.Hex(), err)

@@ -281,6 +281,20 @@ func TestStorageConformance(t *testing.T) {
 		t.Run("DocLocks", func(t *testing.T) { run(t, mongostore.WithDocumentLocks()) })
 		t.Run("ServerOnly", func(t *testing.T) { run(t, mongostore.WithLogger(slog.New(slog.DiscardHandler))) })
 	}
+	t.Run("Unique", func(t *testing.T) {
+		eachLockMode(t, func(t *testing.T, opt mongostore.Option) {
+			storesuite.RunUnique(t, func(t *testing.T) store.Collection[storesuite.UniqueDoc] {
+				c, err := mongostore.NewCollection[storesuite.UniqueDoc](newOutbox(t, testenv.Mongo(t)), "users", opt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := c.EnsureIndexes(ctx(t)); err != nil {
+					t.Fatal(err)
+				}
+				return c
+			})
+		})
+	})
 	t.Run("Collection", func(t *testing.T) {
 		eachLockMode(t, func(t *testing.T, opt mongostore.Option) {
 			storesuite.RunCollection(t, func(t *testing.T) store.Collection[storesuite.Doc] {

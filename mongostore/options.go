@@ -134,8 +134,8 @@ func failure(ctx context.Context, log *slog.Logger, op, id string, err error) er
 		return err
 	case errors.Is(err, mongo.ErrNoDocuments):
 		return ticketkit.ErrNotFound
-	case mongo.IsDuplicateKeyError(err):
-		return &ticketkit.Error{Code: ticketkit.ECONFLICT, Message: "The document already exists", Err: err}
+	case mongo.IsDuplicateKeyError(err), ferretUniqueViolation(err):
+		return &ticketkit.Error{Code: ticketkit.ECONFLICT, Message: "The document already exists, or another has one of its unique values", Err: err}
 	}
 	cause, msg, level, code := err, "Database error", slog.LevelError, ticketkit.EINTERNAL
 	ctxErr := ctx.Err()
@@ -163,4 +163,14 @@ func failure(ctx context.Context, log *slog.Logger, op, id string, err error) er
 	}
 	log.LogAttrs(context.WithoutCancel(ctx), level, "mongostore: "+op+" failed", attrs...)
 	return &ticketkit.Error{Code: code, Message: msg, Err: cause}
+}
+
+// ferretUniqueViolation reports whether err is FerretDB 1.x's answer to an
+// update that would break a unique index: MongoDB answers an insert's and
+// an update's with DuplicateKey (11000), but FerretDB 1.24 on SQLite
+// answers a findAndModify's with an InternalError carrying SQLite's
+// message. It is read only on a failed write, so it costs MongoDB nothing.
+func ferretUniqueViolation(err error) bool {
+	var se mongo.ServerError
+	return errors.As(err, &se) && strings.Contains(err.Error(), "UNIQUE constraint failed")
 }

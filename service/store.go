@@ -15,7 +15,8 @@ import (
 // Collection returns the service's collection name of T documents on its
 // backends, written through its outbox: MongoDB's, with its outbox index
 // and indexes made (idempotent, at every start; each index is its fields,
-// ascending, then _id, which serves a Find on those fields in id order),
+// ascending, then _id, which serves a Find on those fields in id order;
+// and a unique index on each field T declares unique, store.Unique),
 // or the in-memory one,
 // which every in-memory instance on the same memstore.DB shares. It is
 // the storage a service's own aggregates need; nothing of it depends on

@@ -49,8 +49,15 @@
 // 401 body; this package knows nothing of HTTP answers, so that a service
 // with another error model can refuse in its own words.
 //
-// Mint, CookieHeader and CookieName make tokens and cookies as the auth
-// service does, for development tools and tests.
+// # Issuing sessions
 //
-// The package imports no other ticketkit package.
+// Mint signs a token as the auth service does (with an optional expiry),
+// SetCookie sets the session cookie holding it, and ClearCookie clears it
+// as the Node service's signout does, byte for byte. The Go auth service
+// (examples/auth-service) uses them; so do development tools and tests,
+// with CookieHeader for the Cookie header a browser would send.
+// Verifier.Claims returns a token's issue and expiry times beside the
+// user, for the current-user route, which answers them.
+//
+// The package imports no other ticketkit package but the root (ids).
 package session

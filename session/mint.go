@@ -13,9 +13,9 @@ import (
 
 // Mint signs a token for u as the auth service does: HS256 over {id,
 // email, iat} with key, iat being now. It adds an exp of now+ttl only when
-// ttl > 0, since the auth service's tokens have none. It is for
-// development tools and tests; the cluster's tokens come from its auth
-// service. Mint refuses what a Verifier would refuse (an empty key, an
+// ttl > 0, since the Node auth service's tokens have none. The Go auth
+// service (examples/auth-service) signs with it, and so do development
+// tools and tests. Mint refuses what a Verifier would refuse (an empty key, an
 // empty id, or one that is not 24-hex) and a negative ttl, rather than sign a token that
 // can't be used.
 func Mint(key []byte, u User, now time.Time, ttl time.Duration) (string, error) {

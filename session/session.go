@@ -88,26 +88,43 @@ func NewVerifier(key []byte) (*Verifier, error) {
 	}, nil
 }
 
+// Claims are a verified token's payload, as Node's currentUser
+// middleware puts it in req.currentUser: the user, when the token was
+// issued, and when it expires (zero when it doesn't, as the Node auth
+// service's tokens don't).
+type Claims struct {
+	User
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+}
+
 // User returns the request's user, or ErrNoSession or ErrInvalid. A
 // Bearer token takes precedence over the cookie, so a script can act as
 // someone else than the browser session it was copied from; when an
 // Authorization header is present the cookie is not consulted, so a bad
 // bearer token is never papered over by a cookie.
 func (v *Verifier) User(r *http.Request) (User, error) {
+	c, err := v.Claims(r)
+	return c.User, err
+}
+
+// Claims is User with the token's times, for a handler that answers them
+// (the auth service's current-user route). Errors are User's.
+func (v *Verifier) Claims(r *http.Request) (Claims, error) {
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, token, ok := strings.Cut(h, " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") {
-			return User{}, invalid(errors.New("authorization header is not a Bearer token"))
+			return Claims{}, invalid(errors.New("authorization header is not a Bearer token"))
 		}
 		return v.verify(strings.TrimSpace(token))
 	}
 	value, ok := readCookie(r)
 	if !ok {
-		return User{}, ErrNoSession
+		return Claims{}, ErrNoSession
 	}
 	token, err := cookieToken(value)
 	if err != nil {
-		return User{}, err
+		return Claims{}, err
 	}
 	return v.verify(token)
 }
@@ -116,23 +133,30 @@ func (v *Verifier) User(r *http.Request) (User, error) {
 func invalid(cause error) error { return fmt.Errorf("%w: %w", ErrInvalid, cause) }
 
 // verify checks the token's signature and claims.
-func (v *Verifier) verify(token string) (User, error) {
+func (v *Verifier) verify(token string) (Claims, error) {
 	var c claims
 	t, err := v.parser.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return v.key, nil })
 	switch {
 	case err != nil:
-		return User{}, invalid(err)
+		return Claims{}, invalid(err)
 	case t.Header["crit"] != nil:
 		// RFC 7515, 4.1.11: a token whose crit names extensions the
 		// recipient doesn't understand must be rejected; this one
 		// understands none.
-		return User{}, invalid(errors.New("token has a crit header naming extensions this service does not implement"))
+		return Claims{}, invalid(errors.New("token has a crit header naming extensions this service does not implement"))
 	case c.UserID == "":
-		return User{}, invalid(errors.New("token has no user id"))
+		return Claims{}, invalid(errors.New("token has no user id"))
 	case !ticketkit.ValidID(c.UserID):
-		return User{}, invalid(errors.New("token's user id is not a 24-hex id"))
+		return Claims{}, invalid(errors.New("token's user id is not a 24-hex id"))
 	}
-	return User{ID: c.UserID, Email: c.Email}, nil
+	out := Claims{User: User{ID: c.UserID, Email: c.Email}}
+	if c.IssuedAt != nil {
+		out.IssuedAt = c.IssuedAt.Time
+	}
+	if c.ExpiresAt != nil {
+		out.ExpiresAt = c.ExpiresAt.Time
+	}
+	return out, nil
 }
 
 // readCookie finds the session cookie in the Cookie headers.

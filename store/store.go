@@ -56,6 +56,30 @@ func ImmutableFields[T any]() []string {
 	return nil
 }
 
+// Unique is implemented by a document type whose fields it names (as
+// stored, top-level) each hold a value no two documents of a Collection
+// share: a user's email. Both backends enforce it in the write itself, so
+// two simultaneous inserts of one value can't both succeed, whatever
+// checked for it before: MongoDB's with a unique index on each field,
+// which EnsureIndexes makes (service.Collection calls it), and memstore
+// under its lock. An Insert or Update that would repeat a value is
+// ECONFLICT, as an existing id is. As in MongoDB's non-sparse unique
+// index, comparison is exact (case-sensitive for strings), and a zero
+// value counts as a value.
+type Unique interface {
+	UniqueFields() []string
+}
+
+// UniqueFields returns the unique fields of document type T, if it
+// declares any (Unique), for a backend.
+func UniqueFields[T any]() []string {
+	var zero T
+	if u, ok := any(zero).(Unique); ok {
+		return u.UniqueFields()
+	}
+	return nil
+}
+
 // FindOption configures Collection.Find.
 type FindOption func(*FindOptions)
 
@@ -100,7 +124,8 @@ type Collection[T any] interface {
 	// A write the database did not confirm is looked up by id before
 	// Insert returns: nil if it was stored, EUNKNOWN if that can't be
 	// told, EUNAVAILABLE only when it was certainly not sent.
-	// Errors: EINVALID for a bad id, ECONFLICT when id exists.
+	// Errors: EINVALID for a bad id, ECONFLICT when id exists or when
+	// a Unique field's value is another document's.
 	Insert(ctx context.Context, id string, v T, evs ...events.Event) error
 	// ByKey returns the document an Insert stored with idempotency key
 	// k: for a create that finds the effect of its earlier attempt
@@ -112,7 +137,8 @@ type Collection[T any] interface {
 	// Update replaces the document if its version is expected, making it
 	// expected+1, with an outbox entry per event. A write the database
 	// did not confirm is looked up as Insert's is. Errors: ENOTFOUND,
-	// ECONFLICT when the version differs (nothing is written), EUNKNOWN.
+	// ECONFLICT when the version differs or a Unique field's value is
+	// another document's (nothing is written), EUNKNOWN.
 	Update(ctx context.Context, id string, expected int64, v T, evs ...events.Event) (Record[T], error)
 	// UpdateIf is Update that also requires guard of the stored document
 	// (ECONFLICT when it doesn't hold): an owner, say.

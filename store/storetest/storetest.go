@@ -325,3 +325,76 @@ func runIdempotency(t *testing.T, open func(t *testing.T) store.Collection[Doc])
 		t.Errorf("Find race = %+v, %v", docs, err)
 	}
 }
+
+// UniqueDoc is the document type of RunUnique: its email is unique
+// (store.Unique).
+type UniqueDoc struct {
+	Email string `bson:"email" json:"email"`
+	Name  string `bson:"name" json:"name"`
+}
+
+// UniqueFields implements store.Unique.
+func (UniqueDoc) UniqueFields() []string { return []string{"email"} }
+
+// RunUnique checks that a Unique field's value is held by one document at
+// most: a second Insert or an Update to a taken value is ECONFLICT and
+// writes nothing, a value freed by an update can be taken, and of
+// simultaneous inserts of one value exactly one succeeds. open returns a
+// new, empty collection, its indexes made.
+func RunUnique(t *testing.T, open func(t *testing.T) store.Collection[UniqueDoc]) {
+	c, ctx := open(t), ctxFor(t)
+	a, b := ticketkit.NewID(), ticketkit.NewID()
+	if err := c.Insert(ctx, a, UniqueDoc{Email: "a@example.com", Name: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Insert(ctx, b, UniqueDoc{Email: "a@example.com", Name: "b"}); !errors.Is(err, ticketkit.ErrConflict) {
+		t.Fatalf("Insert of a taken email: %v, want ECONFLICT", err)
+	}
+	if _, err := c.Get(ctx, b); !errors.Is(err, ticketkit.ErrNotFound) {
+		t.Errorf("the refused Insert was stored: %v", err)
+	}
+	if err := c.Insert(ctx, b, UniqueDoc{Email: "A@example.com", Name: "b"}); err != nil {
+		t.Fatalf("Insert of another email (case differs): %v", err)
+	}
+	if _, err := c.Update(ctx, b, 0, UniqueDoc{Email: "a@example.com", Name: "b"}); !errors.Is(err, ticketkit.ErrConflict) {
+		t.Errorf("Update to a taken email: %v, want ECONFLICT", err)
+	}
+	if r, err := c.Get(ctx, b); err != nil || r.Version != 0 || r.Doc.Email != "A@example.com" {
+		t.Errorf("after the refused Update: %+v, %v", r, err)
+	}
+	// a's email freed, then taken by b; a's own update keeps its value.
+	if _, err := c.Update(ctx, a, 0, UniqueDoc{Email: "z@example.com", Name: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Update(ctx, a, 1, UniqueDoc{Email: "z@example.com", Name: "a2"}); err != nil {
+		t.Errorf("Update keeping its own email: %v", err)
+	}
+	if _, err := c.Update(ctx, b, 0, UniqueDoc{Email: "a@example.com", Name: "b"}); err != nil {
+		t.Errorf("Update to a freed email: %v", err)
+	}
+	if rs, err := c.Find(ctx, store.Filter{"email": "a@example.com"}); err != nil || len(rs) != 1 || rs[0].ID != b {
+		t.Errorf("Find(a@) = %+v, %v; want b alone", rs, err)
+	}
+
+	// Simultaneous inserts of one value: exactly one succeeds.
+	const n = 16
+	errs := make(chan error, n)
+	for range n {
+		go func() { errs <- c.Insert(ctx, ticketkit.NewID(), UniqueDoc{Email: "race@example.com"}) }()
+	}
+	won := 0
+	for range n {
+		switch err := <-errs; {
+		case err == nil:
+			won++
+		case !errors.Is(err, ticketkit.ErrConflict):
+			t.Errorf("a losing Insert: %v, want ECONFLICT", err)
+		}
+	}
+	if won != 1 {
+		t.Errorf("%d of %d simultaneous inserts of one email succeeded, want 1", won, n)
+	}
+	if rs, err := c.Find(ctx, store.Filter{"email": "race@example.com"}); err != nil || len(rs) != 1 {
+		t.Errorf("Find(race@) = %d documents, %v; want 1", len(rs), err)
+	}
+}
