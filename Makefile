@@ -19,12 +19,14 @@ test: devservers
 # tables of BENCHMARKS.md.
 # The Node services' own tests, run from outside against the Go ones,
 # each on fresh servers: the orders and payments route and listener tests
-# (the Go services as Node peers on NATS Streaming), and the auth route
+# (the Go services as Node peers on NATS Streaming), the expiration
+# listener's behaviour (the course has no test of it), and the auth route
 # tests, with its password format checked both ways by Node's crypto.
 # Needs Node and npm, so it is not part of make test.
 node-check: devservers
 	$(DEVSERVERS) run -- examples/orders-service/nodecheck/run.sh
 	$(DEVSERVERS) run -- examples/payments-service/nodecheck/run.sh
+	$(DEVSERVERS) run -- examples/expiration-service/nodecheck/run.sh
 	$(DEVSERVERS) run -- examples/auth-service/nodecheck/run.sh
 
 # The tickets service under a mixed load on the real servers, reporting
