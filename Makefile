@@ -6,7 +6,7 @@
 
 DEVSERVERS := .bin/devservers
 
-.PHONY: test bench dev check devservers postgresql node-check soak
+.PHONY: test bench dev check devservers postgresql node-check browser-check soak
 
 ## test: run every test of the module, with -race, against fresh servers
 test: devservers
@@ -28,6 +28,15 @@ node-check: devservers
 	$(DEVSERVERS) run -- examples/payments-service/nodecheck/run.sh
 	$(DEVSERVERS) run -- examples/expiration-service/nodecheck/run.sh
 	$(DEVSERVERS) run -- examples/auth-service/nodecheck/run.sh
+
+# The cluster's own Next.js client, unchanged, in headless Chromium
+# against the whole Go back end (in memory): sign up, sell, sign out, sign
+# up, order, pay, the order complete, sign in; a screenshot of each step
+# in examples/cluster/browser/screenshots. Needs Node, npm, git, chromium
+# and the course repository (TICKETING_REPO: GitHub by default, or a local
+# clone), so it is not part of make test. See examples/README.md.
+browser-check:
+	examples/cluster/browser/run.sh
 
 # The tickets service under a mixed load on the real servers, reporting
 # every 30s and failing on answers outside its deadline or on growth:

@@ -166,7 +166,7 @@ func (a *api) readInput(w http.ResponseWriter, r *http.Request) (tickets.Input, 
 		}
 	}
 	if raw, ok := fields["price"]; ok && !httpapi.IsNull(raw) {
-		if err := in.Price.UnmarshalJSON(raw); err != nil {
+		if err := in.Price.UnmarshalJSON(numberInString(raw)); err != nil {
 			bad["price"] = httpapi.FieldErrors(err, "price", "Price must be a number")
 		}
 	}
@@ -208,3 +208,20 @@ func writeErrors(w http.ResponseWriter, status int, errs ...apiError) {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) { httpapi.WriteJSON(w, status, v) }
+
+// numberInString unwraps a JSON string that holds a number ("20.00") into
+// that number, and returns anything else as it is. The cluster's client
+// sends the price as its form field's text, a string: the Node service
+// takes it, as express-validator's isFloat and mongoose's Number cast do,
+// so this one does too. Only the number's own syntax is unwrapped: an
+// object, a bool or a string that is no number is still refused.
+func numberInString(raw json.RawMessage) json.RawMessage {
+	var s string
+	if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
+		return raw
+	}
+	if s == "" || s[0] == '"' || !json.Valid([]byte(s)) || (s[0] != '-' && (s[0] < '0' || s[0] > '9')) {
+		return raw
+	}
+	return json.RawMessage(s)
+}

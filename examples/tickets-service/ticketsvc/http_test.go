@@ -79,6 +79,35 @@ func TestUpdatePublishesTicketUpdated(t *testing.T) {
 	}
 }
 
+// The cluster's client sends the price as its form field's text
+// ("20.00", a JSON string), which the Node service takes as the number:
+// so does this one, on create and on update, and writes it back as a number.
+func TestPriceAsTheClientSendsIt(t *testing.T) {
+	h := newHarness(t)
+	r := h.send("POST", "/api/tickets", `{"title":"concert","price":"20.00"}`, as(t, alice)...)
+	if r.status != http.StatusCreated {
+		t.Fatalf("create: status %d, body %s", r.status, r.body)
+	}
+	if !strings.Contains(string(r.body), `"price":20,`) {
+		t.Errorf("create: body %s, want the price as the JSON number 20", r.body)
+	}
+	tk := r.ticket(t)
+	if tk.Price != ticketkit.Cents(2000) {
+		t.Errorf("created %+v", tk)
+	}
+	r = h.send("PUT", "/api/tickets/"+tk.ID, `{"title":"opera","price":"35.5"}`, as(t, alice)...)
+	if r.status != http.StatusOK {
+		t.Fatalf("update: status %d, body %s", r.status, r.body)
+	}
+	if up := r.ticket(t); up.Price != ticketkit.Cents(3550) || up.Version != 1 {
+		t.Errorf("updated %+v", up)
+	}
+	e := servicetest.Await(h.c, func(e wire.TicketUpdated) bool { return e.ID == tk.ID })
+	if e.Price != ticketkit.Cents(3550) {
+		t.Errorf("published %+v", e)
+	}
+}
+
 func TestUpdateOwnerOnlyAndNotReserved(t *testing.T) {
 	h := newHarness(t)
 	tk := h.create(alice, "concert", 20)
@@ -280,7 +309,14 @@ func TestBodies(t *testing.T) {
 		{"blank title", "", `{"title":"   ","price":1}`, 400, []apiError{titleRequired}},
 		{"title a number", "", `{"title":5,"price":1}`, 400, []apiError{field("title", "Title must be a string")}},
 		{"title an array", "", `{"title":["a"],"price":1}`, 400, []apiError{field("title", "Title must be a string")}},
-		{"price a string", "", `{"title":"x","price":"12"}`, 400, []apiError{field("price", "Price must be a number")}},
+		{"price a string that is no number", "", `{"title":"x","price":"twelve"}`, 400, []apiError{field("price", "Price must be a number")}},
+		{"price a string padded", "", `{"title":"x","price":" 12"}`, 400, []apiError{field("price", "Price must be a number")}},
+		{"price a string of a string", "", `{"title":"x","price":"\"12\""}`, 400, []apiError{field("price", "Price must be a number")}},
+		{"price a string of an object", "", `{"title":"x","price":"{}"}`, 400, []apiError{field("price", "Price must be a number")}},
+		{"price a string of null", "", `{"title":"x","price":"null"}`, 400, []apiError{field("price", "Price must be a number")}},
+		{"price an empty string", "", `{"title":"x","price":""}`, 400, []apiError{field("price", "Price must be a number")}},
+		{"price a string, negative", "", `{"title":"x","price":"-5"}`, 400, []apiError{priceRequired}},
+		{"price a string, three decimals", "", `{"title":"x","price":"1.005"}`, 400, []apiError{field("price", "Price must have at most two decimal places")}},
 		{"price a bool", "", `{"title":"x","price":true}`, 400, []apiError{field("price", "Price must be a number")}},
 		{"operators", "", `{"title":{"$gt":""},"price":{"$gt":""}}`, 400,
 			[]apiError{field("title", "Title must be a string"), field("price", "Price must be a number")}},
