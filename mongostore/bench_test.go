@@ -13,6 +13,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -446,4 +448,54 @@ func scaleSizes(b *testing.B) []int {
 		sizes = append(sizes, n)
 	}
 	return sizes
+}
+
+// BenchmarkGroupCommit is Store.Create with and without WithGroupCommit
+// against the driver's InsertOne of the same documents, at 1, 16 and 64
+// concurrent callers: the per-operation floor is the raw side.
+func BenchmarkGroupCommit(b *testing.B) {
+	for _, c := range []int{1, 16, 64} {
+		b.Run(fmt.Sprintf("concurrency=%d", c), func(b *testing.B) {
+			plain, coll := benchStores(b)
+			db := testenv.Mongo(b)
+			grouped, err := newTicketStore(newOutbox(b, db), mongostore.WithGroupCommit())
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := grouped.EnsureIndexes(b.Context()); err != nil {
+				b.Fatal(err)
+			}
+			ctx := b.Context()
+			var next atomic.Int64
+			// concurrently does n operations over c callers.
+			concurrently := func(b *testing.B, n int, op func(i int) error) {
+				var wg sync.WaitGroup
+				var left atomic.Int64
+				left.Store(int64(n))
+				for range c {
+					wg.Go(func() {
+						for left.Add(-1) >= 0 {
+							if err := op(int(next.Add(1))); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					})
+				}
+				wg.Wait()
+			}
+			b.ReportAllocs()
+			benchcmp.Compare(b, benchcmp.Options{Rounds: 6, Warmup: 2 * c, MinPerRound: 4 * c},
+				benchcmp.Side{Name: "raw", Run: func(b *testing.B, n int) {
+					concurrently(b, n, func(i int) error { return rawCreate(ctx, coll, benchTicket(i)) })
+				}},
+				benchcmp.Side{Name: "group", Run: func(b *testing.B, n int) {
+					concurrently(b, n, func(i int) error { return grouped.Create(ctx, benchTicket(i)) })
+				}},
+				benchcmp.Side{Name: "lib", Run: func(b *testing.B, n int) {
+					concurrently(b, n, func(i int) error { return plain.Create(ctx, benchTicket(i)) })
+				}},
+			)
+		})
+	}
 }

@@ -91,6 +91,7 @@ type Collection[T any] struct {
 	immutable map[string]bool // never updated (WithImmutable)
 	unique    []string        // store.UniqueFields of T, each under a unique index
 	last      lastWrites      // documents whose outbox is one entry of ours
+	group     *grouper        // WithGroupCommit; nil without
 }
 
 // lastWrites remembers, for the documents this writer wrote last, the one
@@ -159,7 +160,8 @@ func (l *lastWrites) forget(oid bson.ObjectID) {
 var _ store.Collection[struct{}] = (*Collection[struct{}])(nil)
 
 // NewCollection returns the collection name of ob's database, written
-// through ob. WithLogger, WithDocumentLocks and WithImmutable apply. It does no I/O; call
+// through ob. WithLogger, WithDocumentLocks, WithImmutable and
+// WithGroupCommit apply. It does no I/O; call
 // EnsureIndexes once at startup.
 func NewCollection[T any](ob *Outbox, name string, opts ...CollectionOption) (*Collection[T], error) {
 	if ob == nil {
@@ -191,6 +193,9 @@ func NewCollection[T any](ob *Outbox, name string, opts ...CollectionOption) (*C
 	}
 	if cfg.docLocks {
 		c.locks = newDocLocks()
+	}
+	if cfg.groupCommit {
+		c.group = &grouper{coll: c.coll}
 	}
 	return c, nil
 }
@@ -298,9 +303,13 @@ func (c *Collection[T]) Insert(ctx context.Context, id string, v T, evs ...event
 		if keyed {
 			doc.Key = &keyDoc{Key: k.ID, Request: k.Request, Expires: k.Expires}
 		}
-		wctx, cancel := context.WithDeadline(ctx, deadline)
-		_, err = c.coll.InsertOne(wctx, doc)
-		cancel()
+		if c.group != nil {
+			err = c.group.insert(ctx, deadline, doc)
+		} else {
+			wctx, cancel := context.WithDeadline(ctx, deadline)
+			_, err = c.coll.InsertOne(wctx, doc)
+			cancel()
+		}
 		switch {
 		case err == nil:
 			c.ob.q.Commit(es...)

@@ -109,14 +109,17 @@ type doc struct {
 
 // suiteStore opens instances, each a writer with its Outbox, on one
 // database.
-type suiteStore struct{ db *mongo.Database }
+type suiteStore struct {
+	db   *mongo.Database
+	opts []mongostore.CollectionOption
+}
 
 func (s suiteStore) Open(t *testing.T, opts ...outbox.QueueOption) outboxtest.Instance {
 	ob, err := mongostore.NewOutbox(ctx(t), s.db, mongostore.WithQueue(opts...))
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := mongostore.NewCollection[doc](ob, "docs")
+	c, err := mongostore.NewCollection[doc](ob, "docs", s.opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +153,14 @@ func published(t *testing.T, ob *mongostore.Outbox) []events.Outgoing {
 }
 
 func TestOutboxConformance(t *testing.T) {
-	outboxtest.Run(t, func(t *testing.T) outboxtest.Store { return suiteStore{testenv.Mongo(t)} })
+	outboxtest.Run(t, func(t *testing.T) outboxtest.Store { return suiteStore{db: testenv.Mongo(t)} })
+}
+
+// The outbox suite again with the inserts gathered (WithGroupCommit).
+func TestOutboxConformanceGroupCommit(t *testing.T) {
+	outboxtest.Run(t, func(t *testing.T) outboxtest.Store {
+		return suiteStore{db: testenv.Mongo(t), opts: []mongostore.CollectionOption{mongostore.WithGroupCommit()}}
+	})
 }
 
 // newTicket returns a valid new ticket with millisecond times, as the
@@ -293,6 +303,28 @@ func TestStorageConformance(t *testing.T) {
 				}
 				return c
 			})
+		})
+	})
+	t.Run("GroupCommit", func(t *testing.T) {
+		storesuite.RunCollection(t, func(t *testing.T) store.Collection[storesuite.Doc] {
+			c, err := mongostore.NewCollection[storesuite.Doc](newOutbox(t, testenv.Mongo(t)), "docs", mongostore.WithGroupCommit())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.EnsureIndexes(ctx(t)); err != nil {
+				t.Fatal(err)
+			}
+			return c
+		})
+		storesuite.RunUnique(t, func(t *testing.T) store.Collection[storesuite.UniqueDoc] {
+			c, err := mongostore.NewCollection[storesuite.UniqueDoc](newOutbox(t, testenv.Mongo(t)), "users", mongostore.WithGroupCommit())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.EnsureIndexes(ctx(t)); err != nil {
+				t.Fatal(err)
+			}
+			return c
 		})
 	})
 	t.Run("Collection", func(t *testing.T) {

@@ -39,9 +39,10 @@ type collectionOption func(*config) error
 func (o collectionOption) applyCollection(c *config) error { return o(c) }
 
 type config struct {
-	logger    *slog.Logger
-	docLocks  bool
-	immutable []string
+	logger      *slog.Logger
+	docLocks    bool
+	immutable   []string
+	groupCommit bool
 }
 
 // newConfig checks the arguments the constructors share and applies the

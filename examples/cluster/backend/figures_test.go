@@ -181,7 +181,9 @@ func rate(t *testing.T, env map[string]string) {
 	if len(took) == 0 {
 		t.Fatal("no purchase completed")
 	}
-	pct := func(p float64) time.Duration { return took[min(len(took)-1, int(p*float64(len(took))))].Round(time.Millisecond) }
+	pct := func(p float64) time.Duration {
+		return took[min(len(took)-1, int(p*float64(len(took))))].Round(time.Millisecond)
+	}
 	t.Logf("%d purchases by %d buyers in %v: %.1f/s; latency p50 %v, p99 %v, max %v; %d failed",
 		len(took), buyers, elapsed.Round(time.Millisecond), float64(len(took))/elapsed.Seconds(), pct(0.5), pct(0.99), pct(1), len(errs))
 }
