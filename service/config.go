@@ -83,6 +83,11 @@ type Config struct {
 	// cost of a crashed instance's unpublished events going out that much
 	// later. Every instance sharing a database should use the same value.
 	OutboxTTL time.Duration
+	// GroupCommit gathers the concurrent inserts of each of the service's
+	// collections into one insertMany (mongostore.WithGroupCommit;
+	// GROUP_COMMIT, on by default): under load a create costs a fraction
+	// of a database round trip, and a lone one is written at once.
+	GroupCommit bool
 }
 
 // InMemory reports whether the service runs without MongoDB and NATS.
@@ -106,6 +111,7 @@ func Defaults(name string) Config {
 		RequestTimeout:  httpapi.DefaultRequestTimeout,
 		MaxInFlight:     httpapi.DefaultMaxInFlight,
 		OutboxTTL:       outbox.DefaultTTL,
+		GroupCommit:     true,
 	}
 }
 
@@ -114,7 +120,8 @@ func Defaults(name string) Config {
 // it has none), NATS_URL, NATS_TRANSPORT, NATS_CLUSTER_ID,
 // NATS_CLIENT_ID (and the other variables natsclient and jsclient read),
 // JWT_KEY, REQUEST_TIMEOUT, MAX_REQUESTS_IN_FLIGHT, OUTBOX_TTL (see
-// Config.OutboxTTL) and SHUTDOWN_TIMEOUT (the whole shutdown sequence;
+// Config.OutboxTTL), GROUP_COMMIT (on, the default, or off; see
+// Config.GroupCommit) and SHUTDOWN_TIMEOUT (the whole shutdown sequence;
 // keep it under the pod's grace period). Every problem is
 // reported at once, so a broken manifest takes one round to fix.
 func FromEnv(name string, getenv func(string) string) (Config, error) {
@@ -151,6 +158,13 @@ func FromEnv(name string, getenv func(string) string) (Config, error) {
 		} else {
 			c.OutboxTTL = d
 		}
+	}
+	switch v := strings.ToLower(strings.TrimSpace(getenv("GROUP_COMMIT"))); v {
+	case "", "on", "true", "1":
+	case "off", "false", "0":
+		c.GroupCommit = false
+	default:
+		problems = append(problems, fmt.Sprintf("GROUP_COMMIT %q is neither on nor off", v))
 	}
 	if v := getenv("MAX_REQUESTS_IN_FLIGHT"); v != "" {
 		if n, err := strconv.Atoi(v); err != nil || n < 1 {

@@ -30,6 +30,9 @@ func Collection[T any](ctx context.Context, s *Service, name string, indexes ...
 	if b.DocumentLocks {
 		opts = append(opts, mongostore.WithDocumentLocks())
 	}
+	if s.Config().GroupCommit {
+		opts = append(opts, mongostore.WithGroupCommit())
+	}
 	c, err := mongostore.NewCollection[T](b.Mongo.Outbox, name, opts...)
 	if err != nil {
 		return nil, err

@@ -33,7 +33,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -70,6 +72,15 @@ const (
 	benchUserID      = "64b7f0c2a1b2c3d4e5f60718"
 	benchBody        = `{"title":"concert","price":20}`
 )
+
+// concurrency is BENCH_CONCURRENCY, for a run at another load than the
+// standard one's benchConcurrency.
+func concurrency() int {
+	if n, err := strconv.Atoi(os.Getenv("BENCH_CONCURRENCY")); err == nil && n > 0 {
+		return n
+	}
+	return benchConcurrency
+}
 
 func BenchmarkService(b *testing.B) {
 	b.Run("memory", func(b *testing.B) {
@@ -146,7 +157,7 @@ func benchService(b *testing.B, real bool, post bool) {
 			published, created := s.published.Load(), s.created.Load()
 			start := time.Now()
 			res := loadgen.Run(ctx, loadgen.Config{
-				Concurrency: benchConcurrency, Duration: roundTime, Warmup: benchWarmup,
+				Concurrency: concurrency(), Duration: roundTime, Warmup: benchWarmup,
 				Request: request(s), Want: want,
 			})
 			if res.Errors > 0 {
@@ -287,6 +298,7 @@ func benchRealSides(b *testing.B, seed bool) (svc, floor *benchSide) {
 	vars := map[string]string{
 		"MONGO_URI": u.String(), "NATS_URL": natsURL, "NATS_CLUSTER_ID": clusterID,
 		"NATS_CLIENT_ID": testenv.UniqueName(b), "JWT_KEY": benchJWTKey,
+		"GROUP_COMMIT": os.Getenv("GROUP_COMMIT"), // to compare with it off
 	}
 	cfg, err := loadConfig(func(k string) string { return vars[k] })
 	if err != nil {
