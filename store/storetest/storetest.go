@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -56,6 +57,41 @@ func RunCollection(t *testing.T, open func(t *testing.T) store.Collection[Doc]) 
 		}
 	})
 	t.Run("IdempotencyKey", func(t *testing.T) { runIdempotency(t, open) })
+	t.Run("ConcurrentInsertsEachTheirOwnOutcome", func(t *testing.T) {
+		// Concurrent inserts, a quarter of them of ids that exist: those
+		// fail alone, whatever a backend gathers into one write.
+		c, ctx := open(t), ctxFor(t)
+		const n = 32
+		ids := make([]string, n)
+		for i := range ids {
+			ids[i] = ticketkit.NewID()
+			if i%4 == 0 {
+				if err := c.Insert(ctx, ids[i], Doc{Name: "first"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() { errs[i] = c.Insert(ctx, ids[i], Doc{Name: "second", N: int64(i)}) })
+		}
+		wg.Wait()
+		for i, err := range errs {
+			want := "second"
+			if i%4 == 0 {
+				want = "first"
+				if !errors.Is(err, ticketkit.ErrConflict) {
+					t.Errorf("insert %d of an existing id: %v, want ECONFLICT", i, err)
+				}
+			} else if err != nil {
+				t.Errorf("insert %d: %v", i, err)
+			}
+			if r, err := c.Get(ctx, ids[i]); err != nil || r.Doc.Name != want {
+				t.Errorf("document %d = %+v, %v; want %q", i, r, err, want)
+			}
+		}
+	})
 	t.Run("CompareAndSet", func(t *testing.T) {
 		c, ctx := open(t), ctxFor(t)
 		id := ticketkit.NewID()
