@@ -29,7 +29,8 @@
 //	events        typed pub/sub over a small Transport driver interface,
 //	              knowing no application (memtransport: in memory;
 //	              eventstest: the transport conformance suite)
-//	outbox        the transactional outbox and its relay (outboxtest)
+//	outbox        the transactional outbox and its relay, delayed
+//	              entries included (outboxtest)
 //	memstore      storage in memory
 //	mongostore    storage on MongoDB (driver v2)
 //	natsclient    the NATS transports: streaming (NATS Streaming) and
@@ -47,9 +48,12 @@
 //	              a service's own tests use)
 //	testenv       how integration tests find, start, kill and freeze the
 //	              servers, and lose their answers (StartProxy)
-//	examples      the drop-in services (tickets, orders, payments, auth),
-//	              a replica consumer and a minimal
-//	              publisher/listener pair
+//	examples      the drop-in services (tickets, orders, payments,
+//	              expiration, auth), the whole back end in one command
+//	              (cluster), the purchase across them, a replica consumer
+//	              and a minimal publisher/listener pair
+//	deploy        one Dockerfile for every service and the cluster's
+//	              Kubernetes manifests, checked against what each reads
 //
 // The domains import only this package; wire imports the domains; events,
 // the transports, outbox, httpapi and session import no domain (make
