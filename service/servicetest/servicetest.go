@@ -26,6 +26,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -250,6 +251,21 @@ func Configure(edit func(*service.Config)) Option {
 		s.configure = append(s.configure, edit)
 		return nil
 	}
+}
+
+// DatabaseProxy connects the instance to its database (on the servers)
+// through a new testenv.Proxy, which *p is set to: for tests of what the
+// service answers when the database loses an answer, or a write.
+func DatabaseProxy(t testing.TB, p **testenv.Proxy) Option {
+	return Configure(func(cfg *service.Config) {
+		u, err := url.Parse(cfg.MongoURI)
+		if err != nil || u.Host == "" {
+			t.Fatalf("servicetest: DatabaseProxy: MONGO_URI %q: %v", cfg.MongoURI, err)
+		}
+		*p = testenv.StartProxy(t, u.Host)
+		u.Host = (*p).Addr()
+		cfg.MongoURI = u.String()
+	})
 }
 
 // With passes options to service.Start (the cluster adds its own hooks,

@@ -28,19 +28,24 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 func TestPurchaseThroughTheGateway(t *testing.T) {
 	t.Run("memory", func(t *testing.T) { purchase(t, map[string]string{}) })
 	for _, transport := range []string{"stan", "jetstream"} {
-		t.Run(transport, func(t *testing.T) {
-			natsURL, clusterID := testenv.NATS(t)
-			env := map[string]string{
-				"MONGO_URI": testenv.MongoURI(t), "NATS_URL": natsURL, "NATS_CLUSTER_ID": clusterID,
-				"NATS_CLIENT_ID": "cluster-test", "JWT_KEY": "cluster-test-key",
-				"STRIPE_KEY": "sk_test_cluster", "STRIPE_API_BASE": testenv.StripeAPIBase(t),
-			}
-			if transport == "jetstream" {
-				env["NATS_TRANSPORT"], env["NATS_JETSTREAM_URL"] = "jetstream", testenv.JetStreamURL(t)
-			}
-			purchase(t, env)
-		})
+		t.Run(transport, func(t *testing.T) { purchase(t, serversEnv(t, transport)) })
 	}
+}
+
+// serversEnv is the environment of the back end on the servers testenv
+// finds, with transport, charging through stripe-mock.
+func serversEnv(t *testing.T, transport string) map[string]string {
+	t.Helper()
+	natsURL, clusterID := testenv.NATS(t)
+	env := map[string]string{
+		"MONGO_URI": testenv.MongoURI(t), "NATS_URL": natsURL, "NATS_CLUSTER_ID": clusterID,
+		"NATS_CLIENT_ID": "cluster-test", "JWT_KEY": "cluster-test-key",
+		"STRIPE_KEY": "sk_test_cluster", "STRIPE_API_BASE": testenv.StripeAPIBase(t),
+	}
+	if transport == "jetstream" {
+		env["NATS_TRANSPORT"], env["NATS_JETSTREAM_URL"] = "jetstream", testenv.JetStreamURL(t)
+	}
+	return env
 }
 
 func suffix() string {

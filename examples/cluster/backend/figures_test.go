@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"github.com/ticketkit/ticketkit/examples/cluster/backend"
-	"github.com/ticketkit/ticketkit/testenv"
 )
 
 // TestPurchaseRate runs 16 buyers, each making purchases back to back:
@@ -30,18 +29,7 @@ import (
 // complete (its payment:created delivered to the orders service).
 func TestPurchaseRate(t *testing.T) {
 	for _, transport := range []string{"stan", "jetstream"} {
-		t.Run(transport, func(t *testing.T) {
-			natsURL, clusterID := testenv.NATS(t)
-			env := map[string]string{
-				"MONGO_URI": testenv.MongoURI(t), "NATS_URL": natsURL, "NATS_CLUSTER_ID": clusterID,
-				"NATS_CLIENT_ID": "cluster-figures", "JWT_KEY": "cluster-figures-key",
-				"STRIPE_KEY": "sk_test_cluster", "STRIPE_API_BASE": testenv.StripeAPIBase(t),
-			}
-			if transport == "jetstream" {
-				env["NATS_TRANSPORT"], env["NATS_JETSTREAM_URL"] = "jetstream", testenv.JetStreamURL(t)
-			}
-			rate(t, env)
-		})
+		t.Run(transport, func(t *testing.T) { rate(t, serversEnv(t, transport)) })
 	}
 }
 

@@ -3,7 +3,6 @@ package ordersvc
 import (
 	"context"
 	"net/http"
-	"net/url"
 	"testing"
 	"time"
 
@@ -100,16 +99,8 @@ func testIdempotentOrder(t *testing.T, c *servicetest.Cluster) {
 func TestRetryOfAnUnconfirmedOrder(t *testing.T) {
 	c := servicetest.Servers(t, service.TransportStan)
 	var p *testenv.Proxy
-	in := c.Start(Name, Build, servicetest.Configure(func(cfg *service.Config) {
-		u, err := url.Parse(cfg.MongoURI)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p = testenv.StartProxy(t, u.Host)
-		u.Host = p.Addr()
-		cfg.MongoURI = u.String()
-		cfg.RequestTimeout = 2 * time.Second
-	}))
+	in := c.Start(Name, Build, servicetest.DatabaseProxy(t, &p),
+		servicetest.Configure(func(cfg *service.Config) { cfg.RequestTimeout = 2 * time.Second }))
 	ticket := ticketkit.NewID()
 	c.Publish(wire.TicketCreated{ID: ticket, Title: "concert", Price: ticketkit.Cents(2000), UserID: ticketkit.NewID()})
 	c.AwaitStored(Name, "tickets", ticket)

@@ -3,7 +3,6 @@ package ticketsvc
 import (
 	"context"
 	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -92,16 +91,8 @@ func flushInstance(t *testing.T, in *servicetest.Instance) {
 func TestCreateWhoseWriteIsUnconfirmed(t *testing.T) {
 	c := servicetest.Servers(t, service.TransportStan)
 	var p *testenv.Proxy
-	in := c.Start(Name, Build, servicetest.Configure(func(cfg *service.Config) {
-		u, err := url.Parse(cfg.MongoURI)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p = testenv.StartProxy(t, u.Host)
-		u.Host = p.Addr()
-		cfg.MongoURI = u.String()
-		cfg.RequestTimeout = 2 * time.Second
-	}))
+	in := c.Start(Name, Build, servicetest.DatabaseProxy(t, &p),
+		servicetest.Configure(func(cfg *service.Config) { cfg.RequestTimeout = 2 * time.Second }))
 	const body = `{"title":"concert","price":20}`
 
 	p.SwallowReply("insert\x00")
